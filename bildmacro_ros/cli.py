@@ -1,0 +1,123 @@
+"""The `bildmacro` command: simulate (one process), plot (redraw a run's figures)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that builds a swarm from a config."""
+    parser.add_argument("--config", default="default",
+                        help="YAML config file, or a preset name: default, paper (default: default)")
+    parser.add_argument("--agents", type=_positive_int, help="number of agents N (overrides the config)")
+    parser.add_argument("--iterations", type=_non_negative_int, help="iterations K (overrides the config)")
+    parser.add_argument("--seed", type=_non_negative_int, help="random seed for graph and init (overrides the config)")
+    parser.add_argument("--init", type=Path, help=".npz with x (N,2) and y (N,m); r, q start as in Theorem 1")
+    parser.add_argument("--weights", type=Path, help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
+
+
+def load_scenario(args):
+    """Config + overrides + optional init/weights -> Scenario; raises ValueError with a clear reason."""
+    from .core.config import load_config
+    from .core.graph import load_weights
+    from .core.scenario import build_scenario, load_init
+
+    cfg, base = load_config(args.config, {"agents": args.agents, "iterations": args.iterations, "seed": args.seed})
+    m = (cfg["basis"]["order"] + 1) ** 2
+    init = load_init(args.init, cfg["agents"], m) if args.init else None
+    weights = load_weights(args.weights) if args.weights else None
+    return build_scenario(cfg, base, init, weights)
+
+
+def cmd_simulate(args) -> int:
+    from .simulate import run
+
+    scenario = load_scenario(args)
+    summary = run(scenario, args.out, method=args.method, log_every=args.log_every, plots=not args.no_plots,
+                  progress=not args.quiet, overwrite=args.overwrite)
+    print(summary.describe())
+    if summary.diverged:
+        print(f"error: the run diverged ({summary.diverged}); try a smaller algorithm.gamma_y "
+              f"(stable near 0.9/N)", file=sys.stderr)
+        return 1
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+def cmd_plot(args) -> int:
+    from .core.config import load_config
+    from .core.family import ExponentialFamily
+    from .plots import plot_run
+
+    run_dir = Path(args.run)
+    needed = [n for n in ("config.yaml", "metrics.csv", "snapshots.npz") if not (run_dir / n).is_file()]
+    if needed:
+        raise ValueError(f"{run_dir} is not a run folder: missing {', '.join(needed)}")
+    cfg, _ = load_config(run_dir / "config.yaml")
+    family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
+    for path in plot_run(run_dir, family):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bildmacro", description="BILD-MACRO swarm density control.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="run the whole swarm in one process (vectorised)",
+                         description="Run BILD-MACRO (or the centralised reference) for a whole swarm in one "
+                                     "process and write metrics.csv, final_state.npz, config.yaml and figures.")
+    add_scenario_arguments(sim)
+    sim.add_argument("--method", choices=("distributed", "centralized"), default="distributed",
+                     help="distributed: Algorithm 1; centralized: method (11) with exact theta(x)")
+    sim.add_argument("--out", type=Path, default=Path("runs/simulate"), help="output folder (default: runs/simulate)")
+    sim.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    sim.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
+    sim.add_argument("--log-every", type=_positive_int, help="metrics every K iterations (default: K/1000)")
+    sim.add_argument("--quiet", action="store_true", help="no progress line")
+    sim.set_defaults(func=cmd_simulate)
+
+    plot = sub.add_parser("plot", help="redraw a run folder's figures")
+    plot.add_argument("run", type=Path, help="a folder written by bildmacro simulate or swarm")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # every bad input surfaces as ValueError (ConfigError is one)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure numpy/scipy implementation of BILD-MACRO; nothing here imports ROS."""

@@ -1,0 +1,147 @@
+"""BILD-MACRO (Algorithm 1): one agent's update from its neighbours' mixes, and the whole swarm's.
+
+`local_step` is the single implementation of (6)-(9). It works on a batch of agents and takes
+the consensus terms sum_j a_ij (y_j, r_j, q_j) ready-mixed, so a robot's node (one row, mixed
+from neighbour messages) and the vectorised swarm (all rows, mixed by the weight matrix) run the
+same code and cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy import sparse
+
+from .problem import BilevelProblem
+from .symmetric import packed_identity, solve_projected, unpack
+
+
+@dataclass(frozen=True)
+class StepSizes:
+    """The paper's parameters: gamma_x (6a), gamma_y (7), omega (regulariser and P_{>=omega}), delta (6b)."""
+
+    gamma_x: float
+    gamma_y: float
+    omega: float
+    delta: float
+
+    def __post_init__(self):
+        for name in ("gamma_x", "gamma_y", "omega"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value}")
+        if not (0 < self.delta <= 1):
+            raise ValueError(f"delta must be in (0, 1], got {self.delta}")
+
+
+@dataclass
+class AgentState:
+    """Rows of agents: the algorithm's (x, y, r, q) and a cache of p(., y)'s moments.
+
+    q is kept packed (upper triangle, m(m+1)/2 values), which is also its wire format. The cache
+    (mean, cov, grad_f) holds mu(y_i), cov_p[phi] packed, and grad f(y_i): each step needs them at
+    both y_i^k and y_i^{k+1}, and carrying them halves the work.
+    """
+
+    x: np.ndarray  # (n, 2)
+    y: np.ndarray  # (n, m)
+    r: np.ndarray  # (n, m)
+    q: np.ndarray  # (n, m(m+1)/2)
+    mean: np.ndarray  # (n, m)
+    cov: np.ndarray  # (n, m(m+1)/2)
+    grad_f: np.ndarray  # (n, m)
+    kl: np.ndarray  # (n,) f(y_i)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def rows(self, index) -> "AgentState":
+        """A sub-batch (a slice, index array or single int kept 2-D)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1)
+        return AgentState(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def q_full(self) -> np.ndarray:
+        return unpack(self.q)
+
+
+def initial_state(problem: BilevelProblem, x0: np.ndarray, y0: np.ndarray) -> AgentState:
+    """Theorem 1's initialisation: r_i^0 = grad_y g_i(x_i^0, y_i^0), q_i^0 = H(y_i^0)."""
+    x0 = np.array(x0, dtype=float, ndmin=2)
+    y0 = np.array(y0, dtype=float, ndmin=2)
+    stats = problem.evaluate(y0)
+    r0 = problem.local_gradient(problem.phi(x0), y0, stats.mean)
+    q0 = stats.cov + problem.omega * packed_identity(problem.m)
+    return AgentState(x=x0, y=y0, r=r0, q=q0, mean=stats.mean, cov=stats.cov, grad_f=stats.grad_f, kl=stats.kl)
+
+
+def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamma_x: float, delta: float):
+    """(6a)-(6b) given z_i = (P[q_i])^{-1} grad f(y_i): returns (x_hat, x_next)."""
+    direction = problem.family.basis.jacobian_transpose_times(x, z)
+    x_hat = np.clip(x - gamma_x * direction, -1.0, 1.0)
+    return x_hat, x + delta * (x_hat - x)
+
+
+@dataclass
+class StepResult:
+    state: AgentState
+    x_hat: np.ndarray  # (n, 2) the projected point of (6a): the robot's waypoint
+    clipped: np.ndarray  # (n,) bool: P_{>=omega} changed q_i this step
+
+
+def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
+               y_mix: np.ndarray, r_mix: np.ndarray, q_mix: np.ndarray) -> StepResult:
+    """Equations (6)-(9) for each row, given sum_j a_ij y_j, sum_j a_ij r_j, sum_j a_ij q_j (packed)."""
+    z, clipped = solve_projected(state.q, steps.omega, state.grad_f)
+    x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
+    y_next = y_mix - steps.gamma_y * state.r
+    stats = problem.evaluate(y_next)
+    grad_next = problem.local_gradient(problem.phi(x_next), y_next, stats.mean)
+    grad_now = problem.local_gradient(problem.phi(state.x), state.y, state.mean)
+    r_next = r_mix + grad_next - grad_now
+    q_next = q_mix + stats.cov - state.cov  # H(y+) - H(y): the omega I terms cancel
+    nxt = AgentState(x=x_next, y=y_next, r=r_next, q=q_next, mean=stats.mean, cov=stats.cov,
+                     grad_f=stats.grad_f, kl=stats.kl)
+    return StepResult(nxt, x_hat, clipped)
+
+
+def mix_neighbours(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """sum_j a_ij v_j for one agent: weights (d,) over the stacked values (d, ...) it holds (itself included)."""
+    return np.tensordot(np.asarray(weights, dtype=float), np.asarray(values, dtype=float), axes=1)
+
+
+class Mixer:
+    """The consensus operator v -> A v over stacked agent rows (sparse when the graph is)."""
+
+    def __init__(self, weights: np.ndarray):
+        weights = np.asarray(weights, dtype=float)
+        density = np.count_nonzero(weights) / weights.size
+        self.weights = weights
+        self._op = sparse.csr_matrix(weights) if density < 0.25 and len(weights) > 64 else weights
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(len(values), -1)
+        return np.asarray(self._op @ flat).reshape(values.shape)
+
+
+def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, mixer: Mixer) -> StepResult:
+    """One synchronous iteration of every agent."""
+    return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q))
+
+
+def agent_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, agent: int,
+               weights: np.ndarray, neighbour_states: dict[int, AgentState]) -> StepResult:
+    """Agent i's update from its own row and its in-neighbours' (y, r, q), as a node does it.
+
+    weights: agent i's full weight row (length N); neighbour_states: j -> that agent's one-row state
+    (only y, r and q are read).
+    """
+    row = np.asarray(weights, dtype=float)
+    order = [agent] + sorted(neighbour_states)
+    a = row[order]
+    ys = np.concatenate([state.y] + [neighbour_states[j].y for j in order[1:]])
+    rs = np.concatenate([state.r] + [neighbour_states[j].r for j in order[1:]])
+    qs = np.concatenate([state.q] + [neighbour_states[j].q for j in order[1:]])
+    return local_step(problem, steps, state, mix_neighbours(a, ys)[None], mix_neighbours(a, rs)[None],
+                      mix_neighbours(a, qs)[None])

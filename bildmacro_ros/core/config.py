@@ -1,0 +1,256 @@
+"""The run configuration: defaults, presets, and validation whose errors name the key at fault."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .basis import QUADRATURES
+
+PRESETS = ("default", "paper")
+TARGET_TYPES = ("gaussian_mixture", "image")
+GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
+
+DEFAULTS: dict[str, Any] = {
+    "agents": 20,
+    "seed": 0,
+    "basis": {"order": 6},
+    "grid": {"step": 0.05, "quadrature": "trapezoid"},
+    "target": {
+        "type": "gaussian_mixture",
+        "components": [
+            {"weight": 0.5, "mean": [-0.5, -0.5], "std": 0.2},
+            {"weight": 0.5, "mean": [0.5, 0.4], "std": 0.25},
+        ],
+    },
+    "graph": {"type": "erdos_renyi", "edge_probability": 0.5, "weights": "metropolis"},
+    "algorithm": {"gamma_x": 1.0e-3, "gamma_y": 0.045, "omega": 1.0e-4, "delta": 0.02},
+    "iterations": 20000,
+}
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; `key` is its dotted path, e.g. algorithm.gamma_y."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {message}" if key else f"config: {message}")
+
+
+# -- field checkers ----------------------------------------------------------------------------
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"must be a number, got {value!r}")
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; accept it
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(key, f"must be a number, got {value!r}") from None
+    if not isinstance(value, (int, float)):
+        raise ConfigError(key, f"must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be finite, got {value}")
+    return value
+
+
+def _float(key, value, low=None, high=None, low_open=False, high_open=False) -> float:
+    value = _number(key, value)
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
+        hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
+        rng = f"in {lo or '(-inf'}, {hi or 'inf)'}"
+        raise ConfigError(key, f"must be {rng}, got {value:g}")
+    return value
+
+
+def _int(key, value, low=None, high=None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ConfigError(key, f"must be a whole number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ConfigError(key, f"must be {bounds}, got {value}")
+    return value
+
+
+def _choice(key, value, options) -> str:
+    if value not in options:
+        hint = difflib.get_close_matches(str(value), options, n=1)
+        raise ConfigError(key, f"must be one of {', '.join(options)}, got {value!r}"
+                          + (f" (did you mean {hint[0]}?)" if hint else ""))
+    return value
+
+
+def _mapping(key, value, allowed) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"must be a mapping, got {type(value).__name__}")
+    for name in value:
+        if name not in allowed:
+            hint = difflib.get_close_matches(str(name), list(allowed), n=1)
+            full = f"{key}.{name}" if key else str(name)
+            raise ConfigError(full, "unknown key" + (f" (did you mean {hint[0]}?)" if hint else "")
+                              + f"; allowed here: {', '.join(allowed)}")
+    return value
+
+
+def _bool(key, value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+    return value
+
+
+# -- sections -----------------------------------------------------------------------------------
+def _target(spec: dict) -> dict:
+    spec = _mapping("target", spec, ("type", "components", "path", "invert", "floor"))
+    kind = _choice("target.type", spec.get("type"), TARGET_TYPES)
+    if kind == "gaussian_mixture":
+        _mapping("target", spec, ("type", "components"))
+        comps = spec.get("components")
+        if not isinstance(comps, list) or not comps:
+            raise ConfigError("target.components", "must be a non-empty list of {weight, mean, std}")
+        out = []
+        for n, comp in enumerate(comps):
+            key = f"target.components[{n}]"
+            _mapping(key, comp, ("weight", "mean", "std"))
+            for field in ("weight", "mean", "std"):
+                if field not in comp:
+                    raise ConfigError(f"{key}.{field}", "is missing")
+            mean = comp["mean"]
+            if not isinstance(mean, list) or len(mean) != 2:
+                raise ConfigError(f"{key}.mean", f"must be a list of two numbers [c1, c2], got {mean!r}")
+            out.append({
+                "weight": _float(f"{key}.weight", comp["weight"], 0, low_open=True),
+                "mean": [_number(f"{key}.mean[{i}]", v) for i, v in enumerate(mean)],
+                "std": _float(f"{key}.std", comp["std"], 0, low_open=True),
+            })
+        return {"type": kind, "components": out}
+    _mapping("target", spec, ("type", "path", "invert", "floor"))
+    path = spec.get("path")
+    if not isinstance(path, str) or not path:
+        raise ConfigError("target.path", "must name a grayscale image file")
+    return {"type": kind, "path": path, "invert": _bool("target.invert", spec.get("invert", False)),
+            "floor": _float("target.floor", spec.get("floor", 0.01), 0, 1, high_open=True)}
+
+
+def _graph(spec: dict, agents: int) -> dict:
+    spec = _mapping("graph", spec, ("type", "edge_probability", "weights", "edges"))
+    kind = _choice("graph.type", spec.get("type", "erdos_renyi"), GRAPH_TYPES)
+    out = {"type": kind, "weights": _choice("graph.weights", spec.get("weights", "metropolis"), ("metropolis",))}
+    if kind == "erdos_renyi":
+        out["edge_probability"] = _float("graph.edge_probability", spec.get("edge_probability", 0.5), 0, 1,
+                                         low_open=True)
+    elif "edge_probability" in spec:
+        raise ConfigError("graph.edge_probability", f"only applies to graph.type erdos_renyi, not {kind}")
+    if kind == "explicit":
+        edges = spec.get("edges")
+        if not isinstance(edges, list) or not edges:
+            raise ConfigError("graph.edges", "must be a non-empty list of [i, j] pairs (0-based agent ids)")
+        clean = []
+        for n, edge in enumerate(edges):
+            if not isinstance(edge, list) or len(edge) != 2:
+                raise ConfigError(f"graph.edges[{n}]", f"must be a pair [i, j], got {edge!r}")
+            i, j = (_int(f"graph.edges[{n}]", v, 0, agents - 1) for v in edge)
+            if i == j:
+                raise ConfigError(f"graph.edges[{n}]", f"is a self loop [{i}, {j}]; self weights are implicit")
+            clean.append([i, j])
+        out["edges"] = clean
+    elif "edges" in spec:
+        raise ConfigError("graph.edges", f"only applies to graph.type explicit, not {kind}")
+    return out
+
+
+def validate(raw: dict) -> dict:
+    """A complete, typed config from a partial one (missing keys take DEFAULTS)."""
+    if raw is None:
+        raw = {}
+    _mapping("", raw, tuple(DEFAULTS))
+    merged = copy.deepcopy(DEFAULTS)
+    for key, value in raw.items():
+        # target and graph are replaced whole: their keys depend on their type
+        if key in ("basis", "grid", "algorithm") and isinstance(value, dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    cfg: dict[str, Any] = {}
+    cfg["agents"] = _int("agents", merged["agents"], 2, 100000)
+    cfg["seed"] = _int("seed", merged["seed"], 0, 2**32 - 1)
+    cfg["iterations"] = _int("iterations", merged["iterations"], 0)
+    basis = _mapping("basis", merged["basis"], ("order",))
+    cfg["basis"] = {"order": _int("basis.order", basis["order"], 1, 20)}
+    grid = _mapping("grid", merged["grid"], ("step", "quadrature"))
+    step = _float("grid.step", grid["step"], 0, 1, low_open=True)
+    if abs(2 / step - round(2 / step)) > 1e-9 * (2 / step):
+        raise ConfigError("grid.step", f"must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got {step:g}")
+    cfg["grid"] = {"step": step, "quadrature": _choice("grid.quadrature", grid["quadrature"], QUADRATURES)}
+    cfg["target"] = _target(merged["target"])
+    cfg["graph"] = _graph(merged["graph"], cfg["agents"])
+    alg = _mapping("algorithm", merged["algorithm"], ("gamma_x", "gamma_y", "omega", "delta"))
+    cfg["algorithm"] = {
+        "gamma_x": _float("algorithm.gamma_x", alg["gamma_x"], 0, low_open=True),
+        "gamma_y": _float("algorithm.gamma_y", alg["gamma_y"], 0, low_open=True),
+        "omega": _float("algorithm.omega", alg["omega"], 0, low_open=True),
+        "delta": _float("algorithm.delta", alg["delta"], 0, 1, low_open=True),
+    }
+    return cfg
+
+
+def preset_dirs() -> list[Path]:
+    """Where shipped presets live: the source tree, then an installed share/ folder."""
+    import sys
+
+    here = Path(__file__).resolve().parents[2] / "config"
+    dirs = [here, Path(sys.prefix) / "share" / "bildmacro_ros" / "config"]
+    try:  # in a sourced ROS workspace the package's share directory is the authority
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.insert(0, Path(get_package_share_directory("bildmacro_ros")) / "config")
+    except Exception:  # noqa: BLE001 - not in a ROS workspace, or not built there
+        pass
+    return dirs
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config file path, or a preset name (default, paper) found among the shipped files."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    if str(name_or_path) in PRESETS:
+        for folder in preset_dirs():
+            candidate = folder / f"{name_or_path}.yaml"
+            if candidate.is_file():
+                return candidate
+        raise ConfigError("", f"preset {name_or_path!r} is not installed (looked in {', '.join(map(str, preset_dirs()))})")
+    raise ConfigError("", f"config file {str(name_or_path)!r} does not exist (presets: {', '.join(PRESETS)})")
+
+
+def load_config(name_or_path: str | Path | None = None, overrides: dict | None = None) -> tuple[dict, Path | None]:
+    """Read, merge overrides (top-level keys), validate. Returns the config and its folder."""
+    raw: dict = {}
+    base = None
+    if name_or_path is not None:
+        path = resolve_config_path(name_or_path)
+        base = path.parent
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError("", f"{path} must hold a mapping of keys, not {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = value
+    return validate(raw), base
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,104 @@
+"""From a validated config (plus optional init and weights) to everything a run needs, seeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import graph as graphs
+from .bildmacro import StepSizes
+from .family import ExponentialFamily
+from .problem import BilevelProblem
+from .target import build_target
+
+
+@dataclass
+class Scenario:
+    config: dict
+    problem: BilevelProblem
+    steps: StepSizes
+    weights: np.ndarray  # (N, N) doubly stochastic
+    x0: np.ndarray  # (N, 2)
+    y0: np.ndarray  # (N, m)
+
+    @property
+    def agents(self) -> int:
+        return len(self.x0)
+
+
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent generators for the graph and the initial state, so --weights leaves x0, y0 alone."""
+    graph_seq, init_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(graph_seq), np.random.default_rng(init_seq)
+
+
+def graph_adjacency(cfg: dict, rng: np.random.Generator) -> np.ndarray:
+    spec, agents = cfg["graph"], cfg["agents"]
+    kind = spec["type"]
+    if kind == "erdos_renyi":
+        return graphs.erdos_renyi(agents, spec["edge_probability"], rng)
+    if kind == "complete":
+        return graphs.complete(agents)
+    if kind == "ring":
+        return graphs.ring(agents)
+    adjacency = graphs.from_edges(agents, spec["edges"])
+    if not graphs.is_strongly_connected(adjacency):
+        raise ValueError("graph.edges: the explicit graph is not connected")
+    return adjacency
+
+
+def resolve_weights(cfg: dict, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+    """Given weights are checked (against graph.edges when the graph is explicit); otherwise the
+    configured graph is sampled and given Metropolis weights."""
+    if weights is not None:
+        adjacency = graphs.from_edges(cfg["agents"], cfg["graph"]["edges"]) if cfg["graph"]["type"] == "explicit" else None
+        return graphs.check_weights(weights, cfg["agents"], adjacency)
+    return graphs.metropolis_weights(graph_adjacency(cfg, rng))
+
+
+def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, 2) and y (N, m) from an .npz; positions must lie in C = [-1, 1]^2."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"init file {path} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+        arrays = {k: np.asarray(data[k], dtype=float) for k in ("x", "y") if k in data}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"init file {path} is not a readable .npz of plain numeric arrays: {exc}") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise ValueError(f"init file {path} lacks array(s) {', '.join(missing)} (needs x (N,2) and y (N,m))")
+    x, y = arrays["x"], arrays["y"]
+    return check_init(x, y, agents, m)
+
+
+def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    if x.shape != (agents, 2):
+        raise ValueError(f"init x must have shape ({agents}, 2), got {x.shape}")
+    if y.shape != (agents, m):
+        raise ValueError(f"init y must have shape ({agents}, {m}) for basis order {int(np.sqrt(m)) - 1}, got {y.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("init x and y must be finite (found NaN or infinity)")
+    if np.any(np.abs(x) > 1):
+        raise ValueError("init x must lie in C = [-1, 1]^2")
+    return x, y
+
+
+def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
+                   weights: np.ndarray | None = None) -> Scenario:
+    family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
+    problem = BilevelProblem(family, build_target(family, cfg["target"], base_dir), cfg["algorithm"]["omega"])
+    steps = StepSizes(**cfg["algorithm"])
+    graph_rng, init_rng = random_streams(cfg["seed"])
+    w = resolve_weights(cfg, graph_rng, weights)
+    agents = cfg["agents"]
+    if init is None:
+        # the paper's experiment: x_i^0 ~ Uniform(C), y_i^0 ~ Normal(0, I)
+        x0 = init_rng.uniform(-1.0, 1.0, size=(agents, 2))
+        y0 = init_rng.standard_normal((agents, family.m))
+    else:
+        x0, y0 = check_init(np.asarray(init[0], float), np.asarray(init[1], float), agents, family.m)
+    return Scenario(cfg, problem, steps, w, x0, y0)

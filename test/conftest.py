@@ -1,0 +1,35 @@
+"""Shared fixtures: a small, well-conditioned problem and a seeded generator."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the straightforward implementation is an independent oracle
+
+from bildmacro_ros.core.config import DEFAULTS  # noqa: E402
+from bildmacro_ros.core.family import ExponentialFamily  # noqa: E402
+from bildmacro_ros.core.problem import BilevelProblem  # noqa: E402
+from bildmacro_ros.core.target import gaussian_mixture  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def family():
+    return ExponentialFamily(order=6, step=0.05)
+
+
+def make_problem(family, omega):
+    return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]), omega)
+
+
+@pytest.fixture(scope="session")
+def problem(family):
+    # omega = 1e-2 keeps cond(H) moderate so finite differences are accurate
+    return make_problem(family, 1e-2)
