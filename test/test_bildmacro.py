@@ -38,8 +38,9 @@ def test_agent_step_equals_vectorised_step(problem):
     for _ in range(25):
         result = swarm_step(problem, STEPS, state, mixer)
         for i in range(7):
-            neighbours = {int(j): state.rows(int(j)) for j in graph.in_neighbours(weights, i)}
-            alone = agent_step(problem, STEPS, state.rows(i), i, weights[i], neighbours)
+            near = graph.in_neighbours(weights, i)
+            alone = agent_step(problem, STEPS, state.rows(i), weights[i, i], weights[i, near], state.y[near],
+                               state.r[near], state.q[near])
             for name in ("x", "y", "r", "q", "mean", "cov", "grad_f"):
                 assert np.allclose(getattr(alone.state, name)[0], getattr(result.state, name)[i],
                                    rtol=1e-12, atol=1e-13), name

@@ -130,18 +130,16 @@ def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, mix
     return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q))
 
 
-def agent_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, agent: int,
-               weights: np.ndarray, neighbour_states: dict[int, AgentState]) -> StepResult:
-    """Agent i's update from its own row and its in-neighbours' (y, r, q), as a node does it.
+def agent_step(problem: BilevelProblem, steps: StepSizes, own: AgentState, self_weight: float,
+               weights: np.ndarray, y: np.ndarray, r: np.ndarray, q: np.ndarray) -> StepResult:
+    """Agent i's update from its own one-row state and what its in-neighbours sent, as a node does it.
 
-    weights: agent i's full weight row (length N); neighbour_states: j -> that agent's one-row state
-    (only y, r and q are read).
+    weights (d,) are a_ij for the d in-neighbours; y, r (d, m) and q (d, m(m+1)/2) are their
+    iteration-k values in the same order. The sums run over [i, neighbours...] in that order.
     """
-    row = np.asarray(weights, dtype=float)
-    order = [agent] + sorted(neighbour_states)
-    a = row[order]
-    ys = np.concatenate([state.y] + [neighbour_states[j].y for j in order[1:]])
-    rs = np.concatenate([state.r] + [neighbour_states[j].r for j in order[1:]])
-    qs = np.concatenate([state.q] + [neighbour_states[j].q for j in order[1:]])
-    return local_step(problem, steps, state, mix_neighbours(a, ys)[None], mix_neighbours(a, rs)[None],
+    a = np.concatenate([[self_weight], np.asarray(weights, dtype=float)])
+    ys = np.concatenate([own.y, np.reshape(y, (-1, own.y.shape[1]))])
+    rs = np.concatenate([own.r, np.reshape(r, (-1, own.r.shape[1]))])
+    qs = np.concatenate([own.q, np.reshape(q, (-1, own.q.shape[1]))])
+    return local_step(problem, steps, own, mix_neighbours(a, ys)[None], mix_neighbours(a, rs)[None],
                       mix_neighbours(a, qs)[None])

@@ -1,0 +1,143 @@
+"""The neighbour message: a labelled flat float64 layout, its validation, and the per-round inbox.
+
+Nothing here imports ROS: it works on plain arrays, so every rule is tested without DDS. On the
+wire the array travels as `std_msgs/Float64MultiArray` whose layout names each segment:
+
+    index  label     size          content
+    0      meta      4             iteration k, sender id, m, layout version
+    4      x         2             the sender's position x_i^k
+    6      x_hat     2             the sender's last projected point x_hat_i^{k-1} (x_i^0 at k = 0)
+    10     y         m             y_i^k
+    10+m   r         m             r_i^k
+    10+2m  q_upper   m(m+1)/2      q_i^k, upper triangle row by row: (0,0), (0,1), ..., (1,1), ...
+
+Only numbers are read, never code or objects. A message that breaks any rule is dropped and
+counted under its reason; it can never raise out of the receive path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.symmetric import packed_size
+
+LAYOUT_VERSION = 1
+META = 4
+LABELS = ("meta", "x", "x_hat", "y", "r", "q_upper")
+MAX_AHEAD = 8  # rounds a neighbour may run ahead before its messages count as bogus
+
+
+def segment_sizes(m: int) -> tuple[int, ...]:
+    return (META, 2, 2, m, m, packed_size(m))
+
+
+def message_length(m: int) -> int:
+    return sum(segment_sizes(m))
+
+
+@dataclass
+class NeighbourState:
+    """One decoded message."""
+
+    iteration: int
+    sender: int
+    x: np.ndarray
+    x_hat: np.ndarray
+    y: np.ndarray
+    r: np.ndarray
+    q: np.ndarray  # packed
+
+
+def encode(iteration: int, sender: int, x, x_hat, y, r, q_packed) -> np.ndarray:
+    m = len(y)
+    meta = np.array([iteration, sender, m, LAYOUT_VERSION], dtype=float)
+    return np.concatenate([meta, np.ravel(x), np.ravel(x_hat), np.ravel(y), np.ravel(r), np.ravel(q_packed)])
+
+
+class MalformedMessage(ValueError):
+    """`reason` is a short counter key (wrong_size, non_finite, ...)."""
+
+    def __init__(self, reason: str, detail: str):
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
+
+
+def decode(data, m: int, sender: int | None = None, labels: tuple[str, ...] | None = None) -> NeighbourState:
+    """Check and split one message; raises MalformedMessage with the reason."""
+    try:
+        arr = np.frombuffer(data, dtype=np.float64) if not isinstance(data, np.ndarray) else data.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage("not_float64", str(exc)) from None
+    if arr.ndim != 1 or arr.size != message_length(m):
+        raise MalformedMessage("wrong_size", f"{arr.size} values, expected {message_length(m)} for m = {m}")
+    if labels is not None and tuple(labels) != LABELS:
+        raise MalformedMessage("wrong_layout", f"layout labels {list(labels)}, expected {list(LABELS)}")
+    if not np.all(np.isfinite(arr)):
+        raise MalformedMessage("non_finite", "NaN or infinity in the payload")
+    k, who, size, version = arr[:META]
+    if version != LAYOUT_VERSION or size != m:
+        raise MalformedMessage("wrong_layout", f"layout version {version:g} / m {size:g}, expected {LAYOUT_VERSION} / {m}")
+    if k < 0 or k != int(k) or k > 2**53:
+        raise MalformedMessage("bad_iteration", f"iteration {k!r} is not a whole number >= 0")
+    if sender is not None and who != sender:
+        raise MalformedMessage("wrong_sender", f"sender field {who:g} on agent {sender}'s topic")
+    if np.any(np.abs(arr[META : META + 4]) > 1):
+        raise MalformedMessage("position_outside", "x or x_hat outside C = [-1, 1]^2")
+    parts = np.split(arr, np.cumsum(segment_sizes(m))[:-1])
+    return NeighbourState(int(k), int(who), parts[1], parts[2], parts[3], parts[4], parts[5])
+
+
+class Inbox:
+    """What one agent has received for the rounds it has not finished.
+
+    Messages for the current round k or up to MAX_AHEAD rounds ahead are kept (a neighbour can
+    be one round ahead); older ones are stale, repeats are duplicates; both are dropped and
+    counted, like malformed ones.
+    """
+
+    def __init__(self, neighbours, m: int):
+        self.neighbours = tuple(int(j) for j in neighbours)
+        self.m = m
+        self.rounds: dict[int, dict[int, NeighbourState]] = {}
+        self.dropped: Counter[str] = Counter()
+        self.accepted = 0
+
+    def offer(self, sender: int, data, current: int, labels=None) -> str:
+        """File one message; returns 'accepted' or the reason it was dropped."""
+        if sender not in self.neighbours:
+            return self._drop("not_a_neighbour")
+        try:
+            msg = decode(data, self.m, sender, labels)
+        except MalformedMessage as exc:
+            return self._drop(exc.reason)
+        if msg.iteration < current:
+            return self._drop("stale")
+        if msg.iteration > current + MAX_AHEAD:
+            return self._drop("too_far_ahead")
+        slot = self.rounds.setdefault(msg.iteration, {})
+        if sender in slot:
+            return self._drop("duplicate")
+        slot[sender] = msg
+        self.accepted += 1
+        return "accepted"
+
+    def _drop(self, reason: str) -> str:
+        self.dropped[reason] += 1
+        return reason
+
+    def complete(self, iteration: int) -> bool:
+        return len(self.rounds.get(iteration, ())) == len(self.neighbours)
+
+    def missing(self, iteration: int) -> list[int]:
+        have = self.rounds.get(iteration, {})
+        return [j for j in self.neighbours if j not in have]
+
+    def take(self, iteration: int) -> list[NeighbourState]:
+        """The round's messages in neighbour order; forgets this and older rounds."""
+        slot = self.rounds.pop(iteration)
+        for k in [k for k in self.rounds if k < iteration]:
+            del self.rounds[k]
+        return [slot[j] for j in self.neighbours]
