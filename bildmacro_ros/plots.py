@@ -75,10 +75,11 @@ def plot_run(out: Path, family: ExponentialFamily) -> list[Path]:
     """convergence.png and snapshots.png from a run folder's metrics.csv and snapshots.npz."""
     out = Path(out)
     written = []
-    metrics = read_metrics(out / "metrics.csv")
-    if len(metrics["iteration"]):
-        written.append(convergence_figure(metrics, out / "convergence.png", title=out.name))
     with np.load(out / "snapshots.npz", allow_pickle=False) as snaps:
+        method = str(snaps["method"]) if "method" in snaps else ""
+        title = f"BILD-MACRO ({method}), N = {snaps['x'].shape[1]}" if method else out.name
+        if len((out / "metrics.csv").read_text().splitlines()) > 1:
+            written.append(convergence_figure(read_metrics(out / "metrics.csv"), out / "convergence.png", title))
         written.append(snapshots_figure(family, snaps["target"], snaps["iteration"], snaps["x"], snaps["y"],
                                         out / "snapshots.png"))
     return written

@@ -20,7 +20,7 @@ from .core.symmetric import unpack
 
 METHODS = ("distributed", "centralized")
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
-                "weights.npy", "convergence.png", "snapshots.png")
+                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml")
 
 
 class Diverged(RuntimeError):
@@ -183,70 +183,80 @@ def prepare_output(out: Path, overwrite: bool) -> Path:
     return out
 
 
+class RunWriter:
+    """The files of a run, in the same formats whichever method or front end produced them."""
+
+    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False):
+        self.out = prepare_output(out, overwrite)
+        self.scenario, self.method = scenario, method
+        (self.out / "config.yaml").write_text(dump_config(scenario.config))
+        np.save(self.out / "weights.npy", scenario.weights)
+        np.savez(self.out / "initial_state.npz", x=scenario.x0, y=scenario.y0)
+        self._handle = open(self.out / "metrics.csv", "w", newline="")
+        self._csv = csv.writer(self._handle)
+        self._csv.writerow(COLUMNS)
+        self.snaps_k, self.snaps_x, self.snaps_y = [], [], []
+        self.first_kl = self.last_kl = float("nan")
+
+    def row(self, iteration: int, values: dict):
+        self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:]])
+        self._handle.flush()  # a run cut short still leaves every row computed so far
+        self.last_kl = values["kl"]
+        if iteration == 0:
+            self.first_kl = values["kl"]
+
+    def snapshot(self, iteration: int, x: np.ndarray, learned: np.ndarray):
+        if iteration not in self.snaps_k:
+            self.snaps_k.append(iteration)
+            self.snaps_x.append(np.array(x, copy=True))
+            self.snaps_y.append(np.array(learned, copy=True))
+
+    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool) -> list[str]:
+        self._handle.close()
+        np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
+        np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
+                 x=np.array(self.snaps_x), y=np.array(self.snaps_y), target=self.scenario.problem.target,
+                 method=np.array(self.method))
+        if plots:
+            from .plots import plot_run
+
+            plot_run(self.out, self.scenario.problem.family)
+        return sorted(p.name for p in self.out.iterdir())
+
+
 def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: int | None = None,
         plots: bool = True, progress: bool = True, overwrite: bool = False, stream=None) -> RunSummary:
     """Run `method` for config['iterations'] iterations and write every output into `out`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    out = prepare_output(out, overwrite)
+    writer = RunWriter(out, scenario, method, overwrite)
     iterations = scenario.config["iterations"]
     log_every = log_every or default_log_every(iterations)
-    (out / "config.yaml").write_text(dump_config(scenario.config))
-    np.save(out / "weights.npy", scenario.weights)
-    np.savez(out / "initial_state.npz", x=scenario.x0, y=scenario.y0)
-
     algo = Distributed(scenario) if method == "distributed" else Centralized(scenario)
     snap_at = set(snapshot_iterations(iterations))
-    snaps_k, snaps_x, snaps_y = [], [], []
-
-    def snapshot(iteration: int):
-        snaps_k.append(iteration)
-        snaps_x.append(algo.x.copy())
-        snaps_y.append(algo.learned().copy())
-
     meter = Progress(f"simulate {method} N={scenario.agents}", iterations, stream, progress)
     started = time.monotonic()
     k = 0
     interrupted, diverged = False, None
-    initial_kl = last_kl = float("nan")
-    with open(out / "metrics.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        try:
-            for k in range(iterations):
-                if k in snap_at:
-                    snapshot(k)
-                row = algo.advance(measure=(k % log_every == 0 or k == iterations - 1))
-                if row is not None:
-                    writer.writerow([k] + [repr(row[c]) for c in COLUMNS[1:]])
-                    handle.flush()
-                    last_kl = row["kl"]
-                    if k == 0:
-                        initial_kl = last_kl
-                meter.update(k + 1, f"KL {last_kl:.4f}")
-            k = iterations
-        except KeyboardInterrupt:
-            interrupted = True
-        except (Diverged, FloatingPointError, np.linalg.LinAlgError) as exc:
-            diverged = str(exc)
-    completed = k
+    try:
+        for k in range(iterations):
+            if k in snap_at:
+                writer.snapshot(k, algo.x, algo.learned())
+            row = algo.advance(measure=(k % log_every == 0 or k == iterations - 1))
+            if row is not None:
+                writer.row(k, row)
+            meter.update(k + 1, f"KL {writer.last_kl:.4f}")
+        k = iterations
+    except KeyboardInterrupt:
+        interrupted = True
+    except (Diverged, FloatingPointError, np.linalg.LinAlgError) as exc:
+        diverged = str(exc)
     final_kl = algo.kl() if diverged is None else float("nan")
-    if iterations == 0:
-        initial_kl = final_kl
-    meter.update(completed, f"KL {final_kl:.4f}", force=True)
-    if completed not in snaps_k and diverged is None:
-        snapshot(completed)
-    arrays = algo.final_arrays()
-    np.savez(out / "final_state.npz", iteration=np.int64(completed), kl=np.float64(final_kl), **arrays)
-    np.savez(out / "snapshots.npz", iteration=np.array(snaps_k, dtype=np.int64), x=np.array(snaps_x),
-             y=np.array(snaps_y), target=scenario.problem.target)
-    summary = RunSummary(out=out, method=method, iterations=completed, requested=iterations, final_kl=final_kl,
-                         initial_kl=initial_kl, seconds=time.monotonic() - started, interrupted=interrupted,
-                         diverged=diverged, clipped=getattr(algo, "clipped", 0))
-    if plots:
-        from .plots import plot_run
-
-        plot_run(out, scenario.problem.family)
-    summary.files = sorted(p.name for p in out.iterdir())
-    return summary
-
+    meter.update(k, f"KL {final_kl:.4f}", force=True)
+    if diverged is None:
+        writer.snapshot(k, algo.x, algo.learned())
+    files = writer.finish(k, algo.final_arrays(), final_kl, plots)
+    return RunSummary(out=writer.out, method=method, iterations=k, requested=iterations, final_kl=final_kl,
+                      initial_kl=final_kl if iterations == 0 else writer.first_kl,
+                      seconds=time.monotonic() - started, interrupted=interrupted, diverged=diverged,
+                      clipped=getattr(algo, "clipped", 0), files=files)

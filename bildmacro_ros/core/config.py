@@ -249,7 +249,12 @@ def load_config(name_or_path: str | Path | None = None, overrides: dict | None =
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value
-    return validate(raw), base
+    cfg = validate(raw)
+    if cfg["target"]["type"] == "image" and base is not None:
+        # pin the picture to this config's folder, so a copied config.yaml still finds it
+        path = Path(cfg["target"]["path"]).expanduser()
+        cfg["target"]["path"] = str(path if path.is_absolute() else (base / path).resolve())
+    return cfg, base
 
 
 def dump_config(cfg: dict) -> str:

@@ -87,11 +87,17 @@ def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.nd
     return x, y
 
 
-def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
-                   weights: np.ndarray | None = None) -> Scenario:
+def build_problem(cfg: dict, base_dir: Path | None = None) -> tuple[BilevelProblem, StepSizes]:
+    """The bilevel problem (basis, grid, target, omega) and the step sizes a config describes."""
     family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
     problem = BilevelProblem(family, build_target(family, cfg["target"], base_dir), cfg["algorithm"]["omega"])
-    steps = StepSizes(**cfg["algorithm"])
+    return problem, StepSizes(**cfg["algorithm"])
+
+
+def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
+                   weights: np.ndarray | None = None) -> Scenario:
+    problem, steps = build_problem(cfg, base_dir)
+    family = problem.family
     graph_rng, init_rng = random_streams(cfg["seed"])
     w = resolve_weights(cfg, graph_rng, weights)
     agents = cfg["agents"]

@@ -1,0 +1,120 @@
+"""The launch plan: config -> graph -> the nodes to start and their parameters.
+
+A pure function of its inputs, shared by `launch/swarm.launch.py` (ROS installs) and
+`bildmacro swarm` (pip installs), so both start exactly the same swarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .core.config import dump_config
+from .core.graph import in_neighbours
+from .core.scenario import Scenario, build_scenario
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    executable: str
+    parameters: dict
+    namespace: str = ""
+
+
+@dataclass
+class SwarmPlan:
+    scenario: Scenario
+    agents: list[NodeSpec]  # one spec per agent: what a node needs to run agent i
+    processes: list[NodeSpec] = field(default_factory=list)  # what to start: agents or agent groups
+    namespace: str = ""
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.scenario.weights
+
+
+def target_parameter(target: dict, base_dir: Path | None) -> str:
+    """The target spec as a one-line YAML string; relative image paths made absolute."""
+    target = dict(target)
+    if target["type"] == "image":
+        path = Path(target["path"]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = (base_dir / path).resolve()
+        target["path"] = str(path)
+    return yaml.safe_dump(target, default_flow_style=True, width=10**6).strip()
+
+
+def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, listeners: int | None = None) -> dict:
+    """Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists)."""
+    cfg, w = scenario.config, scenario.weights
+    near = in_neighbours(w, agent)
+    out_degree = int(np.count_nonzero(w[:, agent] > 0)) - 1  # agents that listen to this one
+    params = {
+        "agent_id": int(agent),
+        "agents": int(cfg["agents"]),
+        "neighbours": [int(j) for j in near],
+        "neighbour_weights": [float(w[agent, j]) for j in near],
+        "self_weight": float(w[agent, agent]),
+        "gamma_x": float(cfg["algorithm"]["gamma_x"]),
+        "gamma_y": float(cfg["algorithm"]["gamma_y"]),
+        "omega": float(cfg["algorithm"]["omega"]),
+        "delta": float(cfg["algorithm"]["delta"]),
+        "basis_order": int(cfg["basis"]["order"]),
+        "grid_step": float(cfg["grid"]["step"]),
+        "quadrature": str(cfg["grid"]["quadrature"]),
+        "target": target_parameter(cfg["target"], base_dir),
+        "initial_x": [float(v) for v in scenario.x0[agent]],
+        "initial_y": [float(v) for v in scenario.y0[agent]],
+        "iterations": int(cfg["iterations"]),
+        "listeners": out_degree + (listeners or 0),
+    }
+    if not params["neighbours"]:  # rclpy cannot type an empty list; a connected swarm never has one
+        raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
+    return params
+
+
+def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
+               agents_per_process: int = 1, monitors: int = 0) -> SwarmPlan:
+    """The whole swarm: graph, weights, initial state and one node spec per agent.
+
+    agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
+    is how 50+ agents fit on one machine. monitors counts extra listeners every agent should
+    wait for before its first message (e.g. the recorder).
+    """
+    if agents_per_process < 1:
+        raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
+    namespace = namespace.strip("/")
+    scenario = build_scenario(cfg, base_dir, init, weights)
+    ns = f"/{namespace}" if namespace else ""
+    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors), ns)
+              for i in range(cfg["agents"])]
+    if agents_per_process == 1:
+        processes = list(agents)
+    else:
+        ids = list(range(cfg["agents"]))
+        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s : s + agents_per_process]}, ns)
+                     for g, s in enumerate(range(0, len(ids), agents_per_process))]
+    return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns)
+
+
+def params_file_content(plan: SwarmPlan) -> str:
+    """A ROS 2 parameters YAML with every agent's parameters under its fully qualified node name."""
+    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in plan.agents}
+    return yaml.safe_dump(doc, sort_keys=False, width=10**6)
+
+
+def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
+    """The files a run starts from: config, weights, initial state, agent parameters."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"config": out / "config.yaml", "weights": out / "weights.npy", "init": out / "initial_state.npz",
+             "params": out / "agents.params.yaml"}
+    paths["config"].write_text(dump_config(plan.scenario.config))
+    np.save(paths["weights"], plan.weights)
+    np.savez(paths["init"], x=plan.scenario.x0, y=plan.scenario.y0)
+    paths["params"].write_text(params_file_content(plan))
+    return paths

@@ -1,0 +1,1 @@
+"""Thin rclpy nodes around the core: agent, monitor (recorder); wire.py is ROS-free."""

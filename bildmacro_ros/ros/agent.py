@@ -1,0 +1,266 @@
+"""The `agent` node: one robot's BILD-MACRO, fed by its in-neighbours' messages over DDS.
+
+Each round k it publishes (x_i^k, y_i^k, r_i^k, q_i^k) on agent_<i>/state, waits until it holds
+round-k messages from every in-neighbour, steps with the core's per-agent update, and publishes
+its waypoint x_i^{k+1} (agent_<i>/waypoint) and projected point x_hat_i^k (agent_<i>/x_hat).
+`agent_group` runs several such nodes in one process on one executor.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+import time
+
+import numpy as np
+import rclpy
+import yaml
+from geometry_msgs.msg import PoseStamped
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+from ..core.bildmacro import agent_step, initial_state
+from ..core.config import ConfigError, validate
+from ..core.scenario import build_problem
+from .common import (STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, state_topic,
+                     waypoint_topic)
+from .wire import LABELS, Inbox, encode, segment_sizes
+
+# config keys as the agent's parameter names, so config errors name the parameter
+_PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
+                 "algorithm.delta": "delta", "basis.order": "basis_order", "grid.step": "grid_step",
+                 "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations"}
+
+
+def read_parameters(node: Node) -> dict:
+    """Declare and check every agent parameter; raises ParameterError naming the one at fault."""
+    p = {}
+    p["agent_id"] = declare(node, "agent_id", int, "this agent's id i (0-based)", low=0, high=1_000_000)
+    p["agents"] = declare(node, "agents", int, "swarm size N", 2, low=2, high=1_000_000)
+    p["neighbours"] = declare(node, "neighbours", "int[]", "in-neighbour ids j (a_ij > 0, j != i)")
+    p["neighbour_weights"] = declare(node, "neighbour_weights", "float[]", "a_ij, aligned with neighbours")
+    p["self_weight"] = declare(node, "self_weight", float, "a_ii", low=0.0, high=1.0)
+    p["gamma_x"] = declare(node, "gamma_x", float, "step size of (6a)", 1e-3, low=0.0, high=1e6)
+    p["gamma_y"] = declare(node, "gamma_y", float, "step size of (7); stable near 0.9/N", 0.045, low=0.0, high=1e6)
+    p["omega"] = declare(node, "omega", float, "regulariser and eigenvalue floor of P_{>=omega}", 1e-4,
+                         low=0.0, high=1e6)
+    p["delta"] = declare(node, "delta", float, "convex-combination factor of (6b)", 0.02, low=0.0, high=1.0)
+    p["basis_order"] = declare(node, "basis_order", int, "Legendre order kappa; m = (kappa+1)^2", 6, low=1, high=20)
+    p["grid_step"] = declare(node, "grid_step", float, "grid spacing over [-1,1]^2", 0.05, low=0.0, high=1.0)
+    p["quadrature"] = declare(node, "quadrature", str, "trapezoid or riemann", "trapezoid")
+    p["target"] = declare(node, "target", str, "target density, a YAML mapping as in the config's target key",
+                          "{type: gaussian_mixture, components: [{weight: 0.5, mean: [-0.5, -0.5], std: 0.2}, "
+                          "{weight: 0.5, mean: [0.5, 0.4], std: 0.25}]}")
+    p["initial_x"] = declare(node, "initial_x", "float[]", "x_i^0 in [-1,1]^2")
+    p["initial_y"] = declare(node, "initial_y", "float[]", "y_i^0, m values")
+    p["iterations"] = declare(node, "iterations", int, "iterations K to run", 20000, low=0, high=2**31 - 1)
+    p["listeners"] = declare(node, "listeners", int, "subscribers to wait for before round 0 (-1: one per "
+                             "neighbour)", -1, low=-1, high=1_000_000)
+    p["startup_timeout"] = declare(node, "startup_timeout", float, "seconds to wait for discovery before "
+                                   "starting anyway", 30.0, low=0.0, high=3600.0)
+    p["republish_period"] = declare(node, "republish_period", float, "seconds between re-sends of the current "
+                                    "round while it waits (covers discovery races)", 0.5, low=0.01, high=3600.0)
+    p["frame_id"] = declare(node, "frame_id", str, "frame of the published waypoints", "map")
+    i, near, w = p["agent_id"], p["neighbours"], p["neighbour_weights"]
+    if i >= p["agents"]:
+        raise ParameterError(f"parameter 'agent_id': {i} is not below agents = {p['agents']}")
+    if not near:
+        raise ParameterError("parameter 'neighbours': an agent needs at least one in-neighbour")
+    if len(set(near)) != len(near) or i in near or min(near) < 0 or max(near) >= p["agents"]:
+        raise ParameterError(f"parameter 'neighbours': {near} must be distinct ids in [0, {p['agents'] - 1}] "
+                             f"other than agent_id {i}")
+    if len(w) != len(near):
+        raise ParameterError(f"parameter 'neighbour_weights': {len(w)} weights for {len(near)} neighbours")
+    if min(w) <= 0 or p["self_weight"] <= 0:
+        raise ParameterError("parameters 'neighbour_weights', 'self_weight': every weight must be > 0")
+    if abs(p["self_weight"] + sum(w) - 1) > 1e-9:
+        raise ParameterError(f"parameters 'self_weight' + 'neighbour_weights' must sum to 1 (row of a doubly "
+                             f"stochastic matrix), got {p['self_weight'] + sum(w):.12g}")
+    try:
+        target = yaml.safe_load(p["target"])
+        p["config"] = validate({
+            "agents": p["agents"], "iterations": p["iterations"], "basis": {"order": p["basis_order"]},
+            "grid": {"step": p["grid_step"], "quadrature": p["quadrature"]}, "target": target,
+            "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")}})
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"parameter 'target': not valid YAML: {exc}") from None
+    except ConfigError as exc:
+        name = _PARAMETER_OF.get(exc.key, "target")
+        raise ParameterError(f"parameter '{name}': {str(exc).split(': ', 1)[-1]}") from None
+    m = (p["basis_order"] + 1) ** 2
+    x0, y0 = np.array(p["initial_x"], dtype=float), np.array(p["initial_y"], dtype=float)
+    if x0.shape != (2,) or not np.all(np.isfinite(x0)) or np.any(np.abs(x0) > 1):
+        raise ParameterError(f"parameter 'initial_x': needs 2 finite values in [-1, 1], got {p['initial_x']}")
+    if y0.shape != (m,) or not np.all(np.isfinite(y0)):
+        raise ParameterError(f"parameter 'initial_y': needs {m} finite values for basis_order "
+                             f"{p['basis_order']}, got {y0.size}")
+    p["x0"], p["y0"] = x0, y0
+    return p
+
+
+class AgentNode(Node):
+    """Agent i of Algorithm 1. Rounds are driven by message arrival; nothing sleeps."""
+
+    def __init__(self, node_name: str = "agent", **kwargs):
+        super().__init__(node_name, **kwargs)
+        p = read_parameters(self)
+        self.id, self.iterations = p["agent_id"], p["iterations"]
+        self.neighbours = p["neighbours"]
+        self.self_weight, self.weights = p["self_weight"], np.array(p["neighbour_weights"])
+        try:
+            self.problem, self.steps = build_problem(p["config"])
+        except (ValueError, OSError) as exc:  # e.g. an image target that cannot be read
+            raise ParameterError(f"parameter 'target': {exc}") from None
+        self.m = self.problem.m
+        self.state = initial_state(self.problem, p["x0"][None], p["y0"][None])
+        self.x_hat = p["x0"].copy()
+        self.k = 0
+        self.frame_id = p["frame_id"]
+        self.inbox = Inbox(self.neighbours, self.m)
+        self.done = Future()
+        self.layout = [MultiArrayDimension(label=label, size=size, stride=size)
+                       for label, size in zip(LABELS, segment_sizes(self.m))]
+
+        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_QOS)
+        self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS)
+        self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS)
+        self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_QOS)
+                     for j in self.neighbours]
+        self.listeners = len(self.neighbours) if p["listeners"] < 0 else p["listeners"]
+        self.startup_deadline = time.monotonic() + p["startup_timeout"]
+        self.started = False
+        self.last_sent = 0.0
+        self.ready_timer = self.create_timer(0.01, self._try_start)
+        self.republish_timer = self.create_timer(p["republish_period"], self._republish)
+        self.get_logger().info(f"agent {self.id}: {len(self.neighbours)} in-neighbours {self.neighbours}, "
+                               f"{self.iterations} iterations, waiting for discovery")
+
+    # -- rounds ----------------------------------------------------------------------------
+    def _try_start(self):
+        """Round 0 is sent once every listener and every neighbour has matched (or at the deadline)."""
+        matched = (self.state_pub.get_subscription_count() >= self.listeners
+                   and all(sub.get_publisher_count() > 0 for sub in self.subs))
+        if not matched and time.monotonic() < self.startup_deadline:
+            return
+        if not matched:
+            self.get_logger().warning("discovery incomplete at startup_timeout; starting, re-sending until heard")
+        self.ready_timer.cancel()
+        self.started = True
+        self.started_at = time.monotonic()
+        self._publish_state()
+        if self.k >= self.iterations:
+            self._finish()
+        else:
+            self._advance()
+
+    def _receiver(self, sender: int):
+        def on_message(msg: Float64MultiArray):
+            labels = tuple(d.label for d in msg.layout.dim)
+            status = self.inbox.offer(sender, msg.data, self.k, labels)
+            if status not in ("accepted", "duplicate", "stale"):
+                self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
+                                          f"(dropped so far: {dict(self.inbox.dropped)})",
+                                          throttle_duration_sec=2.0)
+            if self.started:
+                self._advance()
+        return on_message
+
+    def _advance(self):
+        while not self.done.done() and self.inbox.complete(self.k):
+            got = self.inbox.take(self.k)
+            result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
+                                np.stack([g.y for g in got]), np.stack([g.r for g in got]),
+                                np.stack([g.q for g in got]))
+            self.state, self.x_hat = result.state, result.x_hat[0]
+            self.k += 1
+            self._publish_waypoints()
+            self._publish_state()
+            if self.k >= self.iterations:
+                self._finish()
+
+    def _finish(self):
+        # the last message is for the recorder; let it be acknowledged before this node goes away
+        self.state_pub.wait_for_all_acked(Duration(seconds=5))
+        elapsed = time.monotonic() - self.started_at
+        self.get_logger().info(f"agent {self.id}: finished {self.k} iterations in {elapsed:.1f} s "
+                               f"({self.k / max(elapsed, 1e-9):.0f} rounds/s); dropped messages: "
+                               f"{dict(self.inbox.dropped) or 'none'}")
+        self.republish_timer.cancel()
+        self.done.set_result(True)
+
+    def _republish(self):
+        """A round that waits too long re-sends its message: a neighbour that matched late gets it."""
+        if self.started and not self.done.done() and time.monotonic() - self.last_sent > 0.5 * self.republish_timer.timer_period_ns * 1e-9:
+            self._publish_state()
+
+    # -- messages ------------------------------------------------------------------------------
+    def _publish_state(self):
+        s = self.state
+        payload = encode(self.k, self.id, s.x[0], self.x_hat, s.y[0], s.r[0], s.q[0])
+        msg = Float64MultiArray()
+        msg.layout.dim = self.layout
+        msg.data = array.array("d", payload.tobytes())
+        self.state_pub.publish(msg)
+        self.last_sent = time.monotonic()
+
+    def _pose(self, xy) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        msg.pose.position.x, msg.pose.position.y = float(xy[0]), float(xy[1])
+        msg.pose.orientation.w = 1.0
+        return msg
+
+    def _publish_waypoints(self):
+        self.waypoint_pub.publish(self._pose(self.state.x[0]))
+        self.projected_pub.publish(self._pose(self.x_hat))
+
+
+def _run(make_nodes) -> int:
+    """Spin nodes until each finishes; Ctrl-C and external shutdown end cleanly."""
+    rclpy.init()
+    nodes = []
+    try:
+        nodes = make_nodes()
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        for node in nodes:
+            executor.spin_until_future_complete(node.done)
+        return 0
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 130
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main() -> int:
+    """`ros2 run bildmacro_ros agent --ros-args -p agent_id:=3 ...`"""
+    return _run(lambda: [AgentNode()])
+
+
+def group_main() -> int:
+    """`agent_group`: the agents named by agent_ids in one process; each takes its parameters by
+    node name (agent_<i>) from the --params-file the launcher passes."""
+
+    def make():
+        helper = Node("agent_group")
+        try:
+            ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
+        finally:
+            helper.destroy_node()
+        return [AgentNode(f"agent_{i}") for i in ids]
+
+    return _run(make)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

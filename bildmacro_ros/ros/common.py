@@ -1,0 +1,62 @@
+"""Topic names, QoS profiles and parameter declaration shared by every node."""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Neighbour state: reliable, bounded. A neighbour runs at most a round or two ahead, so ten
+# samples of history cover every sample a late reader still needs; never KEEP_ALL.
+STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE)
+# Waypoints: a follower only wants the newest one.
+WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+
+
+def state_topic(agent: int) -> str:
+    """Relative, so the whole swarm lives under the nodes' namespace."""
+    return f"agent_{agent}/state"
+
+
+def waypoint_topic(agent: int) -> str:
+    return f"agent_{agent}/waypoint"
+
+
+def projected_topic(agent: int) -> str:
+    return f"agent_{agent}/x_hat"
+
+
+class ParameterError(ValueError):
+    """A node parameter is missing or out of range; the message names it."""
+
+
+_TYPES = {
+    bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING,
+    "int[]": Parameter.Type.INTEGER_ARRAY, "float[]": Parameter.Type.DOUBLE_ARRAY,
+}
+
+
+def declare(node, name: str, kind, description: str, default=None, low=None, high=None):
+    """Declare a typed, read-only parameter with a description and (for numbers) a range.
+
+    Without a default the parameter is required: it is declared by type only, so an empty or
+    missing list is reported by name instead of surfacing as rclpy's type error.
+    """
+    descriptor = ParameterDescriptor(name=name, description=description, read_only=True)
+    if kind is int and low is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
+    if kind is float and low is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+    try:
+        if default is None:
+            node.declare_parameter(name, _TYPES[kind], descriptor)
+        else:
+            node.declare_parameter(name, default, descriptor)
+    except Exception as exc:  # noqa: BLE001 - rclpy raises several types for a bad override
+        raise ParameterError(f"parameter '{name}': {exc}") from None
+    value = node.get_parameter(name).value
+    if value is None:
+        raise ParameterError(f"parameter '{name}' is required ({description})")
+    return list(value) if kind in ("int[]", "float[]") else value
