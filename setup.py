@@ -26,6 +26,9 @@ setup(
     entry_points={
         "console_scripts": [
             "bildmacro = bildmacro_ros.cli:main",
+            "agent = bildmacro_ros.ros.agent:main",
+            "agent_group = bildmacro_ros.ros.agent:group_main",
+            "monitor = bildmacro_ros.ros.monitor:main",
         ],
     },
 )

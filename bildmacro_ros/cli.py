@@ -1,4 +1,4 @@
-"""The `bildmacro` command: simulate (one process), plot (redraw a run's figures)."""
+"""The `bildmacro` command: simulate (one process), swarm (nodes over DDS), plot (redraw figures)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,25 @@ def cmd_simulate(args) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
+def cmd_swarm(args) -> int:
+    from .core.config import load_config
+    from .core.graph import load_weights
+    from .core.scenario import load_init
+    from .swarm import run_swarm
+
+    cfg, base = load_config(args.config, {"agents": args.agents, "iterations": args.iterations, "seed": args.seed})
+    m = (cfg["basis"]["order"] + 1) ** 2
+    init = load_init(args.init, cfg["agents"], m) if args.init else None
+    weights = load_weights(args.weights) if args.weights else None
+    summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
+                        namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
+                        progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout)
+    print(summary.describe())
+    if summary.failure:
+        return 1
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
 def cmd_plot(args) -> int:
     from .core.config import load_config
     from .core.family import ExponentialFamily
@@ -100,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--log-every", type=_positive_int, help="metrics every K iterations (default: K/1000)")
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     sim.set_defaults(func=cmd_simulate)
+
+    swarm = sub.add_parser("swarm", help="one agent node per robot over real DDS, recorded",
+                           description="Start the launch plan's agent nodes as separate processes over DDS "
+                                       "(as `ros2 launch bildmacro_ros swarm.launch.py` does), record every "
+                                       "round, and write the same files as `bildmacro simulate`.")
+    add_scenario_arguments(swarm)
+    swarm.add_argument("--out", type=Path, default=Path("runs/swarm"), help="output folder (default: runs/swarm)")
+    swarm.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    swarm.add_argument("--agents-per-process", type=_positive_int, default=1,
+                       help="agent nodes per process on one executor (e.g. 10 for 50+ agents on one machine)")
+    swarm.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
+    swarm.add_argument("--stall-timeout", type=float, default=60.0,
+                       help="give up when no round completes for this many seconds (default 60)")
+    swarm.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
+    swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
+    swarm.add_argument("--quiet", action="store_true", help="no progress line")
+    swarm.set_defaults(func=cmd_swarm)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures")
     plot.add_argument("run", type=Path, help="a folder written by bildmacro simulate or swarm")

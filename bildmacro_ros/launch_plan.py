@@ -118,3 +118,36 @@ def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
     np.savez(paths["init"], x=plan.scenario.x0, y=plan.scenario.y0)
     paths["params"].write_text(params_file_content(plan))
     return paths
+
+
+def _number(name: str, text: str, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"launch argument {name}:={text!r} is not a {'whole number' if kind is int else 'number'}") from None
+
+
+def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
+                        iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
+                        agents_per_process: str = "1", record: str = "") -> tuple[SwarmPlan, dict]:
+    """The launch file's arguments (strings; empty = keep the config's value) -> plan and resolved config.
+
+    Everything the launch file computes happens here, so it is tested without `launch` installed.
+    """
+    from .core.config import load_config, validate
+    from .core.graph import load_weights
+    from .core.scenario import load_init
+
+    overrides = {"agents": _number("agents", agents, int) if agents else None,
+                 "seed": _number("seed", seed, int) if seed else None,
+                 "iterations": _number("iterations", iterations, int) if iterations else None}
+    cfg, base = load_config(config, overrides)
+    if edge_probability:
+        graph = dict(cfg["graph"], type="erdos_renyi", edge_probability=_number("edge_probability", edge_probability, float))
+        graph.pop("edges", None)
+        cfg = validate(dict(cfg, graph=graph))
+    m = (cfg["basis"]["order"] + 1) ** 2
+    plan = plan_swarm(cfg, base, load_init(init, cfg["agents"], m) if init else None,
+                      load_weights(weights) if weights else None, namespace,
+                      _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0)
+    return plan, cfg

@@ -1,10 +1,19 @@
 """Shared fixtures: a small, well-conditioned problem and a seeded generator."""
 
+import os
+import random
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# DDS isolation for every test and every process a test starts: loopback discovery only, a
+# domain of this run's own (0..101), and ROS logs in a temporary folder. Set before rclpy loads.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
+os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # the straightforward implementation is an independent oracle

@@ -25,7 +25,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from ..core.bildmacro import agent_step, initial_state
 from ..core.config import ConfigError, validate
 from ..core.scenario import build_problem
-from .common import (STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, state_topic,
+from .common import (STATE_PUBLISH_QOS, STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, state_topic,
                      waypoint_topic)
 from .wire import LABELS, Inbox, encode, segment_sizes
 
@@ -124,7 +124,7 @@ class AgentNode(Node):
         self.layout = [MultiArrayDimension(label=label, size=size, stride=size)
                        for label, size in zip(LABELS, segment_sizes(self.m))]
 
-        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_QOS)
+        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_PUBLISH_QOS)
         self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS)
         self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS)
         self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_QOS)
@@ -221,7 +221,11 @@ class AgentNode(Node):
 
 def _run(make_nodes) -> int:
     """Spin nodes until each finishes; Ctrl-C and external shutdown end cleanly."""
-    rclpy.init()
+    try:
+        rclpy.init()
+    except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed
+        print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     nodes = []
     try:
         nodes = make_nodes()

@@ -10,6 +10,12 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 # samples of history cover every sample a late reader still needs; never KEEP_ALL.
 STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
+# The publisher side and the recorder keep more: the recorder shares the CPU with the agents and
+# may fall behind by many rounds, and a reliable KEEP_LAST writer forgets unacknowledged samples
+# beyond its depth. 100 rounds of ~10.6 kB is ~1 MB per agent: bounded, and enough to catch up.
+STATE_PUBLISH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                               durability=DurabilityPolicy.VOLATILE)
+RECORDER_QOS = STATE_PUBLISH_QOS
 # Waypoints: a follower only wants the newest one.
 WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
@@ -56,7 +62,10 @@ def declare(node, name: str, kind, description: str, default=None, low=None, hig
             node.declare_parameter(name, default, descriptor)
     except Exception as exc:  # noqa: BLE001 - rclpy raises several types for a bad override
         raise ParameterError(f"parameter '{name}': {exc}") from None
-    value = node.get_parameter(name).value
+    try:
+        value = node.get_parameter(name).value
+    except Exception:  # noqa: BLE001 - ParameterUninitializedException: declared by type, never given
+        value = None
     if value is None:
         raise ParameterError(f"parameter '{name}' is required ({description})")
     return list(value) if kind in ("int[]", "float[]") else value

@@ -1,0 +1,120 @@
+"""The `monitor` node: listens to every agent's state topic and records the run to disk.
+
+It writes the same files as `bildmacro simulate` (metrics.csv, final_state.npz, figures), so a
+distributed run and an offline one compare directly. `bildmacro swarm` runs it in-process; in a
+ROS launch it is a node of its own (launch argument `record:=DIR`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray
+
+from ..core.config import load_config
+from ..core.graph import load_weights
+from ..core.scenario import Scenario, build_scenario, load_init
+from ..record import SwarmRecorder
+from ..simulate import RunWriter, default_log_every, snapshot_iterations
+from .common import RECORDER_QOS, ParameterError, declare, state_topic
+from .wire import MalformedMessage, decode
+
+
+class MonitorNode(Node):
+    """Subscribes to agent_<i>/state for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter."""
+
+    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.scenario, self.writer = scenario, writer
+        n, iterations = scenario.agents, scenario.config["iterations"]
+        self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every, snapshot_iterations(iterations))
+        self.m = scenario.problem.m
+        self.dropped: Counter[str] = Counter()
+        self.subs = [self.create_subscription(Float64MultiArray, state_topic(i), self._receiver(i), RECORDER_QOS)
+                     for i in range(n)]
+        self._snapped: set[int] = set()
+
+    def _receiver(self, sender: int):
+        def on_message(msg: Float64MultiArray):
+            try:
+                state = decode(msg.data, self.m, sender, tuple(d.label for d in msg.layout.dim))
+            except MalformedMessage as exc:
+                self.dropped[exc.reason] += 1
+                return
+            if not self.recorder.add(state):
+                self.dropped["not_this_run"] += 1
+                return
+            for k, values in self.recorder.ready_rows():
+                self.writer.row(k, values)
+            for k, x, learned in self.recorder.ready_snapshots():
+                if k not in self._snapped:
+                    self._snapped.add(k)
+                    self.writer.snapshot(k, x, learned)
+        return on_message
+
+    def matched(self) -> bool:
+        return all(sub.get_publisher_count() > 0 for sub in self.subs)
+
+    def finish(self, plots: bool = True) -> tuple[int, float, list[str]]:
+        """Write final_state.npz (round K, or the newest round heard) and the figures."""
+        k, arrays = self.recorder.final()
+        if k < 0:
+            return k, float("nan"), []
+        kl = self.recorder.objective(arrays["x"])
+        self.writer.snapshot(k, arrays["x"], arrays["y"][0])
+        return k, kl, self.writer.finish(k, arrays, kl, plots)
+
+
+def main() -> int:
+    """`ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`"""
+    rclpy.init()
+    node = None
+    try:
+        helper = Node("monitor_setup")
+        try:
+            config = declare(helper, "config", str, "the swarm's config file (the same one the launch used)")
+            out = declare(helper, "out", str, "folder for metrics.csv, final_state.npz and the figures")
+            log_every = declare(helper, "log_every", int, "metrics every K rounds (0: K/1000)", 0, low=0, high=2**31 - 1)
+            init = declare(helper, "init", str, "the --init .npz the launch used, if any", "")
+            weights = declare(helper, "weights", str, "the weights file the launch used, if any", "")
+            overrides = {name: declare(helper, name, int, f"override of the config's {name} (0: keep)", 0,
+                                       low=0, high=2**31 - 1) for name in ("agents", "seed", "iterations")}
+        finally:
+            helper.destroy_node()
+        cfg, base = load_config(config, {k: v for k, v in overrides.items() if v})
+        m = (cfg["basis"]["order"] + 1) ** 2
+        scenario = build_scenario(cfg, base, load_init(init, cfg["agents"], m) if init else None,
+                                  load_weights(weights) if weights else None)
+        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True)
+        node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]))
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        start = time.monotonic()
+        while rclpy.ok() and not node.recorder.complete:
+            executor.spin_once(timeout_sec=0.5)
+        k, kl, _ = node.finish()
+        node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final KL {kl:.4f}; "
+                               f"files in {out}")
+        return 0
+    except (ParameterError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        if node is not None:
+            node.finish()
+        return 130
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,157 @@
+"""`bildmacro swarm`: the launch plan's agent nodes as separate processes over real DDS, recorded.
+
+The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start the nodes that
+`launch_plan.plan_swarm` lists, with the same parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+from .launch_plan import SwarmPlan, params_file_content, plan_swarm
+from .simulate import Progress, RunWriter, default_log_every
+
+METHOD = "distributed over DDS"
+
+
+@dataclass
+class SwarmSummary:
+    out: Path
+    agents: int
+    processes: int
+    iterations: int  # rounds every agent completed
+    requested: int
+    final_kl: float
+    seconds: float
+    interrupted: bool = False
+    failure: str | None = None
+    dropped: dict | None = None
+    missing_rows: int = 0
+
+    def describe(self) -> str:
+        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else "finished"
+        rate = self.iterations / self.seconds if self.seconds > 0 else float("nan")
+        return (f"swarm of {self.agents} agents in {self.processes} processes {status} after "
+                f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} rounds/s); "
+                f"final KL {self.final_kl:.4f}; outputs in {self.out}"
+                + (f"\nwarning: the recorder missed {self.missing_rows} metrics rows (it fell behind)"
+                   if self.missing_rows and not (self.interrupted or self.failure) else ""))
+
+
+def process_command(spec, plan: SwarmPlan, params_path: Path) -> list[str]:
+    """How one process of the plan is started: `python -m` the same entry point `ros2 run` uses."""
+    module = "bildmacro_ros.ros.agent" if spec.executable == "agent" else "bildmacro_ros.ros.agent_group"
+    cmd = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_path)]
+    if plan.namespace:
+        cmd += ["-r", f"__ns:={plan.namespace}"]
+    if spec.executable == "agent":
+        cmd += ["-r", f"__node:={spec.name}"]
+    else:
+        cmd += ["-p", f"agent_ids:={spec.parameters['agent_ids']}"]
+    return cmd
+
+
+def _stop(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGINT (the nodes shut down cleanly), then SIGKILL for any that linger."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
+              namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
+              overwrite: bool = False, stall_timeout: float = 60.0, stream=None) -> SwarmSummary:
+    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1)
+    writer = RunWriter(out, plan.scenario, METHOD, overwrite)
+    params_path = writer.out / "agents.params.yaml"
+    params_path.write_text(params_file_content(plan))
+    logs = writer.out / "logs"
+    logs.mkdir(exist_ok=True)
+    iterations = cfg["iterations"]
+
+    from .ros.monitor import MonitorNode  # rclpy-heavy; only when a swarm really starts
+
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C is ours to handle
+    monitor = MonitorNode(plan.scenario, writer, log_every or default_log_every(iterations), context=context,
+                          node_name="bildmacro_monitor", namespace=plan.namespace or None)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(monitor)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    procs, handles = [], []
+    meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations, stream, progress)
+    started = time.monotonic()
+    interrupted, failure = False, None
+    try:
+        for spec in plan.processes:
+            handle = open(logs / f"{spec.name}.log", "w")
+            handles.append(handle)
+            procs.append(subprocess.Popen(process_command(spec, plan, params_path), env=env, stdout=handle,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+        last_progress, last_change = -2, time.monotonic()
+        while True:
+            executor.spin_once(timeout_sec=0.05)
+            done = monitor.recorder.progress
+            if done != last_progress:
+                last_progress, last_change = done, time.monotonic()
+            meter.update(max(done, 0))
+            crashed = [(spec, p) for spec, p in zip(plan.processes, procs) if p.poll() not in (None, 0)]
+            if crashed:
+                spec, proc = crashed[0]
+                failure = (f"{spec.name} exited with code {proc.returncode}; its log "
+                           f"({logs / (spec.name + '.log')}) ends:\n{_tail(logs / (spec.name + '.log'))}")
+                break
+            if monitor.recorder.complete:
+                break
+            if time.monotonic() - last_change > stall_timeout:
+                behind = [i for i, k in enumerate(monitor.recorder.latest) if k == monitor.recorder.latest.min()]
+                failure = (f"no progress for {stall_timeout:.0f} s at round {max(done, 0)}; agents still at that "
+                           f"round: {behind[:20]}; see {logs}")
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if failure is None and not interrupted:
+            for proc in procs:  # finished agents exit on their own once their last message is acked
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        _stop(procs)
+        for handle in handles:
+            handle.close()
+    meter.update(max(monitor.recorder.progress, 0), force=True)
+    k, kl, _ = monitor.finish(plots)
+    dropped = dict(monitor.dropped)
+    missing = len(monitor.recorder.missing_rows)
+    monitor.destroy_node()
+    executor.shutdown()
+    rclpy.try_shutdown(context=context)
+    return SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), iterations=max(k, 0),
+                        requested=iterations, final_kl=kl, seconds=time.monotonic() - started,
+                        interrupted=interrupted, failure=failure, dropped=dropped,
+                        missing_rows=missing)

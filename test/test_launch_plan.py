@@ -1,0 +1,84 @@
+"""The launch plan both front ends share: graph, weights, per-agent parameters, seeds."""
+
+import ast
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bildmacro_ros.core.config import validate
+from bildmacro_ros.core.graph import is_strongly_connected
+from bildmacro_ros.launch_plan import params_file_content, plan_from_arguments, plan_swarm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def weights_from_parameters(plan):
+    n = len(plan.agents)
+    w = np.zeros((n, n))
+    for spec in plan.agents:
+        p = spec.parameters
+        w[p["agent_id"], p["agent_id"]] = p["self_weight"]
+        w[p["agent_id"], p["neighbours"]] = p["neighbour_weights"]
+    return w
+
+
+@pytest.mark.parametrize("agents,p,seed", [(2, 1.0, 0), (12, 0.5, 3), (40, 0.15, 7)])
+def test_plan_graph(agents, p, seed):
+    plan = plan_swarm(validate({"agents": agents, "seed": seed, "graph": {"type": "erdos_renyi", "edge_probability": p}}))
+    w = weights_from_parameters(plan)
+    assert np.allclose(w, plan.weights, atol=0)  # the parameters are the weights, exactly
+    assert np.allclose(w.sum(axis=0), 1, atol=1e-12) and np.allclose(w.sum(axis=1), 1, atol=1e-12)
+    assert is_strongly_connected(w > 0)
+    for spec in plan.agents:
+        i, near = spec.parameters["agent_id"], spec.parameters["neighbours"]
+        assert near, "no agent may have an empty neighbour list"
+        assert near == sorted(near) and i not in near
+        for j in near:  # undirected ER: the lists are symmetric
+            assert i in plan.agents[j].parameters["neighbours"]
+        assert spec.parameters["listeners"] == len(near)
+        assert len(spec.parameters["initial_y"]) == 49 and len(spec.parameters["initial_x"]) == 2
+        assert spec.name == f"agent_{i}"
+
+
+def test_plan_seeds_reproduce():
+    a = plan_swarm(validate({"agents": 10, "seed": 5}))
+    b = plan_swarm(validate({"agents": 10, "seed": 5}))
+    c = plan_swarm(validate({"agents": 10, "seed": 6}))
+    assert [s.parameters for s in a.agents] == [s.parameters for s in b.agents]
+    assert [s.parameters for s in a.agents] != [s.parameters for s in c.agents]
+
+
+def test_groups_and_params_file():
+    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3, namespace="/swarm", monitors=1)
+    assert [s.parameters["agent_ids"] for s in plan.processes] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert all(s.executable == "agent_group" and s.namespace == "/swarm" for s in plan.processes)
+    doc = yaml.safe_load(params_file_content(plan))
+    assert sorted(doc) == sorted(f"/swarm/agent_{i}" for i in range(7))
+    assert doc["/swarm/agent_3"]["ros__parameters"] == plan.agents[3].parameters
+    assert plan.agents[3].parameters["listeners"] == len(plan.agents[3].parameters["neighbours"]) + 1
+
+
+def test_plan_from_launch_arguments():
+    plan, cfg = plan_from_arguments(agents="12", seed="3", edge_probability="0.6", iterations="50")
+    assert len(plan.agents) == 12 and cfg["seed"] == 3 and cfg["iterations"] == 50
+    assert cfg["graph"]["edge_probability"] == 0.6
+    assert plan.agents[0].parameters["iterations"] == 50
+    with pytest.raises(ValueError, match="agents:='twelve' is not a whole number"):
+        plan_from_arguments(agents="twelve")
+    with pytest.raises(ValueError, match="edge_probability"):
+        plan_from_arguments(edge_probability="1.5")
+
+
+def test_launch_file_is_a_thin_adapter():
+    """Every launch argument is declared with a description and maps onto plan_from_arguments."""
+    source = (ROOT / "launch" / "swarm.launch.py").read_text()
+    assert "sys.argv" not in source
+    tree = ast.parse(source)
+    arguments = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
+    declared = ast.literal_eval(arguments.value)
+    assert set(declared) == set(inspect.signature(plan_from_arguments).parameters)
+    assert all(text for _, text in declared.values())
+    assert "OpaqueFunction(function=launch_setup)" in source

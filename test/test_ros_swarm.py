@@ -1,0 +1,198 @@
+"""Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+from bildmacro_ros.core.symmetric import packed_size
+from bildmacro_ros.ros.common import STATE_QOS
+from bildmacro_ros.ros.wire import LABELS, encode, segment_sizes
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bildmacro(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def agent_processes():
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "bildmacro_ros.ros.agent" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    yield
+    deadline = time.monotonic() + 10
+    while agent_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert agent_processes() == []
+
+
+def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
+    with np.load(a / "final_state.npz") as x, np.load(b / "final_state.npz") as y:
+        assert int(x["iteration"]) == int(y["iteration"])
+        for key in ("x", "x_hat", "y", "r", "q"):
+            assert np.allclose(x[key], y[key], rtol=0, atol=tol), (key, np.abs(x[key] - y[key]).max())
+    if not metrics:
+        return
+    ma = np.genfromtxt(a / "metrics.csv", delimiter=",", names=True)
+    mb = np.genfromtxt(b / "metrics.csv", delimiter=",", names=True)
+    assert np.array_equal(ma["iteration"], mb["iteration"])
+    for name in ma.dtype.names:
+        assert np.allclose(ma[name], mb[name], rtol=1e-9, atol=1e-12), name
+
+
+def reference(tmp_path, agents, iterations, seed):
+    ref = tmp_path / "simulate"
+    res = bildmacro("simulate", "--agents", agents, "--iterations", iterations, "--seed", seed, "--log-every", 10,
+                    "--out", ref, "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return ref
+
+
+def test_swarm_equals_simulate(tmp_path):
+    """Five agent processes over DDS compute the paper's algorithm and nothing else."""
+    ref = reference(tmp_path, 5, 100, 4)
+    out = tmp_path / "swarm"
+    res = bildmacro("swarm", "--agents", 5, "--iterations", 100, "--log-every", 10, "--init",
+                    ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "finished after 100/100 rounds" in res.stdout
+    assert_same_run(ref, out)
+    assert (out / "snapshots.png").exists() and (out / "convergence.png").exists()
+    log = (out / "logs" / "agent_0.log").read_text()
+    assert "finished 100 iterations" in log and "dropped messages: none" in log
+
+
+def test_agent_groups_equal_simulate(tmp_path):
+    """Several agent nodes per process on one executor: the same numbers."""
+    ref = reference(tmp_path, 7, 40, 2)
+    out = tmp_path / "grouped"
+    res = bildmacro("swarm", "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10,
+                    "--agents-per-process", 3, "--namespace", "team", "--out", out, "--no-plots")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "in 3 processes" in res.stdout
+    assert_same_run(ref, out)
+
+
+class Intruder(Node):
+    """Publishes junk on agent 0's state topic while the real agent 0 runs."""
+
+    def __init__(self, context, m=49):
+        super().__init__("intruder", context=context)
+        self.m, self.latest, self.count = m, -1, 0
+        self.pub = self.create_publisher(Float64MultiArray, "agent_0/state", STATE_QOS)
+        self.create_subscription(Float64MultiArray, "agent_0/state", self.watch, STATE_QOS)
+        self.layout = [MultiArrayDimension(label=label, size=s, stride=s) for label, s in zip(LABELS, segment_sizes(m))]
+        self.create_timer(0.02, self.send)  # a misbehaving peer, not a flood (flooding is issue 5's)
+
+    def watch(self, msg):
+        k = msg.data[0]
+        # follow the real agent 0 (one round at a time), not this node's own far-future junk
+        if msg.data[1] == 0 and k == int(k) and k <= self.latest + 5:
+            self.latest = max(self.latest, int(k))
+
+    def junk(self):
+        rng = np.random.default_rng(self.count)
+        good = encode(max(self.latest, 0), 0, [0.1, 0.2], [0.1, 0.2], rng.standard_normal(self.m),
+                      rng.standard_normal(self.m), rng.standard_normal(packed_size(self.m)))
+        kinds = [good[:-7],                                               # wrong size
+                 np.where(np.arange(good.size) == 30, np.nan, good),      # NaN
+                 np.where(np.arange(good.size) == 1, 2.0, good),          # someone else's id
+                 np.where(np.arange(good.size) == 0, self.latest + 500, good)]  # far future
+        if self.latest >= 2:  # old round: stale for every agent once agent 0 is two rounds on
+            kinds.append(np.where(np.arange(good.size) == 0, self.latest - 2, good))
+        return kinds[self.count % len(kinds)]
+
+    def send(self):
+        self.count += 1
+        msg = Float64MultiArray()
+        msg.layout.dim = self.layout
+        msg.data = self.junk().tolist()
+        self.pub.publish(msg)
+
+
+def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
+    ref = reference(tmp_path, 3, 300, 6)
+    out = tmp_path / "attacked"
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    intruder = Intruder(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(intruder)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        res = bildmacro("swarm", "--agents", 3, "--iterations", 300, "--log-every", 10, "--init",
+                        ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out, "--no-plots")
+    finally:
+        executor.shutdown()
+        intruder.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert intruder.count > 20
+    assert_same_run(ref, out, metrics=False)  # the junk changed nothing the agents computed
+    logs = " ".join((out / "logs" / f"agent_{i}.log").read_text() for i in (1, 2))
+    for reason in ("wrong_size", "non_finite", "wrong_sender", "too_far_ahead", "stale"):
+        assert reason in logs, reason
+
+
+def agent(*params):
+    args = [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+GOOD = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]", "self_weight:=0.5",
+        "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]", "iterations:=0"]
+
+
+@pytest.mark.parametrize("change,message", [
+    (["neighbour_weights:=[0.25, 0.5]"], "must sum to 1"),
+    (["neighbours:=[1, 1]"], "parameter 'neighbours'"),
+    (["neighbours:=[0, 2]"], "parameter 'neighbours'"),
+    (["gamma_x:=-1.0"], "parameter 'gamma_x'"),
+    (["initial_x:=[3.0, 0.0]"], "parameter 'initial_x'"),
+    (["initial_y:=[0.0, 1.0]"], "parameter 'initial_y': needs 49"),
+    (["target:='{type: gaussian_mixture, components: []}'"], "parameter 'target'"),
+    (["target:='{type: image, path: /no/such.png}'"], "parameter 'target'"),
+    (["quadrature:=simpson"], "parameter 'quadrature'"),
+])
+def test_bad_parameter_is_a_clear_startup_error(change, message):
+    names = {c.split(":=")[0] for c in change}
+    res = agent(*[p for p in GOOD if p.split(":=")[0] not in names], *change)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_missing_required_parameter():
+    res = agent(*[p for p in GOOD if not p.startswith("neighbours:=")])
+    assert res.returncode == 2
+    assert "parameter 'neighbours' is required" in res.stderr
+
+
+def test_unparseable_ros_arguments():
+    res = agent(*GOOD, "target:={type: oops")
+    assert res.returncode == 2 and "could not start ROS" in res.stderr and "Traceback" not in res.stderr
