@@ -39,10 +39,11 @@ class SwarmRecorder:
 
         The first message for a (round, agent) wins: agents re-send unchanged rounds, so a later
         one is a duplicate, or an impostor. Rounds past K, or far ahead of the slowest agent, are
-        not this run's.
+        not this run's. (Agents differ by at most the graph's diameter in rounds, but the recorder
+        may have missed an agent's early rounds, so the bound is taken from the fastest agent.)
         """
         i, k = msg.sender, msg.iteration
-        if i >= self.agents or k > self.iterations or k > max(self.latest.min(), 0) + MAX_AHEAD:
+        if i >= self.agents or k > self.iterations or k > max(self.latest.max(), 0) + MAX_AHEAD:
             return False
         if self.wanted(k):
             slot = self.frames.setdefault(k, {})

@@ -61,8 +61,8 @@ def read_parameters(node: Node) -> dict:
                              "neighbour)", -1, low=-1, high=1_000_000)
     p["startup_timeout"] = declare(node, "startup_timeout", float, "seconds to wait for discovery before "
                                    "starting anyway", 30.0, low=0.0, high=3600.0)
-    p["republish_period"] = declare(node, "republish_period", float, "seconds between re-sends of the current "
-                                    "round while it waits (covers discovery races)", 0.5, low=0.01, high=3600.0)
+    p["republish_period"] = declare(node, "republish_period", float, "seconds a round may wait before this agent "
+                                    "re-sends its last two rounds (heals a lost message)", 0.25, low=0.01, high=3600.0)
     p["frame_id"] = declare(node, "frame_id", str, "frame of the published waypoints", "map")
     i, near, w = p["agent_id"], p["neighbours"], p["neighbour_weights"]
     if i >= p["agents"]:
@@ -132,9 +132,11 @@ class AgentNode(Node):
         self.listeners = len(self.neighbours) if p["listeners"] < 0 else p["listeners"]
         self.startup_deadline = time.monotonic() + p["startup_timeout"]
         self.started = False
-        self.last_sent = 0.0
+        self.last_sent = self.round_started = 0.0
+        self.recent: list[Float64MultiArray] = []
+        self.republish_period = p["republish_period"]
         self.ready_timer = self.create_timer(0.01, self._try_start)
-        self.republish_timer = self.create_timer(p["republish_period"], self._republish)
+        self.republish_timer = self.create_timer(p["republish_period"] / 2, self._republish)
         self.get_logger().info(f"agent {self.id}: {len(self.neighbours)} in-neighbours {self.neighbours}, "
                                f"{self.iterations} iterations, waiting for discovery")
 
@@ -169,7 +171,7 @@ class AgentNode(Node):
         return on_message
 
     def _advance(self):
-        while not self.done.done() and self.inbox.complete(self.k):
+        while self.k < self.iterations and self.inbox.complete(self.k):
             got = self.inbox.take(self.k)
             result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
                                 np.stack([g.y for g in got]), np.stack([g.r for g in got]),
@@ -182,19 +184,34 @@ class AgentNode(Node):
                 self._finish()
 
     def _finish(self):
-        # the last message is for the recorder; let it be acknowledged before this node goes away
-        self.state_pub.wait_for_all_acked(Duration(seconds=5))
+        # The last message is for the recorder: wait until it is acknowledged before this node goes
+        # away. Poll without blocking, because agents in one process share this executor thread.
+        self.republish_timer.cancel()
+        self.finish_deadline = time.monotonic() + 5.0
+        self.ack_timer = self.create_timer(0.02, self._await_acks)
+
+    def _await_acks(self):
+        if not self.state_pub.wait_for_all_acked(Duration(seconds=0)) and time.monotonic() < self.finish_deadline:
+            return
+        self.ack_timer.cancel()
         elapsed = time.monotonic() - self.started_at
         self.get_logger().info(f"agent {self.id}: finished {self.k} iterations in {elapsed:.1f} s "
                                f"({self.k / max(elapsed, 1e-9):.0f} rounds/s); dropped messages: "
                                f"{dict(self.inbox.dropped) or 'none'}")
-        self.republish_timer.cancel()
         self.done.set_result(True)
 
     def _republish(self):
-        """A round that waits too long re-sends its message: a neighbour that matched late gets it."""
-        if self.started and not self.done.done() and time.monotonic() - self.last_sent > 0.5 * self.republish_timer.timer_period_ns * 1e-9:
-            self._publish_state()
+        """A stalled round re-sends this agent's last two rounds. Neighbours are at most one round
+        behind or ahead, so whichever message one of them lost is among these two."""
+        if not self.started or self.k >= self.iterations or time.monotonic() - self.last_sent < self.republish_period:
+            return
+        for msg in self.recent:
+            self.state_pub.publish(msg)
+        self.last_sent = time.monotonic()
+        waited = time.monotonic() - self.round_started
+        if waited > 5.0:
+            self.get_logger().warning(f"round {self.k} has waited {waited:.0f} s for agents "
+                                      f"{self.inbox.missing(self.k)}", throttle_duration_sec=5.0)
 
     # -- messages ------------------------------------------------------------------------------
     def _publish_state(self):
@@ -204,7 +221,8 @@ class AgentNode(Node):
         msg.layout.dim = self.layout
         msg.data = array.array("d", payload.tobytes())
         self.state_pub.publish(msg)
-        self.last_sent = time.monotonic()
+        self.recent = (self.recent + [msg])[-2:]
+        self.last_sent = self.round_started = time.monotonic()
 
     def _pose(self, xy) -> PoseStamped:
         msg = PoseStamped()

@@ -6,15 +6,17 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-# Neighbour state: reliable, bounded. A neighbour runs at most a round or two ahead, so ten
-# samples of history cover every sample a late reader still needs; never KEEP_ALL.
+# Neighbour state: reliable, bounded, never KEEP_ALL. TRANSIENT_LOCAL because a writer can see a
+# reader as matched a moment before that reader accepts data: a VOLATILE round-0 sample sent in
+# that window is lost for good, while a transient-local writer hands its (bounded) history to
+# the reader once it is ready. A neighbour runs at most a round ahead, so 10 samples suffice.
 STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.VOLATILE)
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # The publisher side and the recorder keep more: the recorder shares the CPU with the agents and
 # may fall behind by many rounds, and a reliable KEEP_LAST writer forgets unacknowledged samples
 # beyond its depth. 100 rounds of ~10.6 kB is ~1 MB per agent: bounded, and enough to catch up.
 STATE_PUBLISH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                               durability=DurabilityPolicy.VOLATILE)
+                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RECORDER_QOS = STATE_PUBLISH_QOS
 # Waypoints: a follower only wants the newest one.
 WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
