@@ -98,6 +98,13 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         ids = list(range(cfg["agents"]))
         processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s : s + agents_per_process]}, ns)
                      for g, s in enumerate(range(0, len(ids), agents_per_process))]
+        # In a group, local neighbours are served in-process and each other process subscribes
+        # once per remote agent: an agent waits for one DDS listener per such process.
+        group_of = {i: g for g, spec in enumerate(processes) for i in spec.parameters["agent_ids"]}
+        w = scenario.weights
+        for i, spec in enumerate(agents):
+            readers = {group_of[j] for j in range(len(agents)) if j != i and w[j, i] > 0} - {group_of[i]}
+            spec.parameters["listeners"] = len(readers) + monitors
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns)
 
 

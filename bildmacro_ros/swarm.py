@@ -114,7 +114,11 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                                           stderr=subprocess.STDOUT, start_new_session=True))
         last_progress, last_change = -2, time.monotonic()
         while True:
-            executor.spin_once(timeout_sec=0.05)
+            # drain messages for a while between housekeeping passes: the recorder shares two
+            # cores with the agents, and per-message bookkeeping would slow the whole swarm
+            until = time.monotonic() + 0.1
+            while time.monotonic() < until and not monitor.recorder.complete:
+                executor.spin_once(timeout_sec=0.02)
             done = monitor.recorder.progress
             if done != last_progress:
                 last_progress, last_change = done, time.monotonic()

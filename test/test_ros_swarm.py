@@ -16,7 +16,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.ros.common import STATE_QOS
-from bildmacro_ros.ros.wire import LABELS, encode, segment_sizes
+from bildmacro_ros.ros.wire import encode, layout_label, message_length
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ class Intruder(Node):
         self.m, self.latest, self.count = m, -1, 0
         self.pub = self.create_publisher(Float64MultiArray, "agent_0/state", STATE_QOS)
         self.create_subscription(Float64MultiArray, "agent_0/state", self.watch, STATE_QOS)
-        self.layout = [MultiArrayDimension(label=label, size=s, stride=s) for label, s in zip(LABELS, segment_sizes(m))]
+        self.layout = [MultiArrayDimension(label=layout_label(m), size=message_length(m), stride=message_length(m))]
         self.create_timer(0.02, self.send)  # a misbehaving peer, not a flood (flooding is issue 5's)
 
     def watch(self, msg):
@@ -137,7 +137,7 @@ class Intruder(Node):
 
 
 def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
-    ref = reference(tmp_path, 3, 300, 6)
+    ref = reference(tmp_path, 3, 600, 6)
     out = tmp_path / "attacked"
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -147,7 +147,7 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        res = bildmacro("swarm", "--agents", 3, "--iterations", 300, "--log-every", 10, "--init",
+        res = bildmacro("swarm", "--agents", 3, "--iterations", 600, "--log-every", 10, "--init",
                         ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out, "--no-plots")
     finally:
         executor.shutdown()

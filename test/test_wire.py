@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bildmacro_ros.core.symmetric import packed_size
-from bildmacro_ros.ros.wire import LABELS, MAX_AHEAD, Inbox, MalformedMessage, decode, encode, message_length
+from bildmacro_ros.ros.wire import MAX_AHEAD, Inbox, MalformedMessage, decode, encode, layout_label, message_length
 
 M = 49
 
@@ -21,7 +21,8 @@ def test_roundtrip_and_size():
     data = message(7, 3)
     assert data.size == message_length(M) == 4 + 2 + 2 + 49 + 49 + 1225
     assert data.nbytes == 8 * 1331 == 10648  # payload bytes per agent per round, as documented
-    msg = decode(data.tobytes(), M, 3, LABELS)
+    assert layout_label(M) == "bildmacro/1 meta:4 x:2 x_hat:2 y:49 r:49 q_upper:1225"
+    msg = decode(data.tobytes(), M, 3, layout_label(M))
     assert (msg.iteration, msg.sender) == (7, 3)
     assert np.array_equal(np.concatenate([msg.x, msg.x_hat, msg.y, msg.r, msg.q]), data[4:])
 
@@ -44,9 +45,9 @@ def test_malformed_reasons(mutate, reason):
     assert err.value.reason == reason
 
 
-def test_labels_checked():
+def test_label_checked():
     with pytest.raises(MalformedMessage, match="wrong_layout"):
-        decode(message(), M, 1, ("a", "b"))
+        decode(message(), M, 1, "bildmacro/1 meta:4 x:2 x_hat:2 y:36 r:36 q_upper:666")
 
 
 def test_inbox_rounds():

@@ -11,12 +11,14 @@ from __future__ import annotations
 import array
 import sys
 import time
+from collections import Counter, deque
 
 import numpy as np
 import rclpy
 import yaml
 from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
@@ -27,7 +29,7 @@ from ..core.config import ConfigError, validate
 from ..core.scenario import build_problem
 from .common import (STATE_PUBLISH_QOS, STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, state_topic,
                      waypoint_topic)
-from .wire import LABELS, Inbox, encode, segment_sizes
+from .wire import Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
 
 # config keys as the agent's parameter names, so config errors name the parameter
 _PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
@@ -62,7 +64,7 @@ def read_parameters(node: Node) -> dict:
     p["startup_timeout"] = declare(node, "startup_timeout", float, "seconds to wait for discovery before "
                                    "starting anyway", 30.0, low=0.0, high=3600.0)
     p["republish_period"] = declare(node, "republish_period", float, "seconds a round may wait before this agent "
-                                    "re-sends its last two rounds (heals a lost message)", 0.25, low=0.01, high=3600.0)
+                                    "re-sends its last two rounds (heals a lost message)", 30.0, low=0.01, high=3600.0)
     p["frame_id"] = declare(node, "frame_id", str, "frame of the published waypoints", "map")
     i, near, w = p["agent_id"], p["neighbours"], p["neighbour_weights"]
     if i >= p["agents"]:
@@ -104,7 +106,10 @@ def read_parameters(node: Node) -> dict:
 class AgentNode(Node):
     """Agent i of Algorithm 1. Rounds are driven by message arrival; nothing sleeps."""
 
-    def __init__(self, node_name: str = "agent", **kwargs):
+    def __init__(self, node_name: str = "agent", bus: "ProcessBus | None" = None, **kwargs):
+        # Parameter services would add ~7 waitables to every wake-up of the executor, and an agent
+        # wakes once per neighbour message; its parameters are read-only after startup anyway.
+        kwargs.setdefault("start_parameter_services", False)
         super().__init__(node_name, **kwargs)
         p = read_parameters(self)
         self.id, self.iterations = p["agent_id"], p["iterations"]
@@ -121,17 +126,31 @@ class AgentNode(Node):
         self.frame_id = p["frame_id"]
         self.inbox = Inbox(self.neighbours, self.m)
         self.done = Future()
-        self.layout = [MultiArrayDimension(label=label, size=size, stride=size)
-                       for label, size in zip(LABELS, segment_sizes(self.m))]
+        self.label = layout_label(self.m)
+        self.layout = [MultiArrayDimension(label=self.label, size=message_length(self.m),
+                                           stride=message_length(self.m))]
 
-        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_PUBLISH_QOS)
-        self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS)
-        self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS)
-        self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_QOS)
-                     for j in self.neighbours]
+        # The executor rebuilds its wait set on every wake-up and an agent wakes once per neighbour
+        # message, so every waitable costs once per message: the default QoS-event handlers of the
+        # high-rate entities are left out (incompatible QoS shows as "no progress" with the topic).
+        quiet_pub, quiet_sub = PublisherEventCallbacks(use_default_callbacks=False), SubscriptionEventCallbacks(
+            use_default_callbacks=False)
+        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_PUBLISH_QOS,
+                                               event_callbacks=quiet_pub)
+        self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS,
+                                                  event_callbacks=quiet_pub)
+        self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS,
+                                                   event_callbacks=quiet_pub)
+        self.bus = bus
+        if bus is None:
+            self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_QOS,
+                                                  event_callbacks=quiet_sub) for j in self.neighbours]
+        else:
+            bus.register(self)
+            self.subs = []  # the bus subscribes once per process to each remote neighbour
         self.listeners = len(self.neighbours) if p["listeners"] < 0 else p["listeners"]
         self.startup_deadline = time.monotonic() + p["startup_timeout"]
-        self.started = False
+        self.started = self.advancing = False
         self.last_sent = self.round_started = 0.0
         self.recent: list[Float64MultiArray] = []
         self.republish_period = p["republish_period"]
@@ -143,13 +162,14 @@ class AgentNode(Node):
     # -- rounds ----------------------------------------------------------------------------
     def _try_start(self):
         """Round 0 is sent once every listener and every neighbour has matched (or at the deadline)."""
+        links = self.subs if self.bus is None else self.bus.remote_links(self.neighbours)
         matched = (self.state_pub.get_subscription_count() >= self.listeners
-                   and all(sub.get_publisher_count() > 0 for sub in self.subs))
+                   and all(sub.get_publisher_count() > 0 for sub in links))
         if not matched and time.monotonic() < self.startup_deadline:
             return
         if not matched:
             self.get_logger().warning("discovery incomplete at startup_timeout; starting, re-sending until heard")
-        self.ready_timer.cancel()
+        self.destroy_timer(self.ready_timer)  # a cancelled timer would stay in every wait set
         self.started = True
         self.started_at = time.monotonic()
         self._publish_state()
@@ -160,17 +180,34 @@ class AgentNode(Node):
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
-            labels = tuple(d.label for d in msg.layout.dim)
-            status = self.inbox.offer(sender, msg.data, self.k, labels)
-            if status not in ("accepted", "duplicate", "stale"):
-                self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
-                                          f"(dropped so far: {dict(self.inbox.dropped)})",
-                                          throttle_duration_sec=2.0)
-            if self.started:
-                self._advance()
+            dims = msg.layout.dim
+            label = dims[0].label if len(dims) == 1 else repr(dims)
+            self._filed(sender, self.inbox.offer(sender, msg.data, self.k, label))
         return on_message
 
+    def deliver(self, msg: NeighbourState):
+        """A neighbour's message handed over in-process (agent groups), already decoded once."""
+        self._filed(msg.sender, self.inbox.offer_decoded(msg, self.k))
+
+    def _filed(self, sender: int, status: str):
+        if status not in ("accepted", "duplicate", "stale"):
+            self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
+                                      f"(dropped so far: {dict(self.inbox.dropped)})", throttle_duration_sec=2.0)
+        if self.started:
+            self._advance()
+
     def _advance(self):
+        # Not re-entrant: an in-process neighbour may answer while this agent publishes; the loop
+        # below re-checks the inbox after every round, so it sees what arrived meanwhile.
+        if self.advancing:
+            return
+        self.advancing = True
+        try:
+            self._run_rounds()
+        finally:
+            self.advancing = False
+
+    def _run_rounds(self):
         while self.k < self.iterations and self.inbox.complete(self.k):
             got = self.inbox.take(self.k)
             result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
@@ -178,6 +215,8 @@ class AgentNode(Node):
                                 np.stack([g.q for g in got]))
             self.state, self.x_hat = result.state, result.x_hat[0]
             self.k += 1
+            if self.k == 1:  # round 0 also waits for the slowest neighbour's startup: time from here
+                self.first_round_at = time.monotonic()
             self._publish_waypoints()
             self._publish_state()
             if self.k >= self.iterations:
@@ -195,8 +234,10 @@ class AgentNode(Node):
             return
         self.ack_timer.cancel()
         elapsed = time.monotonic() - self.started_at
+        steady = time.monotonic() - getattr(self, "first_round_at", self.started_at)
+        rate = (self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan")
         self.get_logger().info(f"agent {self.id}: finished {self.k} iterations in {elapsed:.1f} s "
-                               f"({self.k / max(elapsed, 1e-9):.0f} rounds/s); dropped messages: "
+                               f"({rate:.1f} rounds/s after round 1); dropped messages: "
                                f"{dict(self.inbox.dropped) or 'none'}")
         self.done.set_result(True)
 
@@ -223,6 +264,8 @@ class AgentNode(Node):
         self.state_pub.publish(msg)
         self.recent = (self.recent + [msg])[-2:]
         self.last_sent = self.round_started = time.monotonic()
+        if self.bus is not None:
+            self.bus.published(self.id, payload)
 
     def _pose(self, xy) -> PoseStamped:
         msg = PoseStamped()
@@ -235,6 +278,75 @@ class AgentNode(Node):
     def _publish_waypoints(self):
         self.waypoint_pub.publish(self._pose(self.state.x[0]))
         self.projected_pub.publish(self._pose(self.x_hat))
+
+
+class ProcessBus:
+    """Neighbour messages among the agents of one process, without a DDS round trip.
+
+    An agent's own state is handed to its local listeners directly; each remote agent's topic is
+    subscribed once per process, decoded once, and fanned out. Every agent still publishes on DDS,
+    for remote agents, the recorder and RViz. Hand-overs are queued and drained by the outermost
+    call, so one agent's publish never runs another agent's round inside it.
+    """
+
+    def __init__(self, node: Node):
+        self.node, self.m = node, None
+        self.local: dict[int, AgentNode] = {}
+        self.listeners: dict[int, list[AgentNode]] = {}
+        self.subs: dict[int, object] = {}
+        self.dropped: Counter[str] = Counter()
+        self.queue: deque[NeighbourState] = deque()
+        self.draining = False
+
+    def register(self, agent: "AgentNode") -> None:
+        if self.m is not None and agent.m != self.m:
+            raise ParameterError(f"parameter 'basis_order': agents of one process must share it (agent {agent.id})")
+        self.m = agent.m
+        self.local[agent.id] = agent
+        for j in agent.neighbours:
+            self.listeners.setdefault(j, []).append(agent)
+
+    def connect(self) -> None:
+        """Subscribe to the remote neighbours of all local agents (call after every register)."""
+        quiet = SubscriptionEventCallbacks(use_default_callbacks=False)
+        for j in self.listeners:
+            if j not in self.local:
+                self.subs[j] = self.node.create_subscription(Float64MultiArray, state_topic(j), self._remote(j),
+                                                             STATE_QOS, event_callbacks=quiet)
+
+    def remote_links(self, neighbours) -> list:
+        return [self.subs[j] for j in neighbours if j in self.subs]
+
+    def _remote(self, sender: int):
+        def on_message(msg: Float64MultiArray):
+            dims = msg.layout.dim
+            try:
+                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+            except MalformedMessage as exc:
+                self.dropped[exc.reason] += 1
+                for agent in self.listeners[sender]:
+                    agent.inbox.dropped[exc.reason] += 1
+                self.node.get_logger().warning(f"dropped a message from agent {sender}: {exc.reason}",
+                                               throttle_duration_sec=2.0)
+                return
+            self._hand_over(state)
+        return on_message
+
+    def published(self, sender: int, payload: np.ndarray) -> None:
+        self._hand_over(decode(payload, self.m, sender))
+
+    def _hand_over(self, state: NeighbourState) -> None:
+        self.queue.append(state)
+        if self.draining:
+            return
+        self.draining = True
+        try:
+            while self.queue:
+                msg = self.queue.popleft()
+                for agent in self.listeners.get(msg.sender, ()):
+                    agent.deliver(msg)
+        finally:
+            self.draining = False
 
 
 def _run(make_nodes) -> int:
@@ -251,7 +363,8 @@ def _run(make_nodes) -> int:
         for node in nodes:
             executor.add_node(node)
         for node in nodes:
-            executor.spin_until_future_complete(node.done)
+            if isinstance(node, AgentNode):
+                executor.spin_until_future_complete(node.done)
         return 0
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -274,12 +387,14 @@ def group_main() -> int:
     node name (agent_<i>) from the --params-file the launcher passes."""
 
     def make():
-        helper = Node("agent_group")
-        try:
-            ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
-        finally:
-            helper.destroy_node()
-        return [AgentNode(f"agent_{i}") for i in ids]
+        helper = Node("agent_group", start_parameter_services=False)
+        ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
+        if not ids or len(set(ids)) != len(ids):
+            raise ParameterError(f"parameter 'agent_ids': needs distinct agent ids, got {ids}")
+        bus = ProcessBus(helper)
+        agents = [AgentNode(f"agent_{i}", bus=bus) for i in ids]
+        bus.connect()
+        return [helper] + agents
 
     return _run(make)
 

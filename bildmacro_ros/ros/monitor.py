@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
@@ -36,14 +37,16 @@ class MonitorNode(Node):
         self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every, snapshot_iterations(iterations))
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
-        self.subs = [self.create_subscription(Float64MultiArray, state_topic(i), self._receiver(i), RECORDER_QOS)
-                     for i in range(n)]
+        quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
+        self.subs = [self.create_subscription(Float64MultiArray, state_topic(i), self._receiver(i), RECORDER_QOS,
+                                              event_callbacks=quiet) for i in range(n)]
         self._snapped: set[int] = set()
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
             try:
-                state = decode(msg.data, self.m, sender, tuple(d.label for d in msg.layout.dim))
+                dims = msg.layout.dim
+                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 return

@@ -11,6 +11,10 @@ wire the array travels as `std_msgs/Float64MultiArray` whose layout names each s
     10+m   r         m             r_i^k
     10+2m  q_upper   m(m+1)/2      q_i^k, upper triangle row by row: (0,0), (0,1), ..., (1,1), ...
 
+The layout carries one dimension whose label names every segment with its size,
+`bildmacro/1 meta:4 x:2 x_hat:2 y:49 r:49 q_upper:1225` (see `layout_label`): one label rather
+than six dimensions, because rclpy builds a Python object per dimension on every message received.
+
 Only numbers are read, never code or objects. A message that breaks any rule is dropped and
 counted under its reason; it can never raise out of the receive path.
 """
@@ -36,6 +40,11 @@ def segment_sizes(m: int) -> tuple[int, ...]:
 
 def message_length(m: int) -> int:
     return sum(segment_sizes(m))
+
+
+def layout_label(m: int) -> str:
+    """The label of the message's single layout dimension: format, version and segments."""
+    return f"bildmacro/{LAYOUT_VERSION} " + " ".join(f"{name}:{size}" for name, size in zip(LABELS, segment_sizes(m)))
 
 
 @dataclass
@@ -65,16 +74,19 @@ class MalformedMessage(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
-def decode(data, m: int, sender: int | None = None, labels: tuple[str, ...] | None = None) -> NeighbourState:
-    """Check and split one message; raises MalformedMessage with the reason."""
+def decode(data, m: int, sender: int | None = None, label: str | None = None) -> NeighbourState:
+    """Check and split one message; raises MalformedMessage with the reason.
+
+    label: the layout label the message carried (checked against layout_label(m) when given).
+    """
     try:
         arr = np.frombuffer(data, dtype=np.float64) if not isinstance(data, np.ndarray) else data.astype(np.float64, copy=False)
     except (TypeError, ValueError) as exc:
         raise MalformedMessage("not_float64", str(exc)) from None
     if arr.ndim != 1 or arr.size != message_length(m):
         raise MalformedMessage("wrong_size", f"{arr.size} values, expected {message_length(m)} for m = {m}")
-    if labels is not None and tuple(labels) != LABELS:
-        raise MalformedMessage("wrong_layout", f"layout labels {list(labels)}, expected {list(LABELS)}")
+    if label is not None and label != layout_label(m):
+        raise MalformedMessage("wrong_layout", f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
     if not np.all(np.isfinite(arr)):
         raise MalformedMessage("non_finite", "NaN or infinity in the payload")
     k, who, size, version = arr[:META]
@@ -86,8 +98,9 @@ def decode(data, m: int, sender: int | None = None, labels: tuple[str, ...] | No
         raise MalformedMessage("wrong_sender", f"sender field {who:g} on agent {sender}'s topic")
     if np.any(np.abs(arr[META : META + 4]) > 1):
         raise MalformedMessage("position_outside", "x or x_hat outside C = [-1, 1]^2")
-    parts = np.split(arr, np.cumsum(segment_sizes(m))[:-1])
-    return NeighbourState(int(k), int(who), parts[1], parts[2], parts[3], parts[4], parts[5])
+    y = META + 4
+    return NeighbourState(int(k), int(who), arr[META : META + 2], arr[META + 2 : y], arr[y : y + m],
+                          arr[y + m : y + 2 * m], arr[y + 2 * m :])
 
 
 class Inbox:
@@ -105,14 +118,21 @@ class Inbox:
         self.dropped: Counter[str] = Counter()
         self.accepted = 0
 
-    def offer(self, sender: int, data, current: int, labels=None) -> str:
+    def offer(self, sender: int, data, current: int, label: str | None = None) -> str:
         """File one message; returns 'accepted' or the reason it was dropped."""
         if sender not in self.neighbours:
             return self._drop("not_a_neighbour")
         try:
-            msg = decode(data, self.m, sender, labels)
+            msg = decode(data, self.m, sender, label)
         except MalformedMessage as exc:
             return self._drop(exc.reason)
+        return self.offer_decoded(msg, current)
+
+    def offer_decoded(self, msg: NeighbourState, current: int) -> str:
+        """File a message that decode() already accepted (shared by the agents of one process)."""
+        sender = msg.sender
+        if sender not in self.neighbours:
+            return self._drop("not_a_neighbour")
         if msg.iteration < current:
             return self._drop("stale")
         if msg.iteration > current + MAX_AHEAD:
