@@ -13,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(0, 101))")
 export ROS_LOG_DIR ?= $(shell mktemp -d -t bildmacro-roslog-XXXXXX)
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo paper test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -23,10 +23,15 @@ $(STAMP): requirements.txt setup.py package.xml
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-## The main job: the paper's experiment (N = 20, 20000 iterations), figures in $(OUT)
+## The main job: 12 agent processes over real DDS (config/demo.yaml), figures in $(OUT)
 demo: $(STAMP)
-	$(BIN)/bildmacro simulate --config default --out $(OUT) --overwrite
-	@echo "figures: $(OUT)/convergence.png $(OUT)/snapshots.png"
+	$(BIN)/bildmacro swarm --config demo --out $(OUT) --overwrite
+	@echo "figures: $(OUT)/snapshots.png $(OUT)/convergence.png"
+
+## The paper's experiment in one process (N = 20, 20000 iterations), figures in runs/paper
+paper: $(STAMP)
+	$(BIN)/bildmacro simulate --config default --out runs/paper --overwrite
+	@echo "figures: runs/paper/convergence.png runs/paper/snapshots.png"
 
 ## Every test, slow ones included (what CI runs)
 test: $(STAMP)
@@ -38,6 +43,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_swarm.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -12,7 +12,7 @@ import yaml
 
 from .basis import QUADRATURES
 
-PRESETS = ("default", "paper")
+PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
 

@@ -1,0 +1,34 @@
+"""package.xml declares what the code imports at run time (rosdep installs from it)."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# import name -> rosdep key
+ROS_KEYS = {"rclpy": "rclpy", "std_msgs": "std_msgs", "geometry_msgs": "geometry_msgs",
+            "rcl_interfaces": "rcl_interfaces", "ament_index_python": "ament_index_python",
+            "launch": "launch", "launch_ros": "launch_ros", "numpy": "python3-numpy", "scipy": "python3-scipy",
+            "yaml": "python3-yaml", "matplotlib": "python3-matplotlib", "PIL": "python3-pil"}
+
+
+def imported_modules():
+    names = set()
+    for path in list((ROOT / "bildmacro_ros").rglob("*.py")) + list((ROOT / "launch").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_runtime_import_is_an_exec_depend():
+    declared = set(re.findall(r"<exec_depend>([^<]+)</exec_depend>", (ROOT / "package.xml").read_text()))
+    used = imported_modules()
+    third_party = {name for name in used if name in ROS_KEYS}
+    assert {ROS_KEYS[name] for name in third_party} <= declared
+    unknown = {n for n in used if n not in ROS_KEYS and n != "bildmacro_ros"}
+    import sys
+    assert unknown <= set(sys.stdlib_module_names), f"imports without a rosdep key here: {unknown - set(sys.stdlib_module_names)}"
