@@ -20,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt setup.py package.xml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation --use-pep517 -e .
 	touch $(STAMP)
 
 ## The main job: 12 agent processes over real DDS (config/demo.yaml), figures in $(OUT)

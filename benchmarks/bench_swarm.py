@@ -50,9 +50,17 @@ def main() -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
-    payload = 8 * message_length(49)
-    print(f"message per agent per round: {message_length(49)} float64 = {payload} bytes of payload "
-          f"(+ layout labels and CDR header, ~{payload + 200} bytes on the wire)")
+    from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+    from rclpy.serialization import serialize_message
+
+    from bildmacro_ros.ros.wire import layout_label
+
+    n = message_length(49)
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=layout_label(49), size=n, stride=n)]
+    msg.data = [0.0] * n
+    print(f"message per agent per round: {n} float64 = {8 * n} bytes of payload, "
+          f"{len(serialize_message(msg))} bytes serialized (CDR, with the layout label)")
     print(f"{'agents':>7} {'processes':>10} {'rounds/s (slowest)':>19} {'median agent':>13} {'wall s':>8}")
     for agents, per_process in [(10, 1), (30, 1), (60, 60), (60, 30)]:
         r = measure(agents, per_process, args.iterations)

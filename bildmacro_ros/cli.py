@@ -41,23 +41,19 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
 
 
-def load_scenario(args):
-    """Config + overrides + optional init/weights -> Scenario; raises ValueError with a clear reason."""
-    from .core.config import load_config
-    from .core.graph import load_weights
-    from .core.scenario import build_scenario, load_init
+def run_inputs(args):
+    """Config + overrides + optional init/weights from the shared options; ValueError if bad."""
+    from .core.scenario import load_run_inputs
 
-    cfg, base = load_config(args.config, {"agents": args.agents, "iterations": args.iterations, "seed": args.seed})
-    m = (cfg["basis"]["order"] + 1) ** 2
-    init = load_init(args.init, cfg["agents"], m) if args.init else None
-    weights = load_weights(args.weights) if args.weights else None
-    return build_scenario(cfg, base, init, weights)
+    overrides = {"agents": args.agents, "iterations": args.iterations, "seed": args.seed}
+    return load_run_inputs(args.config, overrides, args.init, args.weights)
 
 
 def cmd_simulate(args) -> int:
+    from .core.scenario import build_scenario
     from .simulate import run
 
-    scenario = load_scenario(args)
+    scenario = build_scenario(*run_inputs(args))
     summary = run(scenario, args.out, method=args.method, log_every=args.log_every, plots=not args.no_plots,
                   progress=not args.quiet, overwrite=args.overwrite)
     print(summary.describe())
@@ -69,15 +65,9 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_swarm(args) -> int:
-    from .core.config import load_config
-    from .core.graph import load_weights
-    from .core.scenario import load_init
     from .swarm import run_swarm
 
-    cfg, base = load_config(args.config, {"agents": args.agents, "iterations": args.iterations, "seed": args.seed})
-    m = (cfg["basis"]["order"] + 1) ** 2
-    init = load_init(args.init, cfg["agents"], m) if args.init else None
-    weights = load_weights(args.weights) if args.weights else None
+    cfg, base, init, weights = run_inputs(args)
     summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
                         progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout)

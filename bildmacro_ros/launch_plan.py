@@ -14,6 +14,7 @@ import yaml
 
 from .core.config import dump_config
 from .core.graph import in_neighbours
+from .core.metrics import default_log_every
 from .core.scenario import Scenario, build_scenario
 
 
@@ -48,7 +49,8 @@ def target_parameter(target: dict, base_dir: Path | None) -> str:
     return yaml.safe_dump(target, default_flow_style=True, width=10**6).strip()
 
 
-def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, listeners: int | None = None) -> dict:
+def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, recorders: int = 0,
+                     record_every: int = 0) -> dict:
     """Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists)."""
     cfg, w = scenario.config, scenario.weights
     near = in_neighbours(w, agent)
@@ -70,7 +72,9 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
         "initial_x": [float(v) for v in scenario.x0[agent]],
         "initial_y": [float(v) for v in scenario.y0[agent]],
         "iterations": int(cfg["iterations"]),
-        "listeners": out_degree + (listeners or 0),
+        "listeners": out_degree,
+        "record_every": int(record_every),
+        "recorders": int(recorders),
     }
     if not params["neighbours"]:  # rclpy cannot type an empty list; a connected swarm never has one
         raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
@@ -78,19 +82,21 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
 
 
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
-               agents_per_process: int = 1, monitors: int = 0) -> SwarmPlan:
+               agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None) -> SwarmPlan:
     """The whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
-    is how 50+ agents fit on one machine. monitors counts extra listeners every agent should
-    wait for before its first message (e.g. the recorder).
+    is how 50+ agents fit on one machine. monitors counts recorders every agent waits for before
+    its first round; with monitors, agents publish records every record_every rounds (default
+    about K/1000, as `bildmacro simulate` logs).
     """
     if agents_per_process < 1:
         raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
     namespace = namespace.strip("/")
     scenario = build_scenario(cfg, base_dir, init, weights)
     ns = f"/{namespace}" if namespace else ""
-    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors), ns)
+    every = (record_every or default_log_every(cfg["iterations"])) if monitors else 0
+    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors, every), ns)
               for i in range(cfg["agents"])]
     if agents_per_process == 1:
         processes = list(agents)
@@ -104,7 +110,7 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         w = scenario.weights
         for i, spec in enumerate(agents):
             readers = {group_of[j] for j in range(len(agents)) if j != i and w[j, i] > 0} - {group_of[i]}
-            spec.parameters["listeners"] = len(readers) + monitors
+            spec.parameters["listeners"] = len(readers)
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns)
 
 
@@ -141,20 +147,17 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
 
     Everything the launch file computes happens here, so it is tested without `launch` installed.
     """
-    from .core.config import load_config, validate
-    from .core.graph import load_weights
-    from .core.scenario import load_init
+    from .core.config import validate
+    from .core.scenario import load_run_inputs
 
     overrides = {"agents": _number("agents", agents, int) if agents else None,
                  "seed": _number("seed", seed, int) if seed else None,
                  "iterations": _number("iterations", iterations, int) if iterations else None}
-    cfg, base = load_config(config, overrides)
+    cfg, base, init_arrays, weight_matrix = load_run_inputs(config, overrides, init or None, weights or None)
     if edge_probability:
         graph = dict(cfg["graph"], type="erdos_renyi", edge_probability=_number("edge_probability", edge_probability, float))
         graph.pop("edges", None)
         cfg = validate(dict(cfg, graph=graph))
-    m = (cfg["basis"]["order"] + 1) ** 2
-    plan = plan_swarm(cfg, base, load_init(init, cfg["agents"], m) if init else None,
-                      load_weights(weights) if weights else None, namespace,
+    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
                       _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0)
     return plan, cfg

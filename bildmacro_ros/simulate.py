@@ -14,7 +14,8 @@ import numpy as np
 from .core.bildmacro import Mixer, initial_state, swarm_step
 from .core.centralized import centralized_step
 from .core.config import dump_config
-from .core.metrics import COLUMNS, ObjectiveTracker, consensus_error, lower_grad_norm, step_norm
+from .core.metrics import (COLUMNS, ObjectiveTracker, consensus_error, default_log_every, lower_grad_norm,
+                           snapshot_iterations, step_norm)
 from .core.scenario import Scenario
 from .core.symmetric import unpack
 
@@ -104,16 +105,6 @@ class Centralized:
         h = self.problem.hessian(self.solution.stats.cov)
         return {"x": self.x, "x_hat": self.x_hat, "y": np.tile(theta, (n, 1)), "r": grad,
                 "q": np.broadcast_to(h, (n, m, m)).copy()}
-
-
-def snapshot_iterations(iterations: int, count: int = 5) -> list[int]:
-    """0, then roughly K/10, K/4, K/2 and K: early motion is fast, so sample it more densely."""
-    marks = [0.0, 0.1, 0.25, 0.5, 1.0] if count == 5 else list(np.linspace(0, 1, count))
-    return sorted({int(round(f * iterations)) for f in marks})
-
-
-def default_log_every(iterations: int) -> int:
-    return max(1, iterations // 1000)
 
 
 class Progress:

@@ -19,7 +19,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from .launch_plan import SwarmPlan, params_file_content, plan_swarm
-from .simulate import Progress, RunWriter, default_log_every
+from .core.metrics import default_log_every
+from .simulate import Progress, RunWriter
 
 METHOD = "distributed over DDS"
 
@@ -85,19 +86,20 @@ def _tail(path: Path, lines: int = 8) -> str:
 def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
               namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
               overwrite: bool = False, stall_timeout: float = 60.0, stream=None) -> SwarmSummary:
-    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1)
+    iterations = cfg["iterations"]
+    log_every = log_every or default_log_every(iterations)
+    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1, record_every=log_every)
     writer = RunWriter(out, plan.scenario, METHOD, overwrite)
     params_path = writer.out / "agents.params.yaml"
     params_path.write_text(params_file_content(plan))
     logs = writer.out / "logs"
     logs.mkdir(exist_ok=True)
-    iterations = cfg["iterations"]
 
     from .ros.monitor import MonitorNode  # rclpy-heavy; only when a swarm really starts
 
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C is ours to handle
-    monitor = MonitorNode(plan.scenario, writer, log_every or default_log_every(iterations), context=context,
+    monitor = MonitorNode(plan.scenario, writer, log_every, context=context,
                           node_name="bildmacro_monitor", namespace=plan.namespace or None)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor)

@@ -48,9 +48,11 @@ def launch_setup(context, *args, **kwargs):
     if values["record"]:
         resolved = Path(tempfile.mkdtemp(prefix="bildmacro-launch-")) / "config.yaml"
         resolved.write_text(dump_config(cfg))
+        # the agents publish records every record_every rounds; the monitor logs at the same rate
+        every = plan.agents[0].parameters["record_every"]
         actions.append(Node(package="bildmacro_ros", executable="monitor", name="monitor", namespace=plan.namespace,
                             parameters=[{"config": str(resolved), "out": values["record"], "init": values["init"],
-                                         "weights": values["weights"]}], output="screen"))
+                                         "weights": values["weights"], "log_every": every}], output="screen"))
     return actions
 
 

@@ -58,11 +58,15 @@ def test_groups_and_params_file():
     doc = yaml.safe_load(params_file_content(plan))
     assert sorted(doc) == sorted(f"/swarm/agent_{i}" for i in range(7))
     assert doc["/swarm/agent_3"]["ros__parameters"] == plan.agents[3].parameters
-    # agent 3 is read by one subscription per other process holding one of its neighbours, + the monitor
+    # agent 3 is read by one subscription per other process holding one of its neighbours
     groups = [set(s.parameters["agent_ids"]) for s in plan.processes]
     near = set(plan.agents[3].parameters["neighbours"])
     others = [g for g in groups if 3 not in g and g & near]
-    assert plan.agents[3].parameters["listeners"] == len(others) + 1
+    assert plan.agents[3].parameters["listeners"] == len(others)
+    # with a recorder, agents wait for it and publish records at its logging rate (~K/1000)
+    assert plan.agents[3].parameters["recorders"] == 1
+    assert plan.agents[3].parameters["record_every"] == 20  # K = 20000
+    assert plan_swarm(validate({"agents": 7})).agents[3].parameters["record_every"] == 0
 
 
 def test_plan_from_launch_arguments():

@@ -9,6 +9,26 @@ from .problem import BilevelProblem, ThetaSolution
 COLUMNS = ("iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl")
 
 
+def default_log_every(iterations: int) -> int:
+    """About a thousand metrics rows per run."""
+    return max(1, iterations // 1000)
+
+
+def snapshot_iterations(iterations: int) -> list[int]:
+    """0, then roughly K/10, K/4, K/2 and K: early motion is fast, so sample it more densely."""
+    return sorted({int(round(f * iterations)) for f in (0.0, 0.1, 0.25, 0.5, 1.0)})
+
+
+def metric_rounds(iterations: int, log_every: int) -> list[int]:
+    """The rounds with a metrics row: every log_every-th, and the last step K-1."""
+    return sorted(set(range(0, iterations, log_every)) | ({iterations - 1} if iterations else set()))
+
+
+def recorded_rounds(iterations: int, log_every: int) -> set[int]:
+    """Every round a run's files need: metrics rows, snapshots, and the final state K."""
+    return set(metric_rounds(iterations, log_every)) | set(snapshot_iterations(iterations)) | {iterations}
+
+
 def lower_grad_norm(problem: BilevelProblem, x: np.ndarray, y: np.ndarray, mean: np.ndarray) -> float:
     """sqrt(sum_i ||grad_y g(x, y_i)||^2): the full lower-level gradient at each agent's estimate."""
     phibar = problem.phi(x).mean(axis=0)

@@ -75,6 +75,20 @@ def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.nda
     return check_init(x, y, agents, m)
 
 
+def load_run_inputs(config, overrides: dict | None = None, init: str | Path | None = None,
+                    weights: str | Path | None = None):
+    """A config (file or preset) with overrides, plus optional init and weights files, checked.
+
+    Returns (cfg, base_dir, init arrays or None, weights or None): what build_scenario takes.
+    """
+    from .config import load_config
+
+    cfg, base = load_config(config, overrides)
+    m = (cfg["basis"]["order"] + 1) ** 2
+    return (cfg, base, load_init(init, cfg["agents"], m) if init else None,
+            graphs.load_weights(weights) if weights else None)
+
+
 def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     if x.shape != (agents, 2):
         raise ValueError(f"init x must have shape ({agents}, 2), got {x.shape}")

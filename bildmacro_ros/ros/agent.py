@@ -26,9 +26,10 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from ..core.bildmacro import agent_step, initial_state
 from ..core.config import ConfigError, validate
+from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
-from .common import (STATE_PUBLISH_QOS, STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, state_topic,
-                     waypoint_topic)
+from .common import (RECORD_QOS, STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, record_topic,
+                     state_topic, waypoint_topic)
 from .wire import Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
 
 # config keys as the agent's parameter names, so config errors name the parameter
@@ -61,6 +62,10 @@ def read_parameters(node: Node) -> dict:
     p["iterations"] = declare(node, "iterations", int, "iterations K to run", 20000, low=0, high=2**31 - 1)
     p["listeners"] = declare(node, "listeners", int, "subscribers to wait for before round 0 (-1: one per "
                              "neighbour)", -1, low=-1, high=1_000_000)
+    p["record_every"] = declare(node, "record_every", int, "publish agent_<i>/record every this many rounds, for "
+                                "a recorder (0: never)", 0, low=0, high=2**31 - 1)
+    p["recorders"] = declare(node, "recorders", int, "record subscribers to wait for before round 0", 0,
+                             low=0, high=1000)
     p["startup_timeout"] = declare(node, "startup_timeout", float, "seconds to wait for discovery before "
                                    "starting anyway", 30.0, low=0.0, high=3600.0)
     p["republish_period"] = declare(node, "republish_period", float, "seconds a round may wait before this agent "
@@ -135,8 +140,12 @@ class AgentNode(Node):
         # high-rate entities are left out (incompatible QoS shows as "no progress" with the topic).
         quiet_pub, quiet_sub = PublisherEventCallbacks(use_default_callbacks=False), SubscriptionEventCallbacks(
             use_default_callbacks=False)
-        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_PUBLISH_QOS,
+        self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_QOS,
                                                event_callbacks=quiet_pub)
+        self.recorded = recorded_rounds(self.iterations, p["record_every"]) if p["record_every"] else set()
+        self.recorders = p["recorders"]
+        self.record_pub = self.create_publisher(Float64MultiArray, record_topic(self.id), RECORD_QOS,
+                                                event_callbacks=quiet_pub) if self.recorded else None
         self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS,
                                                   event_callbacks=quiet_pub)
         self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS,
@@ -164,7 +173,8 @@ class AgentNode(Node):
         """Round 0 is sent once every listener and every neighbour has matched (or at the deadline)."""
         links = self.subs if self.bus is None else self.bus.remote_links(self.neighbours)
         matched = (self.state_pub.get_subscription_count() >= self.listeners
-                   and all(sub.get_publisher_count() > 0 for sub in links))
+                   and all(sub.get_publisher_count() > 0 for sub in links)
+                   and (self.record_pub is None or self.record_pub.get_subscription_count() >= self.recorders))
         if not matched and time.monotonic() < self.startup_deadline:
             return
         if not matched:
@@ -210,10 +220,13 @@ class AgentNode(Node):
     def _run_rounds(self):
         while self.k < self.iterations and self.inbox.complete(self.k):
             got = self.inbox.take(self.k)
+            before = self.state
             result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
                                 np.stack([g.y for g in got]), np.stack([g.r for g in got]),
                                 np.stack([g.q for g in got]))
             self.state, self.x_hat = result.state, result.x_hat[0]
+            if self.k in self.recorded:  # round k with the x_hat^k its step produced
+                self._publish(self.record_pub, self.k, before, self.x_hat)
             self.k += 1
             if self.k == 1:  # round 0 also waits for the slowest neighbour's startup: time from here
                 self.first_round_at = time.monotonic()
@@ -223,6 +236,8 @@ class AgentNode(Node):
                 self._finish()
 
     def _finish(self):
+        if self.record_pub is not None:  # round K's state is the run's final state
+            self._publish(self.record_pub, self.k, self.state, self.x_hat)
         # The last message is for the recorder: wait until it is acknowledged before this node goes
         # away. Poll without blocking, because agents in one process share this executor thread.
         self.republish_timer.cancel()
@@ -230,7 +245,10 @@ class AgentNode(Node):
         self.ack_timer = self.create_timer(0.02, self._await_acks)
 
     def _await_acks(self):
-        if not self.state_pub.wait_for_all_acked(Duration(seconds=0)) and time.monotonic() < self.finish_deadline:
+        # neighbours may still need this agent's last rounds, and the recorder its last record
+        pubs = [self.state_pub] + ([self.record_pub] if self.record_pub is not None else [])
+        acked = all(pub.wait_for_all_acked(Duration(seconds=0)) for pub in pubs)
+        if not acked and time.monotonic() < self.finish_deadline:
             return
         self.ack_timer.cancel()
         elapsed = time.monotonic() - self.started_at
@@ -255,13 +273,16 @@ class AgentNode(Node):
                                       f"{self.inbox.missing(self.k)}", throttle_duration_sec=5.0)
 
     # -- messages ------------------------------------------------------------------------------
-    def _publish_state(self):
-        s = self.state
-        payload = encode(self.k, self.id, s.x[0], self.x_hat, s.y[0], s.r[0], s.q[0])
+    def _publish(self, publisher, k: int, state, x_hat) -> tuple[Float64MultiArray, np.ndarray]:
+        payload = encode(k, self.id, state.x[0], x_hat, state.y[0], state.r[0], state.q[0])
         msg = Float64MultiArray()
         msg.layout.dim = self.layout
         msg.data = array.array("d", payload.tobytes())
-        self.state_pub.publish(msg)
+        publisher.publish(msg)
+        return msg, payload
+
+    def _publish_state(self):
+        msg, payload = self._publish(self.state_pub, self.k, self.state, self.x_hat)
         self.recent = (self.recent + [msg])[-2:]
         self.last_sent = self.round_started = time.monotonic()
         if self.bus is not None:

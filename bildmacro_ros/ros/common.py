@@ -12,12 +12,11 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 # the reader once it is ready. A neighbour runs at most a round ahead, so 10 samples suffice.
 STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# The publisher side and the recorder keep more: the recorder shares the CPU with the agents and
-# may fall behind by many rounds, and a reliable KEEP_LAST writer forgets unacknowledged samples
-# beyond its depth. 100 rounds of ~10.6 kB is ~1 MB per agent: bounded, and enough to catch up.
-STATE_PUBLISH_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                               durability=DurabilityPolicy.TRANSIENT_LOCAL)
-RECORDER_QOS = STATE_PUBLISH_QOS
+# Records (the rounds a recorder needs, ~1 in K/1000): the recorder shares the CPU with the agents
+# and may fall behind, and a reliable KEEP_LAST writer forgets unacknowledged samples beyond its
+# depth. 100 records of ~10.7 kB is ~1 MB per agent: bounded, and 100 rows of slack.
+RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Waypoints: a follower only wants the newest one.
 WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
@@ -26,6 +25,10 @@ WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=
 def state_topic(agent: int) -> str:
     """Relative, so the whole swarm lives under the nodes' namespace."""
     return f"agent_{agent}/state"
+
+
+def record_topic(agent: int) -> str:
+    return f"agent_{agent}/record"
 
 
 def waypoint_topic(agent: int) -> str:

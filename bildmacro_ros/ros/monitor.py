@@ -18,29 +18,30 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
-from ..core.config import load_config
-from ..core.graph import load_weights
-from ..core.scenario import Scenario, build_scenario, load_init
+from ..core.scenario import Scenario, build_scenario, load_run_inputs
 from ..record import SwarmRecorder
-from ..simulate import RunWriter, default_log_every, snapshot_iterations
-from .common import RECORDER_QOS, ParameterError, declare, state_topic
+from ..core.metrics import default_log_every
+from ..simulate import RunWriter
+from .common import RECORD_QOS, ParameterError, declare, record_topic
 from .wire import MalformedMessage, decode
 
 
 class MonitorNode(Node):
-    """Subscribes to agent_<i>/state for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter."""
+    """Subscribes to agent_<i>/record for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter.
+
+    The agents must publish records every log_every rounds (agent parameter record_every).
+    """
 
     def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor", **kwargs):
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
         n, iterations = scenario.agents, scenario.config["iterations"]
-        self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every, snapshot_iterations(iterations))
+        self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every)
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
         quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
-        self.subs = [self.create_subscription(Float64MultiArray, state_topic(i), self._receiver(i), RECORDER_QOS,
+        self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
                                               event_callbacks=quiet) for i in range(n)]
-        self._snapped: set[int] = set()
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
@@ -56,9 +57,7 @@ class MonitorNode(Node):
             for k, values in self.recorder.ready_rows():
                 self.writer.row(k, values)
             for k, x, learned in self.recorder.ready_snapshots():
-                if k not in self._snapped:
-                    self._snapped.add(k)
-                    self.writer.snapshot(k, x, learned)
+                self.writer.snapshot(k, x, learned)
         return on_message
 
     def matched(self) -> bool:
@@ -75,7 +74,9 @@ class MonitorNode(Node):
 
 
 def main() -> int:
-    """`ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`"""
+    """`ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`
+
+    The agents' record_every must equal this node's log_every (the launch file sets both)."""
     rclpy.init()
     node = None
     try:
@@ -90,10 +91,9 @@ def main() -> int:
                                        low=0, high=2**31 - 1) for name in ("agents", "seed", "iterations")}
         finally:
             helper.destroy_node()
-        cfg, base = load_config(config, {k: v for k, v in overrides.items() if v})
-        m = (cfg["basis"]["order"] + 1) ** 2
-        scenario = build_scenario(cfg, base, load_init(init, cfg["agents"], m) if init else None,
-                                  load_weights(weights) if weights else None)
+        cfg, base, init_arrays, weight_matrix = load_run_inputs(config, {k: v for k, v in overrides.items() if v},
+                                                                init, weights)
+        scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
         writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True)
         node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]))
         executor = SingleThreadedExecutor()

@@ -1,12 +1,15 @@
 """The neighbour message: a labelled flat float64 layout, its validation, and the per-round inbox.
 
 Nothing here imports ROS: it works on plain arrays, so every rule is tested without DDS. On the
-wire the array travels as `std_msgs/Float64MultiArray` whose layout names each segment:
+wire the array travels as `std_msgs/Float64MultiArray`; agent_<i>/state (every round, for the
+neighbours) and agent_<i>/record (only the rounds a recorder needs) share the layout:
 
     index  label     size          content
     0      meta      4             iteration k, sender id, m, layout version
     4      x         2             the sender's position x_i^k
-    6      x_hat     2             the sender's last projected point x_hat_i^{k-1} (x_i^0 at k = 0)
+    6      x_hat     2             on agent_<i>/state: the last projected point x_hat_i^{k-1} (x_i^0 at
+                                   k = 0); on agent_<i>/record: x_hat_i^k from round k's step
+                                   (x_hat_i^{K-1} in the final record K)
     10     y         m             y_i^k
     10+m   r         m             r_i^k
     10+2m  q_upper   m(m+1)/2      q_i^k, upper triangle row by row: (0,0), (0,1), ..., (1,1), ...
