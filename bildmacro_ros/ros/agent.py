@@ -160,6 +160,7 @@ class AgentNode(Node):
         self.listeners = len(self.neighbours) if p["listeners"] < 0 else p["listeners"]
         self.startup_deadline = time.monotonic() + p["startup_timeout"]
         self.started = self.advancing = False
+        self.started_at = self.first_round_at = None
         self.last_sent = self.round_started = 0.0
         self.recent: list[Float64MultiArray] = []
         self.republish_period = p["republish_period"]
@@ -238,8 +239,8 @@ class AgentNode(Node):
     def _finish(self):
         if self.record_pub is not None:  # round K's state is the run's final state
             self._publish(self.record_pub, self.k, self.state, self.x_hat)
-        # The last message is for the recorder: wait until it is acknowledged before this node goes
-        # away. Poll without blocking, because agents in one process share this executor thread.
+        # Stay until the last messages are acknowledged (polled: agents in one process share this
+        # executor thread, so a blocking wait would stall the others).
         self.republish_timer.cancel()
         self.finish_deadline = time.monotonic() + 5.0
         self.ack_timer = self.create_timer(0.02, self._await_acks)
@@ -252,7 +253,7 @@ class AgentNode(Node):
             return
         self.ack_timer.cancel()
         elapsed = time.monotonic() - self.started_at
-        steady = time.monotonic() - getattr(self, "first_round_at", self.started_at)
+        steady = time.monotonic() - (self.first_round_at or self.started_at)
         rate = (self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan")
         self.get_logger().info(f"agent {self.id}: finished {self.k} iterations in {elapsed:.1f} s "
                                f"({rate:.1f} rounds/s after round 1); dropped messages: "
