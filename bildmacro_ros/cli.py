@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="agent nodes per process on one executor (e.g. 10 for 50+ agents on one machine)")
     swarm.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
     swarm.add_argument("--stall-timeout", type=float, default=60.0,
-                       help="give up when no round completes for this many seconds (default 60)")
+                       help="give up when no recorded round (one every --log-every rounds) completes for this "
+                            "many seconds (default 60)")
     swarm.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
     swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
     swarm.add_argument("--quiet", action="store_true", help="no progress line")

@@ -1,6 +1,7 @@
 """Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
 
 import ast
+import signal
 import subprocess
 import sys
 import threading
@@ -160,6 +161,30 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
     logs = " ".join((out / "logs" / f"agent_{i}.log").read_text() for i in (1, 2))
     for reason in ("wrong_size", "non_finite", "wrong_sender", "too_far_ahead", "stale"):
         assert reason in logs, reason
+
+
+def test_ctrl_c_stops_every_process_and_keeps_the_run(tmp_path):
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents", "4", "--iterations",
+                             "1000000", "--log-every", "20", "--out", str(out)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            metrics = out / "metrics.csv"
+            if metrics.exists() and len(metrics.read_text().splitlines()) > 4:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted after" in stdout
+    with np.load(out / "final_state.npz") as final:
+        assert int(final["iteration"]) >= 60 and np.all(np.isfinite(final["y"]))
+    assert (out / "snapshots.png").exists()
+    # the autouse fixture then checks that no agent process is left
 
 
 def agent(*params):
