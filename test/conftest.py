@@ -2,8 +2,11 @@
 
 import os
 import random
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +45,25 @@ def make_problem(family, omega):
 def problem(family):
     # omega = 1e-2 keeps cond(H) moderate so finite differences are accurate
     return make_problem(family, 1e-2)
+
+
+def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0):
+    """Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C once metrics.csv has `rows` rows.
+
+    Returns (exit code, stdout, stderr).
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], cwd=ROOT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            metrics = out / "metrics.csv"
+            if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, stdout, stderr

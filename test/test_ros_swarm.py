@@ -1,7 +1,6 @@
 """Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
 
 import ast
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.ros.common import STATE_QOS
 from bildmacro_ros.ros.wire import encode, layout_label, message_length
+from conftest import interrupt_after_rows
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,21 +165,9 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
 
 def test_ctrl_c_stops_every_process_and_keeps_the_run(tmp_path):
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents", "4", "--iterations",
-                             "1000000", "--log-every", "20", "--out", str(out)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            metrics = out / "metrics.csv"
-            if metrics.exists() and len(metrics.read_text().splitlines()) > 4:
-                break
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stdout + stderr
+    code, stdout, stderr = interrupt_after_rows(["swarm", "--agents", 4, "--iterations", 10**6, "--log-every", 20,
+                                                 "--out", out], out, rows=4)
+    assert code == 130, stdout + stderr
     assert "interrupted after" in stdout
     with np.load(out / "final_state.npz") as final:
         assert int(final["iteration"]) >= 60 and np.all(np.isfinite(final["y"]))

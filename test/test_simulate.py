@@ -1,11 +1,8 @@
 """`bildmacro simulate` end to end: outputs, reproducibility from files, bad input, Ctrl-C, convergence."""
 
 import csv
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +12,7 @@ import yaml
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.simulate import run
+from conftest import interrupt_after_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,22 +87,9 @@ def test_bad_input_is_a_clear_error(tmp_path, setup, args, message):
 
 def test_ctrl_c_keeps_what_was_computed(tmp_path):
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "simulate", "--agents", "5", "--iterations",
-                             str(10**7), "--log-every", "5", "--out", str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            metrics = out / "metrics.csv"
-            if metrics.exists() and len(metrics.read_text().splitlines()) > 5:
-                break
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
+    code, stdout, stderr = interrupt_after_rows(["simulate", "--agents", 5, "--iterations", 10**7, "--log-every", 5,
+                                                 "--out", out], out, rows=5)
+    assert code == 130, stderr
     assert "interrupted after" in stdout
     with np.load(out / "final_state.npz") as final:
         done = int(final["iteration"])
