@@ -41,7 +41,7 @@ def test_agent_step_equals_vectorised_step(problem):
             near = graph.in_neighbours(weights, i)
             alone = agent_step(problem, STEPS, state.rows(i), weights[i, i], weights[i, near], state.y[near],
                                state.r[near], state.q[near])
-            for name in ("x", "y", "r", "q", "mean", "cov", "grad_f"):
+            for name in ("x", "y", "r", "q", "mean", "cov", "grad_f", "phi"):
                 assert np.allclose(getattr(alone.state, name)[0], getattr(result.state, name)[i],
                                    rtol=1e-12, atol=1e-13), name
             assert np.allclose(alone.x_hat[0], result.x_hat[i], rtol=0, atol=1e-15)
@@ -89,7 +89,7 @@ def test_consensus_state_steps_like_centralised_method(problem, rng):
     state = AgentState(x=x, y=theta, r=np.zeros_like(theta),
                        q=np.repeat(pack(problem.hessian(sol.stats.cov)), n, axis=0),
                        mean=np.tile(sol.stats.mean, (n, 1)), cov=cov, grad_f=np.tile(sol.stats.grad_f, (n, 1)),
-                       kl=np.repeat(sol.stats.kl, n))
+                       kl=np.repeat(sol.stats.kl, n), phi=problem.phi(x))
     result = swarm_step(problem, STEPS, state, Mixer(np.full((n, n), 1 / n)))
     x_hat, x_next, _ = centralized_step(problem, STEPS, x, sol)
     assert np.allclose(result.x_hat, x_hat, atol=1e-13)

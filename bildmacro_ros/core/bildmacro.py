@@ -40,8 +40,8 @@ class AgentState:
     """Rows of agents: the algorithm's (x, y, r, q) and a cache of p(., y)'s moments.
 
     q is kept packed (upper triangle, m(m+1)/2 values), which is also its wire format. The cache
-    (mean, cov, grad_f) holds mu(y_i), cov_p[phi] packed, and grad f(y_i): each step needs them at
-    both y_i^k and y_i^{k+1}, and carrying them halves the work.
+    (mean, cov, grad_f, kl) holds mu(y_i), cov_p[phi] packed, grad f(y_i) and f(y_i), and phi holds
+    phi(x_i): each step needs them at both step k and k+1, and carrying them halves the work.
     """
 
     x: np.ndarray  # (n, 2)
@@ -52,6 +52,7 @@ class AgentState:
     cov: np.ndarray  # (n, m(m+1)/2)
     grad_f: np.ndarray  # (n, m)
     kl: np.ndarray  # (n,) f(y_i)
+    phi: np.ndarray  # (n, m) phi(x_i)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -71,9 +72,11 @@ def initial_state(problem: BilevelProblem, x0: np.ndarray, y0: np.ndarray) -> Ag
     x0 = np.array(x0, dtype=float, ndmin=2)
     y0 = np.array(y0, dtype=float, ndmin=2)
     stats = problem.evaluate(y0)
-    r0 = problem.local_gradient(problem.phi(x0), y0, stats.mean)
+    phi0 = problem.phi(x0)
+    r0 = problem.local_gradient(phi0, y0, stats.mean)
     q0 = stats.cov + problem.omega * packed_identity(problem.m)
-    return AgentState(x=x0, y=y0, r=r0, q=q0, mean=stats.mean, cov=stats.cov, grad_f=stats.grad_f, kl=stats.kl)
+    return AgentState(x=x0, y=y0, r=r0, q=q0, mean=stats.mean, cov=stats.cov, grad_f=stats.grad_f, kl=stats.kl,
+                      phi=phi0)
 
 
 def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamma_x: float, delta: float):
@@ -97,12 +100,13 @@ def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
     x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
     y_next = y_mix - steps.gamma_y * state.r
     stats = problem.evaluate(y_next)
-    grad_next = problem.local_gradient(problem.phi(x_next), y_next, stats.mean)
-    grad_now = problem.local_gradient(problem.phi(state.x), state.y, state.mean)
+    phi_next = problem.phi(x_next)
+    grad_next = problem.local_gradient(phi_next, y_next, stats.mean)
+    grad_now = problem.local_gradient(state.phi, state.y, state.mean)
     r_next = r_mix + grad_next - grad_now
     q_next = q_mix + stats.cov - state.cov  # H(y+) - H(y): the omega I terms cancel
     nxt = AgentState(x=x_next, y=y_next, r=r_next, q=q_next, mean=stats.mean, cov=stats.cov,
-                     grad_f=stats.grad_f, kl=stats.kl)
+                     grad_f=stats.grad_f, kl=stats.kl, phi=phi_next)
     return StepResult(nxt, x_hat, clipped)
 
 
