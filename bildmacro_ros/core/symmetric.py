@@ -58,12 +58,6 @@ def packed_identity(m: int) -> np.ndarray:
     return (rows == cols).astype(float)
 
 
-def clip_eigenvalues(q: np.ndarray, omega: float) -> np.ndarray:
-    """P_{>=omega}[q] = V max(omega, Lambda) V^T for one or a stack of symmetric matrices."""
-    lam, vec = np.linalg.eigh(q)
-    return (vec * np.maximum(lam, omega)[..., None, :]) @ np.swapaxes(vec, -1, -2)
-
-
 def _solve_block(q: np.ndarray, omega: float, rhs: np.ndarray, z: np.ndarray, clipped: np.ndarray) -> None:
     """Fill z for a batch: Cholesky-proven rows by a batched solve; failing rows found by bisection."""
     shifted = q.copy()
