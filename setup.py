@@ -29,6 +29,10 @@ setup(
             "agent = bildmacro_ros.ros.agent:main",
             "agent_group = bildmacro_ros.ros.agent:group_main",
             "monitor = bildmacro_ros.ros.monitor:main",
+            "swarm_simulator = bildmacro_ros.ros.robots:simulator_main",
+            "follower = bildmacro_ros.ros.robots:follower_main",
+            "turtlesim_bridge = bildmacro_ros.ros.robots:turtlesim_bridge_main",
+            "visualiser = bildmacro_ros.ros.visualiser:main",
         ],
     },
 )

@@ -65,10 +65,19 @@ def cmd_simulate(args) -> int:
 def cmd_swarm(args) -> int:
     from .swarm import run_swarm
 
+    from .core.config import validate
+
     cfg, base, init, weights = run_inputs(args)
+    robots = dict(cfg["robots"])
+    if args.simulator:
+        robots["simulator"] = args.simulator
+    if args.wait_for_robots:
+        robots["wait"] = True
+    cfg = validate(dict(cfg, robots=robots))
     summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
-                        progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout)
+                        progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
+                        animation=args.animation, visualiser=args.visualiser)
     print(summary.describe())
     if summary.failure:
         return 1
@@ -86,7 +95,7 @@ def cmd_plot(args) -> int:
         raise ValueError(f"{run_dir} is not a run folder: missing {', '.join(needed)}")
     cfg, _ = load_config(run_dir / "config.yaml")
     family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
-    for path in plot_run(run_dir, family):
+    for path in plot_run(run_dir, family, args.animation):
         print(path)
     return 0
 
@@ -121,13 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--stall-timeout", type=float, default=60.0,
                        help="give up when no recorded round (one every --log-every rounds) completes for this "
                             "many seconds (default 60)")
-    swarm.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
+    swarm.add_argument("--simulator", choices=("embedded", "none"),
+                       help="robots that follow the waypoints: the embedded diff-drive simulator, or none "
+                            "(default: the config's robots.simulator, embedded)")
+    swarm.add_argument("--wait-for-robots", action="store_true",
+                       help="physical-robot mode: each round waits until the robot is within robots.tolerance of "
+                            "x_i (default: the algorithm runs ahead and the robots follow)")
+    swarm.add_argument("--animation", action="store_true", help="also write swarm.gif, the robots moving")
+    swarm.add_argument("--visualiser", action="store_true",
+                       help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this domain")
+    swarm.add_argument("--no-plots", action="store_true", help="skip the figures")
     swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
     swarm.add_argument("--quiet", action="store_true", help="no progress line")
     swarm.set_defaults(func=cmd_swarm)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures")
     plot.add_argument("run", type=Path, help="a folder written by bildmacro simulate or swarm")
+    plot.add_argument("--animation", action="store_true", help="also redraw swarm.gif (swarm runs with robots)")
     plot.set_defaults(func=cmd_plot)
     return parser
 

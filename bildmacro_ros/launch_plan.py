@@ -14,8 +14,23 @@ import yaml
 
 from .core.config import dump_config
 from .core.graph import in_neighbours
+from .scene import graph_edges
 from .core.metrics import default_log_every
 from .core.scenario import Scenario, build_scenario
+
+
+# Every executable of this package, as setup.py's console_scripts declare it; `bildmacro swarm`
+# runs these entry points with the interpreter it runs on (a test keeps the two lists equal).
+EXECUTABLES = {
+    "bildmacro": "bildmacro_ros.cli:main",
+    "agent": "bildmacro_ros.ros.agent:main",
+    "agent_group": "bildmacro_ros.ros.agent:group_main",
+    "monitor": "bildmacro_ros.ros.monitor:main",
+    "swarm_simulator": "bildmacro_ros.ros.robots:simulator_main",
+    "follower": "bildmacro_ros.ros.robots:follower_main",
+    "turtlesim_bridge": "bildmacro_ros.ros.robots:turtlesim_bridge_main",
+    "visualiser": "bildmacro_ros.ros.visualiser:main",
+}
 
 
 @dataclass
@@ -24,6 +39,7 @@ class NodeSpec:
     executable: str
     parameters: dict
     namespace: str = ""
+    package: str = "bildmacro_ros"
 
 
 @dataclass
@@ -32,6 +48,7 @@ class SwarmPlan:
     agents: list[NodeSpec]  # one spec per agent: what a node needs to run agent i
     processes: list[NodeSpec] = field(default_factory=list)  # what to start: agents or agent groups
     namespace: str = ""
+    robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
 
     @property
     def weights(self) -> np.ndarray:
@@ -47,6 +64,12 @@ def target_parameter(target: dict, base_dir: Path | None) -> str:
             path = (base_dir / path).resolve()
         target["path"] = str(path)
     return yaml.safe_dump(target, default_flow_style=True, width=10**6).strip()
+
+
+def problem_parameters(cfg: dict, base_dir: Path | None) -> dict:
+    """The parameters that define the density model: the same for every node that needs one."""
+    return {"basis_order": int(cfg["basis"]["order"]), "grid_step": float(cfg["grid"]["step"]),
+            "quadrature": str(cfg["grid"]["quadrature"]), "target": target_parameter(cfg["target"], base_dir)}
 
 
 def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, recorders: int = 0,
@@ -65,24 +88,60 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
         "gamma_y": float(cfg["algorithm"]["gamma_y"]),
         "omega": float(cfg["algorithm"]["omega"]),
         "delta": float(cfg["algorithm"]["delta"]),
-        "basis_order": int(cfg["basis"]["order"]),
-        "grid_step": float(cfg["grid"]["step"]),
-        "quadrature": str(cfg["grid"]["quadrature"]),
-        "target": target_parameter(cfg["target"], base_dir),
+        **problem_parameters(cfg, base_dir),
         "initial_x": [float(v) for v in scenario.x0[agent]],
         "initial_y": [float(v) for v in scenario.y0[agent]],
         "iterations": int(cfg["iterations"]),
         "listeners": out_degree,
         "record_every": int(record_every),
         "recorders": int(recorders),
+        # physical-robot mode: a round waits for the robot to reach x_i^k (see the README)
+        "wait_for_robot": bool(cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none"),
+        "arrival_tolerance": float(cfg["robots"]["tolerance"]),
     }
     if not params["neighbours"]:  # rclpy cannot type an empty list; a connected swarm never has one
         raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
     return params
 
 
+def initial_poses(x0: np.ndarray) -> list[float]:
+    """x, y, heading per robot: at x_i^0, headings spread around the circle so the controller
+    starts from every bearing."""
+    n = len(x0)
+    return [float(v) for i in range(n) for v in (x0[i, 0], x0[i, 1], 2 * np.pi * i / n)]
+
+
+def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: bool = False) -> list[NodeSpec]:
+    """The nodes around the agents: the simulator (or turtlesim and its bridge), one follower node
+    for every robot, and the RViz visualiser. A gazebo world brings its own robots."""
+    cfg = scenario.config
+    robots, n = cfg["robots"], cfg["agents"]
+    ids = list(range(n))
+    limits = {"max_speed": robots["max_speed"], "max_turn_rate": robots["max_turn_rate"]}
+    specs = []
+    if robots["simulator"] == "embedded":
+        specs.append(NodeSpec("swarm_simulator", "swarm_simulator", {
+            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0), "rate": robots["rate"], **limits}, ns))
+    elif robots["simulator"] == "turtlesim":
+        specs.append(NodeSpec("turtlesim", "turtlesim_node", {}, ns, package="turtlesim"))
+        specs.append(NodeSpec("turtlesim_bridge", "turtlesim_bridge", {
+            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0)}, ns))
+    if robots["simulator"] != "none":
+        # the follower stops within half the agents' arrival tolerance, so a waiting agent is
+        # always satisfied once its robot stops
+        specs.append(NodeSpec("waypoint_follower", "follower", {
+            "robot_ids": ids, "rate": robots["rate"], "tolerance": robots["tolerance"] / 2, **limits}, ns))
+    if visualiser:
+        edges = [v for edge in graph_edges(scenario.weights) for v in edge]
+        specs.append(NodeSpec("visualiser", "visualiser", {
+            "agents": n, "edges": edges, **problem_parameters(cfg, base_dir),
+            "robots": robots["simulator"] != "none"}, ns))
+    return specs
+
+
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
-               agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None) -> SwarmPlan:
+               agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None,
+               visualiser: bool = False) -> SwarmPlan:
     """The whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
@@ -111,13 +170,22 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         for i, spec in enumerate(agents):
             readers = {group_of[j] for j in range(len(agents)) if j != i and w[j, i] > 0} - {group_of[i]}
             spec.parameters["listeners"] = len(readers)
-    return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns)
+    return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns,
+                     robots=plan_robots(scenario, base_dir, ns, visualiser))
 
 
 def params_file_content(plan: SwarmPlan) -> str:
-    """A ROS 2 parameters YAML with every agent's parameters under its fully qualified node name."""
-    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in plan.agents}
-    return yaml.safe_dump(doc, sort_keys=False, width=10**6)
+    """A ROS 2 parameters YAML with every node's parameters under its fully qualified node name."""
+    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters}
+           for spec in plan.agents + plan.robots if spec.parameters}
+    return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=10**6)
+
+
+class _NoAliases(yaml.SafeDumper):
+    """rcl's params-file parser rejects YAML aliases, which shared lists would otherwise become."""
+
+    def ignore_aliases(self, data):
+        return True
 
 
 def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
@@ -140,9 +208,18 @@ def _number(name: str, text: str, kind):
         raise ValueError(f"launch argument {name}:={text!r} is not a {'whole number' if kind is int else 'number'}") from None
 
 
+def _flag(name: str, text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no", ""):
+        return False
+    raise ValueError(f"launch argument {name}:={text!r} must be true or false")
+
+
 def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
                         iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
-                        agents_per_process: str = "1", record: str = "") -> tuple[SwarmPlan, dict]:
+                        agents_per_process: str = "1", record: str = "", simulator: str = "",
+                        wait_for_robots: str = "", rviz: str = "false") -> tuple[SwarmPlan, dict]:
     """The launch file's arguments (strings; empty = keep the config's value) -> plan and resolved config.
 
     Everything the launch file computes happens here, so it is tested without `launch` installed.
@@ -158,6 +235,13 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
         graph = dict(cfg["graph"], type="erdos_renyi", edge_probability=_number("edge_probability", edge_probability, float))
         graph.pop("edges", None)
         cfg = validate(dict(cfg, graph=graph))
+    robots = dict(cfg["robots"])
+    if simulator:
+        robots["simulator"] = simulator
+    if wait_for_robots:
+        robots["wait"] = _flag("wait_for_robots", wait_for_robots)
+    cfg = validate(dict(cfg, robots=robots))
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
-                      _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0)
+                      _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
+                      visualiser=_flag("rviz", rviz))
     return plan, cfg

@@ -71,8 +71,27 @@ def snapshots_figure(family: ExponentialFamily, target: np.ndarray, iterations: 
     return path
 
 
-def plot_run(out: Path, family: ExponentialFamily) -> list[Path]:
-    """convergence.png and snapshots.png from a run folder's metrics.csv and snapshots.npz."""
+def plot_robots(out: Path, family: ExponentialFamily, animation: bool = False) -> list[Path]:
+    """robots.png (and swarm.gif) from a swarm run's robots.npz, final_state.npz and weights.npy."""
+    from .scene import graph_edges
+
+    out = Path(out)
+    with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
+            np.load(out / "snapshots.npz", allow_pickle=False) as snaps:
+        target = snaps["target"]
+        written = []
+        if len(robots["time"]):
+            written.append(robots_figure(family, target, final["y"][0], robots["final_pose"], final["x"],
+                                         graph_edges(np.load(out / "weights.npy")), robots["kl_time"] - robots["time"][0],
+                                         robots["kl"], out / "robots.png"))
+            if animation:
+                written.append(swarm_animation(target, robots["time"], robots["pose"], out / "swarm.gif"))
+    return written
+
+
+def plot_run(out: Path, family: ExponentialFamily, animation: bool = False) -> list[Path]:
+    """convergence.png and snapshots.png from a run folder's metrics.csv and snapshots.npz, and
+    robots.png (and swarm.gif) when the run had robots."""
     out = Path(out)
     written = []
     with np.load(out / "snapshots.npz", allow_pickle=False) as snaps:
@@ -82,4 +101,73 @@ def plot_run(out: Path, family: ExponentialFamily) -> list[Path]:
             written.append(convergence_figure(read_metrics(out / "metrics.csv"), out / "convergence.png", title))
         written.append(snapshots_figure(family, snaps["target"], snaps["iteration"], snaps["x"], snaps["y"],
                                         out / "snapshots.png"))
+    if (out / "robots.npz").is_file() and (out / "final_state.npz").is_file():
+        written += plot_robots(out, family, animation)
     return written
+
+
+def _swarm_panel(ax, image, top, poses, title, x=None, edges=()):
+    """One RViz-like view: a density, the graph's links, robots with headings, waypoints x_i."""
+    ax.imshow(image.T, origin="lower", extent=(-1, 1, -1, 1), cmap="viridis", vmin=0, vmax=top,
+              interpolation="bilinear")
+    for i, j in edges:
+        ax.plot(poses[[i, j], 0], poses[[i, j], 1], color="white", lw=0.5, alpha=0.35)
+    ax.quiver(poses[:, 0], poses[:, 1], np.cos(poses[:, 2]), np.sin(poses[:, 2]), color="white", scale=28,
+              width=0.006, headwidth=3.5)
+    ax.scatter(poses[:, 0], poses[:, 1], s=22, c="tab:orange", edgecolors="black", linewidths=0.5, zorder=3,
+               label="robots (measured)")
+    if x is not None:
+        ax.scatter(x[:, 0], x[:, 1], s=40, marker="x", c="red", linewidths=1.0, zorder=4, label="$x_i$ (algorithm)")
+    ax.set_xlim(-1, 1), ax.set_ylim(-1, 1)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=10)
+
+
+def robots_figure(family: ExponentialFamily, target: np.ndarray, learned_y: np.ndarray, pose: np.ndarray,
+                  x: np.ndarray, edges, times: np.ndarray, robot_kl: np.ndarray, path: Path) -> Path:
+    """The swarm as RViz shows it, beside the target, and the KL of the robots' measured positions."""
+    learned = np.exp(family.log_density(learned_y[None]))[0]
+    top = max(float(target.max()), float(learned.max()))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True)
+    _swarm_panel(axes[0], learned, top, pose, r"robots over agent 1's learned $p(\cdot, y_1)$", x, edges)
+    axes[0].legend(loc="lower left", fontsize=7, framealpha=0.6)
+    _swarm_panel(axes[1], target, top, pose, r"robots over the target $p^*$")
+    ax = axes[2]
+    if len(times):
+        ax.plot(times, robot_kl, lw=1.2)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(r"$\ell$(robots' measured positions)")
+    ax.set_title("KL of the robots' density to the target", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def swarm_animation(target: np.ndarray, times: np.ndarray, poses: np.ndarray, path: Path, frames: int = 120,
+                    fps: int = 15) -> Path:
+    """A GIF of the robots moving over the target, with fading trails (matplotlib + Pillow)."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    if len(times) == 0:
+        raise ValueError("no robot poses were recorded")
+    picks = np.unique(np.linspace(0, len(times) - 1, min(frames, len(times))).round().astype(int))
+    fig, ax = plt.subplots(figsize=(4.2, 4.4), constrained_layout=True)
+    ax.imshow(target.T, origin="lower", extent=(-1, 1, -1, 1), cmap="viridis", interpolation="bilinear")
+    ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_aspect("equal")
+    trails = [ax.plot([], [], color="white", lw=0.8, alpha=0.6)[0] for _ in range(poses.shape[1])]
+    dots = ax.scatter(poses[0, :, 0], poses[0, :, 1], s=24, c="tab:orange", edgecolors="black", linewidths=0.5,
+                      zorder=3)
+    title = ax.set_title("", fontsize=10)
+
+    def draw(frame):
+        n = picks[frame]
+        for i, line in enumerate(trails):
+            line.set_data(poses[: n + 1, i, 0], poses[: n + 1, i, 1])
+        dots.set_offsets(poses[n, :, :2])
+        title.set_text(f"t = {times[n] - times[0]:.1f} s")
+        return trails + [dots, title]
+
+    FuncAnimation(fig, draw, frames=len(picks), blit=False).save(path, writer=PillowWriter(fps=fps))
+    plt.close(fig)
+    return path

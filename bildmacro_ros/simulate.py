@@ -21,7 +21,8 @@ from .core.symmetric import unpack
 
 METHODS = ("distributed", "centralized")
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
-                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml")
+                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
+                "swarm.gif", "run.mcap")
 
 
 class Diverged(RuntimeError):
@@ -170,6 +171,8 @@ def prepare_output(out: Path, overwrite: bool) -> Path:
         if old and not overwrite:
             raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another folder "
                              f"or pass --overwrite")
+        for name in old:  # nothing of the old run may pass for part of the new one
+            (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -202,7 +205,7 @@ class RunWriter:
             self.snaps_x.append(np.array(x, copy=True))
             self.snaps_y.append(np.array(learned, copy=True))
 
-    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool) -> list[str]:
+    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool, animation: bool = False) -> list[str]:
         self._handle.close()
         np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
         np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
@@ -211,7 +214,7 @@ class RunWriter:
         if plots:
             from .plots import plot_run
 
-            plot_run(self.out, self.scenario.problem.family)
+            plot_run(self.out, self.scenario.problem.family, animation)
         return sorted(p.name for p in self.out.iterdir())
 
 

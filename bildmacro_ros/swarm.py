@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from .launch_plan import SwarmPlan, params_file_content, plan_swarm
+from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm
 from .core.metrics import default_log_every
 from .simulate import Progress, RunWriter
 
@@ -38,6 +39,9 @@ class SwarmSummary:
     failure: str | None = None
     dropped: dict | None = None
     missing_rows: int = 0
+    robot_error: float | None = None  # largest distance between a robot's measured position and x_i^K
+    robot_kl: float | None = None  # KL of the robots' measured positions at the end
+    tolerance: float = 0.0
 
     def describe(self) -> str:
         status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else "finished"
@@ -45,17 +49,26 @@ class SwarmSummary:
         return (f"swarm of {self.agents} agents in {self.processes} processes {status} after "
                 f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} rounds/s); "
                 f"final KL {self.final_kl:.4f}; outputs in {self.out}"
+                + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i (tolerance "
+                   f"{self.tolerance:g} m); KL of the robots' positions {self.robot_kl:.4f}"
+                   if self.robot_error is not None else "")
                 + (f"\nwarning: the recorder missed {self.missing_rows} metrics rows (it fell behind)"
                    if self.missing_rows and not (self.interrupted or self.failure) else ""))
 
 
-def process_command(spec, plan: SwarmPlan, params_path: Path) -> list[str]:
-    """How one process of the plan is started: `python -m` the same entry point `ros2 run` uses."""
-    module = "bildmacro_ros.ros.agent" if spec.executable == "agent" else "bildmacro_ros.ros.agent_group"
-    cmd = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_path)]
+def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path) -> list[str]:
+    """How one node of the plan is started: its entry point, run by this interpreter, with the
+    same --ros-args `ros2 run` would get."""
+    if spec.package != "bildmacro_ros":
+        raise ValueError(f"{spec.package}'s {spec.executable} needs a ROS install: run this simulator with "
+                         f"`ros2 launch bildmacro_ros swarm.launch.py simulator:=...`; bildmacro swarm runs "
+                         f"robots.simulator embedded or none")
+    module, function = EXECUTABLES[spec.executable].split(":")
+    cmd = [sys.executable, "-c", f"import sys; from {module} import {function}; sys.exit({function}())",
+           "--ros-args", "--params-file", str(params_path)]
     if plan.namespace:
         cmd += ["-r", f"__ns:={plan.namespace}"]
-    if spec.executable == "agent":
+    if spec.executable != "agent_group":
         cmd += ["-r", f"__node:={spec.name}"]
     else:
         cmd += ["-p", f"agent_ids:={spec.parameters['agent_ids']}"]
@@ -85,10 +98,15 @@ def _tail(path: Path, lines: int = 8) -> str:
 
 def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
               namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
-              overwrite: bool = False, stall_timeout: float = 60.0, stream=None) -> SwarmSummary:
+              overwrite: bool = False, stall_timeout: float = 60.0, stream=None, animation: bool = False,
+              visualiser: bool = False, settle_timeout: float = 30.0) -> SwarmSummary:
     iterations = cfg["iterations"]
     log_every = log_every or default_log_every(iterations)
-    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1, record_every=log_every)
+    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1, record_every=log_every,
+                      visualiser=visualiser)
+    robots = cfg["robots"]["simulator"] != "none"
+    for spec in plan.robots:
+        process_command(spec, plan, Path("-"))  # refuse turtlesim/gazebo before anything is written
     writer = RunWriter(out, plan.scenario, METHOD, overwrite)
     params_path = writer.out / "agents.params.yaml"
     params_path.write_text(params_file_content(plan))
@@ -99,7 +117,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
 
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C is ours to handle
-    monitor = MonitorNode(plan.scenario, writer, log_every, context=context,
+    monitor = MonitorNode(plan.scenario, writer, log_every, context=context, robots=robots,
                           node_name="bildmacro_monitor", namespace=plan.namespace or None)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor)
@@ -109,7 +127,8 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     started = time.monotonic()
     interrupted, failure = False, None
     try:
-        for spec in plan.processes:
+        nodes = plan.robots + plan.processes  # robots first: a robot exists before its agent's first waypoint
+        for spec in nodes:
             handle = open(logs / f"{spec.name}.log", "w")
             handles.append(handle)
             procs.append(subprocess.Popen(process_command(spec, plan, params_path), env=env, stdout=handle,
@@ -125,7 +144,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
             if done != last_progress:
                 last_progress, last_change = done, time.monotonic()
             meter.update(max(done, 0))
-            crashed = [(spec, p) for spec, p in zip(plan.processes, procs) if p.poll() not in (None, 0)]
+            crashed = [(spec, p) for spec, p in zip(nodes, procs) if p.poll() not in (None, 0)]
             if crashed:
                 spec, proc = crashed[0]
                 failure = (f"{spec.name} exited with code {proc.returncode}; its log "
@@ -142,16 +161,21 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
         interrupted = True
     finally:
         if failure is None and not interrupted:
-            for proc in procs:  # finished agents exit on their own once their last message is acked
+            for proc in procs[len(plan.robots):]:  # finished agents exit once their last message is acked
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     pass
+            if robots:
+                _settle(executor, monitor, cfg["robots"]["tolerance"], settle_timeout)
         _stop(procs)
         for handle in handles:
             handle.close()
     meter.update(max(monitor.recorder.progress, 0), force=True)
-    k, kl, _ = monitor.finish(plots)
+    k, kl, _ = monitor.finish(plots, animation)
+    robot_error = robot_kl = None
+    if robots and getattr(monitor, "robots", None) is not None and len(monitor.robots["time"]):
+        robot_error, robot_kl = float(np.nanmax(monitor.robots["error"])), float(monitor.robots["final_kl"])
     dropped = dict(monitor.dropped)
     missing = len(monitor.recorder.missing_rows)
     monitor.destroy_node()
@@ -160,4 +184,20 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     return SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), iterations=max(k, 0),
                         requested=iterations, final_kl=kl, seconds=time.monotonic() - started,
                         interrupted=interrupted, failure=failure, dropped=dropped,
-                        missing_rows=missing)
+                        missing_rows=missing, robot_error=robot_error, robot_kl=robot_kl,
+                        tolerance=cfg["robots"]["tolerance"])
+
+
+def _settle(executor, monitor, tolerance: float, timeout: float) -> None:
+    """After the last round, let the robots catch up with their last waypoints (they may run
+    behind the algorithm) until each is within tolerance, or timeout passes."""
+    k, arrays = monitor.recorder.final()
+    if k < 0:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+        error = monitor.track.error(arrays["x"])
+        if np.all(error <= tolerance / 2):  # the followers stop within half the tolerance
+            break
+    monitor.track.sample(monitor.get_clock().now().nanoseconds * 1e-9, force=True)  # the settled poses

@@ -8,6 +8,7 @@ plan into Node actions.
 import tempfile
 from pathlib import Path
 
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
@@ -24,6 +25,12 @@ ARGUMENTS = {
     "namespace": ("", "namespace for every node and topic"),
     "agents_per_process": ("1", "agent nodes per process (one executor each); raise for 50+ agents"),
     "record": ("", "folder to record the run into with the monitor node (empty: no recording)"),
+    "simulator": ("", "robots that follow the waypoints: embedded (the built-in diff-drive swarm), turtlesim, "
+                      "gazebo (your world provides robot_<i>/cmd_vel and robot_<i>/odom), or none "
+                      "(empty: the config's robots.simulator)"),
+    "wait_for_robots": ("", "true: each round waits until the robot is within robots.tolerance of x_i "
+                            "(physical robots); empty: the config's robots.wait"),
+    "rviz": ("false", "true: start the visualiser node and RViz with config/swarm.rviz"),
 }
 
 
@@ -45,6 +52,14 @@ def launch_setup(context, *args, **kwargs):
             # no name=: launch_ros would pass __node:=, renaming every agent node in the process
             actions.append(Node(package="bildmacro_ros", executable="agent_group", namespace=spec.namespace,
                                 parameters=[str(params), spec.parameters], output="screen"))
+    for spec in plan.robots:
+        actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
+                            namespace=spec.namespace, parameters=[spec.parameters] if spec.parameters else [],
+                            output="screen"))
+    if values["rviz"].lower() in ("true", "1", "yes"):
+        rviz_config = Path(get_package_share_directory("bildmacro_ros")) / "config" / "swarm.rviz"
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=plan.namespace,
+                            arguments=["-d", str(rviz_config)], output="screen"))
     if values["record"]:
         resolved = Path(tempfile.mkdtemp(prefix="bildmacro-launch-")) / "config.yaml"
         resolved.write_text(dump_config(cfg))

@@ -67,3 +67,30 @@ def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0):
     finally:
         proc.kill()
     return proc.returncode, stdout, stderr
+
+
+def bildmacro(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def node_processes():
+    """Command lines of running processes of this package's nodes."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "bildmacro_ros.ros." in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.fixture
+def no_leftover_processes():
+    yield
+    deadline = time.monotonic() + 10
+    while node_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert node_processes() == []

@@ -10,7 +10,9 @@ import yaml
 
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
-from bildmacro_ros.launch_plan import params_file_content, plan_from_arguments, plan_swarm
+from bildmacro_ros.cli import main as cli_main
+from bildmacro_ros.launch_plan import EXECUTABLES, params_file_content, plan_from_arguments, plan_swarm
+from bildmacro_ros.scene import graph_edges
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,7 +58,8 @@ def test_groups_and_params_file():
     assert [s.parameters["agent_ids"] for s in plan.processes] == [[0, 1, 2], [3, 4, 5], [6]]
     assert all(s.executable == "agent_group" and s.namespace == "/swarm" for s in plan.processes)
     doc = yaml.safe_load(params_file_content(plan))
-    assert sorted(doc) == sorted(f"/swarm/agent_{i}" for i in range(7))
+    assert sorted(doc) == sorted([f"/swarm/agent_{i}" for i in range(7)] + ["/swarm/swarm_simulator",
+                                                                            "/swarm/waypoint_follower"])
     assert doc["/swarm/agent_3"]["ros__parameters"] == plan.agents[3].parameters
     # agent 3 is read by one subscription per other process holding one of its neighbours
     groups = [set(s.parameters["agent_ids"]) for s in plan.processes]
@@ -90,3 +93,54 @@ def test_launch_file_is_a_thin_adapter():
     assert set(declared) == set(inspect.signature(plan_from_arguments).parameters)
     assert all(text for _, text in declared.values())
     assert "OpaqueFunction(function=launch_setup)" in source
+
+
+def test_robot_nodes_follow_the_config():
+    plan = plan_swarm(validate({"agents": 6, "seed": 1}), visualiser=True)
+    by_name = {spec.name: spec for spec in plan.robots}
+    assert set(by_name) == {"swarm_simulator", "waypoint_follower", "visualiser"}
+    poses = np.array(by_name["swarm_simulator"].parameters["initial_poses"]).reshape(-1, 3)
+    assert np.array_equal(poses[:, :2], plan.scenario.x0)  # every robot starts at its agent's x_i^0
+    assert by_name["waypoint_follower"].parameters["robot_ids"] == list(range(6))
+    # followers stop within half the tolerance a waiting agent needs, so a stopped robot always satisfies it
+    assert by_name["waypoint_follower"].parameters["tolerance"] == plan.agents[0].parameters["arrival_tolerance"] / 2
+    flat = by_name["visualiser"].parameters["edges"]
+    assert list(zip(flat[0::2], flat[1::2])) == graph_edges(plan.weights)
+    assert not any(spec.parameters["wait_for_robot"] for spec in plan.agents)  # the default runs ahead
+
+    kinds = {sim: [(s.package, s.executable) for s in plan_swarm(validate(
+        {"agents": 4, "robots": {"simulator": sim, "wait": True}})).robots] for sim in ("turtlesim", "gazebo", "none")}
+    assert kinds["turtlesim"] == [("turtlesim", "turtlesim_node"), ("bildmacro_ros", "turtlesim_bridge"),
+                                  ("bildmacro_ros", "follower")]
+    assert kinds["gazebo"] == [("bildmacro_ros", "follower")]  # the world brings robot_<i>/cmd_vel and odom
+    assert kinds["none"] == []
+    waiting = plan_swarm(validate({"agents": 4, "robots": {"wait": True}}))
+    assert all(spec.parameters["wait_for_robot"] for spec in waiting.agents)
+    nobody = plan_swarm(validate({"agents": 4, "robots": {"wait": True, "simulator": "none"}}))
+    assert not any(spec.parameters["wait_for_robot"] for spec in nobody.agents)  # no robot to wait for
+
+
+def test_robot_launch_arguments():
+    plan, cfg = plan_from_arguments(agents="4", simulator="gazebo", wait_for_robots="true", rviz="true")
+    assert cfg["robots"]["simulator"] == "gazebo" and cfg["robots"]["wait"] is True
+    assert [s.executable for s in plan.robots] == ["follower", "visualiser"]
+    with pytest.raises(ValueError, match="robots.simulator"):
+        plan_from_arguments(simulator="webots")
+    with pytest.raises(ValueError, match="rviz:='maybe' must be true or false"):
+        plan_from_arguments(rviz="maybe")
+
+
+def test_setup_declares_every_executable():
+    source = (ROOT / "setup.py").read_text()
+    declared = dict(line.strip().strip('",').split(" = ") for line in source.splitlines()
+                    if " = bildmacro_ros." in line)
+    assert declared == EXECUTABLES
+
+
+def test_swarm_refuses_simulators_it_cannot_start(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("robots: {simulator: turtlesim}\n")
+    code = cli_main(["swarm", "--agents", "3", "--iterations", "5", "--config", str(tmp_path / "c.yaml"),
+                     "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "needs a ROS install" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written

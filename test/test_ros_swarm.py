@@ -17,36 +17,10 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.ros.common import STATE_QOS
 from bildmacro_ros.ros.wire import encode, layout_label, message_length
-from conftest import interrupt_after_rows
+from conftest import bildmacro, interrupt_after_rows, node_processes
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def bildmacro(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
-def agent_processes():
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "bildmacro_ros.ros.agent" in cmdline:
-            found.append(cmdline)
-    return found
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_processes():
-    yield
-    deadline = time.monotonic() + 10
-    while agent_processes() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert agent_processes() == []
 
 
 def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
@@ -93,7 +67,7 @@ def test_agent_groups_equal_simulate(tmp_path):
     """Several agent nodes per process on one executor: the same numbers."""
     ref = reference(tmp_path, 7, 40, 2)
     out = tmp_path / "grouped"
-    res = bildmacro("swarm", "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10,
+    res = bildmacro("swarm", "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10, "--simulator", "none",
                     "--agents-per-process", 3, "--namespace", "team", "--out", out, "--no-plots")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "in 3 processes" in res.stdout
@@ -148,7 +122,7 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        res = bildmacro("swarm", "--agents", 3, "--iterations", 600, "--log-every", 10, "--init",
+        res = bildmacro("swarm", "--agents", 3, "--iterations", 600, "--log-every", 10, "--simulator", "none", "--init",
                         ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out, "--no-plots")
     finally:
         executor.shutdown()

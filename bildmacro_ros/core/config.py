@@ -15,6 +15,7 @@ from .basis import QUADRATURES
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
+SIMULATORS = ("embedded", "turtlesim", "gazebo", "none")
 
 DEFAULTS: dict[str, Any] = {
     "agents": 20,
@@ -31,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "graph": {"type": "erdos_renyi", "edge_probability": 0.5, "weights": "metropolis"},
     "algorithm": {"gamma_x": 1.0e-3, "gamma_y": 0.045, "omega": 1.0e-4, "delta": 0.02},
     "iterations": 20000,
+    # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate ignores them)
+    "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
+               "max_turn_rate": 3.0, "rate": 50.0},
 }
 
 
@@ -177,7 +181,7 @@ def validate(raw: dict) -> dict:
     merged = copy.deepcopy(DEFAULTS)
     for key, value in raw.items():
         # target and graph are replaced whole: their keys depend on their type
-        if key in ("basis", "grid", "algorithm") and isinstance(value, dict):
+        if key in ("basis", "grid", "algorithm", "robots") and isinstance(value, dict):
             merged[key].update(value)
         else:
             merged[key] = value
@@ -201,7 +205,20 @@ def validate(raw: dict) -> dict:
         "omega": _float("algorithm.omega", alg["omega"], 0, low_open=True),
         "delta": _float("algorithm.delta", alg["delta"], 0, 1, low_open=True),
     }
+    cfg["robots"] = _robots(merged["robots"])
     return cfg
+
+
+def _robots(spec: dict) -> dict:
+    spec = _mapping("robots", spec, tuple(DEFAULTS["robots"]))
+    return {
+        "simulator": _choice("robots.simulator", spec["simulator"], SIMULATORS),
+        "wait": _bool("robots.wait", spec["wait"]),
+        "tolerance": _float("robots.tolerance", spec["tolerance"], 0, 1, low_open=True),
+        "max_speed": _float("robots.max_speed", spec["max_speed"], 0, 100, low_open=True),
+        "max_turn_rate": _float("robots.max_turn_rate", spec["max_turn_rate"], 0, 100, low_open=True),
+        "rate": _float("robots.rate", spec["rate"], 1, 1000),
+    }
 
 
 def preset_dirs() -> list[Path]:

@@ -15,28 +15,21 @@ from collections import Counter, deque
 
 import numpy as np
 import rclpy
-import yaml
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from ..core.bildmacro import agent_step, initial_state
-from ..core.config import ConfigError, validate
 from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
-from .common import (RECORD_QOS, STATE_QOS, WAYPOINT_QOS, ParameterError, declare, projected_topic, record_topic,
-                     state_topic, waypoint_topic)
+from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
+                     declare_density_model, density_config, odom_topic, pose_of, projected_topic, record_topic,
+                     run_nodes, state_topic, waypoint_topic)
 from .wire import Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
-
-# config keys as the agent's parameter names, so config errors name the parameter
-_PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
-                 "algorithm.delta": "delta", "basis.order": "basis_order", "grid.step": "grid_step",
-                 "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations"}
-
 
 def read_parameters(node: Node) -> dict:
     """Declare and check every agent parameter; raises ParameterError naming the one at fault."""
@@ -51,12 +44,7 @@ def read_parameters(node: Node) -> dict:
     p["omega"] = declare(node, "omega", float, "regulariser and eigenvalue floor of P_{>=omega}", 1e-4,
                          low=0.0, high=1e6)
     p["delta"] = declare(node, "delta", float, "convex-combination factor of (6b)", 0.02, low=0.0, high=1.0)
-    p["basis_order"] = declare(node, "basis_order", int, "Legendre order kappa; m = (kappa+1)^2", 6, low=1, high=20)
-    p["grid_step"] = declare(node, "grid_step", float, "grid spacing over [-1,1]^2", 0.05, low=0.0, high=1.0)
-    p["quadrature"] = declare(node, "quadrature", str, "trapezoid or riemann", "trapezoid")
-    p["target"] = declare(node, "target", str, "target density, a YAML mapping as in the config's target key",
-                          "{type: gaussian_mixture, components: [{weight: 0.5, mean: [-0.5, -0.5], std: 0.2}, "
-                          "{weight: 0.5, mean: [0.5, 0.4], std: 0.25}]}")
+    p.update(declare_density_model(node))
     p["initial_x"] = declare(node, "initial_x", "float[]", "x_i^0 in [-1,1]^2")
     p["initial_y"] = declare(node, "initial_y", "float[]", "y_i^0, m values")
     p["iterations"] = declare(node, "iterations", int, "iterations K to run", 20000, low=0, high=2**31 - 1)
@@ -71,6 +59,10 @@ def read_parameters(node: Node) -> dict:
     p["republish_period"] = declare(node, "republish_period", float, "seconds a round may wait before this agent "
                                     "re-sends its last two rounds (heals a lost message)", 30.0, low=0.01, high=3600.0)
     p["frame_id"] = declare(node, "frame_id", str, "frame of the published waypoints", "map")
+    p["wait_for_robot"] = declare(node, "wait_for_robot", bool, "step round k only once the robot's odometry "
+                                  "(robot_<i>/odom) is within arrival_tolerance of x_i^k", False)
+    p["arrival_tolerance"] = declare(node, "arrival_tolerance", float, "metres; see wait_for_robot", 0.02,
+                                     low=1e-6, high=1.0)
     i, near, w = p["agent_id"], p["neighbours"], p["neighbour_weights"]
     if i >= p["agents"]:
         raise ParameterError(f"parameter 'agent_id': {i} is not below agents = {p['agents']}")
@@ -86,17 +78,9 @@ def read_parameters(node: Node) -> dict:
     if abs(p["self_weight"] + sum(w) - 1) > 1e-9:
         raise ParameterError(f"parameters 'self_weight' + 'neighbour_weights' must sum to 1 (row of a doubly "
                              f"stochastic matrix), got {p['self_weight'] + sum(w):.12g}")
-    try:
-        target = yaml.safe_load(p["target"])
-        p["config"] = validate({
-            "agents": p["agents"], "iterations": p["iterations"], "basis": {"order": p["basis_order"]},
-            "grid": {"step": p["grid_step"], "quadrature": p["quadrature"]}, "target": target,
-            "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")}})
-    except yaml.YAMLError as exc:
-        raise ParameterError(f"parameter 'target': not valid YAML: {exc}") from None
-    except ConfigError as exc:
-        name = _PARAMETER_OF.get(exc.key, "target")
-        raise ParameterError(f"parameter '{name}': {str(exc).split(': ', 1)[-1]}") from None
+    p["config"] = density_config(p, {
+        "agents": p["agents"], "iterations": p["iterations"],
+        "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")}})
     m = (p["basis_order"] + 1) ** 2
     x0, y0 = np.array(p["initial_x"], dtype=float), np.array(p["initial_y"], dtype=float)
     if x0.shape != (2,) or not np.all(np.isfinite(x0)) or np.any(np.abs(x0) > 1):
@@ -164,6 +148,13 @@ class AgentNode(Node):
         self.last_sent = self.round_started = 0.0
         self.recent: list[Float64MultiArray] = []
         self.republish_period = p["republish_period"]
+        # Physical-robot mode: x_i^k is where the robot must be before round k is stepped, so the
+        # algorithm never runs ahead of the measured pose and stays exactly Algorithm 1.
+        self.wait_for_robot, self.arrival_tolerance = p["wait_for_robot"], p["arrival_tolerance"]
+        self.robot_xy: np.ndarray | None = None
+        if self.wait_for_robot:
+            self.create_subscription(Odometry, odom_topic(self.id), self._on_odom, STREAM_SUB_QOS,
+                                     event_callbacks=quiet_sub)
         self.ready_timer = self.create_timer(0.01, self._try_start)
         self.republish_timer = self.create_timer(p["republish_period"] / 2, self._republish)
         self.get_logger().info(f"agent {self.id}: {len(self.neighbours)} in-neighbours {self.neighbours}, "
@@ -183,11 +174,25 @@ class AgentNode(Node):
         self.destroy_timer(self.ready_timer)  # a cancelled timer would stay in every wait set
         self.started = True
         self.started_at = time.monotonic()
+        self._publish_waypoints()  # x_i^0: with wait_for_robot, round 0 waits for the robot to get there
         self._publish_state()
         if self.k >= self.iterations:
             self._finish()
         else:
             self._advance()
+
+    def _on_odom(self, msg: Odometry):
+        xy = np.array(pose_of(msg)[:2])
+        if np.all(np.isfinite(xy)):
+            self.robot_xy = xy
+            if self.started:
+                self._advance()
+
+    def robot_at(self, xy: np.ndarray) -> bool:
+        """True when no robot is waited for, or the measured pose is within tolerance of xy."""
+        if not self.wait_for_robot:
+            return True
+        return self.robot_xy is not None and float(np.hypot(*(self.robot_xy - xy))) <= self.arrival_tolerance
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
@@ -219,7 +224,7 @@ class AgentNode(Node):
             self.advancing = False
 
     def _run_rounds(self):
-        while self.k < self.iterations and self.inbox.complete(self.k):
+        while self.k < self.iterations and self.inbox.complete(self.k) and self.robot_at(self.state.x[0]):
             got = self.inbox.take(self.k)
             before = self.state
             result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
@@ -242,15 +247,17 @@ class AgentNode(Node):
         # Stay until the last messages are acknowledged (polled: agents in one process share this
         # executor thread, so a blocking wait would stall the others).
         self.republish_timer.cancel()
-        self.finish_deadline = time.monotonic() + 5.0
+        self.finish_deadline = time.monotonic() + (30.0 if self.wait_for_robot else 5.0)
         self.ack_timer = self.create_timer(0.02, self._await_acks)
 
     def _await_acks(self):
         # neighbours may still need this agent's last rounds, and the recorder its last record
         pubs = [self.state_pub] + ([self.record_pub] if self.record_pub is not None else [])
         acked = all(pub.wait_for_all_acked(Duration(seconds=0)) for pub in pubs)
-        if not acked and time.monotonic() < self.finish_deadline:
+        if not (acked and self.robot_at(self.state.x[0])) and time.monotonic() < self.finish_deadline:
             return
+        if not self.robot_at(self.state.x[0]):
+            self.get_logger().warning(f"agent {self.id}: the robot did not reach its last waypoint in time")
         self.ack_timer.cancel()
         elapsed = time.monotonic() - self.started_at
         steady = time.monotonic() - (self.first_round_at or self.started_at)
@@ -270,8 +277,11 @@ class AgentNode(Node):
         self.last_sent = time.monotonic()
         waited = time.monotonic() - self.round_started
         if waited > 5.0:
-            self.get_logger().warning(f"round {self.k} has waited {waited:.0f} s for agents "
-                                      f"{self.inbox.missing(self.k)}", throttle_duration_sec=5.0)
+            missing = self.inbox.missing(self.k)
+            what = f"agents {missing}" if missing else (f"the robot to reach {np.round(self.state.x[0], 3)} "
+                                                        f"(odometry: {self.robot_xy})")
+            self.get_logger().warning(f"round {self.k} has waited {waited:.0f} s for {what}",
+                                      throttle_duration_sec=5.0)
 
     # -- messages ------------------------------------------------------------------------------
     def _publish(self, publisher, k: int, state, x_hat) -> tuple[Float64MultiArray, np.ndarray]:
@@ -371,37 +381,13 @@ class ProcessBus:
             self.draining = False
 
 
-def _run(make_nodes) -> int:
-    """Spin nodes until each finishes; Ctrl-C and external shutdown end cleanly."""
-    try:
-        rclpy.init()
-    except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed
-        print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    nodes = []
-    try:
-        nodes = make_nodes()
-        executor = SingleThreadedExecutor()
-        for node in nodes:
-            executor.add_node(node)
-        for node in nodes:
-            if isinstance(node, AgentNode):
-                executor.spin_until_future_complete(node.done)
-        return 0
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 130
-    finally:
-        for node in nodes:
-            node.destroy_node()
-        rclpy.try_shutdown()
+def _agents_done(nodes) -> list[Future]:
+    return [node.done for node in nodes if isinstance(node, AgentNode)]
 
 
 def main() -> int:
     """`ros2 run bildmacro_ros agent --ros-args -p agent_id:=3 ...`"""
-    return _run(lambda: [AgentNode()])
+    return run_nodes(lambda: [AgentNode()], _agents_done)
 
 
 def group_main() -> int:
@@ -418,7 +404,7 @@ def group_main() -> int:
         bus.connect()
         return [helper] + agents
 
-    return _run(make)
+    return run_nodes(make, _agents_done)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import sys
+
+import rclpy
+import yaml
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
+from ..core.config import ConfigError, validate
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 # Neighbour state: reliable, bounded, never KEEP_ALL. TRANSIENT_LOCAL because a writer can see a
@@ -20,6 +27,35 @@ RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=
 # Waypoints: a follower only wants the newest one.
 WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
+
+
+# Robot streams (odometry, velocity commands) follow ROS sensor practice: subscribers take best
+# effort, which matches both best-effort and reliable publishers (Gazebo's bridge, real drivers);
+# our publishers are reliable, which matches any subscriber. Only the newest sample matters.
+STREAM_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                            durability=DurabilityPolicy.VOLATILE)
+STREAM_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.VOLATILE)
+# Things a late subscriber (RViz opened mid-run) should still get: the last sample is kept.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def robot_namespace(robot: int) -> str:
+    """Robot i's topics live under robot_<i>/, as Gazebo's diff-drive plugin and real drivers do."""
+    return f"robot_{robot}"
+
+
+def cmd_vel_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/cmd_vel"
+
+
+def odom_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/odom"
+
+
+def arrived_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/arrived"
 
 
 def state_topic(agent: int) -> str:
@@ -74,3 +110,79 @@ def declare(node, name: str, kind, description: str, default=None, low=None, hig
     if value is None:
         raise ParameterError(f"parameter '{name}' is required ({description})")
     return list(value) if kind in ("int[]", "float[]") else value
+
+
+def pose_of(odom) -> tuple[float, float, float]:
+    """(x, y, heading) of a nav_msgs/Odometry (or PoseStamped-like .pose.pose) message."""
+    pose = odom.pose.pose
+    q = pose.orientation
+    return pose.position.x, pose.position.y, math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+
+
+def set_heading(orientation, heading: float) -> None:
+    orientation.x = orientation.y = 0.0
+    orientation.z, orientation.w = math.sin(heading / 2), math.cos(heading / 2)
+
+
+def run_nodes(make_nodes, until=None) -> int:
+    """Spin the nodes make_nodes() returns until every future until(nodes) gives is done (no
+    until: until shutdown). Ctrl-C and external shutdown end cleanly (exit 130 if that cuts
+    the work short); bad parameters exit 2."""
+    try:
+        rclpy.init()
+    except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed
+        print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    nodes = []
+    try:
+        nodes = make_nodes()
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        futures = until(nodes) if until is not None else None
+        if futures is None:
+            executor.spin()
+        for future in futures or ():
+            executor.spin_until_future_complete(future)
+        return 0
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 130 if until is not None else 0  # Ctrl-C is how a node without an end is stopped
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+# config keys as node parameter names, so config errors name the parameter
+_PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
+                 "algorithm.delta": "delta", "basis.order": "basis_order", "grid.step": "grid_step",
+                 "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations"}
+
+
+def declare_density_model(node) -> dict:
+    """The parameters of the density model (basis, grid, target), for every node that needs one."""
+    return {
+        "basis_order": declare(node, "basis_order", int, "Legendre order kappa; m = (kappa+1)^2", 6, low=1, high=20),
+        "grid_step": declare(node, "grid_step", float, "grid spacing over [-1,1]^2", 0.05, low=0.0, high=1.0),
+        "quadrature": declare(node, "quadrature", str, "trapezoid or riemann", "trapezoid"),
+        "target": declare(node, "target", str, "target density, a YAML mapping as in the config's target key",
+                          "{type: gaussian_mixture, components: [{weight: 0.5, mean: [-0.5, -0.5], std: 0.2}, "
+                          "{weight: 0.5, mean: [0.5, 0.4], std: 0.25}]}"),
+    }
+
+
+def density_config(p: dict, extra: dict | None = None) -> dict:
+    """A validated config from declare_density_model's values (and other keys); ParameterError
+    names the parameter at fault."""
+    try:
+        return validate({"basis": {"order": p["basis_order"]},
+                         "grid": {"step": p["grid_step"], "quadrature": p["quadrature"]},
+                         "target": yaml.safe_load(p["target"]), **(extra or {})})
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"parameter 'target': not valid YAML: {exc}") from None
+    except ConfigError as exc:
+        name = _PARAMETER_OF.get(exc.key, "target")
+        raise ParameterError(f"parameter '{name}': {str(exc).split(': ', 1)[-1]}") from None

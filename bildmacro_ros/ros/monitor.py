@@ -7,6 +7,7 @@ ROS launch it is a node of its own (launch argument `record:=DIR`).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -16,13 +17,15 @@ import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from nav_msgs.msg import Odometry
 from std_msgs.msg import Float64MultiArray
 
 from ..core.scenario import Scenario, build_scenario, load_run_inputs
-from ..record import SwarmRecorder
+from ..record import RobotTrack, SwarmRecorder, save_robot_track
 from ..core.metrics import default_log_every
 from ..simulate import RunWriter
-from .common import RECORD_QOS, ParameterError, declare, record_topic
+from .bag import BagWriter
+from .common import RECORD_QOS, STREAM_SUB_QOS, ParameterError, declare, odom_topic, pose_of, record_topic
 from .wire import MalformedMessage, decode
 
 
@@ -32,7 +35,9 @@ class MonitorNode(Node):
     The agents must publish records every log_every rounds (agent parameter record_every).
     """
 
-    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor", **kwargs):
+    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor",
+                 robots: bool = False, bag: bool = True, **kwargs):
+        kwargs.setdefault("start_parameter_services", False)
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
         n, iterations = scenario.agents, scenario.config["iterations"]
@@ -42,6 +47,34 @@ class MonitorNode(Node):
         quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
         self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
                                               event_callbacks=quiet) for i in range(n)]
+        # run.mcap: the records and the sampled odometry, replayable with `ros2 bag play`
+        self.bag = None
+        if bag:
+            try:
+                self.bag = BagWriter(writer.out / "run.mcap")
+            except ImportError:
+                self.get_logger().warning("no run.mcap: the mcap library is missing (pip install mcap)")
+        self.track = RobotTrack(n) if robots else None
+        self.odom: list[Odometry | None] = [None] * n
+        if robots:
+            for i in range(n):
+                self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
+                                         event_callbacks=quiet)
+            self.sample_timer = self.create_timer(self.track.period, self._sample)
+
+    def _on_odom(self, robot: int):
+        def on_odom(msg: Odometry):
+            pose = pose_of(msg)
+            if all(math.isfinite(v) for v in pose):
+                self.track.update(robot, pose)
+                self.odom[robot] = msg
+        return on_odom
+
+    def _sample(self):
+        now = self.get_clock().now().nanoseconds
+        if self.track.sample(now * 1e-9) and self.bag is not None:
+            for i, msg in enumerate(self.odom):
+                self.bag.write(self.resolve_topic_name(odom_topic(i)), msg, now)
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
@@ -54,6 +87,8 @@ class MonitorNode(Node):
             if not self.recorder.add(state):
                 self.dropped["not_this_run"] += 1
                 return
+            if self.bag is not None:
+                self.bag.write(self.resolve_topic_name(record_topic(sender)), msg, self.get_clock().now().nanoseconds)
             for k, values in self.recorder.ready_rows():
                 self.writer.row(k, values)
             for k, x, learned in self.recorder.ready_snapshots():
@@ -63,14 +98,19 @@ class MonitorNode(Node):
     def matched(self) -> bool:
         return all(sub.get_publisher_count() > 0 for sub in self.subs)
 
-    def finish(self, plots: bool = True) -> tuple[int, float, list[str]]:
-        """Write final_state.npz (round K, or the newest round heard) and the figures."""
+    def finish(self, plots: bool = True, animation: bool = False) -> tuple[int, float, list[str]]:
+        """Write final_state.npz (round K, or the newest round heard), robots.npz, run.mcap and the figures."""
+        if self.bag is not None:
+            self.bag.close()
         k, arrays = self.recorder.final()
         if k < 0:
             return k, float("nan"), []
         kl = self.recorder.objective(arrays["x"])
         self.writer.snapshot(k, arrays["x"], arrays["y"][0])
-        return k, kl, self.writer.finish(k, arrays, kl, plots)
+        if self.track is not None:
+            self.robots = save_robot_track(self.writer.out / "robots.npz", self.scenario.problem, self.track.arrays(),
+                                           arrays["x"])
+        return k, kl, self.writer.finish(k, arrays, kl, plots, animation)
 
 
 def main() -> int:

@@ -1,0 +1,144 @@
+"""The `visualiser` node: what RViz shows of the swarm (config/swarm.rviz).
+
+It publishes, in the `map` frame:
+- `swarm_markers` (visualization_msgs/MarkerArray): namespace `robots` (one arrow per robot, at
+  its measured pose, or at its waypoint when there are no robots), `waypoints` (one sphere per
+  agent at x_i), and `edges` (one LINE_LIST with a segment per communication link);
+- `target_density` and `learned_density` (nav_msgs/OccupancyGrid): p* and one agent's p(., y_i)
+  on the algorithm's grid, cells = 100 * p / peak (scene.occupancy), one cell per grid point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Point, PoseStamped
+from nav_msgs.msg import OccupancyGrid, Odometry
+from rclpy.node import Node
+from std_msgs.msg import ColorRGBA, Float64MultiArray
+from visualization_msgs.msg import Marker, MarkerArray
+
+from ..core.scenario import build_problem
+from ..scene import occupancy
+from .common import (LATCHED_QOS, STREAM_SUB_QOS, ParameterError, declare, declare_density_model, density_config,
+                     odom_topic, pose_of, run_nodes, set_heading, state_topic, waypoint_topic)
+from .wire import MalformedMessage, decode
+
+MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
+
+
+class VisualiserNode(Node):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("start_parameter_services", False)
+        super().__init__("visualiser", **kwargs)
+        n = declare(self, "agents", int, "swarm size N", low=2, high=1_000_000)
+        flat = declare(self, "edges", "int[]", "communication links as a flat list i0, j0, i1, j1, ...")
+        model = declare_density_model(self)
+        self.learned_agent = declare(self, "learned_agent", int, "whose learned density p(., y_i) to show", 0,
+                                     low=0, high=1_000_000)
+        self.robots = declare(self, "robots", bool, "show robots at their odometry (false: at their waypoints)", True)
+        self.frame_id = declare(self, "frame_id", str, "frame of every published message", "map")
+        rate = declare(self, "rate", float, "publishing rate (Hz)", 5.0, low=0.1, high=100.0)
+        if len(flat) % 2 or min(flat) < 0 or max(flat) >= n:
+            raise ParameterError(f"parameter 'edges': needs pairs of agent ids in [0, {n - 1}], got {flat}")
+        if self.learned_agent >= n:
+            raise ParameterError(f"parameter 'learned_agent': {self.learned_agent} is not below agents = {n}")
+        self.n, self.edges = n, list(zip(flat[0::2], flat[1::2]))
+        try:
+            problem, _ = build_problem(density_config(model, {"agents": n}))
+        except (ValueError, OSError) as exc:
+            raise ParameterError(f"parameter 'target': {exc}") from None
+        self.family, self.m = problem.family, problem.m
+        self.pose = np.full((n, 3), np.nan)
+        self.waypoint = np.full((n, 2), np.nan)
+        self.learned_msg = None
+        self.learned_y = None
+        for i in range(n):
+            if self.robots:
+                self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS)
+            self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(i), STREAM_SUB_QOS)
+        # best effort: the visualiser must never hold up an agent's round or its final acks
+        self.create_subscription(Float64MultiArray, state_topic(self.learned_agent), self._on_state, STREAM_SUB_QOS)
+        self.marker_pub = self.create_publisher(MarkerArray, MARKER_TOPIC, LATCHED_QOS)
+        self.target_pub = self.create_publisher(OccupancyGrid, TARGET_TOPIC, LATCHED_QOS)
+        self.learned_pub = self.create_publisher(OccupancyGrid, LEARNED_TOPIC, LATCHED_QOS)
+        self.target_pub.publish(self.grid(problem.target))
+        self.timer = self.create_timer(1.0 / rate, self._tick)
+
+    def _on_odom(self, i: int):
+        def on_odom(msg):
+            self.pose[i] = pose_of(msg)
+        return on_odom
+
+    def _on_waypoint(self, i: int):
+        def on_waypoint(msg):
+            self.waypoint[i] = (msg.pose.position.x, msg.pose.position.y)
+            if not self.robots:
+                self.pose[i] = (*self.waypoint[i], 0.0)
+        return on_waypoint
+
+    def _on_state(self, msg):
+        self.learned_msg = msg  # decoded at the publishing rate, not at the round rate
+
+    def grid(self, density: np.ndarray) -> OccupancyGrid:
+        cells, peak = occupancy(density)
+        grid = self.family.grid
+        msg = OccupancyGrid()
+        msg.header.frame_id = self.frame_id
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.info.resolution = float(grid.step)
+        msg.info.width = msg.info.height = len(grid.points)
+        # a cell is centred on its grid point, so the map starts half a cell before -1
+        msg.info.origin.position.x = msg.info.origin.position.y = float(grid.points[0] - grid.step / 2)
+        msg.info.origin.orientation.w = 1.0
+        msg.data = cells.tolist()
+        return msg
+
+    def _tick(self):
+        if self.learned_msg is not None:
+            dims = self.learned_msg.layout.dim
+            try:
+                state = decode(self.learned_msg.data, self.m, self.learned_agent, dims[0].label if len(dims) == 1 else None)
+                self.learned_y = state.y
+                self.learned_pub.publish(self.grid(np.exp(self.family.log_density(state.y[None]))[0]))
+            except MalformedMessage as exc:
+                self.get_logger().warning(f"dropped a state message of agent {self.learned_agent}: {exc.reason}",
+                                          throttle_duration_sec=5.0)
+            self.learned_msg = None
+        self.marker_pub.publish(self.markers())
+
+    def markers(self) -> MarkerArray:
+        stamp = self.get_clock().now().to_msg()
+        out = MarkerArray()
+
+        def marker(ns: str, ident: int, kind: int, rgba) -> Marker:
+            m = Marker()
+            m.header.frame_id, m.header.stamp = self.frame_id, stamp
+            m.ns, m.id, m.type, m.action = ns, ident, kind, Marker.ADD
+            m.color = ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
+            m.pose.orientation.w = 1.0
+            return m
+
+        for i in range(self.n):
+            if np.all(np.isfinite(self.pose[i])):
+                robot = marker("robots", i, Marker.ARROW, (1.0, 0.55, 0.0, 1.0))
+                robot.pose.position.x, robot.pose.position.y = float(self.pose[i, 0]), float(self.pose[i, 1])
+                set_heading(robot.pose.orientation, float(self.pose[i, 2]))
+                robot.scale.x, robot.scale.y, robot.scale.z = 0.08, 0.03, 0.03
+                out.markers.append(robot)
+            if np.all(np.isfinite(self.waypoint[i])):
+                goal = marker("waypoints", i, Marker.SPHERE, (1.0, 0.1, 0.1, 0.8))
+                goal.pose.position.x, goal.pose.position.y = float(self.waypoint[i, 0]), float(self.waypoint[i, 1])
+                goal.scale.x = goal.scale.y = goal.scale.z = 0.03
+                out.markers.append(goal)
+        links = marker("edges", 0, Marker.LINE_LIST, (1.0, 1.0, 1.0, 0.4))
+        links.scale.x = 0.005
+        for i, j in self.edges:
+            if np.all(np.isfinite(self.pose[[i, j], :2])):
+                links.points += [Point(x=float(self.pose[k, 0]), y=float(self.pose[k, 1])) for k in (i, j)]
+        out.markers.append(links)
+        return out
+
+
+def main() -> int:
+    """`ros2 run bildmacro_ros visualiser --ros-args -p agents:=12 -p "edges:=[0, 1, 1, 2]" ...`"""
+    return run_nodes(lambda: [VisualiserNode()])

@@ -1,0 +1,38 @@
+"""What the swarm looks like, as plain arrays: graph edges and densities as occupancy grids.
+
+Shared by the RViz visualiser (MarkerArray, OccupancyGrid) and the PNG pictures of `bildmacro
+swarm`, so both show the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+OCCUPIED = 100  # OccupancyGrid cells hold 0..100
+
+
+def graph_edges(weights: np.ndarray) -> list[tuple[int, int]]:
+    """Communication links (i < j) of a weight matrix: a_ij > 0 or a_ji > 0."""
+    w = np.asarray(weights)
+    linked = (w > 0) | (w.T > 0)
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(linked, k=1)))]
+
+
+def occupancy(density: np.ndarray) -> tuple[np.ndarray, float]:
+    """A grid density (index [a, b] = (c1 = g_a, c2 = g_b)) as OccupancyGrid data, and its peak.
+
+    OccupancyGrid is row-major with rows along y, so cell (a, b) goes to data[b * width + a].
+    Values are 100 * p / peak, rounded, so the peak shows as fully occupied and p = cell * peak / 100.
+    """
+    density = np.asarray(density, float)
+    peak = float(density.max())
+    if not np.isfinite(peak) or peak <= 0:
+        raise ValueError("a density to show needs a positive, finite peak")
+    cells = np.rint(OCCUPIED * np.clip(density, 0, None) / peak).astype(np.int8)
+    return cells.T.ravel(), peak
+
+
+def density_from_occupancy(data, width: int, peak: float) -> np.ndarray:
+    """The inverse of occupancy(), up to rounding (half a percent of the peak)."""
+    cells = np.asarray(data, float).reshape(-1, width)
+    return (cells * peak / OCCUPIED).T

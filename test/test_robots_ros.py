@@ -1,0 +1,231 @@
+"""Robots in the loop over real DDS: simulator, follower, visualiser, and whole swarms with robots."""
+
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid, Odometry
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
+from visualization_msgs.msg import Marker, MarkerArray
+
+from bildmacro_ros.core.config import validate
+from bildmacro_ros.core.scenario import build_problem
+from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
+from bildmacro_ros.ros.bag import read_messages
+from bildmacro_ros.ros.common import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, pose_of
+from bildmacro_ros.ros.wire import encode, layout_label, message_length
+from bildmacro_ros.scene import density_from_occupancy
+from bildmacro_ros.swarm import process_command
+from conftest import bildmacro
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
+
+
+def start(spec: NodeSpec, tmp_path):
+    params = tmp_path / f"{spec.name}.params.yaml"
+    params.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
+    log = open(tmp_path / f"{spec.name}.log", "w")
+    return subprocess.Popen(process_command(spec, SimpleNamespace(namespace=""), params), stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def stop(procs):
+    for proc in procs:
+        proc.send_signal(2)
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class Probe:
+    """A test node on its own executor thread."""
+
+    def __init__(self):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node("probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def wait(self, condition, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def probe():
+    p = Probe()
+    yield p
+    p.close()
+
+
+def pose_msg(x, y):
+    msg = PoseStamped()
+    msg.header.frame_id = "map"
+    msg.pose.position.x, msg.pose.position.y = float(x), float(y)
+    msg.pose.orientation.w = 1.0
+    return msg
+
+
+def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
+    """Two robots, one with its goal behind it and one beside it, reach their waypoints in the
+    embedded simulator through the real cmd_vel/odom interface, and the follower reports arrival."""
+    goals = {0: (-0.5, 0.0), 1: (0.2, -0.6)}
+    procs = [start(NodeSpec("swarm_simulator", "swarm_simulator", {
+                 "robot_ids": [0, 1], "initial_poses": [0.3, 0.0, 0.0, 0.2, 0.1, 0.0]}), tmp_path),
+             start(NodeSpec("waypoint_follower", "follower", {"robot_ids": [0, 1], "tolerance": 0.01}), tmp_path)]
+    try:
+        odom, arrived = {}, {}
+        for i in goals:
+            probe.node.create_subscription(Odometry, f"robot_{i}/odom", lambda m, i=i: odom.__setitem__(i, pose_of(m)),
+                                           STREAM_SUB_QOS)
+            probe.node.create_subscription(Bool, f"robot_{i}/arrived", lambda m, i=i: arrived.__setitem__(i, m.data),
+                                           LATCHED_QOS)
+        pubs = {i: probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS) for i in goals}
+        probe.wait(lambda: len(odom) == 2 and all(p.get_subscription_count() for p in pubs.values()), 30,
+                   "the simulator's odometry and the follower's waypoint subscriptions")
+        start_pose = dict(odom)
+        for i, goal in goals.items():
+            pubs[i].publish(pose_msg(*goal))
+
+        def there():
+            return all(np.hypot(odom[i][0] - g[0], odom[i][1] - g[1]) <= 0.011 for i, g in goals.items())
+        probe.wait(lambda: there() and all(arrived.get(i) for i in goals), 30, "the robots to arrive")
+        assert np.allclose(start_pose[0][:2], (0.3, 0.0), atol=0.05)  # it really started away from its goal
+        time.sleep(1.0)  # arrived robots stay put: the follower commands zero, the simulator holds
+        assert there()
+    finally:
+        stop(procs)
+    assert all(p.returncode == 0 for p in procs), [p.returncode for p in procs]
+
+
+def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
+    cfg = validate({"agents": 5})
+    problem, _ = build_problem(cfg)
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (1, 3)]
+    spec = NodeSpec("visualiser", "visualiser", {"agents": 5, "edges": [v for e in edges for v in e], "robots": False,
+                                                 "rate": 10.0, **problem_parameters(cfg, None)})
+    procs = [start(spec, tmp_path)]
+    try:
+        got = {}
+        probe.node.create_subscription(MarkerArray, "swarm_markers", lambda m: got.__setitem__("markers", m), LATCHED_QOS)
+        for topic in ("target_density", "learned_density"):
+            probe.node.create_subscription(OccupancyGrid, topic, lambda m, t=topic: got.__setitem__(t, m), LATCHED_QOS)
+        waypoints = np.random.default_rng(3).uniform(-1, 1, (5, 2))
+        pubs = [probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS) for i in range(5)]
+        state_pub = probe.node.create_publisher(Float64MultiArray, "agent_0/state", WAYPOINT_QOS)
+        y = 0.3 * np.random.default_rng(4).normal(size=problem.m)
+        state = Float64MultiArray()
+        state.layout.dim = [MultiArrayDimension(label=layout_label(problem.m), size=message_length(problem.m),
+                                                stride=message_length(problem.m))]
+        state.data = encode(3, 0, waypoints[0], waypoints[0], y, np.zeros(problem.m),
+                            np.zeros(problem.m * (problem.m + 1) // 2)).tolist()
+
+        def complete():
+            for i, pub in enumerate(pubs):
+                pub.publish(pose_msg(*waypoints[i]))
+            state_pub.publish(state)
+            m = got.get("markers")
+            return m is not None and sum(k.ns == "robots" for k in m.markers) == 5 and "learned_density" in got \
+                and any(k.ns == "edges" and len(k.points) == 2 * len(edges) for k in m.markers)
+        probe.wait(complete, 30, "a complete MarkerArray and both grids")
+    finally:
+        stop(procs)
+    markers = got["markers"].markers
+    robots = sorted((k for k in markers if k.ns == "robots"), key=lambda k: k.id)
+    assert [k.id for k in robots] == list(range(5)) and all(k.type == Marker.ARROW for k in robots)
+    assert np.allclose([[k.pose.position.x, k.pose.position.y] for k in robots], waypoints)
+    assert sum(k.ns == "waypoints" for k in markers) == 5
+    (links,) = [k for k in markers if k.ns == "edges"]
+    segments = {tuple(sorted((int(np.argmin(np.hypot(*(waypoints - (p.x, p.y)).T))) for p in pair)))
+                for pair in zip(links.points[0::2], links.points[1::2])}
+    assert segments == {tuple(sorted(e)) for e in edges}
+    family = problem.family
+    for topic, density in (("target_density", problem.target),
+                           ("learned_density", np.exp(family.log_density(y[None]))[0])):
+        grid = got[topic]
+        n = len(family.grid.points)
+        assert (grid.info.width, grid.info.height) == (n, n) and grid.info.resolution == pytest.approx(0.05)
+        assert grid.info.origin.position.x == pytest.approx(-1.025) and grid.header.frame_id == "map"
+        shown = density_from_occupancy(np.array(grid.data), n, float(density.max()))
+        assert np.abs(shown - density).max() <= density.max() / 200 + 1e-12, topic
+    assert procs[0].returncode == 0
+
+
+def _robot_run(tmp_path, name, *extra):
+    out = tmp_path / name
+    res = bildmacro("swarm", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2, "--log-every", 20,
+                    "--out", out, *extra)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out, res.stdout
+
+
+TOLERANCE = 0.02  # robots.tolerance in the config: the robots end this close to the algorithm's x_i
+KL_MARGIN = 0.05  # relative: the robots' KL is within 5% of the offline run's (1 cm moves the KL by ~3%)
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory):
+    ref = tmp_path_factory.mktemp("offline") / "simulate"
+    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2,
+                    "--log-every", 20, "--out", ref, "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return ref
+
+
+@pytest.mark.parametrize("mode", ["run ahead", "wait for robots"])
+def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
+    out, stdout = _robot_run(tmp_path, "robots", *(["--wait-for-robots"] if mode == "wait for robots" else []))
+    with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
+            np.load(offline / "final_state.npz") as ref:
+        # the robots never change the algorithm: it is the offline run, iterate for iterate
+        assert np.allclose(final["x"], ref["x"], atol=1e-9) and np.allclose(final["y"], ref["y"], atol=1e-9)
+        assert np.all(robots["error"] <= TOLERANCE), robots["error"]
+        assert abs(float(robots["final_kl"]) - float(ref["kl"])) <= KL_MARGIN * float(ref["kl"]), \
+            (float(robots["final_kl"]), float(ref["kl"]))
+        assert len(robots["time"]) > 10 and robots["pose"].shape[1:] == (5, 3)
+        # the robots moved: they started at x^0 and ended near x^K
+        assert np.allclose(robots["pose"][0, :, :2], np.load(out / "initial_state.npz")["x"], atol=0.02)
+        poses = robots["pose"]
+    assert "robots: measured positions within" in stdout
+    assert (out / "robots.png").stat().st_size > 10_000
+    # run.mcap replays the same odometry the recorder sampled, and every record
+    odom = [msg for topic, _, msg in read_messages(out / "run.mcap") if topic == "/robot_3/odom"]
+    assert len(odom) >= len(poses) - 1
+    assert np.allclose([pose_of(m)[:2] for m in odom[:5]], poses[:5, 3, :2])
+    records = sum(1 for topic, _, _ in read_messages(out / "run.mcap") if topic.endswith("/record"))
+    assert records >= 5 * (400 // 20 + 1)
+
+
+def test_turtlesim_bridge_drives_turtles(tmp_path):
+    pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS install, not PyPI)")
+    proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])  # pragma: no cover - ROS installs only
+    try:
+        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge", {"robot_ids": [0, 1], "initial_poses": [0, 0, 0, 0.5, 0.5, 0]})
+        bridge = start(spec, tmp_path)
+        time.sleep(3)
+        assert bridge.poll() is None
+        stop([bridge])
+    finally:
+        proc.terminate()
