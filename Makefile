@@ -25,8 +25,8 @@ $(STAMP): requirements.txt setup.py package.xml
 
 ## The main job: 12 agent processes over real DDS (config/demo.yaml), figures in $(OUT)
 demo: $(STAMP)
-	$(BIN)/bildmacro swarm --config demo --out $(OUT) --overwrite
-	@echo "figures: $(OUT)/snapshots.png $(OUT)/convergence.png"
+	$(BIN)/bildmacro swarm --config demo --out $(OUT) --overwrite --animation
+	@echo "figures: $(OUT)/snapshots.png $(OUT)/convergence.png $(OUT)/robots.png $(OUT)/swarm.gif"
 
 ## The paper's experiment in one process (N = 20, 20000 iterations), figures in runs/paper
 paper: $(STAMP)

@@ -18,6 +18,7 @@ from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
 from bildmacro_ros.core.config import validate
+from bildmacro_ros.core.metrics import recorded_rounds
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
 from bildmacro_ros.ros.bag import read_messages
@@ -207,15 +208,19 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
         assert len(robots["time"]) > 10 and robots["pose"].shape[1:] == (5, 3)
         # the robots moved: they started at x^0 and ended near x^K
         assert np.allclose(robots["pose"][0, :, :2], np.load(out / "initial_state.npz")["x"], atol=0.02)
-        poses = robots["pose"]
+        poses, final_x = robots["pose"], final["x"]
     assert "robots: measured positions within" in stdout
     assert (out / "robots.png").stat().st_size > 10_000
-    # run.mcap replays the same odometry the recorder sampled, and every record
-    odom = [msg for topic, _, msg in read_messages(out / "run.mcap") if topic == "/robot_3/odom"]
+    # run.mcap replays the odometry the recorder sampled, x_i of every recorded round, and round K
+    bag = list(read_messages(out / "run.mcap"))
+    odom = [msg for topic, _, msg in bag if topic == "/robot_3/odom"]
     assert len(odom) >= len(poses) - 1
     assert np.allclose([pose_of(m)[:2] for m in odom[:5]], poses[:5, 3, :2])
-    records = sum(1 for topic, _, _ in read_messages(out / "run.mcap") if topic.endswith("/record"))
-    assert records >= 5 * (400 // 20 + 1)
+    waypoints = [msg for topic, _, msg in bag if topic == "/agent_3/waypoint"]
+    assert len(waypoints) == len(set(recorded_rounds(400, 20)) | {400})
+    assert (waypoints[-1].pose.position.x, waypoints[-1].pose.position.y) == tuple(final_x[3])
+    (last,) = [msg for topic, _, msg in bag if topic == "/agent_3/record"]
+    assert int(last.data[0]) == 400
 
 
 def test_turtlesim_bridge_drives_turtles(tmp_path):

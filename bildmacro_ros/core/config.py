@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "iterations": 20000,
     # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate ignores them)
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
-               "max_turn_rate": 3.0, "rate": 50.0},
+               "max_turn_rate": 3.0, "rate": 20.0},
 }
 
 

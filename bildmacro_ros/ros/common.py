@@ -150,6 +150,12 @@ def run_nodes(make_nodes, until=None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         return 130 if until is not None else 0  # Ctrl-C is how a node without an end is stopped
+    except RuntimeError:
+        # Ctrl-C shuts the context down first; a take already under way then fails in rclpy's
+        # bindings instead of raising KeyboardInterrupt
+        if rclpy.ok():
+            raise
+        return 130 if until is not None else 0
     finally:
         for node in nodes:
             node.destroy_node()

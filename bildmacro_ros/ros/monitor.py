@@ -17,6 +17,7 @@ import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from std_msgs.msg import Float64MultiArray
 
@@ -25,7 +26,8 @@ from ..record import RobotTrack, SwarmRecorder, save_robot_track
 from ..core.metrics import default_log_every
 from ..simulate import RunWriter
 from .bag import BagWriter
-from .common import RECORD_QOS, STREAM_SUB_QOS, ParameterError, declare, odom_topic, pose_of, record_topic
+from .common import (RECORD_QOS, STREAM_SUB_QOS, ParameterError, declare, odom_topic, pose_of, record_topic,
+                     waypoint_topic)
 from .wire import MalformedMessage, decode
 
 
@@ -47,7 +49,7 @@ class MonitorNode(Node):
         quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
         self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
                                               event_callbacks=quiet) for i in range(n)]
-        # run.mcap: the records and the sampled odometry, replayable with `ros2 bag play`
+        # run.mcap: waypoints, final records and sampled odometry, replayable with `ros2 bag play`
         self.bag = None
         if bag:
             try:
@@ -61,6 +63,18 @@ class MonitorNode(Node):
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
                                          event_callbacks=quiet)
             self.sample_timer = self.create_timer(self.track.period, self._sample)
+
+    def _bag_record(self, state, msg: Float64MultiArray) -> None:
+        """x_i^k of every recorded round as the agent's waypoint (what RViz replays), and the full
+        record only for the final round: q makes a record 10.7 kB of incompressible doubles."""
+        now = self.get_clock().now()
+        pose = PoseStamped()
+        pose.header.stamp, pose.header.frame_id = now.to_msg(), "map"
+        pose.pose.position.x, pose.pose.position.y = float(state.x[0]), float(state.x[1])
+        pose.pose.orientation.w = 1.0
+        self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds)
+        if state.iteration == self.recorder.iterations:
+            self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds)
 
     def _on_odom(self, robot: int):
         def on_odom(msg: Odometry):
@@ -88,7 +102,7 @@ class MonitorNode(Node):
                 self.dropped["not_this_run"] += 1
                 return
             if self.bag is not None:
-                self.bag.write(self.resolve_topic_name(record_topic(sender)), msg, self.get_clock().now().nanoseconds)
+                self._bag_record(state, msg)
             for k, values in self.recorder.ready_rows():
                 self.writer.row(k, values)
             for k, x, learned in self.recorder.ready_snapshots():

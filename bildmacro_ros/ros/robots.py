@@ -46,7 +46,7 @@ class SwarmSimulatorNode(Node):
         self.ids = _robot_ids(self)
         poses = declare(self, "initial_poses", "float[]", "x, y, heading of each robot, in robot_ids order")
         self.limits = _limits(self)
-        rate = declare(self, "rate", float, "integration and odometry rate (Hz)", 50.0, low=1.0, high=1000.0)
+        rate = declare(self, "rate", float, "integration and odometry rate (Hz)", 20.0, low=1.0, high=1000.0)
         self.command_timeout = declare(self, "command_timeout", float, "seconds without cmd_vel before a robot "
                                        "stops", 0.5, low=0.01, high=60.0)
         self.frame_id = declare(self, "frame_id", str, "frame of the published poses", "map")
@@ -100,7 +100,7 @@ class FollowerNode(Node):
             declare(self, "distance_gain", float, "v = distance_gain * distance (1/s)", 1.5, low=1e-6, high=100.0),
             declare(self, "heading_gain", float, "w = heading_gain * bearing (1/s)", 4.0, low=1e-6, high=100.0),
             declare(self, "tolerance", float, "arrived within this distance (m)", 0.01, low=1e-6, high=10.0))
-        rate = declare(self, "rate", float, "control rate (Hz)", 50.0, low=1.0, high=1000.0)
+        rate = declare(self, "rate", float, "control rate (Hz)", 20.0, low=1.0, high=1000.0)
         self.odom_timeout = declare(self, "odom_timeout", float, "stop a robot whose odometry is this old (s)", 0.5,
                                     low=0.01, high=60.0)
         n = len(self.ids)
