@@ -67,7 +67,8 @@ def launch_setup(context, *args, **kwargs):
         every = plan.agents[0].parameters["record_every"]
         actions.append(Node(package="bildmacro_ros", executable="monitor", name="monitor", namespace=plan.namespace,
                             parameters=[{"config": str(resolved), "out": values["record"], "init": values["init"],
-                                         "weights": values["weights"], "log_every": every}], output="screen"))
+                                         "weights": values["weights"], "log_every": every,
+                                         "robots": cfg["robots"]["simulator"] != "none"}], output="screen"))
     return actions
 
 

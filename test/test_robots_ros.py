@@ -227,7 +227,7 @@ def test_turtlesim_bridge_drives_turtles(tmp_path):
     pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS install, not PyPI)")
     proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])  # pragma: no cover - ROS installs only
     try:
-        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge", {"robot_ids": [0, 1], "initial_poses": [0, 0, 0, 0.5, 0.5, 0]})
+        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge", {"robot_ids": [0, 1], "initial_poses": [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]})
         bridge = start(spec, tmp_path)
         time.sleep(3)
         assert bridge.poll() is None

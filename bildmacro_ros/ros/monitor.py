@@ -141,6 +141,7 @@ def main() -> int:
             log_every = declare(helper, "log_every", int, "metrics every K rounds (0: K/1000)", 0, low=0, high=2**31 - 1)
             init = declare(helper, "init", str, "the --init .npz the launch used, if any", "")
             weights = declare(helper, "weights", str, "the weights file the launch used, if any", "")
+            robots = declare(helper, "robots", bool, "also record robot_<i>/odom (robots.npz, robots.png)", False)
             overrides = {name: declare(helper, name, int, f"override of the config's {name} (0: keep)", 0,
                                        low=0, high=2**31 - 1) for name in ("agents", "seed", "iterations")}
         finally:
@@ -149,7 +150,7 @@ def main() -> int:
                                                                 init, weights)
         scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
         writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True)
-        node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]))
+        node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]), robots=robots)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         start = time.monotonic()
