@@ -111,6 +111,12 @@ def initial_poses(x0: np.ndarray) -> list[float]:
     return [float(v) for i in range(n) for v in (x0[i, 0], x0[i, 1], 2 * np.pi * i / n)]
 
 
+def stop_tolerance(cfg: dict) -> float:
+    """Where a follower stops: within half the agents' arrival tolerance, so a waiting agent is
+    always satisfied once its robot stops."""
+    return cfg["robots"]["tolerance"] / 2
+
+
 def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: bool = False) -> list[NodeSpec]:
     """The nodes around the agents: the simulator (or turtlesim and its bridge), one follower node
     for every robot, and the RViz visualiser. A gazebo world brings its own robots."""
@@ -127,10 +133,8 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
         specs.append(NodeSpec("turtlesim_bridge", "turtlesim_bridge", {
             "robot_ids": ids, "initial_poses": initial_poses(scenario.x0)}, ns))
     if robots["simulator"] != "none":
-        # the follower stops within half the agents' arrival tolerance, so a waiting agent is
-        # always satisfied once its robot stops
         specs.append(NodeSpec("waypoint_follower", "follower", {
-            "robot_ids": ids, "rate": robots["rate"], "tolerance": robots["tolerance"] / 2, **limits}, ns))
+            "robot_ids": ids, "rate": robots["rate"], "tolerance": stop_tolerance(cfg), **limits}, ns))
     if visualiser:
         edges = [v for edge in graph_edges(scenario.weights) for v in edge]
         specs.append(NodeSpec("visualiser", "visualiser", {

@@ -19,7 +19,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm
+from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm, stop_tolerance
 from .core.metrics import default_log_every
 from .simulate import Progress, RunWriter
 
@@ -56,13 +56,18 @@ class SwarmSummary:
                    if self.missing_rows and not (self.interrupted or self.failure) else ""))
 
 
-def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path) -> list[str]:
-    """How one node of the plan is started: its entry point, run by this interpreter, with the
-    same --ros-args `ros2 run` would get."""
+def require_startable(spec: NodeSpec) -> None:
+    """Only this package's nodes can be started without a ROS install."""
     if spec.package != "bildmacro_ros":
         raise ValueError(f"{spec.package}'s {spec.executable} needs a ROS install: run this simulator with "
                          f"`ros2 launch bildmacro_ros swarm.launch.py simulator:=...`; bildmacro swarm runs "
                          f"robots.simulator embedded or none")
+
+
+def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path) -> list[str]:
+    """How one node of the plan is started: its entry point, run by this interpreter, with the
+    same --ros-args `ros2 run` would get."""
+    require_startable(spec)
     module, function = EXECUTABLES[spec.executable].split(":")
     cmd = [sys.executable, "-c", f"import sys; from {module} import {function}; sys.exit({function}())",
            "--ros-args", "--params-file", str(params_path)]
@@ -106,7 +111,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                       visualiser=visualiser)
     robots = cfg["robots"]["simulator"] != "none"
     for spec in plan.robots:
-        process_command(spec, plan, Path("-"))  # refuse turtlesim/gazebo before anything is written
+        require_startable(spec)  # refuse turtlesim before anything is written
     writer = RunWriter(out, plan.scenario, METHOD, overwrite)
     params_path = writer.out / "agents.params.yaml"
     params_path.write_text(params_file_content(plan))
@@ -167,7 +172,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                 except subprocess.TimeoutExpired:
                     pass
             if robots:
-                _settle(executor, monitor, cfg["robots"]["tolerance"], settle_timeout)
+                _settle(executor, monitor, stop_tolerance(cfg), settle_timeout)
         _stop(procs)
         for handle in handles:
             handle.close()
@@ -188,9 +193,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                         tolerance=cfg["robots"]["tolerance"])
 
 
-def _settle(executor, monitor, tolerance: float, timeout: float) -> None:
+def _settle(executor, monitor, stopped_within: float, timeout: float) -> None:
     """After the last round, let the robots catch up with their last waypoints (they may run
-    behind the algorithm) until each is within tolerance, or timeout passes."""
+    behind the algorithm) until each has stopped there, or timeout passes."""
     k, arrays = monitor.recorder.final()
     if k < 0:
         return
@@ -198,6 +203,6 @@ def _settle(executor, monitor, tolerance: float, timeout: float) -> None:
     while time.monotonic() < deadline:
         executor.spin_once(timeout_sec=0.05)
         error = monitor.track.error(arrays["x"])
-        if np.all(error <= tolerance / 2):  # the followers stop within half the tolerance
+        if np.all(error <= stopped_within):
             break
     monitor.track.sample(monitor.get_clock().now().nanoseconds * 1e-9, force=True)  # the settled poses
