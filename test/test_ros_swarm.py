@@ -77,6 +77,8 @@ def test_agent_groups_equal_simulate(tmp_path):
 class Intruder(Node):
     """Publishes junk on agent 0's state topic while the real agent 0 runs."""
 
+    FAR_FUTURE = 10**6  # a round no test run reaches, so never within MAX_AHEAD of an agent
+
     def __init__(self, context, m=49):
         super().__init__("intruder", context=context)
         self.m, self.latest, self.count = m, -1, 0
@@ -87,9 +89,9 @@ class Intruder(Node):
 
     def watch(self, msg):
         k = msg.data[0]
-        # follow the real agent 0, not this node's own junk (500 rounds ahead); the real agent can
-        # be dozens of rounds further on when this node is slow to be scheduled
-        if msg.data[1] == 0 and k == int(k) and k <= self.latest + 100:
+        # follow the real agent 0, not this node's own junk; a slow intruder may see the real agent
+        # hundreds of rounds further on, so the far-future junk is far beyond any real round instead
+        if msg.data[1] == 0 and k == int(k) and k < self.FAR_FUTURE:
             self.latest = max(self.latest, int(k))
 
     def junk(self):
@@ -99,17 +101,19 @@ class Intruder(Node):
         kinds = [good[:-7],                                               # wrong size
                  np.where(np.arange(good.size) == 30, np.nan, good),      # NaN
                  np.where(np.arange(good.size) == 1, 2.0, good),          # someone else's id
-                 np.where(np.arange(good.size) == 0, self.latest + 500, good)]  # far future
+                 np.where(np.arange(good.size) == 0, self.FAR_FUTURE, good)]  # far future
         if self.latest >= 2:  # old round: stale for every agent once agent 0 is two rounds on
             kinds.append(np.where(np.arange(good.size) == 0, self.latest - 2, good))
-        return kinds[self.count % len(kinds)]
+        return kinds
 
     def send(self):
+        # every kind on every tick: a starved intruder still shows the agents each kind of junk
         self.count += 1
-        msg = Float64MultiArray()
-        msg.layout.dim = self.layout
-        msg.data = self.junk().tolist()
-        self.pub.publish(msg)
+        for junk in self.junk():
+            msg = Float64MultiArray()
+            msg.layout.dim = self.layout
+            msg.data = junk.tolist()
+            self.pub.publish(msg)
 
 
 def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
