@@ -13,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(0, 101))")
 export ROS_LOG_DIR ?= $(shell mktemp -d -t bildmacro-roslog-XXXXXX)
 
-.PHONY: venv demo paper test test-fast bench clean
+.PHONY: faults venv demo paper test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,9 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_swarm.py
+
+faults: $(STAMP)
+	$(BIN)/python benchmarks/study_faults.py --out runs/faults
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -28,6 +28,34 @@ def _whole_number(low: int):
 _positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
+def _kill(text: str):
+    """--kill AGENT@ROUND"""
+    from .swarm import Kill
+
+    agent, sep, at = text.partition("@")
+    try:
+        if not sep:
+            raise ValueError
+        return Kill(_non_negative_int(agent), _non_negative_int(at))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"must be AGENT@ROUND with whole numbers, e.g. 3@500, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+# --option -> faults.<key>; the config validates the values and names the key at fault
+FAULT_OPTIONS = {"deadline": "deadline", "late_policy": "late_policy", "dead_after": "dead_after",
+                 "tracking_reset": "tracking_reset", "drop": "drop", "delay": "delay", "fault_seed": "seed"}
+
+
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a swarm from a config."""
     parser.add_argument("--config", default="default",
@@ -73,11 +101,21 @@ def cmd_swarm(args) -> int:
         robots["simulator"] = args.simulator
     if args.wait_for_robots:
         robots["wait"] = True
-    cfg = validate(dict(cfg, robots=robots))
+    faults = dict(cfg["faults"])
+    faults.update({key: getattr(args, option) for option, key in FAULT_OPTIONS.items()
+                   if getattr(args, option) is not None})
+    cfg = validate(dict(cfg, robots=robots, faults=faults))
+    kill = args.kill
+    if kill is not None:
+        if kill.agent >= cfg["agents"]:
+            raise ValueError(f"--kill: there is no agent {kill.agent} (agents are 0..{cfg['agents'] - 1})")
+        kill.restart_after = args.restart_after
+    elif args.restart_after is not None:
+        raise ValueError("--restart-after needs --kill AGENT@ROUND")
     summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
                         progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
-                        animation=args.animation, visualiser=args.visualiser)
+                        animation=args.animation, visualiser=args.visualiser, kill=kill)
     print(summary.describe())
     if summary.failure:
         return 1
@@ -142,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--no-plots", action="store_true", help="skip the figures")
     swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
     swarm.add_argument("--quiet", action="store_true", help="no progress line")
+    faults = swarm.add_argument_group("faults", "late and dead neighbours, and injected faults (override the "
+                                      "config's faults section; see the README's Faults section)")
+    faults.add_argument("--deadline", type=_seconds, help="seconds a round waits for a neighbour (0: for ever)")
+    faults.add_argument("--late-policy", choices=("reuse", "drop"), help="what stands in for a late neighbour")
+    faults.add_argument("--dead-after", type=_positive_int, help="missed deadlines in a row before a neighbour "
+                                                                 "is declared dead")
+    faults.add_argument("--tracking-reset", type=_non_negative_int,
+                        help="re-initialise r and q (Theorem 1) every this many rounds (0: never)")
+    faults.add_argument("--drop", type=float, help="injected: probability that a neighbour's round is lost")
+    faults.add_argument("--delay", type=_seconds, help="injected: messages arrive up to this many seconds late")
+    faults.add_argument("--fault-seed", type=_non_negative_int, help="seed of the injected losses and delays")
+    faults.add_argument("--kill", type=_kill, metavar="AGENT@ROUND",
+                        help="SIGKILL agent AGENT's process once it has recorded round ROUND")
+    faults.add_argument("--restart-after", type=_seconds, metavar="SECONDS",
+                        help="restart the killed agent this many seconds later; it resumes from its checkpoint")
     swarm.set_defaults(func=cmd_swarm)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures")

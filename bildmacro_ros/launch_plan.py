@@ -98,10 +98,20 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
         # physical-robot mode: a round waits for the robot to reach x_i^k (see the README)
         "wait_for_robot": bool(cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none"),
         "arrival_tolerance": float(cfg["robots"]["tolerance"]),
+        **fault_parameters(cfg),
     }
     if not params["neighbours"]:  # rclpy cannot type an empty list; a connected swarm never has one
         raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
     return params
+
+
+def fault_parameters(cfg: dict) -> dict:
+    """The agent parameters of the config's faults section (core/faults.py explains them)."""
+    faults = cfg["faults"]
+    return {"deadline": float(faults["deadline"]), "late_policy": faults["late_policy"],
+            "dead_after": int(faults["dead_after"]), "tracking_reset": int(faults["tracking_reset"]),
+            "drop_probability": float(faults["drop"]), "delay": float(faults["delay"]),
+            "fault_seed": int(faults["seed"])}
 
 
 def initial_poses(x0: np.ndarray) -> list[float]:

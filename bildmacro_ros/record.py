@@ -30,6 +30,37 @@ class SwarmRecorder:
         self.latest = np.full(agents, -1)
         self.last_complete: tuple[int, dict[int, NeighbourState]] = (-1, {})
         self.objective = ObjectiveTracker(problem)
+        # A killed agent is away from its last record on: its robot stays where it was, so that
+        # record stands in for it until it records again after a restart.
+        self.away: dict[int, list] = {}  # agent -> [last record, first round back or None]
+        self.rejoining: set[int] = set()
+        self.newest: dict[int, NeighbourState] = {}
+
+    def leave(self, agent: int) -> None:
+        """Agent `agent` was killed: rounds from now on are complete without it."""
+        last = self.newest.get(agent)
+        if last is None or agent in self.away:
+            return
+        self.away[agent] = [last, None]
+        self.rejoining.discard(agent)
+        for k in sorted(self.frames):
+            if self._complete(k) and k > self.last_complete[0]:
+                self.last_complete = (k, self.frames[k])
+
+    def rejoin(self, agent: int) -> None:
+        """Agent `agent` was restarted: its first record from now on ends its absence."""
+        if agent in self.away:
+            self.rejoining.add(agent)
+
+    def _required(self, agent: int, k: int) -> bool:
+        if agent not in self.away:
+            return True
+        last, back = self.away[agent]
+        return k <= last.iteration or (back is not None and k >= back)
+
+    def _entry(self, k: int, agent: int) -> NeighbourState:
+        frame = self.frames.get(k, {})
+        return frame[agent] if agent in frame else self.away[agent][0]
 
     def add(self, msg: NeighbourState) -> bool:
         """File one (already validated) record; False if it cannot belong to this run.
@@ -43,26 +74,33 @@ class SwarmRecorder:
         if i in slot:
             return False
         slot[i] = msg
-        self.latest[i] = max(self.latest[i], k)
-        if len(slot) == self.agents and k > self.last_complete[0]:
+        if k > self.latest[i]:
+            self.latest[i], self.newest[i] = k, msg
+        if i in self.rejoining and k > self.away[i][0].iteration:
+            self.away[i][1] = k
+            self.rejoining.discard(i)
+        if self._complete(k) and k > self.last_complete[0]:
             self.last_complete = (k, slot)  # kept even after the round is forgotten
         return True
 
     @property
     def progress(self) -> int:
-        """The newest round every agent has recorded."""
-        return int(self.latest.min())
+        """The newest round every agent (but those away) has recorded."""
+        here = [k for i, k in enumerate(self.latest) if i not in self.away or self.away[i][1] is not None]
+        return int(min(here, default=self.latest.max()))
 
     @property
     def complete(self) -> bool:
         return self._complete(self.iterations)
 
     def _complete(self, k: int) -> bool:
-        return len(self.frames.get(k, ())) == self.agents
+        frame = self.frames.get(k, {})
+        if len(frame) == self.agents:
+            return True
+        return bool(frame) and all(i in frame or not self._required(i, k) for i in range(self.agents))
 
     def stack(self, k: int, field: str) -> np.ndarray:
-        frame = self.frames[k]
-        return np.stack([getattr(frame[i], field) for i in range(self.agents)])
+        return np.stack([getattr(self._entry(k, i), field) for i in range(self.agents)])
 
     @property
     def missing_rows(self) -> list[int]:
@@ -86,7 +124,7 @@ class SwarmRecorder:
         while self._next_snapshot < len(self.snapshot_at) and self._complete(self.snapshot_at[self._next_snapshot]):
             k = self.snapshot_at[self._next_snapshot]
             self._next_snapshot += 1
-            yield k, self.stack(k, "x"), self.frames[k][0].y
+            yield k, self.stack(k, "x"), self._entry(k, 0).y
             self._forget(k)
 
     def _forget(self, k: int) -> None:
@@ -101,8 +139,8 @@ class SwarmRecorder:
         k, frame = self.last_complete
         if k < 0:
             return -1, {}
-        arrays = {name: np.stack([getattr(frame[i], name) for i in range(self.agents)])
-                  for name in ("x", "x_hat", "y", "r", "q")}
+        arrays = {name: np.stack([getattr(frame[i] if i in frame else self.away[i][0], name)
+                                  for i in range(self.agents)]) for name in ("x", "x_hat", "y", "r", "q")}
         arrays["q"] = unpack(arrays["q"])
         return k, arrays
 

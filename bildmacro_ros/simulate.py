@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.bildmacro import Mixer, initial_state, swarm_step
+from .core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
 from .core.centralized import centralized_step
 from .core.config import dump_config
 from .core.metrics import (COLUMNS, ObjectiveTracker, consensus_error, default_log_every, lower_grad_norm,
@@ -37,6 +37,8 @@ class Distributed:
         self.state = initial_state(self.problem, scenario.x0, scenario.y0)
         self.x_hat = self.state.x.copy()
         self.mixer = Mixer(scenario.weights)
+        self.reset_every = scenario.config["faults"]["tracking_reset"]
+        self.k = 0
         self.objective = ObjectiveTracker(self.problem)
         self.clipped = 0  # agent-iterations in which P_{>=omega} was not the identity
 
@@ -59,7 +61,8 @@ class Distributed:
                    "step_norm": step_norm(result.x_hat, before.x),
                    "consensus_error": consensus_error(before.y),
                    "kl": self.objective(before.x)}
-        self.state, self.x_hat = result.state, result.x_hat
+        self.k += 1
+        self.state, self.x_hat = reset_tracking(self.problem, result.state, self.k, self.reset_every), result.x_hat
         self.clipped += int(result.clipped.sum())
         return row
 
@@ -118,6 +121,11 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start = self.last = time.monotonic()
         self.every = 0.25 if self.tty else 5.0
+
+    def note(self, text: str) -> None:
+        """An event worth its own line (shown even without a progress line)."""
+        self.stream.write(("\n" if self.tty and self.enabled else "") + f"{self.label}: {text}\n")
+        self.stream.flush()
 
     def update(self, done: int, note: str = "", force: bool = False):
         now = time.monotonic()

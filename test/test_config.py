@@ -1,11 +1,17 @@
 """Config defaults, presets, targets, and validation errors that name the key at fault."""
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bildmacro_ros.cli import main
 from bildmacro_ros.core.config import DEFAULTS, ConfigError, load_config, validate
 from bildmacro_ros.core.family import ExponentialFamily
 from bildmacro_ros.core.scenario import build_scenario, check_init, load_init
@@ -120,3 +126,39 @@ def test_scenario_is_seeded():
     # given weights replace the sampled graph but leave the initial state alone
     d = build_scenario(cfg, weights=np.full((8, 8), 1 / 8))
     assert np.array_equal(d.x0, a.x0) and np.allclose(d.weights, 1 / 8)
+
+
+# -- any input: a clear ConfigError, or a valid config; never another exception -----------------
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+                  st.text(max_size=12), st.lists(st.integers(-3, 3), max_size=3),
+                  st.dictionaries(st.text(max_size=6), st.integers(), max_size=2))
+_SECTION_KEYS = {section: list(value) for section, value in DEFAULTS.items() if isinstance(value, dict)}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(DEFAULTS) + ["agent", "faults"]), st.one_of(
+    _JUNK, st.sampled_from(list(_SECTION_KEYS)).flatmap(
+        lambda section: st.dictionaries(st.sampled_from(_SECTION_KEYS[section] + ["bogus"]), _JUNK, max_size=4))),
+    max_size=4))
+def test_any_config_is_valid_or_names_the_key_at_fault(raw):
+    try:
+        cfg = validate(raw)
+    except ConfigError as exc:
+        assert str(exc).startswith("config")
+        return
+    assert validate(cfg) == cfg  # what passes is complete and stable
+    assert cfg["faults"]["late_policy"] in ("reuse", "drop") and 0 <= cfg["faults"]["drop"] < 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["agents", "iterations", "faults", "robots", "graph", "grid", "basis"]),
+                       _JUNK, max_size=3))
+def test_the_cli_answers_any_config_file_without_a_traceback(tmp_path, raw):
+    """In-process: an exception escaping main() is exactly what would print a traceback."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["simulate", "--config", str(path), "--iterations", "0", "--agents", "3", "--out",
+                     str(tmp_path / "run"), "--overwrite", "--no-plots", "--quiet"])
+    assert code in (0, 2) and (code == 0 or err.getvalue().startswith("error: ")), err.getvalue()

@@ -79,6 +79,15 @@ def initial_state(problem: BilevelProblem, x0: np.ndarray, y0: np.ndarray) -> Ag
                       phi=phi0)
 
 
+def reset_tracking(problem: BilevelProblem, state: AgentState, round_k: int, every: int) -> AgentState:
+    """Theorem 1's initialisation again at the current (x_i, y_i) on rounds k = every, 2 every, ...
+    (every = 0: never). It zeroes the tracking errors that late or lost messages left in the sums
+    of r and q (core/faults.py); all agents share the round numbers, so they reset together."""
+    if every <= 0 or round_k <= 0 or round_k % every:
+        return state
+    return initial_state(problem, state.x, state.y)
+
+
 def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamma_x: float, delta: float):
     """(6a)-(6b) given z_i = (P[q_i])^{-1} grad f(y_i): returns (x_hat, x_next)."""
     direction = problem.family.basis.jacobian_transpose_times(x, z)

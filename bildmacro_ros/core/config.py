@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .basis import QUADRATURES
+from .faults import LATE_POLICIES
 
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
@@ -35,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate ignores them)
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
                "max_turn_rate": 3.0, "rate": 20.0},
+    # late and dead neighbours (agents over DDS), seeded fault injection, tracking re-initialisation
+    "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
+               "drop": 0.0, "delay": 0.0, "seed": 0},
 }
 
 
@@ -181,7 +185,7 @@ def validate(raw: dict) -> dict:
     merged = copy.deepcopy(DEFAULTS)
     for key, value in raw.items():
         # target and graph are replaced whole: their keys depend on their type
-        if key in ("basis", "grid", "algorithm", "robots") and isinstance(value, dict):
+        if key in ("basis", "grid", "algorithm", "robots", "faults") and isinstance(value, dict):
             merged[key].update(value)
         else:
             merged[key] = value
@@ -192,7 +196,8 @@ def validate(raw: dict) -> dict:
     basis = _mapping("basis", merged["basis"], ("order",))
     cfg["basis"] = {"order": _int("basis.order", basis["order"], 1, 20)}
     grid = _mapping("grid", merged["grid"], ("step", "quadrature"))
-    step = _float("grid.step", grid["step"], 0, 1, low_open=True)
+    # memory grows as (2 / step)^2 m^2: 0.01 (201 x 201 points) is ~0.4 GB at order 6, the finest allowed
+    step = _float("grid.step", grid["step"], 0.01, 1)
     if abs(2 / step - round(2 / step)) > 1e-9 * (2 / step):
         raise ConfigError("grid.step", f"must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got {step:g}")
     cfg["grid"] = {"step": step, "quadrature": _choice("grid.quadrature", grid["quadrature"], QUADRATURES)}
@@ -206,7 +211,22 @@ def validate(raw: dict) -> dict:
         "delta": _float("algorithm.delta", alg["delta"], 0, 1, low_open=True),
     }
     cfg["robots"] = _robots(merged["robots"])
+    cfg["faults"] = _faults(merged["faults"])
     return cfg
+
+
+def _faults(spec: dict) -> dict:
+    spec = _mapping("faults", spec, tuple(DEFAULTS["faults"]))
+    return {
+        # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
+        "deadline": _float("faults.deadline", spec["deadline"], 0, 3600),
+        "late_policy": _choice("faults.late_policy", spec["late_policy"], LATE_POLICIES),
+        "dead_after": _int("faults.dead_after", spec["dead_after"], 1, 1_000_000),
+        "tracking_reset": _int("faults.tracking_reset", spec["tracking_reset"], 0),
+        "drop": _float("faults.drop", spec["drop"], 0, 1, high_open=True),
+        "delay": _float("faults.delay", spec["delay"], 0, 60),
+        "seed": _int("faults.seed", spec["seed"], 0, 2**32 - 1),
+    }
 
 
 def _robots(spec: dict) -> dict:

@@ -9,9 +9,14 @@ its waypoint x_i^{k+1} (agent_<i>/waypoint) and projected point x_hat_i^k (agent
 from __future__ import annotations
 
 import array
+import dataclasses
+import heapq
+import itertools
+import os
 import sys
 import time
 from collections import Counter, deque
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -23,13 +28,16 @@ from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from ..core.bildmacro import agent_step, initial_state
+from ..core.bildmacro import agent_step, initial_state, reset_tracking
+from ..core.faults import FaultInjector, round_weights
 from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
 from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
                      declare_density_model, density_config, odom_topic, pose_of, projected_topic, record_topic,
                      run_nodes, state_topic, waypoint_topic)
-from .wire import Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
+from .wire import MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
+
+CATCH_UP_LEAD = 2  # rounds a catching-up agent lands ahead of its neighbours' newest, so they take its message
 
 def read_parameters(node: Node) -> dict:
     """Declare and check every agent parameter; raises ParameterError naming the one at fault."""
@@ -63,6 +71,25 @@ def read_parameters(node: Node) -> dict:
                                   "(robot_<i>/odom) is within arrival_tolerance of x_i^k", False)
     p["arrival_tolerance"] = declare(node, "arrival_tolerance", float, "metres; see wait_for_robot", 0.02,
                                      low=1e-6, high=1.0)
+    p["deadline"] = declare(node, "deadline", float, "seconds a round waits for a neighbour's message before "
+                            "stepping without it (0: for ever)", 2.0, low=0.0, high=3600.0)
+    p["late_policy"] = declare(node, "late_policy", str, "for a late neighbour: reuse (its newest message stands "
+                               "in) or drop (its weight moves to self_weight)", "drop")
+    p["dead_after"] = declare(node, "dead_after", int, "a neighbour silent for this many deadlines is declared "
+                              "dead and no longer waited for", 3, low=1, high=1_000_000)
+    p["tracking_reset"] = declare(node, "tracking_reset", int, "re-initialise r_i and q_i (Theorem 1) on every "
+                                  "round that is a multiple of this (0: never)", 0, low=0, high=2**31 - 1)
+    p["drop_probability"] = declare(node, "drop_probability", float, "fault injection: probability that a "
+                                    "neighbour's round never arrives (seeded)", 0.0, low=0.0, high=1.0)
+    p["delay"] = declare(node, "delay", float, "fault injection: neighbour messages arrive after a seeded "
+                         "uniform delay in [0, delay] s", 0.0, low=0.0, high=60.0)
+    p["fault_seed"] = declare(node, "fault_seed", int, "seed of the injected faults", 0, low=0, high=2**32 - 1)
+    p["checkpoint_dir"] = declare(node, "checkpoint_dir", str, "folder where this agent saves its state "
+                                  "(agent_<i>.npz) every checkpoint_every rounds ('': none)", "")
+    p["checkpoint_every"] = declare(node, "checkpoint_every", int, "rounds between checkpoints", 100,
+                                    low=1, high=2**31 - 1)
+    p["resume"] = declare(node, "resume", bool, "start from its checkpoint (a restarted robot); the agent "
+                          "then catches up with its neighbours' round", False)
     i, near, w = p["agent_id"], p["neighbours"], p["neighbour_weights"]
     if i >= p["agents"]:
         raise ParameterError(f"parameter 'agent_id': {i} is not below agents = {p['agents']}")
@@ -80,7 +107,10 @@ def read_parameters(node: Node) -> dict:
                              f"stochastic matrix), got {p['self_weight'] + sum(w):.12g}")
     p["config"] = density_config(p, {
         "agents": p["agents"], "iterations": p["iterations"],
-        "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")}})
+        "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")},
+        "faults": {"deadline": p["deadline"], "late_policy": p["late_policy"], "dead_after": p["dead_after"],
+                   "tracking_reset": p["tracking_reset"], "drop": p["drop_probability"], "delay": p["delay"],
+                   "seed": p["fault_seed"]}})
     m = (p["basis_order"] + 1) ** 2
     x0, y0 = np.array(p["initial_x"], dtype=float), np.array(p["initial_y"], dtype=float)
     if x0.shape != (2,) or not np.all(np.isfinite(x0)) or np.any(np.abs(x0) > 1):
@@ -112,6 +142,21 @@ class AgentNode(Node):
         self.state = initial_state(self.problem, p["x0"][None], p["y0"][None])
         self.x_hat = p["x0"].copy()
         self.k = 0
+        self.checkpoint = Path(p["checkpoint_dir"]) / f"agent_{self.id}.npz" if p["checkpoint_dir"] else None
+        self.checkpoint_every = p["checkpoint_every"]
+        if p["resume"]:
+            self._resume()
+        faults = p["config"]["faults"]
+        self.deadline, self.late_policy = faults["deadline"], faults["late_policy"]
+        self.dead_after, self.reset_every = faults["dead_after"], faults["tracking_reset"]
+        self.injector = FaultInjector(faults["seed"], faults["drop"], faults["delay"])
+        self.newest = {j: -1 for j in self.neighbours}  # newest plausible round heard from each neighbour
+        self.last_used: dict[int, NeighbourState] = {}  # each neighbour's newest message used in a round
+        self.dead: set[int] = set()
+        self.heard_at = {j: time.monotonic() for j in self.neighbours}  # last message of any round
+        self.late_rounds = 0
+        self.delayed: list = []
+        self.sequence = itertools.count()
         self.frame_id = p["frame_id"]
         self.inbox = Inbox(self.neighbours, self.m)
         self.done = Future()
@@ -142,6 +187,7 @@ class AgentNode(Node):
             bus.register(self)
             self.subs = []  # the bus subscribes once per process to each remote neighbour
         self.listeners = len(self.neighbours) if p["listeners"] < 0 else p["listeners"]
+        self.startup_timeout = p["startup_timeout"]
         self.startup_deadline = time.monotonic() + p["startup_timeout"]
         self.started = self.advancing = False
         self.started_at = self.first_round_at = None
@@ -157,6 +203,11 @@ class AgentNode(Node):
                                      event_callbacks=quiet_sub)
         self.ready_timer = self.create_timer(0.01, self._try_start)
         self.republish_timer = self.create_timer(p["republish_period"] / 2, self._republish)
+        # timers only when needed: every waitable costs once per message received
+        if self.deadline > 0:
+            self.deadline_timer = self.create_timer(min(self.deadline / 4, 0.05), self._on_tick)
+        if self.injector.delay > 0:
+            self.delay_timer = self.create_timer(0.005, self._release_delayed)
         self.get_logger().info(f"agent {self.id}: {len(self.neighbours)} in-neighbours {self.neighbours}, "
                                f"{self.iterations} iterations, waiting for discovery")
 
@@ -197,16 +248,47 @@ class AgentNode(Node):
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
             dims = msg.layout.dim
-            label = dims[0].label if len(dims) == 1 else repr(dims)
-            self._filed(sender, self.inbox.offer(sender, msg.data, self.k, label))
+            try:
+                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+            except MalformedMessage as exc:
+                self._filed(sender, self.inbox.reject(exc.reason))
+                return
+            self.deliver(state)
         return on_message
 
     def deliver(self, msg: NeighbourState):
-        """A neighbour's message handed over in-process (agent groups), already decoded once."""
-        self._filed(msg.sender, self.inbox.offer_decoded(msg, self.k))
+        """A decoded neighbour message (from DDS, or handed over in-process by an agent group)."""
+        if self.injector.active:
+            if self.injector.lost(msg.sender, self.id, msg.iteration):
+                self._filed(msg.sender, self.inbox.reject("injected_loss"))
+                return
+            wait = self.injector.latency(msg.sender, self.id, msg.iteration)
+            if wait > 0:
+                heapq.heappush(self.delayed, (time.monotonic() + wait, next(self.sequence), msg))
+                return
+        self._file(msg)
+
+    def _release_delayed(self):
+        now = time.monotonic()
+        while self.delayed and self.delayed[0][0] <= now:
+            self._file(heapq.heappop(self.delayed)[2])
+
+    def _file(self, msg: NeighbourState):
+        j = msg.sender
+        if j in self.newest and msg.iteration <= self.iterations:
+            self.newest[j] = max(self.newest[j], msg.iteration)
+            self.heard_at[j] = time.monotonic()
+            if j in self.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
+                self.dead.discard(j)
+                self.get_logger().info(f"agent {self.id}: agent {j} is back at round {msg.iteration}")
+        self._filed(j, self.inbox.offer_decoded(msg, self.k))
+
+    def _on_tick(self):
+        if self.started and self.k < self.iterations:
+            self._advance()
 
     def _filed(self, sender: int, status: str):
-        if status not in ("accepted", "duplicate", "stale"):
+        if status not in ("accepted", "duplicate", "stale", "injected_loss"):
             self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
                                       f"(dropped so far: {dict(self.inbox.dropped)})", throttle_duration_sec=2.0)
         if self.started:
@@ -224,22 +306,119 @@ class AgentNode(Node):
             self.advancing = False
 
     def _run_rounds(self):
-        while self.k < self.iterations and self.inbox.complete(self.k) and self.robot_at(self.state.x[0]):
-            got = self.inbox.take(self.k)
-            before = self.state
-            result = agent_step(self.problem, self.steps, self.state, self.self_weight, self.weights,
-                                np.stack([g.y for g in got]), np.stack([g.r for g in got]),
-                                np.stack([g.q for g in got]))
-            self.state, self.x_hat = result.state, result.x_hat[0]
-            if self.k in self.recorded:  # round k with the x_hat^k its step produced
-                self._publish(self.record_pub, self.k, before, self.x_hat)
-            self.k += 1
-            if self.k == 1:  # round 0 also waits for the slowest neighbour's startup: time from here
-                self.first_round_at = time.monotonic()
-            self._publish_waypoints()
-            self._publish_state()
-            if self.k >= self.iterations:
-                self._finish()
+        while self.k < self.iterations and self.robot_at(self.state.x[0]):
+            late = [j for j in self.inbox.missing(self.k) if j not in self.dead]
+            if late and not self._overdue(late):
+                return
+            if late and self._catch_up():
+                continue
+            self._step(late)
+
+    def _overdue(self, late: list[int]) -> bool:
+        now = time.monotonic()
+        if self.deadline <= 0 or now - self.round_started < self.deadline:
+            return False
+        # A neighbour never heard past round 0 may still be starting (discovering its own
+        # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
+        return now - self.started_at >= self.startup_timeout or any(self.newest[j] >= 1 for j in late)
+
+    def _catch_up(self) -> bool:
+        """After a restart or a long stall this agent is far behind: its neighbours' messages no
+        longer fit its inbox, and no round will complete. It jumps ahead of them with its state
+        as it is (like a late message, the state is a few rounds old)."""
+        ahead = [k for k in self.newest.values() if k > self.k + MAX_AHEAD]
+        if not ahead:
+            return False
+        target = min(min(ahead) + CATCH_UP_LEAD, self.iterations)
+        self.get_logger().warning(f"agent {self.id}: behind at round {self.k}; catching up with its neighbours "
+                                  f"at round {target}")
+        self.k = target
+        self.inbox.forget_before(target)
+        self._publish_waypoints()
+        self._publish_state()
+        if self.k >= self.iterations:
+            self._finish()
+        return True
+
+    def _step(self, late: list[int]):
+        """Round k: Algorithm 1 with what came; neighbours still missing after the deadline follow
+        the late policy, dead ones are dropped (core/faults.py)."""
+        got = self.inbox.take(self.k)
+        if late:
+            self._note_late(late)
+        heard = np.array([j in got for j in self.neighbours])
+        stand_in = np.array([j in self.last_used for j in self.neighbours])
+        dead = np.array([j in self.dead for j in self.neighbours])
+        self_weight, weights, reused = round_weights(self.self_weight, self.weights, heard, stand_in,
+                                                     self.late_policy, dead)
+        used = [n for n, j in enumerate(self.neighbours) if weights[n] > 0]
+        rows = [got[j] if j in got else self.last_used[j] for j in (self.neighbours[n] for n in used)]
+        self.last_used.update(got)
+        before = self.state
+        packed = self.state.q.shape[1]
+        result = agent_step(self.problem, self.steps, self.state, self_weight, weights[used],
+                            np.array([g.y for g in rows]).reshape(len(rows), self.m),
+                            np.array([g.r for g in rows]).reshape(len(rows), self.m),
+                            np.array([g.q for g in rows]).reshape(len(rows), packed))
+        self.state, self.x_hat = result.state, result.x_hat[0]
+        if self.k in self.recorded:  # round k with the x_hat^k its step produced
+            self._publish(self.record_pub, self.k, before, self.x_hat)
+        self.k += 1
+        self.state = reset_tracking(self.problem, self.state, self.k, self.reset_every)
+        if self.k == 1:  # round 0 also waits for the slowest neighbour's startup: time from here
+            self.first_round_at = time.monotonic()
+        self._publish_waypoints()
+        self._publish_state()
+        if self.checkpoint is not None and self.k % self.checkpoint_every == 0:
+            self._save_checkpoint()
+        if self.k >= self.iterations:
+            self._finish()
+
+    def _note_late(self, late: list[int]):
+        if late:
+            self.late_rounds += 1
+            self.get_logger().warning(f"agent {self.id}: round {self.k} stepped without agents {late} after the "
+                                      f"{self.deadline:g} s deadline ({self.late_policy})",
+                                      throttle_duration_sec=2.0)
+        # Dead means silent, not late: a neighbour that is waiting on a lost message of its own
+        # steps after its deadline and is heard again, so lateness alone never kills a live one.
+        now = time.monotonic()
+        for j in late:
+            silent = now - self.heard_at[j]
+            if silent >= self.dead_after * self.deadline:
+                self.dead.add(j)
+                self.get_logger().warning(f"agent {self.id}: agent {j} has been silent for {silent:.1f} s "
+                                          f"({self.dead_after} deadlines) and is declared dead at round {self.k}: "
+                                          f"dropped from the sums until it is heard again")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _save_checkpoint(self):
+        s = self.state
+        tmp = self.checkpoint.with_suffix(".tmp.npz")
+        np.savez(tmp, iteration=self.k, x=s.x[0], x_hat=self.x_hat, y=s.y[0], r=s.r[0], q=s.q[0])
+        os.replace(tmp, self.checkpoint)  # a reader (or a crash) never sees half a file
+
+    def _resume(self):
+        """Start from the checkpoint: the tracking sums r_i, q_i carry this agent's share of the
+        swarm's averages, so restoring them (not re-initialising) keeps the invariants nearly whole."""
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            self.get_logger().warning(f"agent {self.id}: no checkpoint to resume from; starting from x_i^0, y_i^0")
+            return
+        try:
+            with np.load(self.checkpoint, allow_pickle=False) as saved:
+                k = int(saved["iteration"])
+                x, x_hat, y, r, q = (np.asarray(saved[n], dtype=float) for n in ("x", "x_hat", "y", "r", "q"))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ParameterError(f"parameter 'checkpoint_dir': cannot read {self.checkpoint}: {exc}") from None
+        shapes = {"x": (x, (2,)), "x_hat": (x_hat, (2,)), "y": (y, (self.m,)), "r": (r, (self.m,)),
+                  "q": (q, self.state.q.shape[1:])}
+        for name, (value, shape) in shapes.items():
+            if value.shape != shape or not np.all(np.isfinite(value)):
+                raise ParameterError(f"parameter 'checkpoint_dir': {name} in {self.checkpoint} is not {shape} finite")
+        fresh = initial_state(self.problem, x[None], y[None])
+        self.state = dataclasses.replace(fresh, r=r[None], q=q[None])
+        self.x_hat, self.k = x_hat, max(0, min(k, self.iterations))
+        self.get_logger().info(f"agent {self.id}: resumed from round {self.k} ({self.checkpoint})")
 
     def _finish(self):
         if self.record_pub is not None:  # round K's state is the run's final state
@@ -263,8 +442,8 @@ class AgentNode(Node):
         steady = time.monotonic() - (self.first_round_at or self.started_at)
         rate = (self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan")
         self.get_logger().info(f"agent {self.id}: finished {self.k} iterations in {elapsed:.1f} s "
-                               f"({rate:.1f} rounds/s after round 1); dropped messages: "
-                               f"{dict(self.inbox.dropped) or 'none'}")
+                               f"({rate:.1f} rounds/s after round 1); {self.late_rounds} rounds stepped late; "
+                               f"dropped messages: {dict(self.inbox.dropped) or 'none'}")
         self.done.set_result(True)
 
     def _republish(self):

@@ -165,14 +165,17 @@ def run_nodes(make_nodes, until=None) -> int:
 # config keys as node parameter names, so config errors name the parameter
 _PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
                  "algorithm.delta": "delta", "basis.order": "basis_order", "grid.step": "grid_step",
-                 "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations"}
+                 "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations",
+                 "faults.deadline": "deadline", "faults.late_policy": "late_policy", "faults.dead_after": "dead_after",
+                 "faults.tracking_reset": "tracking_reset", "faults.drop": "drop_probability",
+                 "faults.delay": "delay", "faults.seed": "fault_seed"}
 
 
 def declare_density_model(node) -> dict:
     """The parameters of the density model (basis, grid, target), for every node that needs one."""
     return {
         "basis_order": declare(node, "basis_order", int, "Legendre order kappa; m = (kappa+1)^2", 6, low=1, high=20),
-        "grid_step": declare(node, "grid_step", float, "grid spacing over [-1,1]^2", 0.05, low=0.0, high=1.0),
+        "grid_step": declare(node, "grid_step", float, "grid spacing over [-1,1]^2", 0.05, low=0.01, high=1.0),
         "quadrature": declare(node, "quadrature", str, "trapezoid or riemann", "trapezoid"),
         "target": declare(node, "target", str, "target density, a YAML mapping as in the config's target key",
                           "{type: gaussian_mixture, components: [{weight: 0.5, mean: [-0.5, -0.5], std: 0.2}, "

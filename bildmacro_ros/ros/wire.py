@@ -124,30 +124,31 @@ class Inbox:
     def offer(self, sender: int, data, current: int, label: str | None = None) -> str:
         """File one message; returns 'accepted' or the reason it was dropped."""
         if sender not in self.neighbours:
-            return self._drop("not_a_neighbour")
+            return self.reject("not_a_neighbour")
         try:
             msg = decode(data, self.m, sender, label)
         except MalformedMessage as exc:
-            return self._drop(exc.reason)
+            return self.reject(exc.reason)
         return self.offer_decoded(msg, current)
 
     def offer_decoded(self, msg: NeighbourState, current: int) -> str:
         """File a message that decode() already accepted (shared by the agents of one process)."""
         sender = msg.sender
         if sender not in self.neighbours:
-            return self._drop("not_a_neighbour")
+            return self.reject("not_a_neighbour")
         if msg.iteration < current:
-            return self._drop("stale")
+            return self.reject("stale")
         if msg.iteration > current + MAX_AHEAD:
-            return self._drop("too_far_ahead")
+            return self.reject("too_far_ahead")
         slot = self.rounds.setdefault(msg.iteration, {})
         if sender in slot:
-            return self._drop("duplicate")
+            return self.reject("duplicate")
         slot[sender] = msg
         self.accepted += 1
         return "accepted"
 
-    def _drop(self, reason: str) -> str:
+    def reject(self, reason: str) -> str:
+        """Count a message dropped for `reason` (also for checks made outside the inbox)."""
         self.dropped[reason] += 1
         return reason
 
@@ -158,9 +159,12 @@ class Inbox:
         have = self.rounds.get(iteration, {})
         return [j for j in self.neighbours if j not in have]
 
-    def take(self, iteration: int) -> list[NeighbourState]:
-        """The round's messages in neighbour order; forgets this and older rounds."""
-        slot = self.rounds.pop(iteration)
+    def take(self, iteration: int) -> dict[int, NeighbourState]:
+        """The round's messages by sender (those that came); forgets this and older rounds."""
+        slot = self.rounds.pop(iteration, {})
+        self.forget_before(iteration)
+        return slot
+
+    def forget_before(self, iteration: int) -> None:
         for k in [k for k in self.rounds if k < iteration]:
             del self.rounds[k]
-        return [slot[j] for j in self.neighbours]

@@ -1,0 +1,102 @@
+"""Rounds with missing neighbours: the late-neighbour policies, and seeded fault injection.
+
+Algorithm 1 is synchronous: agent i steps round k with a_ij-weighted sums over every
+in-neighbour's round-k message. A node that waits longer than its deadline steps without the
+messages still missing, with one of two policies:
+
+- ``reuse``: the weights stay as they are and j's newest message (an older round) stands in
+  for round k. The weight matrix stays doubly stochastic; only the data is old.
+- ``drop``: j leaves this round's sums and its weight a_ij moves to the self weight a_ii. Row i
+  still sums to 1, so y stays a weighted average, but column j loses a_ij.
+
+A neighbour that misses `dead_after` deadlines in a row is declared dead and is then always
+dropped, without waiting. Reusing a dead neighbour's last message forever would make it a
+stubborn agent that pulls every y towards its frozen one. When every neighbour of a dead agent
+drops it and A is symmetric (Metropolis weights are), the survivors' weights are again doubly
+stochastic (`survivor_weights` checks it).
+
+What the policies do to the tracking invariants: with a column-stochastic A,
+mean_i r_i^k - mean_i grad_y g_i(x_i^k, y_i^k) and mean_i q_i^k - mean_i H(y_i^k) keep their
+round-0 value, zero (Theorem 1's initialisation), for ever. A missed message adds a one-off error
+to these sums: a_ij (r_j^old - r_j^k) for reuse, a_ij (r_i^k - r_j^k) for drop (the same for q),
+and nothing later removes it: gradient tracking keeps whatever offset its sums hold. Both
+errors vanish as the swarm converges (successive rounds and neighbours agree), so late
+messages cost accuracy early in a run and little near its end. A dead agent leaves the error
+grad_y g_j - r_j of its last round: the survivors keep modelling it as a sample at its last
+position, where its robot still stands. `reset_tracking` re-applies Theorem 1's initialisation
+at the current (x_i, y_i), which sets both errors back to zero; agents that share a reset round
+(`tracking_reset` in the config) do it without talking to each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import numpy as np
+
+LATE_POLICIES = ("reuse", "drop")
+
+
+def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, stand_in: np.ndarray,
+                  policy: str, dead: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """The weights agent i uses this round, and which neighbours' rows are stale stand-ins.
+
+    heard[j]: round k's message from neighbour j is here. stand_in[j]: an older message from j is
+    at hand (reuse needs one). dead[j]: j was declared dead (always dropped).
+    Returns (a_ii, a_ij per neighbour with 0 for dropped ones, reused mask).
+    """
+    weights = np.asarray(weights, dtype=float)
+    heard = np.asarray(heard, dtype=bool)
+    dead = np.zeros_like(heard) if dead is None else np.asarray(dead, dtype=bool)
+    if policy not in LATE_POLICIES:
+        raise ValueError(f"late policy must be one of {', '.join(LATE_POLICIES)}, got {policy!r}")
+    reused = ~heard & ~dead & np.asarray(stand_in, dtype=bool) if policy == "reuse" else np.zeros_like(heard)
+    used = heard | reused
+    kept = np.where(used, weights, 0.0)
+    return float(self_weight + weights[~used].sum()), kept, reused
+
+
+def survivor_weights(weights: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """The matrix the survivors mix with once every dead agent is dropped by all its neighbours:
+    each survivor's weights on dead agents move to its self weight (rows and columns of the dead
+    are removed)."""
+    weights = np.asarray(weights, dtype=float)
+    alive = np.asarray(alive, dtype=bool)
+    kept = weights[np.ix_(alive, alive)].copy()
+    kept[np.diag_indices_from(kept)] += weights[np.ix_(alive, ~alive)].sum(axis=1)
+    return kept
+
+
+class FaultInjector:
+    """Seeded message faults for tests and studies: whether the message of round k from j to i is
+    lost, and by how much it is late.
+
+    The draw depends only on (seed, sender, receiver, round), so a re-sent copy of a lost message
+    is lost too (the round is gone, as when a robot is out of range), and a run's faults do not
+    depend on timing or on how many copies were sent.
+    """
+
+    def __init__(self, seed: int = 0, drop: float = 0.0, delay: float = 0.0):
+        if not 0.0 <= drop < 1.0:
+            raise ValueError(f"drop probability must be in [0, 1), got {drop}")
+        if not (np.isfinite(delay) and delay >= 0.0):
+            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay}")
+        self.seed, self.drop, self.delay = int(seed), float(drop), float(delay)
+
+    @property
+    def active(self) -> bool:
+        return self.drop > 0 or self.delay > 0
+
+    def _uniforms(self, sender: int, receiver: int, k: int) -> tuple[float, float]:
+        # a hash, not a Generator per message: ~1 us, and identical on every platform and numpy
+        digest = hashlib.blake2b(struct.pack("<qqqq", self.seed, sender, receiver, k), digest_size=16).digest()
+        a, b = struct.unpack("<QQ", digest)
+        return a / 2.0**64, b / 2.0**64
+
+    def lost(self, sender: int, receiver: int, k: int) -> bool:
+        return self.drop > 0 and self._uniforms(sender, receiver, k)[0] < self.drop
+
+    def latency(self, sender: int, receiver: int, k: int) -> float:
+        """Extra seconds before the message is handed to the receiver: uniform in [0, delay]."""
+        return self.delay * self._uniforms(sender, receiver, k)[1] if self.delay > 0 else 0.0

@@ -1,0 +1,86 @@
+"""Late-neighbour policies, survivor weights, seeded fault injection and the tracking invariants."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bildmacro_ros.core import graph
+from bildmacro_ros.core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
+from bildmacro_ros.core.config import DEFAULTS
+from bildmacro_ros.core.bildmacro import StepSizes
+from bildmacro_ros.core.faults import FaultInjector, round_weights, survivor_weights
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 8).flatmap(lambda d: st.tuples(
+    st.lists(st.floats(0.01, 1.0), min_size=d, max_size=d), st.lists(st.booleans(), min_size=d, max_size=d),
+    st.lists(st.booleans(), min_size=d, max_size=d), st.lists(st.booleans(), min_size=d, max_size=d),
+    st.sampled_from(["reuse", "drop"]))))
+def test_round_weights_keep_the_row_stochastic(case):
+    raw, heard, stand_in, dead, policy = case
+    weights = np.array(raw) / (1.0 + sum(raw))  # with a_ii they sum to 1
+    a_ii, kept, reused = round_weights(1.0 - weights.sum(), weights, heard, stand_in, policy, dead)
+    assert a_ii + kept.sum() == pytest.approx(1.0, abs=1e-12)
+    heard, stand_in, dead = map(np.array, (heard, stand_in, dead))
+    assert np.all(kept[heard] == weights[heard])  # what came is used as it is
+    expect_reused = ~heard & ~dead & stand_in & (policy == "reuse")
+    assert np.array_equal(reused, expect_reused)
+    assert np.all(kept[~heard & ~expect_reused] == 0)  # everything else is dropped, weight to self
+
+
+def test_round_weights_refuse_an_unknown_policy():
+    with pytest.raises(ValueError, match="late policy"):
+        round_weights(0.5, [0.5], [False], [True], "guess")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(3, 15), st.integers(0, 2**31), st.data())
+def test_survivors_of_a_symmetric_swarm_mix_doubly_stochastically(n, seed, data):
+    adjacency = graph.erdos_renyi(n, 0.5, np.random.default_rng(seed))
+    weights = graph.metropolis_weights(adjacency)
+    alive = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    if alive.sum() < 1:
+        alive[0] = True
+    kept = survivor_weights(weights, alive)
+    assert np.all(kept >= 0)
+    assert np.allclose(kept.sum(axis=0), 1) and np.allclose(kept.sum(axis=1), 1)
+
+
+def test_injected_faults_are_seeded_and_at_the_asked_rate():
+    a, b, other = FaultInjector(7, 0.2, 0.3), FaultInjector(7, 0.2, 0.3), FaultInjector(8, 0.2, 0.3)
+    keys = [(j, i, k) for j in range(5) for i in range(5) for k in range(800) if i != j]
+    lost = np.array([a.lost(*key) for key in keys])
+    assert np.array_equal(lost, [b.lost(*key) for key in keys])  # a re-sent copy is lost again
+    assert not np.array_equal(lost, [other.lost(*key) for key in keys])
+    assert abs(lost.mean() - 0.2) < 0.015  # 16 000 draws: 4 standard deviations
+    delays = np.array([a.latency(*key) for key in keys[:2000]])
+    assert delays.min() >= 0 and delays.max() <= 0.3 and abs(delays.mean() - 0.15) < 0.01
+    assert not FaultInjector().active and not any(FaultInjector(1, 0.0).lost(*key) for key in keys[:100])
+    for bad in ({"drop": 1.0}, {"drop": -0.1}, {"delay": float("nan")}):
+        with pytest.raises(ValueError):
+            FaultInjector(0, **bad)
+
+
+def tracking_error(problem, state):
+    """sum_i r_i - sum_i grad_y g_i(x_i, y_i): zero under Theorem 1's invariant."""
+    return (state.r - problem.local_gradient(state.phi, state.y, state.mean)).sum(axis=0)
+
+
+def test_a_dead_agent_leaves_its_last_tracking_error_until_a_reset(problem):
+    n, rng = 6, np.random.default_rng(3)
+    weights = graph.metropolis_weights(graph.erdos_renyi(n, 0.7, rng))
+    steps = StepSizes(**{**DEFAULTS["algorithm"], "gamma_y": 0.9 / n, "omega": problem.omega})
+    state = initial_state(problem, rng.uniform(-0.8, 0.8, (n, 2)), rng.standard_normal((n, problem.m)) * 0.1)
+    for _ in range(5):
+        state = swarm_step(problem, steps, state, Mixer(weights)).state
+    assert np.allclose(tracking_error(problem, state), 0, atol=1e-9)  # Theorem 1's invariant, all alive
+    alive = np.arange(n) != 2
+    survivors = state.rows(np.flatnonzero(alive))
+    ghost = tracking_error(problem, survivors)
+    assert np.abs(ghost).max() > 1e-3  # agent 2's share of the sums stays with the survivors
+    mixer = Mixer(survivor_weights(weights, alive))
+    for k in range(6, 13):
+        survivors = reset_tracking(problem, swarm_step(problem, steps, survivors, mixer).state, k, every=10)
+        expected = ghost if k < 10 else 0 * ghost  # kept (not amplified) until round 10's reset zeroes it
+        assert np.allclose(tracking_error(problem, survivors), expected, atol=1e-9), k
