@@ -64,11 +64,18 @@ def test_swarm_equals_simulate(tmp_path):
 
 
 def test_agent_groups_equal_simulate(tmp_path):
-    """Several agent nodes per process on one executor: the same numbers."""
-    ref = reference(tmp_path, 7, 40, 2)
+    """Several agent nodes per process on one executor: the same numbers, also with the tracking
+    reset of core/faults.py on rounds 15 and 30."""
+    config = tmp_path / "reset.yaml"
+    config.write_text("faults: {tracking_reset: 15}\n")
+    ref = tmp_path / "simulate"
+    res = bildmacro("simulate", "--config", config, "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10,
+                    "--out", ref, "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
     out = tmp_path / "grouped"
-    res = bildmacro("swarm", "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10, "--simulator", "none",
-                    "--agents-per-process", 3, "--namespace", "team", "--out", out, "--no-plots")
+    res = bildmacro("swarm", "--config", config, "--agents", 7, "--iterations", 40, "--seed", 2, "--log-every", 10,
+                    "--simulator", "none", "--agents-per-process", 3, "--namespace", "team", "--out", out,
+                    "--no-plots")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "in 3 processes" in res.stdout
     assert_same_run(ref, out)

@@ -112,3 +112,21 @@ def test_converges_to_the_centralised_kl(tmp_path):
     assert metrics["consensus_error"][-1] < 1e-3 * metrics["consensus_error"][0]
     assert dist.final_kl < 0.1 * dist.initial_kl
     assert abs(dist.final_kl - cent.final_kl) < 0.01 * cent.final_kl
+
+
+def test_tracking_reset_changes_the_run_only_from_its_first_reset_round(tmp_path):
+    from bildmacro_ros.core.config import validate
+    from bildmacro_ros.core.scenario import build_scenario
+    from bildmacro_ros.simulate import Distributed
+
+    def run(reset):
+        algo = Distributed(build_scenario(validate({"agents": 5, "iterations": 30, "faults": {"tracking_reset": reset}})))
+        states = []
+        for _ in range(30):
+            algo.advance(measure=False)
+            states.append(algo.state.r.copy())
+        return states
+
+    plain, reset = run(0), run(12)
+    assert all(np.array_equal(a, b) for a, b in zip(plain[:11], reset[:11]))  # rounds 1..11 identical
+    assert not np.allclose(plain[11], reset[11])  # round 12's r is re-initialised
