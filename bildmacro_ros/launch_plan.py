@@ -13,6 +13,7 @@ import numpy as np
 import yaml
 
 from .core.config import dump_config
+from .core.faults import PARAMETER_NAMES
 from .core.graph import in_neighbours
 from .scene import graph_edges
 from .core.metrics import default_log_every
@@ -111,10 +112,8 @@ def fault_parameters(cfg: dict) -> dict:
     # With robots.wait a round also waits for the robots, and a neighbour cannot tell a robot
     # still driving from a dead one: there is no deadline then (a known limit, see the README).
     waits = cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none"
-    return {"deadline": 0.0 if waits else float(faults["deadline"]), "late_policy": faults["late_policy"],
-            "dead_after": int(faults["dead_after"]), "tracking_reset": int(faults["tracking_reset"]),
-            "drop_probability": float(faults["drop"]), "delay": float(faults["delay"]),
-            "fault_seed": int(faults["seed"])}
+    params = {PARAMETER_NAMES[key]: value for key, value in faults.items()}
+    return dict(params, deadline=0.0) if waits else params
 
 
 def initial_poses(x0: np.ndarray) -> list[float]:

@@ -110,16 +110,15 @@ class Kill:
     restart_after: float | None = None
 
 
-def _process_of(plan: SwarmPlan, agent: int) -> int:
-    for n, spec in enumerate(plan.processes):
-        ids = spec.parameters.get("agent_ids", [spec.parameters.get("agent_id")])
-        if agent in ids:
-            return n
-    raise ValueError(f"--kill: there is no agent {agent} (agents are 0..{len(plan.scenario.x0) - 1})")
-
-
 def _agents_of(spec: NodeSpec) -> list[int]:
     return list(spec.parameters.get("agent_ids", [spec.parameters.get("agent_id")]))
+
+
+def _process_of(plan: SwarmPlan, agent: int) -> int:
+    for n, spec in enumerate(plan.processes):
+        if agent in _agents_of(spec):
+            return n
+    raise ValueError(f"--kill: there is no agent {agent} (agents are 0..{plan.scenario.agents - 1})")
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 5.0) -> None:

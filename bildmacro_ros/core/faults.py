@@ -36,6 +36,10 @@ import struct
 import numpy as np
 
 LATE_POLICIES = ("reuse", "drop")
+# the agent node's parameter for each key of the config's faults section
+PARAMETER_NAMES = {"deadline": "deadline", "late_policy": "late_policy", "dead_after": "dead_after",
+                   "tracking_reset": "tracking_reset", "drop": "drop_probability", "delay": "delay",
+                   "seed": "fault_seed"}
 
 
 def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, stand_in: np.ndarray,

@@ -29,13 +29,13 @@ from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
-from ..core.faults import FaultInjector, round_weights
+from ..core.faults import PARAMETER_NAMES, FaultInjector, round_weights
 from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
 from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
                      declare_density_model, density_config, odom_topic, pose_of, projected_topic, record_topic,
                      run_nodes, state_topic, waypoint_topic)
-from .wire import MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, encode, layout_label, message_length
+from .wire import MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, decode_message, encode, layout_label, message_length
 
 CATCH_UP_LEAD = 2  # rounds a catching-up agent lands ahead of its neighbours' newest, so they take its message
 
@@ -108,9 +108,7 @@ def read_parameters(node: Node) -> dict:
     p["config"] = density_config(p, {
         "agents": p["agents"], "iterations": p["iterations"],
         "algorithm": {k: p[k] for k in ("gamma_x", "gamma_y", "omega", "delta")},
-        "faults": {"deadline": p["deadline"], "late_policy": p["late_policy"], "dead_after": p["dead_after"],
-                   "tracking_reset": p["tracking_reset"], "drop": p["drop_probability"], "delay": p["delay"],
-                   "seed": p["fault_seed"]}})
+        "faults": {key: p[name] for key, name in PARAMETER_NAMES.items()}})
     m = (p["basis_order"] + 1) ** 2
     x0, y0 = np.array(p["initial_x"], dtype=float), np.array(p["initial_y"], dtype=float)
     if x0.shape != (2,) or not np.all(np.isfinite(x0)) or np.any(np.abs(x0) > 1):
@@ -247,9 +245,8 @@ class AgentNode(Node):
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
-            dims = msg.layout.dim
             try:
-                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+                state = decode_message(msg, self.m, sender)
             except MalformedMessage as exc:
                 self._filed(sender, self.inbox.reject(exc.reason))
                 return
@@ -344,19 +341,23 @@ class AgentNode(Node):
         """Round k: Algorithm 1 with what came; neighbours still missing after the deadline follow
         the late policy, dead ones are dropped (core/faults.py)."""
         got = self.inbox.take(self.k)
-        if late:
-            self._note_late(late)
-        heard = np.array([j in got for j in self.neighbours])
-        stand_in = np.array([j in self.last_used for j in self.neighbours])
-        dead = np.array([j in self.dead for j in self.neighbours])
-        self_weight, weights, reused = round_weights(self.self_weight, self.weights, heard, stand_in,
-                                                     self.late_policy, dead)
-        used = [n for n, j in enumerate(self.neighbours) if weights[n] > 0]
-        rows = [got[j] if j in got else self.last_used[j] for j in (self.neighbours[n] for n in used)]
+        if late or self.dead:
+            if late:
+                self._note_late(late)
+            heard = np.array([j in got for j in self.neighbours])
+            stand_in = np.array([j in self.last_used for j in self.neighbours])
+            dead = np.array([j in self.dead for j in self.neighbours])
+            self_weight, weights, _ = round_weights(self.self_weight, self.weights, heard, stand_in,
+                                                    self.late_policy, dead)
+            used = [n for n in range(len(self.neighbours)) if weights[n] > 0]
+            weights = weights[used]
+            rows = [got[j] if j in got else self.last_used[j] for j in (self.neighbours[n] for n in used)]
+        else:  # every message came: Algorithm 1 as it stands
+            self_weight, weights, rows = self.self_weight, self.weights, [got[j] for j in self.neighbours]
         self.last_used.update(got)
         before = self.state
         packed = self.state.q.shape[1]
-        result = agent_step(self.problem, self.steps, self.state, self_weight, weights[used],
+        result = agent_step(self.problem, self.steps, self.state, self_weight, weights,
                             np.array([g.y for g in rows]).reshape(len(rows), self.m),
                             np.array([g.r for g in rows]).reshape(len(rows), self.m),
                             np.array([g.q for g in rows]).reshape(len(rows), packed))
@@ -375,11 +376,9 @@ class AgentNode(Node):
             self._finish()
 
     def _note_late(self, late: list[int]):
-        if late:
-            self.late_rounds += 1
-            self.get_logger().warning(f"agent {self.id}: round {self.k} stepped without agents {late} after the "
-                                      f"{self.deadline:g} s deadline ({self.late_policy})",
-                                      throttle_duration_sec=2.0)
+        self.late_rounds += 1
+        self.get_logger().warning(f"agent {self.id}: round {self.k} stepped without agents {late} after the "
+                                  f"{self.deadline:g} s deadline ({self.late_policy})", throttle_duration_sec=2.0)
         # Dead means silent, not late: a neighbour that is waiting on a lost message of its own
         # steps after its deadline and is heard again, so lateness alone never kills a live one.
         now = time.monotonic()
@@ -530,9 +529,8 @@ class ProcessBus:
 
     def _remote(self, sender: int):
         def on_message(msg: Float64MultiArray):
-            dims = msg.layout.dim
             try:
-                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+                state = decode_message(msg, self.m, sender)
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 for agent in self.listeners[sender]:

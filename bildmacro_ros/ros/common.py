@@ -11,6 +11,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 from ..core.config import ConfigError, validate
+from ..core.faults import PARAMETER_NAMES as FAULT_PARAMETERS
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 # Neighbour state: reliable, bounded, never KEEP_ALL. TRANSIENT_LOCAL because a writer can see a
@@ -166,9 +167,7 @@ def run_nodes(make_nodes, until=None) -> int:
 _PARAMETER_OF = {"algorithm.gamma_x": "gamma_x", "algorithm.gamma_y": "gamma_y", "algorithm.omega": "omega",
                  "algorithm.delta": "delta", "basis.order": "basis_order", "grid.step": "grid_step",
                  "grid.quadrature": "quadrature", "agents": "agents", "iterations": "iterations",
-                 "faults.deadline": "deadline", "faults.late_policy": "late_policy", "faults.dead_after": "dead_after",
-                 "faults.tracking_reset": "tracking_reset", "faults.drop": "drop_probability",
-                 "faults.delay": "delay", "faults.seed": "fault_seed"}
+                 **{f"faults.{key}": name for key, name in FAULT_PARAMETERS.items()}}
 
 
 def declare_density_model(node) -> dict:

@@ -28,7 +28,7 @@ from ..simulate import RunWriter
 from .bag import BagWriter
 from .common import (RECORD_QOS, STREAM_SUB_QOS, ParameterError, declare, odom_topic, pose_of, record_topic,
                      waypoint_topic)
-from .wire import MalformedMessage, decode
+from .wire import MalformedMessage, decode_message
 
 
 class MonitorNode(Node):
@@ -93,8 +93,7 @@ class MonitorNode(Node):
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
             try:
-                dims = msg.layout.dim
-                state = decode(msg.data, self.m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+                state = decode_message(msg, self.m, sender)
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 return

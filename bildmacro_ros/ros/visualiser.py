@@ -21,7 +21,7 @@ from ..core.scenario import build_problem
 from ..scene import occupancy
 from .common import (LATCHED_QOS, STREAM_SUB_QOS, ParameterError, declare, declare_density_model, density_config,
                      odom_topic, pose_of, run_nodes, set_heading, state_topic, waypoint_topic)
-from .wire import MalformedMessage, decode
+from .wire import MalformedMessage, decode_message
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
 
@@ -95,9 +95,8 @@ class VisualiserNode(Node):
 
     def _tick(self):
         if self.learned_msg is not None:
-            dims = self.learned_msg.layout.dim
             try:
-                state = decode(self.learned_msg.data, self.m, self.learned_agent, dims[0].label if len(dims) == 1 else None)
+                state = decode_message(self.learned_msg, self.m, self.learned_agent)
                 self.learned_y = state.y
                 self.learned_pub.publish(self.grid(np.exp(self.family.log_density(state.y[None]))[0]))
             except MalformedMessage as exc:

@@ -106,6 +106,13 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
                           arr[y + m : y + 2 * m], arr[y + 2 * m :])
 
 
+def decode_message(msg, m: int, sender: int | None = None) -> NeighbourState:
+    """decode() for a received std_msgs/Float64MultiArray (anything with .data and .layout.dim):
+    one labelled dimension is the layout; any other layout is reported as wrong_layout."""
+    dims = msg.layout.dim
+    return decode(msg.data, m, sender, dims[0].label if len(dims) == 1 else repr(dims))
+
+
 class Inbox:
     """What one agent has received for the rounds it has not finished.
 
