@@ -46,7 +46,7 @@ class SwarmSummary:
     tolerance: float = 0.0
     finished: list[int] | None = None  # agents whose node finished every round
     killed: list[int] | None = None  # agents killed on purpose (--kill) and not restarted
-    late_rounds: int = 0  # rounds, summed over agents, stepped without a late or dead neighbour
+    late_rounds: int = 0  # rounds, summed over agents, stepped without a late or dead neighbour's message
 
     @property
     def survivors_finished(self) -> bool:
@@ -64,7 +64,7 @@ class SwarmSummary:
                    if self.robot_error is not None else "")
                 + (f"\nfaults: {len(self.finished or ())}/{self.agents} agents finished"
                    + (f" (killed: {self.killed})" if self.killed else "")
-                   + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour"
+                   + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"
                    if self.killed or self.late_rounds else "")
                 + (f"\nwarning: the recorder missed {self.missing_rows} metrics rows (it fell behind)"
                    if self.missing_rows and not (self.interrupted or self.failure) else ""))

@@ -9,7 +9,7 @@ from bildmacro_ros.core import graph
 from bildmacro_ros.core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
 from bildmacro_ros.core.config import DEFAULTS
 from bildmacro_ros.core.bildmacro import StepSizes
-from bildmacro_ros.core.faults import FaultInjector, round_weights, survivor_weights
+from bildmacro_ros.core.faults import FaultInjector, mix_inputs, round_weights, survivor_weights
 
 
 @settings(max_examples=200, deadline=None)
@@ -62,6 +62,19 @@ def test_injected_faults_are_seeded_and_at_the_asked_rate():
             FaultInjector(0, **bad)
 
 
+def test_lossy_rounds_are_the_rounds_that_lost_an_in_neighbours_message():
+    weights = graph.metropolis_weights(graph.erdos_renyi(7, 0.4, np.random.default_rng(2)))
+    injector = FaultInjector(3, 0.15)
+    lossy = injector.lossy_rounds(weights, 60)
+    assert lossy.shape == (7, 60)
+    for i, k in [(0, 0), (3, 17), (6, 59), (2, 31)]:
+        assert lossy[i, k] == any(injector.lost(j, i, k) for j in range(7) if j != i and weights[i, j] > 0)
+    degree = (weights > 0).sum(axis=1) - 1  # 1 - 0.85^d of each agent's rounds, within 5 standard deviations
+    expected = 1 - 0.85 ** degree
+    assert np.all(np.abs(lossy.mean(axis=1) - expected) <= 5 * np.sqrt(expected * (1 - expected) / 60) + 1e-9)
+    assert not FaultInjector(3, 0.0).lossy_rounds(weights, 60).any()
+
+
 def tracking_error(problem, state):
     """sum_i r_i - sum_i grad_y g_i(x_i, y_i): zero under Theorem 1's invariant."""
     return (state.r - problem.local_gradient(state.phi, state.y, state.mean)).sum(axis=0)
@@ -84,3 +97,15 @@ def test_a_dead_agent_leaves_its_last_tracking_error_until_a_reset(problem):
         survivors = reset_tracking(problem, swarm_step(problem, steps, survivors, mixer).state, k, every=10)
         expected = ghost if k < 10 else 0 * ghost  # kept (not amplified) until round 10's reset zeroes it
         assert np.allclose(tracking_error(problem, survivors), expected, atol=1e-9), k
+
+
+@pytest.mark.parametrize("policy", ["drop", "reuse"])
+def test_mix_inputs_use_fresh_rows_then_stand_ins_per_policy(policy):
+    neighbours, weights = [4, 7, 9], np.array([0.2, 0.3, 0.1])
+    fresh, stale = {4: "y4 now"}, {7: "y7 before", 9: "y9 before"}
+    a_ii, used, rows = mix_inputs(neighbours, 0.4, weights, fresh, stale, policy, dead={9})
+    if policy == "reuse":  # 7 is late and stands in with its older message; dead 9 is dropped anyway
+        assert rows == ["y4 now", "y7 before"] and np.allclose(used, [0.2, 0.3]) and a_ii == pytest.approx(0.5)
+    else:
+        assert rows == ["y4 now"] and np.allclose(used, [0.2]) and a_ii == pytest.approx(0.8)
+    assert a_ii + used.sum() == pytest.approx(1.0)

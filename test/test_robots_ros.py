@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rclpy
 import yaml
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -107,6 +107,17 @@ def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
         probe.wait(lambda: len(odom) == 2 and all(p.get_subscription_count() for p in pubs.values()), 30,
                    "the simulator's odometry and the follower's waypoint subscriptions")
         start_pose = dict(odom)
+        # what a faulty or hostile peer might send: ignored, counted, and the robot stays put
+        command = probe.node.create_publisher(Twist, "robot_0/cmd_vel", WAYPOINT_QOS)
+        probe.wait(lambda: command.get_subscription_count() > 0, 30, "the simulator's cmd_vel subscription")
+        bad = Twist()
+        bad.linear.x, bad.angular.z = float("nan"), 0.5
+        for message in (bad, bad, bad):
+            command.publish(message)
+        pubs[0].publish(pose_msg(5.0, 0.0))
+        pubs[1].publish(pose_msg(0.2, float("inf")))
+        time.sleep(1.0)
+        assert all(np.allclose(odom[i], start_pose[i], atol=1e-3) for i in goals), (odom, start_pose)
         for i, goal in goals.items():
             pubs[i].publish(pose_msg(*goal))
 
@@ -119,6 +130,10 @@ def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
     finally:
         stop(procs)
     assert all(p.returncode == 0 for p in procs), [p.returncode for p in procs]
+    assert "ignored a message on robot_0/cmd_vel: non_finite" in (tmp_path / "swarm_simulator.log").read_text()
+    follower = (tmp_path / "waypoint_follower.log").read_text()
+    assert "ignored a message on agent_0/waypoint: position_outside" in follower
+    assert "ignored a message on agent_1/waypoint: non_finite" in follower
 
 
 def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):

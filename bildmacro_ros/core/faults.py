@@ -9,11 +9,12 @@ messages still missing, with one of two policies:
 - ``drop``: j leaves this round's sums and its weight a_ij moves to the self weight a_ii. Row i
   still sums to 1, so y stays a weighted average, but column j loses a_ij.
 
-A neighbour that misses `dead_after` deadlines in a row is declared dead and is then always
-dropped, without waiting. Reusing a dead neighbour's last message forever would make it a
-stubborn agent that pulls every y towards its frozen one. When every neighbour of a dead agent
-drops it and A is symmetric (Metropolis weights are), the survivors' weights are again doubly
-stochastic (`survivor_weights` checks it).
+A neighbour that stays silent (no message of any round) for `dead_after` deadlines is declared
+dead and is then always dropped, without waiting; a waiting agent re-sends its newest rounds
+every half deadline, so a live one is never silent that long. Reusing a dead neighbour's last
+message forever would make it a stubborn agent that pulls every y towards its frozen one. When
+every neighbour of a dead agent drops it and A is symmetric (Metropolis weights are), the
+survivors' weights are again doubly stochastic (`survivor_weights` checks it).
 
 What the policies do to the tracking invariants: with a column-stochastic A,
 mean_i r_i^k - mean_i grad_y g_i(x_i^k, y_i^k) and mean_i q_i^k - mean_i H(y_i^k) keep their
@@ -34,6 +35,8 @@ import hashlib
 import struct
 
 import numpy as np
+
+from .graph import in_neighbours
 
 LATE_POLICIES = ("reuse", "drop")
 # the agent node's parameter for each key of the config's faults section
@@ -59,6 +62,20 @@ def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, st
     used = heard | reused
     kept = np.where(used, weights, 0.0)
     return float(self_weight + weights[~used].sum()), kept, reused
+
+
+def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict, stale: dict, policy: str,
+               dead=frozenset()) -> tuple[float, np.ndarray, list]:
+    """What agent i mixes in a round where some neighbours are late or dead.
+
+    fresh: neighbour id -> its round-k message; stale: id -> its newest older one (for reuse).
+    Returns (a_ii, a_ij of the neighbours used, their messages in the same order).
+    """
+    a_ii, kept, _ = round_weights(self_weight, weights, np.array([j in fresh for j in neighbours]),
+                                  np.array([j in stale for j in neighbours]), policy,
+                                  np.array([j in dead for j in neighbours]))
+    used = np.flatnonzero(kept > 0)
+    return a_ii, kept[used], [fresh[neighbours[n]] if neighbours[n] in fresh else stale[neighbours[n]] for n in used]
 
 
 def survivor_weights(weights: np.ndarray, alive: np.ndarray) -> np.ndarray:
@@ -104,3 +121,14 @@ class FaultInjector:
     def latency(self, sender: int, receiver: int, k: int) -> float:
         """Extra seconds before the message is handed to the receiver: uniform in [0, delay]."""
         return self.delay * self._uniforms(sender, receiver, k)[1] if self.delay > 0 else 0.0
+
+    def lossy_rounds(self, weights: np.ndarray, iterations: int) -> np.ndarray:
+        """(N, iterations) bool: agent i lost at least one in-neighbour's round-k message, so its
+        round k cannot be stepped on time. Its sum is the fewest late agent-rounds a run can have."""
+        n = len(weights)
+        lossy = np.zeros((n, iterations), dtype=bool)
+        if self.drop > 0:
+            for i in range(n):
+                for j in in_neighbours(weights, i):
+                    lossy[i] |= [self.lost(int(j), i, k) for k in range(iterations)]
+        return lossy

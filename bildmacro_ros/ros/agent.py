@@ -29,7 +29,7 @@ from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
-from ..core.faults import PARAMETER_NAMES, FaultInjector, round_weights
+from ..core.faults import PARAMETER_NAMES, FaultInjector, mix_inputs
 from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
 from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
@@ -152,6 +152,7 @@ class AgentNode(Node):
         self.last_used: dict[int, NeighbourState] = {}  # each neighbour's newest message used in a round
         self.dead: set[int] = set()
         self.heard_at = {j: time.monotonic() for j in self.neighbours}  # last message of any round
+        self.reached_at = dict(self.heard_at)  # first message of the newest round
         self.late_rounds = 0
         self.delayed: list = []
         self.sequence = itertools.count()
@@ -200,10 +201,13 @@ class AgentNode(Node):
             self.create_subscription(Odometry, odom_topic(self.id), self._on_odom, STREAM_SUB_QOS,
                                      event_callbacks=quiet_sub)
         self.ready_timer = self.create_timer(0.01, self._try_start)
-        self.republish_timer = self.create_timer(p["republish_period"] / 2, self._republish)
-        # timers only when needed: every waitable costs once per message received
-        if self.deadline > 0:
-            self.deadline_timer = self.create_timer(min(self.deadline / 4, 0.05), self._on_tick)
+        # With a deadline a waiting agent re-sends every half deadline: the heartbeat by which
+        # its neighbours tell it from a dead one (waiting_itself, _note_late).
+        self.resend_period = min(self.republish_period, self.deadline / 2) if self.deadline > 0 \
+            else self.republish_period
+        # one timer: every waitable costs once per message received
+        tick = min(self.deadline / 4, 0.05) if self.deadline > 0 else self.republish_period / 2
+        self.tick_timer = self.create_timer(tick, self._on_tick)
         if self.injector.delay > 0:
             self.delay_timer = self.create_timer(0.005, self._release_delayed)
         self.get_logger().info(f"agent {self.id}: {len(self.neighbours)} in-neighbours {self.neighbours}, "
@@ -273,8 +277,10 @@ class AgentNode(Node):
     def _file(self, msg: NeighbourState):
         j = msg.sender
         if j in self.newest and msg.iteration <= self.iterations:
-            self.newest[j] = max(self.newest[j], msg.iteration)
-            self.heard_at[j] = time.monotonic()
+            now = time.monotonic()
+            if msg.iteration > self.newest[j]:
+                self.newest[j], self.reached_at[j] = msg.iteration, now
+            self.heard_at[j] = now
             if j in self.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
                 self.dead.discard(j)
                 self.get_logger().info(f"agent {self.id}: agent {j} is back at round {msg.iteration}")
@@ -282,7 +288,9 @@ class AgentNode(Node):
 
     def _on_tick(self):
         if self.started and self.k < self.iterations:
-            self._advance()
+            if self.deadline > 0:
+                self._advance()
+            self._republish()
 
     def _filed(self, sender: int, status: str):
         if status not in ("accepted", "duplicate", "stale", "injected_loss"):
@@ -317,16 +325,29 @@ class AgentNode(Node):
             return False
         # A neighbour never heard past round 0 may still be starting (discovering its own
         # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
-        return now - self.started_at >= self.startup_timeout or any(self.newest[j] >= 1 for j in late)
+        if now - self.started_at < self.startup_timeout and all(self.newest[j] < 1 for j in late):
+            return False
+        return not any(self.waiting_itself(j, now) for j in late)
+
+    def waiting_itself(self, j: int, now: float) -> bool:
+        """Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer: it
+        is likely waiting on a late message of its own, and sends as soon as its deadline runs out.
+        Stepping without it would pass one lost message on as a late round at every hop of the
+        graph. A chain of such waits ends at the agent whose deadline runs out first. Two agents
+        that each lost the other's round-k message both look one round behind to each other; the
+        two-deadline bound ends that wait."""
+        return self.newest[j] == self.k - 1 and now - self.reached_at[j] < 2 * self.deadline
 
     def _catch_up(self) -> bool:
         """After a restart or a long stall this agent is far behind: its neighbours' messages no
         longer fit its inbox, and no round will complete. It jumps ahead of them with its state
         as it is (like a late message, the state is a few rounds old)."""
-        ahead = [k for k in self.newest.values() if k > self.k + MAX_AHEAD]
-        if not ahead:
+        # Only when every live neighbour heard from is ahead: one neighbour running ahead alone
+        # (say, after wrongly declaring its only neighbour dead) must not drag the swarm along.
+        heard = [k for j, k in self.newest.items() if k >= 0 and j not in self.dead]
+        if not heard or min(heard) <= self.k + MAX_AHEAD:
             return False
-        target = min(min(ahead) + CATCH_UP_LEAD, self.iterations)
+        target = min(min(heard) + CATCH_UP_LEAD, self.iterations)
         self.get_logger().warning(f"agent {self.id}: behind at round {self.k}; catching up with its neighbours "
                                   f"at round {target}")
         self.k = target
@@ -344,14 +365,8 @@ class AgentNode(Node):
         if late or self.dead:
             if late:
                 self._note_late(late)
-            heard = np.array([j in got for j in self.neighbours])
-            stand_in = np.array([j in self.last_used for j in self.neighbours])
-            dead = np.array([j in self.dead for j in self.neighbours])
-            self_weight, weights, _ = round_weights(self.self_weight, self.weights, heard, stand_in,
-                                                    self.late_policy, dead)
-            used = [n for n in range(len(self.neighbours)) if weights[n] > 0]
-            weights = weights[used]
-            rows = [got[j] if j in got else self.last_used[j] for j in (self.neighbours[n] for n in used)]
+            self_weight, weights, rows = mix_inputs(self.neighbours, self.self_weight, self.weights, got,
+                                                    self.last_used, self.late_policy, self.dead)
         else:  # every message came: Algorithm 1 as it stands
             self_weight, weights, rows = self.self_weight, self.weights, [got[j] for j in self.neighbours]
         self.last_used.update(got)
@@ -424,7 +439,7 @@ class AgentNode(Node):
             self._publish(self.record_pub, self.k, self.state, self.x_hat)
         # Stay until the last messages are acknowledged (polled: agents in one process share this
         # executor thread, so a blocking wait would stall the others).
-        self.republish_timer.cancel()
+        self.tick_timer.cancel()
         self.finish_deadline = time.monotonic() + (30.0 if self.wait_for_robot else 5.0)
         self.ack_timer = self.create_timer(0.02, self._await_acks)
 
@@ -448,7 +463,7 @@ class AgentNode(Node):
     def _republish(self):
         """A stalled round re-sends this agent's last two rounds. Neighbours are at most one round
         behind or ahead, so whichever message one of them lost is among these two."""
-        if not self.started or self.k >= self.iterations or time.monotonic() - self.last_sent < self.republish_period:
+        if self.k >= self.iterations or time.monotonic() - self.last_sent < self.resend_period:
             return
         for msg in self.recent:
             self.state_pub.publish(msg)

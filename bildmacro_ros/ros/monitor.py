@@ -7,7 +7,6 @@ ROS launch it is a node of its own (launch argument `record:=DIR`).
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import Counter
@@ -26,8 +25,8 @@ from ..record import RobotTrack, SwarmRecorder, save_robot_track
 from ..core.metrics import default_log_every
 from ..simulate import RunWriter
 from .bag import BagWriter
-from .common import (RECORD_QOS, STREAM_SUB_QOS, ParameterError, declare, odom_topic, pose_of, record_topic,
-                     waypoint_topic)
+from .common import (RECORD_QOS, STREAM_SUB_QOS, IgnoredInput, ParameterError, declare, odom_topic, pose_of,
+                     record_topic, waypoint_topic)
 from .wire import MalformedMessage, decode_message
 
 
@@ -46,6 +45,7 @@ class MonitorNode(Node):
         self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every)
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
+        self.ignored = IgnoredInput(self)
         quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
         self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
                                               event_callbacks=quiet) for i in range(n)]
@@ -79,7 +79,7 @@ class MonitorNode(Node):
     def _on_odom(self, robot: int):
         def on_odom(msg: Odometry):
             pose = pose_of(msg)
-            if all(math.isfinite(v) for v in pose):
+            if self.ignored.pose(odom_topic(robot), pose):
                 self.track.update(robot, pose)
                 self.odom[robot] = msg
         return on_odom

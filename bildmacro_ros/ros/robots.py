@@ -17,9 +17,9 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from ..core.motion import Gains, Limits, TurtlesimFrame, go_to_goal, unicycle_step
-from .common import (LATCHED_QOS, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, arrived_topic,
-                     cmd_vel_topic, declare, odom_topic, pose_of, robot_namespace, run_nodes, set_heading,
-                     waypoint_topic)
+from .common import (LATCHED_QOS, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, IgnoredInput, ParameterError,
+                     arrived_topic, cmd_vel_topic, declare, odom_topic, pose_of, robot_namespace, run_nodes,
+                     set_heading, waypoint_topic)
 
 
 def _limits(node: Node) -> Limits:
@@ -57,6 +57,7 @@ class SwarmSimulatorNode(Node):
         self.command = np.zeros((len(self.ids), 2))
         self.heard = np.full(len(self.ids), -np.inf)
         self.dt = 1.0 / rate
+        self.ignored = IgnoredInput(self)
         for slot, i in enumerate(self.ids):
             self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(slot), STREAM_SUB_QOS)
         self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS) for i in self.ids]
@@ -65,9 +66,11 @@ class SwarmSimulatorNode(Node):
                                f"(max {self.limits.max_speed:g} m/s, {self.limits.max_turn_rate:g} rad/s)")
 
     def _on_command(self, slot: int):
+        topic = cmd_vel_topic(self.ids[slot])
+
         def on_command(msg: Twist):
             v, w = msg.linear.x, msg.angular.z
-            if np.isfinite(v) and np.isfinite(w):  # a NaN command would poison the pose for good
+            if self.ignored.pose(topic, (v, w)):  # a NaN command would poison the pose for good
                 self.command[slot] = self.limits.clip(v, w)
                 self.heard[slot] = time.monotonic()
         return on_command
@@ -108,6 +111,7 @@ class FollowerNode(Node):
         self.goal = np.full((n, 2), np.nan)
         self.pose_at = np.full(n, -np.inf)
         self.arrived = [None] * n
+        self.ignored = IgnoredInput(self)
         for slot, i in enumerate(self.ids):
             self.create_subscription(Odometry, odom_topic(i), self._on_odom(slot), STREAM_SUB_QOS)
             self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot), WAYPOINT_QOS)
@@ -116,16 +120,20 @@ class FollowerNode(Node):
         self.timer = self.create_timer(1.0 / rate, self._tick)
 
     def _on_odom(self, slot: int):
+        topic = odom_topic(self.ids[slot])
+
         def on_odom(msg: Odometry):
             pose = pose_of(msg)
-            if all(np.isfinite(pose)):
+            if self.ignored.pose(topic, pose):
                 self.pose[slot], self.pose_at[slot] = pose, time.monotonic()
         return on_odom
 
     def _on_waypoint(self, slot: int):
+        topic = waypoint_topic(self.ids[slot])
+
         def on_waypoint(msg: PoseStamped):
             goal = (msg.pose.position.x, msg.pose.position.y)
-            if all(np.isfinite(goal)):
+            if self.ignored.waypoint(topic, goal):  # a peer's waypoint must not drive a robot out of C
                 self.goal[slot] = goal
         return on_waypoint
 

@@ -19,8 +19,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..core.scenario import build_problem
 from ..scene import occupancy
-from .common import (LATCHED_QOS, STREAM_SUB_QOS, ParameterError, declare, declare_density_model, density_config,
-                     odom_topic, pose_of, run_nodes, set_heading, state_topic, waypoint_topic)
+from .common import (LATCHED_QOS, STREAM_SUB_QOS, IgnoredInput, ParameterError, declare, declare_density_model,
+                     density_config, odom_topic, pose_of, run_nodes, set_heading, state_topic, waypoint_topic)
 from .wire import MalformedMessage, decode_message
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
@@ -52,6 +52,7 @@ class VisualiserNode(Node):
         self.waypoint = np.full((n, 2), np.nan)
         self.learned_msg = None
         self.learned_y = None
+        self.ignored = IgnoredInput(self)
         for i in range(n):
             if self.robots:
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS)
@@ -66,12 +67,17 @@ class VisualiserNode(Node):
 
     def _on_odom(self, i: int):
         def on_odom(msg):
-            self.pose[i] = pose_of(msg)
+            pose = pose_of(msg)
+            if self.ignored.pose(odom_topic(i), pose):
+                self.pose[i] = pose
         return on_odom
 
     def _on_waypoint(self, i: int):
         def on_waypoint(msg):
-            self.waypoint[i] = (msg.pose.position.x, msg.pose.position.y)
+            xy = (msg.pose.position.x, msg.pose.position.y)
+            if not self.ignored.waypoint(waypoint_topic(i), xy):
+                return
+            self.waypoint[i] = xy
             if not self.robots:
                 self.pose[i] = (*self.waypoint[i], 0.0)
         return on_waypoint
