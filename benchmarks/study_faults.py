@@ -43,10 +43,9 @@ def offline_kl(scenario, injector: FaultInjector, policy: str, iterations: int) 
             fresh = {j: rows[j] for j in neighbours[i] if not injector.lost(j, i, k)}
             a_ii, a, used = mix_inputs(neighbours[i], weights[i, i], weights[i, neighbours[i]], fresh, last_used[i],
                                        policy)
-            stack = (lambda name, width: np.concatenate([getattr(u, name) for u in used])  # noqa: E731
-                     if used else np.zeros((0, width)))
-            new.append(agent_step(problem, steps, rows[i], a_ii, a, stack("y", problem.m), stack("r", problem.m),
-                                  stack("q", rows[i].q.shape[1])).state)
+            new.append(agent_step(problem, steps, rows[i], a_ii, a, *(
+                np.concatenate([getattr(u, name) for u in used]) if used else np.zeros((0, width))
+                for name, width in (("y", problem.m), ("r", problem.m), ("q", rows[i].q.shape[1])))).state)
             last_used[i].update(fresh)
         rows = new
     return ObjectiveTracker(problem)(np.concatenate([r.x for r in rows]))

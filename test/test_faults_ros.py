@@ -37,9 +37,9 @@ def test_ten_percent_loss_still_finishes_near_the_fault_free_kl(tmp_path):
     assert "finished after 300/300 rounds" in res.stdout and "6/6 agents finished" in res.stdout
     late = int(res.stdout.split("agents finished; ")[1].split(" agent-rounds")[0])
     cfg, base, _, _ = load_run_inputs("demo", {"agents": 6, "iterations": 300, "seed": 3})
-    lossy = FaultInjector(5, 0.1).lossy_rounds(build_scenario(cfg, base).weights, 300).sum()
+    lost_rounds = FaultInjector(5, 0.1).lossy_rounds(build_scenario(cfg, base).weights, 300).sum()
     # each lost message makes one late round, and only its receiver's: no cascade to the neighbours
-    assert 0.9 * lossy <= late <= LATE_MARGIN * lossy, (late, lossy)
+    assert 0.9 * lost_rounds <= late <= LATE_MARGIN * lost_rounds, (late, lost_rounds)
     logs = " ".join(p.read_text() for p in (tmp_path / "lossy" / "logs").glob("agent_*.log"))
     assert "injected_loss" in logs
     lossy, fault_free = final_kl(tmp_path / "lossy"), final_kl(tmp_path / "ref")

@@ -132,7 +132,7 @@ class IgnoredInput:
             self.seen.add((topic, reason))
             self.node.get_logger().warning(text)
 
-    def pose(self, topic: str, values) -> bool:
+    def finite(self, topic: str, values) -> bool:
         """True when every value is finite; otherwise counts it as non_finite."""
         if all(math.isfinite(v) for v in values):
             return True
@@ -141,7 +141,7 @@ class IgnoredInput:
 
     def waypoint(self, topic: str, xy) -> bool:
         """True for a finite point in C = [-1, 1]^2, where every agent's waypoint lies."""
-        if not self.pose(topic, xy):
+        if not self.finite(topic, xy):
             return False
         if max(abs(xy[0]), abs(xy[1])) > 1.0:
             self(topic, "position_outside")

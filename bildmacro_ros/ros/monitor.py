@@ -79,7 +79,7 @@ class MonitorNode(Node):
     def _on_odom(self, robot: int):
         def on_odom(msg: Odometry):
             pose = pose_of(msg)
-            if self.ignored.pose(odom_topic(robot), pose):
+            if self.ignored.finite(odom_topic(robot), pose):
                 self.track.update(robot, pose)
                 self.odom[robot] = msg
         return on_odom

@@ -70,7 +70,7 @@ class SwarmSimulatorNode(Node):
 
         def on_command(msg: Twist):
             v, w = msg.linear.x, msg.angular.z
-            if self.ignored.pose(topic, (v, w)):  # a NaN command would poison the pose for good
+            if self.ignored.finite(topic, (v, w)):  # a NaN command would poison the pose for good
                 self.command[slot] = self.limits.clip(v, w)
                 self.heard[slot] = time.monotonic()
         return on_command
@@ -124,7 +124,7 @@ class FollowerNode(Node):
 
         def on_odom(msg: Odometry):
             pose = pose_of(msg)
-            if self.ignored.pose(topic, pose):
+            if self.ignored.finite(topic, pose):
                 self.pose[slot], self.pose_at[slot] = pose, time.monotonic()
         return on_odom
 

@@ -68,7 +68,7 @@ class VisualiserNode(Node):
     def _on_odom(self, i: int):
         def on_odom(msg):
             pose = pose_of(msg)
-            if self.ignored.pose(odom_topic(i), pose):
+            if self.ignored.finite(odom_topic(i), pose):
                 self.pose[i] = pose
         return on_odom
 
