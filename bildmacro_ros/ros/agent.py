@@ -35,9 +35,11 @@ from ..core.scenario import build_problem
 from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
                      declare_density_model, density_config, odom_topic, pose_of, projected_topic, record_topic,
                      run_nodes, state_topic, waypoint_topic)
-from .wire import MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, decode_message, encode, layout_label, message_length
+from .wire import (MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, decode_message, encode, layout_label,
+                   message_length)
 
 CATCH_UP_LEAD = 2  # rounds a catching-up agent lands ahead of its neighbours' newest, so they take its message
+
 
 def read_parameters(node: Node) -> dict:
     """Declare and check every agent parameter; raises ParameterError naming the one at fault."""
@@ -549,7 +551,7 @@ class ProcessBus:
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 for agent in self.listeners[sender]:
-                    agent.inbox.dropped[exc.reason] += 1
+                    agent.inbox.reject(exc.reason)
                 self.node.get_logger().warning(f"dropped a message from agent {sender}: {exc.reason}",
                                                throttle_duration_sec=2.0)
                 return
