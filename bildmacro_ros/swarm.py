@@ -79,17 +79,20 @@ def require_startable(spec: NodeSpec) -> None:
 
 
 def _command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, checkpoints: Path) -> list[str]:
-    cmd = process_command(spec, plan, params_path)
+    cmd = process_command(spec, plan, params_path, parent=os.getpid())
     return cmd + ["-p", f"checkpoint_dir:={checkpoints}"] if spec.executable.startswith("agent") else cmd
 
 
-def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path) -> list[str]:
+def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: int | None = None) -> list[str]:
     """How one node of the plan is started: its entry point, run by this interpreter, with the
-    same --ros-args `ros2 run` would get."""
+    same --ros-args `ros2 run` would get. With `parent`, the node shuts down when that process
+    dies (ros/common.py: end_with_parent)."""
     require_startable(spec)
     module, function = EXECUTABLES[spec.executable].split(":")
-    cmd = [sys.executable, "-c", f"import sys; from {module} import {function}; sys.exit({function}())",
-           "--ros-args", "--params-file", str(params_path)]
+    program = f"import sys; from {module} import {function}; sys.exit({function}())"
+    if parent is not None:
+        program = f"from bildmacro_ros.ros.common import end_with_parent; end_with_parent({parent}); " + program
+    cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
     if plan.namespace:
         cmd += ["-r", f"__ns:={plan.namespace}"]
     if spec.executable != "agent_group":

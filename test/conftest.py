@@ -47,14 +47,17 @@ def problem(family):
     return make_problem(family, 1e-2)
 
 
-def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0):
-    """Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C once metrics.csv has `rows` rows.
+def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT):
+    """Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has
+    `rows` rows.
 
     Returns (exit code, stdout, stderr).
     """
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt: give the CLI a terminal user's default disposition.
     proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], cwd=ROOT, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -62,11 +65,26 @@ def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0):
             if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
                 break
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
     return proc.returncode, stdout, stderr
+
+
+def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
+    """Two runs' outputs are the same run: final states to `tol`, and the metrics rows."""
+    with np.load(a / "final_state.npz") as x, np.load(b / "final_state.npz") as y:
+        assert int(x["iteration"]) == int(y["iteration"])
+        for key in ("x", "x_hat", "y", "r", "q"):
+            assert np.allclose(x[key], y[key], rtol=0, atol=tol), (key, np.abs(x[key] - y[key]).max())
+    if not metrics:
+        return
+    ma = np.genfromtxt(a / "metrics.csv", delimiter=",", names=True)
+    mb = np.genfromtxt(b / "metrics.csv", delimiter=",", names=True)
+    assert np.array_equal(ma["iteration"], mb["iteration"])
+    for name in ma.dtype.names:
+        assert np.allclose(ma[name], mb[name], rtol=1e-9, atol=1e-12), name
 
 
 def bildmacro(*args, timeout=240):
@@ -74,17 +92,22 @@ def bildmacro(*args, timeout=240):
                           text=True, timeout=timeout, cwd=ROOT)
 
 
-def node_processes():
-    """Command lines of running processes of this package's nodes."""
-    found = []
+def node_pids() -> dict[int, str]:
+    """Running processes of this package's nodes: pid -> command line."""
+    found = {}
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "bildmacro_ros.ros." in cmdline:
-            found.append(cmdline)
+        if "bildmacro_ros.ros." in cmdline and proc.name.isdigit():
+            found[int(proc.name)] = cmdline
     return found
+
+
+def node_processes():
+    """Command lines of running processes of this package's nodes."""
+    return list(node_pids().values())
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from bildmacro_ros.core import graph
 from bildmacro_ros.core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
 from bildmacro_ros.core.config import DEFAULTS
 from bildmacro_ros.core.bildmacro import StepSizes
-from bildmacro_ros.core.faults import FaultInjector, mix_inputs, round_weights, survivor_weights
+from bildmacro_ros.core.faults import FaultInjector, RunningClock, mix_inputs, round_weights, survivor_weights
 
 
 @settings(max_examples=200, deadline=None)
@@ -109,3 +109,14 @@ def test_mix_inputs_use_fresh_rows_then_stand_ins_per_policy(policy):
     else:
         assert rows == ["y4 now"] and np.allclose(used, [0.2]) and a_ii == pytest.approx(0.8)
     assert a_ii + used.sum() == pytest.approx(1.0)
+
+
+def test_running_clock_takes_out_only_the_excess_of_a_stop():
+    readings = iter([0.0, 0.01, 0.02, 1.02, 1.03, 1.049, 1.1])
+    clock = RunningClock(stall=0.02, read=lambda: next(readings))
+    assert clock.now() == pytest.approx(0.01)
+    assert clock.now() == pytest.approx(0.02)  # a gap of stall or less is running time
+    assert clock.now() == pytest.approx(0.04)  # a stop of 1 s counts as 0.02
+    assert [clock.now() for _ in range(3)] == pytest.approx([0.05, 0.069, 0.069 + 0.02])
+    with pytest.raises(ValueError, match="stall"):
+        RunningClock(stall=0.0)

@@ -1,11 +1,17 @@
 """Faults over real DDS: seeded message loss, a killed agent, a restarted one. Every run has a hard timeout."""
 
+import os
+import re
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from bildmacro_ros.core.faults import FaultInjector
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
-from conftest import bildmacro
+from conftest import assert_same_run, bildmacro, node_pids
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -15,6 +21,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_lef
 KL_MARGIN = 0.5
 # Late agent-rounds against those that lost a message (the fewest possible). Measured 1.04-1.06;
 # it was about 2 when a neighbour waiting on a lost message made its own neighbours late in turn.
+# One CI run measured 2.6 with a 0.05 s deadline, before deadlines stopped counting the time an
+# agent's process was itself stopped (RunningClock); the deadline is now 0.1 s for more margin.
 LATE_MARGIN = 1.3
 
 
@@ -32,16 +40,19 @@ def test_ten_percent_loss_still_finishes_near_the_fault_free_kl(tmp_path):
     ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3,
                     "--out", tmp_path / "ref", "--no-plots", "--quiet")
     assert ref.returncode == 0, ref.stderr
-    res = run_swarm(tmp_path / "lossy", "--drop", 0.1, "--fault-seed", 5, "--deadline", 0.05)
+    res = run_swarm(tmp_path / "lossy", "--drop", 0.1, "--fault-seed", 5, "--deadline", 0.1)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "finished after 300/300 rounds" in res.stdout and "6/6 agents finished" in res.stdout
     late = int(res.stdout.split("agents finished; ")[1].split(" agent-rounds")[0])
     cfg, base, _, _ = load_run_inputs("demo", {"agents": 6, "iterations": 300, "seed": 3})
-    lost_rounds = FaultInjector(5, 0.1).lossy_rounds(build_scenario(cfg, base).weights, 300).sum()
-    # each lost message makes one late round, and only its receiver's: no cascade to the neighbours
-    assert 0.9 * lost_rounds <= late <= LATE_MARGIN * lost_rounds, (late, lost_rounds)
+    lossy = FaultInjector(5, 0.1).lossy_rounds(build_scenario(cfg, base).weights, 300)
     logs = " ".join(p.read_text() for p in (tmp_path / "lossy" / "logs").glob("agent_*.log"))
     assert "injected_loss" in logs
+    # each lost message makes one late round, and only its receiver's: no cascade to the neighbours
+    assert 0.9 * lossy.sum() <= late <= LATE_MARGIN * lossy.sum(), {
+        "late": late, "lossy per agent": lossy.sum(axis=1).tolist(), "late per agent": re.findall(
+            r"\[(agent_\d+)\]: agent \d+: finished .*?; (\d+) rounds stepped late", logs),
+        "declared dead": logs.count("declared dead"), "caught up": logs.count("catching up"), "stdout": res.stdout}
     lossy, fault_free = final_kl(tmp_path / "lossy"), final_kl(tmp_path / "ref")
     assert abs(lossy - fault_free) <= KL_MARGIN * fault_free, (lossy, fault_free)
 
@@ -74,3 +85,46 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     target = int(log.split("catching up with its neighbours at round ")[1].split()[0])
     assert target < 1500  # it rejoined before the end, and then stepped with its neighbours
     assert "agent 2: finished 1500 iterations" in log
+
+
+def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list):
+    """Stop every node process at once and continue them `stopped` s later, as when a VM loses its
+    CPU or a laptop sleeps, until `done`."""
+    while not done.wait(running):
+        pids = list(node_pids())
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            stops.append(len(pids))
+            time.sleep(stopped)
+        except ProcessLookupError:
+            pass
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+
+def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(tmp_path):
+    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3,
+                    "--log-every", 10, "--out", tmp_path / "ref", "--no-plots", "--quiet")
+    assert ref.returncode == 0, ref.stderr
+    done, stops = threading.Event(), []
+    # each stop is four deadlines long: it outlasts dead_after (3) deadlines
+    stopper = threading.Thread(target=stop_now_and_then, args=(0.4, 0.3, done, stops))
+    stopper.start()
+    try:
+        res = run_swarm(tmp_path / "stopped", "--deadline", 0.1)
+    finally:
+        done.set()
+        stopper.join()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sum(n >= 6 for n in stops) >= 5, stops  # every agent was stopped, at least five times
+    logs = {p.stem: p.read_text() for p in (tmp_path / "stopped" / "logs").glob("agent_*.log")}
+    for name, text in logs.items():
+        assert "300 iterations" in text and "; 0 rounds stepped late" in text, (name, text[-2000:])
+        assert "declared dead" not in text, (name, text[-2000:])
+    # no round stepped late, so every agent ran Algorithm 1 exactly
+    assert_same_run(tmp_path / "ref", tmp_path / "stopped")

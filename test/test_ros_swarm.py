@@ -1,6 +1,7 @@
 """Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
 
 import ast
+import signal
 import subprocess
 import sys
 import threading
@@ -17,24 +18,10 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.ros.common import STATE_QOS
 from bildmacro_ros.ros.wire import encode, layout_label, message_length
-from conftest import bildmacro, interrupt_after_rows, node_processes
+from conftest import assert_same_run, bildmacro, interrupt_after_rows, node_processes
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
-    with np.load(a / "final_state.npz") as x, np.load(b / "final_state.npz") as y:
-        assert int(x["iteration"]) == int(y["iteration"])
-        for key in ("x", "x_hat", "y", "r", "q"):
-            assert np.allclose(x[key], y[key], rtol=0, atol=tol), (key, np.abs(x[key] - y[key]).max())
-    if not metrics:
-        return
-    ma = np.genfromtxt(a / "metrics.csv", delimiter=",", names=True)
-    mb = np.genfromtxt(b / "metrics.csv", delimiter=",", names=True)
-    assert np.array_equal(ma["iteration"], mb["iteration"])
-    for name in ma.dtype.names:
-        assert np.allclose(ma[name], mb[name], rtol=1e-9, atol=1e-12), name
 
 
 def reference(tmp_path, agents, iterations, seed):
@@ -149,16 +136,28 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
         assert reason in logs, reason
 
 
-def test_ctrl_c_stops_every_process_and_keeps_the_run(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_every_process_and_keeps_the_run(tmp_path, sig):
     out = tmp_path / "interrupted"
     code, stdout, stderr = interrupt_after_rows(["swarm", "--agents", 4, "--iterations", 10**6, "--log-every", 20,
-                                                 "--out", out], out, rows=4)
+                                                 "--out", out], out, rows=4, sig=sig)
     assert code == 130, stdout + stderr
     assert "interrupted after" in stdout
     with np.load(out / "final_state.npz") as final:
         assert int(final["iteration"]) >= 60 and np.all(np.isfinite(final["y"]))
     assert (out / "snapshots.png").exists()
     # the autouse fixture then checks that no agent process is left
+
+
+def test_a_launcher_killed_outright_leaves_no_node_running(tmp_path):
+    out = tmp_path / "killed"
+    code, _, _ = interrupt_after_rows(["swarm", "--agents", 4, "--iterations", 10**6, "--log-every", 20,
+                                       "--out", out], out, rows=2, sig=signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while node_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert node_processes() == []  # each node was told by the kernel that its launcher died
 
 
 def agent(*params):

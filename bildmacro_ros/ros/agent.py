@@ -29,7 +29,7 @@ from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
-from ..core.faults import PARAMETER_NAMES, FaultInjector, mix_inputs
+from ..core.faults import PARAMETER_NAMES, FaultInjector, RunningClock, mix_inputs
 from ..core.metrics import recorded_rounds
 from ..core.scenario import build_problem
 from .common import (RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, ParameterError, declare,
@@ -153,7 +153,12 @@ class AgentNode(Node):
         self.newest = {j: -1 for j in self.neighbours}  # newest plausible round heard from each neighbour
         self.last_used: dict[int, NeighbourState] = {}  # each neighbour's newest message used in a round
         self.dead: set[int] = set()
-        self.heard_at = {j: time.monotonic() for j in self.neighbours}  # last message of any round
+        # one timer: every waitable costs once per message received
+        tick = min(self.deadline / 4, 0.05) if self.deadline > 0 else p["republish_period"] / 2
+        # deadlines and deaths count only the time this process ran (core/faults.py); the tick
+        # reads the clock often enough for a longer gap to be a stop
+        self.clock = RunningClock(stall=2 * tick)
+        self.heard_at = {j: self.clock.now() for j in self.neighbours}  # last message of any round
         self.reached_at = dict(self.heard_at)  # first message of the newest round
         self.late_rounds = 0
         self.delayed: list = []
@@ -207,8 +212,6 @@ class AgentNode(Node):
         # its neighbours tell it from a dead one (waiting_itself, _note_late).
         self.resend_period = min(self.republish_period, self.deadline / 2) if self.deadline > 0 \
             else self.republish_period
-        # one timer: every waitable costs once per message received
-        tick = min(self.deadline / 4, 0.05) if self.deadline > 0 else self.republish_period / 2
         self.tick_timer = self.create_timer(tick, self._on_tick)
         if self.injector.delay > 0:
             self.delay_timer = self.create_timer(0.005, self._release_delayed)
@@ -279,7 +282,7 @@ class AgentNode(Node):
     def _file(self, msg: NeighbourState):
         j = msg.sender
         if j in self.newest and msg.iteration <= self.iterations:
-            now = time.monotonic()
+            now = self.clock.now()
             if msg.iteration > self.newest[j]:
                 self.newest[j], self.reached_at[j] = msg.iteration, now
             self.heard_at[j] = now
@@ -289,6 +292,7 @@ class AgentNode(Node):
         self._filed(j, self.inbox.offer_decoded(msg, self.k))
 
     def _on_tick(self):
+        self.clock.now()  # a reading per tick: a longer gap is a stop of this process
         if self.started and self.k < self.iterations:
             if self.deadline > 0:
                 self._advance()
@@ -322,12 +326,12 @@ class AgentNode(Node):
             self._step(late)
 
     def _overdue(self, late: list[int]) -> bool:
-        now = time.monotonic()
+        now = self.clock.now()
         if self.deadline <= 0 or now - self.round_started < self.deadline:
             return False
         # A neighbour never heard past round 0 may still be starting (discovering its own
         # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
-        if now - self.started_at < self.startup_timeout and all(self.newest[j] < 1 for j in late):
+        if time.monotonic() - self.started_at < self.startup_timeout and all(self.newest[j] < 1 for j in late):
             return False
         return not any(self.waiting_itself(j, now) for j in late)
 
@@ -398,7 +402,7 @@ class AgentNode(Node):
                                   f"{self.deadline:g} s deadline ({self.late_policy})", throttle_duration_sec=2.0)
         # Dead means silent, not late: a neighbour that is waiting on a lost message of its own
         # steps after its deadline and is heard again, so lateness alone never kills a live one.
-        now = time.monotonic()
+        now = self.clock.now()
         for j in late:
             silent = now - self.heard_at[j]
             if silent >= self.dead_after * self.deadline:
@@ -470,7 +474,7 @@ class AgentNode(Node):
         for msg in self.recent:
             self.state_pub.publish(msg)
         self.last_sent = time.monotonic()
-        waited = time.monotonic() - self.round_started
+        waited = self.clock.now() - self.round_started
         if waited > 5.0:
             missing = self.inbox.missing(self.k)
             what = f"agents {missing}" if missing else (f"the robot to reach {np.round(self.state.x[0], 3)} "
@@ -490,7 +494,7 @@ class AgentNode(Node):
     def _publish_state(self):
         msg, payload = self._publish(self.state_pub, self.k, self.state, self.x_hat)
         self.recent = (self.recent + [msg])[-2:]
-        self.last_sent = self.round_started = time.monotonic()
+        self.last_sent, self.round_started = time.monotonic(), self.clock.now()
         if self.bus is not None:
             self.bus.published(self.id, payload)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import signal
 import sys
 from collections import Counter
 
@@ -159,6 +162,16 @@ def pose_of(odom) -> tuple[float, float, float]:
 def set_heading(orientation, heading: float) -> None:
     orientation.x = orientation.y = 0.0
     orientation.z, orientation.w = math.sin(heading / 2), math.cos(heading / 2)
+
+
+def end_with_parent(parent: int) -> None:
+    """On Linux, have the kernel send this process SIGINT (a clean shutdown) when `parent` dies,
+    even by SIGKILL: a launcher killed outright leaves no node running on. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the kernel was told
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 def run_nodes(make_nodes, until=None) -> int:
