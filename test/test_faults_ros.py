@@ -3,14 +3,22 @@
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Float64MultiArray
 
 from bildmacro_ros.core.faults import FaultInjector
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
+from bildmacro_ros.ros.agent import MAX_LEAD
+from bildmacro_ros.ros.common import STATE_QOS, state_topic
 from conftest import assert_same_run, bildmacro, node_pids
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
@@ -128,3 +136,72 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
         assert "declared dead" not in text, (name, text[-2000:])
     # no round stepped late, so every agent ran Algorithm 1 exactly
     assert_same_run(tmp_path / "ref", tmp_path / "stopped")
+
+
+class ScriptedNeighbours(Node):
+    """Agent 0's two in-neighbours, played by the test: agent 1 answers every round at once, with
+    agent 0's own state (any valid state will do); agent 2 sends rounds 0 and 1, then only re-sends
+    round 1, as a heartbeat, until told to fall silent."""
+
+    def __init__(self, context):
+        super().__init__("scripted_neighbours", context=context)
+        self.pubs = {j: self.create_publisher(Float64MultiArray, state_topic(j), STATE_QOS) for j in (1, 2)}
+        self.create_subscription(Float64MultiArray, state_topic(0), self.on_state, STATE_QOS)
+        self.rounds: list[tuple[float, int]] = []  # (time, round) of agent 0's state messages
+        self.slow_round: Float64MultiArray | None = None
+        self.slow_alive = True
+        self.create_timer(0.05, self.heartbeat)
+
+    def send_as(self, j: int, msg: Float64MultiArray):
+        out = Float64MultiArray()
+        out.layout = msg.layout
+        out.data = msg.data
+        out.data[1] = float(j)
+        self.pubs[j].publish(out)
+        return out
+
+    def on_state(self, msg: Float64MultiArray):
+        k = int(msg.data[0])
+        self.rounds.append((time.monotonic(), k))
+        self.send_as(1, msg)
+        if k <= 1:
+            self.slow_round = self.send_as(2, msg)
+
+    def heartbeat(self):
+        if self.slow_alive and self.slow_round is not None and int(self.slow_round.data[0]) == 1:
+            self.pubs[2].publish(self.slow_round)
+
+
+def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(tmp_path):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    neighbours = ScriptedNeighbours(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(neighbours)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    params = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]",
+              "self_weight:=0.5", "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]",
+              "iterations:=40", "deadline:=0.1", "listeners:=1"]
+    args = [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
+    log = tmp_path / "agent_0.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(k >= 2 for _, k in neighbours.rounds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3.0)  # 30 deadlines: without waiting, agent 0 would be past round 30 by now
+        behind = max(k for _, k in neighbours.rounds)
+        neighbours.slow_alive = False
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        proc.kill()
+        executor.shutdown()
+        neighbours.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
+    text = log.read_text()
+    # agent 2 stayed at round 1: agent 0 stepped at most MAX_LEAD rounds past it, then waited
+    assert behind == 1 + MAX_LEAD + 1, (behind, text)
+    assert "agent 2 has been silent" in text and "finished 40 iterations" in text, text

@@ -39,6 +39,8 @@ from .wire import (MAX_AHEAD, Inbox, MalformedMessage, NeighbourState, decode, d
                    message_length)
 
 CATCH_UP_LEAD = 2  # rounds a catching-up agent lands ahead of its neighbours' newest, so they take its message
+# rounds an agent may step past a live neighbour's newest: its messages then still fit that neighbour's inbox
+MAX_LEAD = MAX_AHEAD - 2
 
 
 def read_parameters(node: Node) -> dict:
@@ -333,7 +335,9 @@ class AgentNode(Node):
         # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
         if time.monotonic() - self.started_at < self.startup_timeout and all(self.newest[j] < 1 for j in late):
             return False
-        return not any(self.waiting_itself(j, now) for j in late)
+        # a silent neighbour is stepped past (and declared dead in _note_late) whatever its round
+        heard = [j for j in late if now - self.heard_at[j] < self.dead_after * self.deadline]
+        return not any(self.waiting_itself(j, now) or self.far_behind(j) for j in heard)
 
     def waiting_itself(self, j: int, now: float) -> bool:
         """Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer: it
@@ -343,6 +347,14 @@ class AgentNode(Node):
         that each lost the other's round-k message both look one round behind to each other; the
         two-deadline bound ends that wait."""
         return self.newest[j] == self.k - 1 and now - self.reached_at[j] < 2 * self.deadline
+
+    def far_behind(self, j: int) -> bool:
+        """Neighbour j, heard but more than MAX_LEAD rounds behind, is slow, not late: it is waited
+        for. Stepping past it would take this agent out of j's inbox window, after which neither
+        gets the other's messages in time again: the swarm splits into two groups rounds apart,
+        each stepping every round a deadline late without the other. A heavily loaded machine's
+        startup made such a split, and it lasted to the end of the run."""
+        return self.newest[j] < self.k - MAX_LEAD
 
     def _catch_up(self) -> bool:
         """After a restart or a long stall this agent is far behind: its neighbours' messages no
