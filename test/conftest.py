@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,38 @@ def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
     assert np.array_equal(ma["iteration"], mb["iteration"])
     for name in ma.dtype.names:
         assert np.allclose(ma[name], mb[name], rtol=1e-9, atol=1e-12), name
+
+
+# agent 0 of a 3-agent swarm, with neighbours 1 and 2 played by a test or absent
+AGENT_0 = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]", "self_weight:=0.5",
+           "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]", "iterations:=0"]
+
+
+def agent_command(*params) -> list[str]:
+    """An agent process with these `name:=value` parameters (a later one overrides an earlier one)."""
+    return [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
+
+
+@contextmanager
+def spinning(make_node):
+    """A test's own node, make_node(context), spun in a thread of a private rclpy context."""
+    import rclpy  # here, not at the top: the DDS isolation above must be set before rclpy loads
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = make_node(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        spinner.join(timeout=5)
 
 
 def bildmacro(*args, timeout=240):

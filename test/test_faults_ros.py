@@ -4,14 +4,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
@@ -19,7 +16,7 @@ from bildmacro_ros.core.faults import FaultInjector
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
 from bildmacro_ros.ros.agent import MAX_LEAD
 from bildmacro_ros.ros.common import STATE_QOS, state_topic
-from conftest import assert_same_run, bildmacro, node_pids
+from conftest import AGENT_0, agent_command, assert_same_run, bildmacro, node_pids, spinning
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -147,7 +144,7 @@ class ScriptedNeighbours(Node):
         super().__init__("scripted_neighbours", context=context)
         self.pubs = {j: self.create_publisher(Float64MultiArray, state_topic(j), STATE_QOS) for j in (1, 2)}
         self.create_subscription(Float64MultiArray, state_topic(0), self.on_state, STATE_QOS)
-        self.rounds: list[tuple[float, int]] = []  # (time, round) of agent 0's state messages
+        self.rounds: list[int] = []  # agent 0's rounds, from its state messages
         self.slow_round: Float64MultiArray | None = None
         self.slow_alive = True
         self.create_timer(0.05, self.heartbeat)
@@ -162,7 +159,7 @@ class ScriptedNeighbours(Node):
 
     def on_state(self, msg: Float64MultiArray):
         k = int(msg.data[0])
-        self.rounds.append((time.monotonic(), k))
+        self.rounds.append(k)
         self.send_as(1, msg)
         if k <= 1:
             self.slow_round = self.send_as(2, msg)
@@ -173,34 +170,20 @@ class ScriptedNeighbours(Node):
 
 
 def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(tmp_path):
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    neighbours = ScriptedNeighbours(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(neighbours)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    params = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]",
-              "self_weight:=0.5", "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]",
-              "iterations:=40", "deadline:=0.1", "listeners:=1"]
-    args = [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
     log = tmp_path / "agent_0.log"
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(k >= 2 for _, k in neighbours.rounds) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(3.0)  # 30 deadlines: without waiting, agent 0 would be past round 30 by now
-        behind = max(k for _, k in neighbours.rounds)
-        neighbours.slow_alive = False
-        assert proc.wait(timeout=60) == 0, log.read_text()
-    finally:
-        proc.kill()
-        executor.shutdown()
-        neighbours.destroy_node()
-        rclpy.try_shutdown(context=context)
-        spinner.join(timeout=5)
+    with spinning(ScriptedNeighbours) as neighbours, open(log, "w") as handle:
+        proc = subprocess.Popen(agent_command(*AGENT_0, "iterations:=40", "deadline:=0.1", "listeners:=1"),
+                                stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(k >= 2 for k in neighbours.rounds) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(3.0)  # 30 deadlines: without waiting, agent 0 would be past round 30 by now
+            behind = max(neighbours.rounds)
+            neighbours.slow_alive = False
+            assert proc.wait(timeout=60) == 0, log.read_text()
+        finally:
+            proc.kill()
     text = log.read_text()
     # agent 2 stayed at round 1: agent 0 stepped at most MAX_LEAD rounds past it, then waited
     assert behind == 1 + MAX_LEAD + 1, (behind, text)

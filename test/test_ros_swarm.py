@@ -3,22 +3,18 @@
 import ast
 import signal
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.ros.common import STATE_QOS
 from bildmacro_ros.ros.wire import encode, layout_label, message_length
-from conftest import assert_same_run, bildmacro, interrupt_after_rows, node_processes
+from conftest import AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows, node_processes, spinning
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,21 +109,9 @@ class Intruder(Node):
 def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
     ref = reference(tmp_path, 3, 600, 6)
     out = tmp_path / "attacked"
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    intruder = Intruder(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(intruder)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
+    with spinning(Intruder) as intruder:
         res = bildmacro("swarm", "--agents", 3, "--iterations", 600, "--log-every", 10, "--simulator", "none", "--init",
                         ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out, "--no-plots")
-    finally:
-        executor.shutdown()
-        intruder.destroy_node()
-        rclpy.try_shutdown(context=context)
-        spinner.join(timeout=5)
     assert res.returncode == 0, res.stdout + res.stderr
     assert intruder.count > 20
     assert_same_run(ref, out, metrics=False)  # the junk changed nothing the agents computed
@@ -161,14 +145,8 @@ def test_a_launcher_killed_outright_leaves_no_node_running(tmp_path):
 
 
 def agent(*params):
-    args = [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"]
-    for p in params:
-        args += ["-p", p]
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    return subprocess.run(agent_command(*params), capture_output=True, text=True, timeout=60, cwd=ROOT)
 
-
-GOOD = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]", "self_weight:=0.5",
-        "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]", "iterations:=0"]
 
 
 @pytest.mark.parametrize("change,message", [
@@ -184,18 +162,18 @@ GOOD = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0
 ])
 def test_bad_parameter_is_a_clear_startup_error(change, message):
     names = {c.split(":=")[0] for c in change}
-    res = agent(*[p for p in GOOD if p.split(":=")[0] not in names], *change)
+    res = agent(*[p for p in AGENT_0 if p.split(":=")[0] not in names], *change)
     assert res.returncode == 2, res.stdout + res.stderr
     assert message in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_missing_required_parameter():
-    res = agent(*[p for p in GOOD if not p.startswith("neighbours:=")])
+    res = agent(*[p for p in AGENT_0 if not p.startswith("neighbours:=")])
     assert res.returncode == 2
     assert "parameter 'neighbours' is required" in res.stderr
 
 
 def test_unparseable_ros_arguments():
-    res = agent(*GOOD, "target:={type: oops")
+    res = agent(*AGENT_0, "target:={type: oops")
     assert res.returncode == 2 and "could not start ROS" in res.stderr and "Traceback" not in res.stderr
