@@ -27,7 +27,7 @@ setup(
         "console_scripts": [
             "bildmacro = bildmacro_ros.cli:main",
             "agent = bildmacro_ros.ros.agent:main",
-            "agent_group = bildmacro_ros.ros.agent:group_main",
+            "agent_group = bildmacro_ros.ros.agent_group:main",
             "monitor = bildmacro_ros.ros.monitor:main",
             "swarm_simulator = bildmacro_ros.ros.robots:simulator_main",
             "follower = bildmacro_ros.ros.robots:follower_main",

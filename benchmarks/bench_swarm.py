@@ -4,9 +4,9 @@
 
 Runs `bildmacro swarm` for N = 10 and N = 30 agent processes, and for 60 agents packed into one
 and into two processes (agent groups: one executor per process, neighbours in the same process
-served in-process). The rate is taken from the agents' own logs ("finished
-K iterations ... R rounds/s after round 1"), i.e. after discovery and start-up, and the slowest
-agent sets the swarm's rate. Needs
+served in-process). The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
+rounds_per_second, after round 1), i.e. after discovery and start-up, and the slowest agent
+sets the swarm's rate. Needs
 the same DDS isolation as the tests (the Makefile's `bench` target sets it).
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bildmacro_ros.ros.wire import message_length  # noqa: E402
-
-FINISHED = re.compile(r"finished \d+ iterations in [\d.]+ s \(([\d.]+) rounds/s after round 1\)")
+from bildmacro_ros.protocol.outcome import read_outcomes  # noqa: E402
+from bildmacro_ros.protocol.wire import message_length  # noqa: E402
 
 
 def measure(agents: int, per_process: int, iterations: int) -> dict:
@@ -39,7 +37,7 @@ def measure(agents: int, per_process: int, iterations: int) -> dict:
     wall = time.monotonic() - start
     if res.returncode != 0:
         raise SystemExit(f"swarm of {agents} failed:\n{res.stdout}\n{res.stderr}")
-    rates = [float(rate) for log in (out / "logs").glob("*.log") for rate in FINISHED.findall(log.read_text())]
+    rates = [outcome.rounds_per_second for outcome in read_outcomes(out / "outcomes").values() if outcome.finished]
     return {"rate": min(rates), "median": sorted(rates)[len(rates) // 2], "wall": wall, "agents_logged": len(rates)}
 
 
@@ -53,7 +51,7 @@ def main() -> None:
     from std_msgs.msg import Float64MultiArray, MultiArrayDimension
     from rclpy.serialization import serialize_message
 
-    from bildmacro_ros.ros.wire import layout_label
+    from bildmacro_ros.protocol.wire import layout_label
 
     n = message_length(49)
     msg = Float64MultiArray()

@@ -73,7 +73,7 @@ def main() -> int:
     scenario = build_scenario(cfg, base)
     rows, reference = [], None
     for name, faults, kill in cases:
-        run_cfg = validate(dict(cfg, faults=dict(cfg["faults"], deadline=args.deadline, seed=args.seed, **faults)))
+        run_cfg = validate(dict(cfg, faults=dict(cfg["faults"], deadline=args.deadline, fault_seed=args.seed, **faults)))
         folder = args.out / name.replace(" ", "_").replace("%", "pct").replace(",", "")
         print(f"-- {name}", file=sys.stderr)
         summary = run_swarm(run_cfg, base, folder, plots=False, overwrite=True, kill=kill,
@@ -92,7 +92,7 @@ def main() -> int:
              "late (with a lost message) | wall time |",
              "|---|---|---|---|---|---|---|"]
     for name, s, lossy, offline in rows:
-        finished = f"{'yes' if s.survivors_finished and not s.failure else 'NO'} ({len(s.finished or ())}/{s.agents})"
+        finished = f"{'yes' if s.survivors_finished and not s.failure else 'NO'} ({len(s.finished)}/{s.agents})"
         off = "" if offline is None else f"{offline:.4f}"
         lines.append(f"| {name} | {s.final_kl:.4f} | {100 * (s.final_kl / reference - 1):+.1f}% | {off} | {finished} | "
                      f"{s.late_rounds} ({lossy}) | {s.seconds:.0f} s |")

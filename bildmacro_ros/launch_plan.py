@@ -13,11 +13,11 @@ import numpy as np
 import yaml
 
 from .core.config import dump_config
-from .core.faults import PARAMETER_NAMES
 from .core.graph import in_neighbours
-from .scene import graph_edges
 from .core.metrics import default_log_every
 from .core.scenario import Scenario, build_scenario
+from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_from_config
+from .scene import graph_edges
 
 
 # Every executable of this package, as setup.py's console_scripts declare it; `bildmacro swarm`
@@ -25,7 +25,7 @@ from .core.scenario import Scenario, build_scenario
 EXECUTABLES = {
     "bildmacro": "bildmacro_ros.cli:main",
     "agent": "bildmacro_ros.ros.agent:main",
-    "agent_group": "bildmacro_ros.ros.agent:group_main",
+    "agent_group": "bildmacro_ros.ros.agent_group:main",
     "monitor": "bildmacro_ros.ros.monitor:main",
     "swarm_simulator": "bildmacro_ros.ros.robots:simulator_main",
     "follower": "bildmacro_ros.ros.robots:follower_main",
@@ -56,64 +56,53 @@ class SwarmPlan:
         return self.scenario.weights
 
 
-def target_parameter(target: dict, base_dir: Path | None) -> str:
-    """The target spec as a one-line YAML string; relative image paths made absolute."""
+def target_parameter(target: dict, base_dir: Path | None) -> dict:
+    """The target spec with a relative image path made absolute."""
     target = dict(target)
     if target["type"] == "image":
         path = Path(target["path"]).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = (base_dir / path).resolve()
         target["path"] = str(path)
-    return yaml.safe_dump(target, default_flow_style=True, width=10**6).strip()
+    return target
 
 
 def problem_parameters(cfg: dict, base_dir: Path | None) -> dict:
     """The parameters that define the density model: the same for every node that needs one."""
-    return {"basis_order": int(cfg["basis"]["order"]), "grid_step": float(cfg["grid"]["step"]),
-            "quadrature": str(cfg["grid"]["quadrature"]), "target": target_parameter(cfg["target"], base_dir)}
+    cfg = dict(cfg, target=target_parameter(cfg["target"], base_dir))
+    return parameters_from_config(cfg, [spec.name for spec in DENSITY_MODEL])
 
 
 def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, recorders: int = 0,
-                     record_every: int = 0) -> dict:
-    """Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists)."""
+                     record_every: int = 0, run_dir: Path | None = None) -> dict:
+    """Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists): those
+    with a config key from the config (protocol/parameters.py), the rest from the scenario."""
     cfg, w = scenario.config, scenario.weights
     near = in_neighbours(w, agent)
-    out_degree = int(np.count_nonzero(w[:, agent] > 0)) - 1  # agents that listen to this one
-    params = {
+    if not len(near):  # rclpy cannot type an empty list; a connected swarm never has one
+        raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
+    params = parameters_from_config(dict(cfg, target=target_parameter(cfg["target"], base_dir)))
+    # With robots.wait a round also waits for the robot (when there is one), and a neighbour
+    # cannot tell a robot still driving from a dead one: there is no deadline then (a known
+    # limit, see the README).
+    params["wait_for_robot"] = bool(cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none")
+    if params["wait_for_robot"]:
+        params["deadline"] = 0.0
+    params.update({
         "agent_id": int(agent),
-        "agents": int(cfg["agents"]),
         "neighbours": [int(j) for j in near],
         "neighbour_weights": [float(w[agent, j]) for j in near],
         "self_weight": float(w[agent, agent]),
-        "gamma_x": float(cfg["algorithm"]["gamma_x"]),
-        "gamma_y": float(cfg["algorithm"]["gamma_y"]),
-        "omega": float(cfg["algorithm"]["omega"]),
-        "delta": float(cfg["algorithm"]["delta"]),
-        **problem_parameters(cfg, base_dir),
         "initial_x": [float(v) for v in scenario.x0[agent]],
         "initial_y": [float(v) for v in scenario.y0[agent]],
-        "iterations": int(cfg["iterations"]),
-        "listeners": out_degree,
+        "listeners": int(np.count_nonzero(w[:, agent] > 0)) - 1,  # agents that listen to this one
         "record_every": int(record_every),
         "recorders": int(recorders),
-        # physical-robot mode: a round waits for the robot to reach x_i^k (see the README)
-        "wait_for_robot": bool(cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none"),
-        "arrival_tolerance": float(cfg["robots"]["tolerance"]),
-        **fault_parameters(cfg),
-    }
-    if not params["neighbours"]:  # rclpy cannot type an empty list; a connected swarm never has one
-        raise ValueError(f"agent {agent} has no in-neighbour: the graph is not connected")
-    return params
-
-
-def fault_parameters(cfg: dict) -> dict:
-    """The agent parameters of the config's faults section (core/faults.py explains them)."""
-    faults = cfg["faults"]
-    # With robots.wait a round also waits for the robots, and a neighbour cannot tell a robot
-    # still driving from a dead one: there is no deadline then (a known limit, see the README).
-    waits = cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none"
-    params = {PARAMETER_NAMES[key]: value for key, value in faults.items()}
-    return dict(params, deadline=0.0) if waits else params
+    })
+    if run_dir is not None:  # what a restarted agent resumes from, and what each agent reports
+        params["checkpoint_dir"] = str(Path(run_dir) / "checkpoints")
+        params["outcome_dir"] = str(Path(run_dir) / "outcomes")
+    return {spec.name: params[spec.name] for spec in AGENT_PARAMETERS if spec.name in params}
 
 
 def initial_poses(x0: np.ndarray) -> list[float]:
@@ -157,13 +146,14 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
 
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
                agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None,
-               visualiser: bool = False) -> SwarmPlan:
+               visualiser: bool = False, run_dir: Path | None = None) -> SwarmPlan:
     """The whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
     is how 50+ agents fit on one machine. monitors counts recorders every agent waits for before
     its first round; with monitors, agents publish records every record_every rounds (default
-    about K/1000, as `bildmacro simulate` logs).
+    about K/1000, as `bildmacro simulate` logs). With run_dir, agents keep their checkpoints and
+    write their outcomes there (run_dir/checkpoints, run_dir/outcomes).
     """
     if agents_per_process < 1:
         raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
@@ -171,7 +161,7 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
     scenario = build_scenario(cfg, base_dir, init, weights)
     ns = f"/{namespace}" if namespace else ""
     every = (record_every or default_log_every(cfg["iterations"])) if monitors else 0
-    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors, every), ns)
+    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors, every, run_dir), ns)
               for i in range(cfg["agents"])]
     if agents_per_process == 1:
         processes = list(agents)
@@ -259,5 +249,5 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
     cfg = validate(dict(cfg, robots=robots))
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
                       _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
-                      visualiser=_flag("rviz", rviz))
+                      visualiser=_flag("rviz", rviz), run_dir=Path(record).expanduser().resolve() if record else None)
     return plan, cfg

@@ -15,7 +15,7 @@ from .core.metrics import (ObjectiveTracker, consensus_error, lower_grad_norm, m
                            snapshot_iterations, step_norm)
 from .core.problem import BilevelProblem
 from .core.symmetric import unpack
-from .ros.wire import NeighbourState
+from .protocol.wire import NeighbourState
 
 
 class SwarmRecorder:

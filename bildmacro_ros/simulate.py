@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,16 +10,14 @@ import numpy as np
 
 from .core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
 from .core.centralized import centralized_step
-from .core.config import dump_config
-from .core.metrics import (COLUMNS, ObjectiveTracker, consensus_error, default_log_every, lower_grad_norm,
-                           snapshot_iterations, step_norm)
+from .core.metrics import (ObjectiveTracker, consensus_error, default_log_every, lower_grad_norm, snapshot_iterations,
+                           step_norm)
 from .core.scenario import Scenario
 from .core.symmetric import unpack
+from .progress import Progress
+from .run_folder import RunWriter
 
 METHODS = ("distributed", "centralized")
-OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
-                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
-                "swarm.gif", "run.mcap")
 
 
 class Diverged(RuntimeError):
@@ -111,41 +106,6 @@ class Centralized:
                 "q": np.broadcast_to(h, (n, m, m)).copy()}
 
 
-class Progress:
-    """A progress line on stderr: rewritten in place on a terminal, a new line every few seconds otherwise."""
-
-    def __init__(self, label: str, total: int, stream=None, enabled: bool = True):
-        self.label, self.total = label, total
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = self.last = time.monotonic()
-        self.every = 0.25 if self.tty else 5.0
-
-    def note(self, text: str) -> None:
-        """An event worth its own line (shown even without a progress line)."""
-        self.stream.write(("\n" if self.tty and self.enabled else "") + f"{self.label}: {text}\n")
-        self.stream.flush()
-
-    def update(self, done: int, note: str = "", force: bool = False):
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < self.every):
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        eta = (self.total - done) / rate if rate > 0 else math.inf
-        pct = 100.0 * done / self.total if self.total else 100.0
-        line = (f"{self.label}: {done}/{self.total} iterations ({pct:.0f}%), {rate:,.0f} it/s, "
-                f"ETA {eta:,.0f} s{', ' + note if note else ''}")
-        if self.tty:
-            self.stream.write("\r" + line.ljust(100))
-            if force:
-                self.stream.write("\n")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-
 @dataclass
 class RunSummary:
     out: Path
@@ -167,63 +127,6 @@ class RunSummary:
         return (f"{self.method} run {status} after {self.iterations}/{self.requested} iterations in "
                 f"{self.seconds:.1f} s ({rate:,.0f} it/s); KL {self.initial_kl:.4f} -> {self.final_kl:.4f}; "
                 f"outputs in {self.out}")
-
-
-def prepare_output(out: Path, overwrite: bool) -> Path:
-    """Refuse to mix a new run into an old one unless asked to replace it."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-    if out.is_dir():
-        old = [name for name in OUTPUT_FILES if (out / name).exists()]
-        if old and not overwrite:
-            raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another folder "
-                             f"or pass --overwrite")
-        for name in old:  # nothing of the old run may pass for part of the new one
-            (out / name).unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-class RunWriter:
-    """The files of a run, in the same formats whichever method or front end produced them."""
-
-    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False):
-        self.out = prepare_output(out, overwrite)
-        self.scenario, self.method = scenario, method
-        (self.out / "config.yaml").write_text(dump_config(scenario.config))
-        np.save(self.out / "weights.npy", scenario.weights)
-        np.savez(self.out / "initial_state.npz", x=scenario.x0, y=scenario.y0)
-        self._handle = open(self.out / "metrics.csv", "w", newline="")
-        self._csv = csv.writer(self._handle)
-        self._csv.writerow(COLUMNS)
-        self.snaps_k, self.snaps_x, self.snaps_y = [], [], []
-        self.first_kl = self.last_kl = float("nan")
-
-    def row(self, iteration: int, values: dict):
-        self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:]])
-        self._handle.flush()  # a run cut short still leaves every row computed so far
-        self.last_kl = values["kl"]
-        if iteration == 0:
-            self.first_kl = values["kl"]
-
-    def snapshot(self, iteration: int, x: np.ndarray, learned: np.ndarray):
-        if iteration not in self.snaps_k:
-            self.snaps_k.append(iteration)
-            self.snaps_x.append(np.array(x, copy=True))
-            self.snaps_y.append(np.array(learned, copy=True))
-
-    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool, animation: bool = False) -> list[str]:
-        self._handle.close()
-        np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
-        np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
-                 x=np.array(self.snaps_x), y=np.array(self.snaps_y), target=self.scenario.problem.target,
-                 method=np.array(self.method))
-        if plots:
-            from .plots import plot_run
-
-            plot_run(self.out, self.scenario.problem.family, animation)
-        return sorted(p.name for p in self.out.iterdir())
 
 
 def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: int | None = None,

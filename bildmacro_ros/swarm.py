@@ -6,14 +6,14 @@ The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start 
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +21,19 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm, stop_tolerance
 from .core.metrics import default_log_every
-from .simulate import Progress, RunWriter
+from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm, stop_tolerance
+from .progress import Progress
+from .protocol.outcome import AgentOutcome, read_outcomes
+from .run_folder import RunWriter
 
 METHOD = "distributed over DDS"
 
 
 @dataclass
 class SwarmSummary:
+    """How a swarm run went, as data: also written to the run folder as summary.json."""
+
     out: Path
     agents: int
     processes: int
@@ -39,19 +43,35 @@ class SwarmSummary:
     seconds: float
     interrupted: bool = False
     failure: str | None = None
-    dropped: dict | None = None
+    dropped: dict | None = None  # records the recorder dropped, by reason
     missing_rows: int = 0
     robot_error: float | None = None  # largest distance between a robot's measured position and x_i^K
     robot_kl: float | None = None  # KL of the robots' measured positions at the end
     tolerance: float = 0.0
-    finished: list[int] | None = None  # agents whose node finished every round
-    killed: list[int] | None = None  # agents killed on purpose (--kill) and not restarted
-    late_rounds: int = 0  # rounds, summed over agents, stepped without a late or dead neighbour's message
+    killed: list[int] = field(default_factory=list)  # agents killed on purpose (--kill) and not restarted
+    outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
+
+    @property
+    def finished(self) -> list[int]:
+        """Agents whose node finished every round."""
+        return sorted(i for i, outcome in self.outcomes.items() if outcome.finished)
+
+    @property
+    def late_rounds(self) -> int:
+        """Rounds, summed over agents, stepped without a late or dead neighbour's message."""
+        return sum(outcome.late_rounds for outcome in self.outcomes.values())
 
     @property
     def survivors_finished(self) -> bool:
-        expected = set(range(self.agents)) - set(self.killed or ())
-        return self.finished is not None and expected <= set(self.finished)
+        return set(range(self.agents)) - set(self.killed) <= set(self.finished)
+
+    def write(self) -> Path:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("out", "outcomes")}
+        data.update(finished=self.finished, late_rounds=self.late_rounds,
+                    outcomes={str(i): asdict(outcome) for i, outcome in sorted(self.outcomes.items())})
+        path = self.out / "summary.json"
+        path.write_text(json.dumps(data, indent=1))
+        return path
 
     def describe(self) -> str:
         status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else "finished"
@@ -62,7 +82,7 @@ class SwarmSummary:
                 + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i (tolerance "
                    f"{self.tolerance:g} m); KL of the robots' positions {self.robot_kl:.4f}"
                    if self.robot_error is not None else "")
-                + (f"\nfaults: {len(self.finished or ())}/{self.agents} agents finished"
+                + (f"\nfaults: {len(self.finished)}/{self.agents} agents finished"
                    + (f" (killed: {self.killed})" if self.killed else "")
                    + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"
                    if self.killed or self.late_rounds else "")
@@ -78,30 +98,6 @@ def require_startable(spec: NodeSpec) -> None:
                          f"robots.simulator embedded or none")
 
 
-def _command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, checkpoints: Path) -> list[str]:
-    cmd = process_command(spec, plan, params_path, parent=os.getpid())
-    return cmd + ["-p", f"checkpoint_dir:={checkpoints}"] if spec.executable.startswith("agent") else cmd
-
-
-def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: int | None = None) -> list[str]:
-    """How one node of the plan is started: its entry point, run by this interpreter, with the
-    same --ros-args `ros2 run` would get. With `parent`, the node shuts down when that process
-    dies (ros/common.py: end_with_parent)."""
-    require_startable(spec)
-    module, function = EXECUTABLES[spec.executable].split(":")
-    program = f"import sys; from {module} import {function}; sys.exit({function}())"
-    if parent is not None:
-        program = f"from bildmacro_ros.ros.common import end_with_parent; end_with_parent({parent}); " + program
-    cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
-    if plan.namespace:
-        cmd += ["-r", f"__ns:={plan.namespace}"]
-    if spec.executable != "agent_group":
-        cmd += ["-r", f"__node:={spec.name}"]
-    else:
-        cmd += ["-p", f"agent_ids:={spec.parameters['agent_ids']}"]
-    return cmd
-
-
 @dataclass
 class Kill:
     """Fault injection in `bildmacro swarm`: kill agent `agent`'s process (SIGKILL: no goodbye)
@@ -113,29 +109,117 @@ class Kill:
     restart_after: float | None = None
 
 
-def _agents_of(spec: NodeSpec) -> list[int]:
-    return list(spec.parameters.get("agent_ids", [spec.parameters.get("agent_id")]))
+def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: int | None = None) -> list[str]:
+    """How one node of the plan is started: its entry point, run by this interpreter, with the
+    same --ros-args `ros2 run` would get. With `parent`, the node shuts down when that process
+    dies (ros/lifecycle.py: end_with_parent)."""
+    require_startable(spec)
+    module, function = EXECUTABLES[spec.executable].split(":")
+    program = f"import sys; from {module} import {function}; sys.exit({function}())"
+    if parent is not None:
+        program = f"from bildmacro_ros.ros.lifecycle import end_with_parent; end_with_parent({parent}); " + program
+    cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
+    if plan.namespace:
+        cmd += ["-r", f"__ns:={plan.namespace}"]
+    if spec.executable != "agent_group":
+        cmd += ["-r", f"__node:={spec.name}"]
+    else:
+        cmd += ["-p", f"agent_ids:={spec.parameters['agent_ids']}"]
+    return cmd
 
 
-def _process_of(plan: SwarmPlan, agent: int) -> int:
-    for n, spec in enumerate(plan.processes):
-        if agent in _agents_of(spec):
-            return n
-    raise ValueError(f"--kill: there is no agent {agent} (agents are 0..{plan.scenario.agents - 1})")
+def agents_of(spec: NodeSpec) -> list[int]:
+    """The agents a process of the plan runs (none for a robot node)."""
+    if spec.executable == "agent_group":
+        return list(spec.parameters["agent_ids"])
+    return [spec.parameters["agent_id"]] if spec.executable == "agent" else []
 
 
-def _stop(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
-    """SIGINT (the nodes shut down cleanly), then SIGKILL for any that linger."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@dataclass
+class ManagedProcess:
+    """One node process the launcher runs: what it is, how it runs, where it logs."""
+
+    role: str  # robots or agents
+    spec: NodeSpec
+    process: subprocess.Popen
+    log: Path
+    killed: bool = False  # on purpose (--kill), and not restarted
+
+    @property
+    def agents(self) -> list[int]:
+        return agents_of(self.spec)
+
+    @property
+    def crashed(self) -> bool:
+        return not self.killed and self.process.poll() not in (None, 0)
+
+
+class Supervisor:
+    """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
+
+    def __init__(self, plan: SwarmPlan, params_path: Path, logs: Path):
+        self.plan, self.params_path, self.logs = plan, params_path, logs
+        self.table: list[ManagedProcess] = []
+        self._handles = []
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+    def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
+        handle = open(log, "w")
+        self._handles.append(handle)
+        return subprocess.Popen(process_command(spec, self.plan, self.params_path, parent=os.getpid()) + extra,
+                                env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self, role: str, spec: NodeSpec) -> ManagedProcess:
+        log = self.logs / f"{spec.name}.log"
+        entry = ManagedProcess(role, spec, self._popen(spec, log, []), log)
+        self.table.append(entry)
+        return entry
+
+    def of_agent(self, agent: int) -> ManagedProcess:
+        for entry in self.table:
+            if agent in entry.agents:
+                return entry
+        raise ValueError(f"--kill: there is no agent {agent} (agents are 0..{self.plan.scenario.agents - 1})")
+
+    def kill(self, entry: ManagedProcess) -> None:
+        os.killpg(entry.process.pid, signal.SIGKILL)
+        entry.process.wait()
+        entry.killed = True
+
+    def restart(self, entry: ManagedProcess) -> None:
+        """Start a killed process again, resuming from its checkpoint; it logs to NAME.restarted.log."""
+        entry.log = self.logs / f"{entry.spec.name}.restarted.log"
+        entry.process = self._popen(entry.spec, entry.log, ["-p", "resume:=true"])
+        entry.killed = False
+
+    def crashed(self) -> ManagedProcess | None:
+        return next((entry for entry in self.table if entry.crashed), None)
+
+    def wait_agents(self, timeout: float) -> None:
+        """Finished agents exit once their last messages are acknowledged."""
+        deadline = time.monotonic() + timeout
+        for entry in self.table:
+            if entry.role == "agents" and not entry.killed:
+                try:
+                    entry.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGINT (the nodes shut down cleanly), then SIGKILL for any that linger."""
+        procs = [entry.process for entry in self.table]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for handle in self._handles:
+            handle.close()
 
 
 def _tail(path: Path, lines: int = 8) -> str:
@@ -152,8 +236,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     iterations = cfg["iterations"]
     log_every = log_every or default_log_every(iterations)
     plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1, record_every=log_every,
-                      visualiser=visualiser)
-    victim = _process_of(plan, kill.agent) if kill is not None else None
+                      visualiser=visualiser, run_dir=Path(out).resolve())
+    if kill is not None and not 0 <= kill.agent < plan.scenario.agents:
+        raise ValueError(f"--kill: there is no agent {kill.agent} (agents are 0..{plan.scenario.agents - 1})")
     robots = cfg["robots"]["simulator"] != "none"
     for spec in plan.robots:
         require_startable(spec)  # refuse turtlesim before anything is written
@@ -161,10 +246,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     params_path = writer.out / "agents.params.yaml"
     params_path.write_text(params_file_content(plan))
     logs = writer.out / "logs"
-    logs.mkdir(exist_ok=True)
-    checkpoints = writer.out / "checkpoints"  # what a restarted agent resumes from
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    checkpoints.mkdir()
+    for folder in (logs, writer.out / "checkpoints", writer.out / "outcomes"):
+        shutil.rmtree(folder, ignore_errors=True)  # nothing of an old run may pass for this one's
+        folder.mkdir()
 
     from .ros.monitor import MonitorNode  # rclpy-heavy; only when a swarm really starts
 
@@ -174,19 +258,17 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                           node_name="bildmacro_monitor", namespace=plan.namespace or None)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(monitor)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    procs, handles = [], []
+    supervisor = Supervisor(plan, params_path, logs)
     meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations, stream, progress)
     started = time.monotonic()
     interrupted, failure = False, None
-    killed_at, killed = None, set()  # process indices (into procs) killed on purpose
+    victim, killed_at = None, None
     try:
-        nodes = plan.robots + plan.processes  # robots first: a robot exists before its agent's first waypoint
-        for spec in nodes:
-            handle = open(logs / f"{spec.name}.log", "w")
-            handles.append(handle)
-            procs.append(subprocess.Popen(_command(spec, plan, params_path, checkpoints), env=env, stdout=handle,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
+        for spec in plan.robots:  # robots first: a robot exists before its agent's first waypoint
+            supervisor.start("robots", spec)
+        for spec in plan.processes:
+            supervisor.start("agents", spec)
+        victim = supervisor.of_agent(kill.agent) if kill is not None else None
         last_progress, last_change = -2, time.monotonic()
         while True:
             # drain messages for a while between housekeeping passes: the recorder shares two
@@ -199,33 +281,24 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                 last_progress, last_change = done, time.monotonic()
             meter.update(max(done, 0))
             if victim is not None:
-                index, spec = len(plan.robots) + victim, plan.processes[victim]
                 if killed_at is None and monitor.recorder.latest[kill.agent] >= kill.at_round:
-                    os.killpg(procs[index].pid, signal.SIGKILL)
-                    procs[index].wait()
-                    killed_at, victims = time.monotonic(), _agents_of(spec)
-                    killed.add(index)
-                    for agent in victims:
+                    supervisor.kill(victim)
+                    killed_at = time.monotonic()
+                    for agent in victim.agents:
                         monitor.recorder.leave(agent)
-                    meter.note(f"killed agent {kill.agent}'s process (agents {victims}) at round "
+                    meter.note(f"killed agent {kill.agent}'s process (agents {victim.agents}) at round "
                                f"{monitor.recorder.latest[kill.agent]}")
-                elif (index in killed and kill.restart_after is not None
-                      and time.monotonic() - killed_at >= kill.restart_after):
-                    handles.append(open(logs / f"{spec.name}.restarted.log", "w"))
-                    procs[index] = subprocess.Popen(_command(spec, plan, params_path, checkpoints) + [
-                        "-p", "resume:=true"], env=env, stdout=handles[-1], stderr=subprocess.STDOUT,
-                        start_new_session=True)
-                    killed.discard(index)
-                    for agent in _agents_of(spec):
+                elif victim.killed and kill.restart_after is not None \
+                        and time.monotonic() - killed_at >= kill.restart_after:
+                    supervisor.restart(victim)
+                    for agent in victim.agents:
                         monitor.recorder.rejoin(agent)
                     meter.note(f"restarted agent {kill.agent}'s process")
                     victim = None
-            crashed = [(spec, p) for n, (spec, p) in enumerate(zip(nodes, procs))
-                       if n not in killed and p.poll() not in (None, 0)]
-            if crashed:
-                spec, proc = crashed[0]
-                failure = (f"{spec.name} exited with code {proc.returncode}; its log "
-                           f"({logs / (spec.name + '.log')}) ends:\n{_tail(logs / (spec.name + '.log'))}")
+            crashed = supervisor.crashed()
+            if crashed is not None:
+                failure = (f"{crashed.spec.name} exited with code {crashed.process.returncode}; its log "
+                           f"({crashed.log}) ends:\n{_tail(crashed.log)}")
                 break
             if monitor.recorder.complete:
                 break
@@ -238,18 +311,10 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
         interrupted = True
     finally:
         if failure is None and not interrupted:
-            for proc in procs[len(plan.robots):]:  # finished agents exit once their last message is acked
-                if proc.poll() is not None:
-                    continue
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    pass
+            supervisor.wait_agents(timeout=10)
             if robots:
                 _settle(executor, monitor, stop_tolerance(cfg), settle_timeout)
-        _stop(procs)
-        for handle in handles:
-            handle.close()
+        supervisor.stop()
     meter.update(max(monitor.recorder.progress, 0), force=True)
     k, kl, _ = monitor.finish(plots, animation)
     robot_error = robot_kl = None
@@ -260,26 +325,14 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     monitor.destroy_node()
     executor.shutdown()
     rclpy.try_shutdown(context=context)
-    finished, late_rounds = _agent_outcomes(logs, cfg["agents"])
-    return SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), iterations=max(k, 0),
-                        requested=iterations, final_kl=kl, seconds=time.monotonic() - started,
-                        interrupted=interrupted, failure=failure, dropped=dropped,
-                        missing_rows=missing, robot_error=robot_error, robot_kl=robot_kl,
-                        tolerance=cfg["robots"]["tolerance"], finished=finished,
-                        killed=sorted(a for n in killed for a in _agents_of(plan.processes[n - len(plan.robots)])),
-                        late_rounds=late_rounds)
-
-
-def _agent_outcomes(logs: Path, agents: int) -> tuple[list[int], int]:
-    """Which agents logged that they finished, and how many rounds they stepped late (from the logs)."""
-    finished, late = set(), 0
-    for path in logs.glob("*.log"):
-        text = path.read_text(errors="replace")
-        for i in range(agents):
-            if f"agent {i}: finished " in text:
-                finished.add(i)
-        late += sum(int(n) for n in re.findall(r"; (\d+) rounds stepped late", text))
-    return sorted(finished), late
+    summary = SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), iterations=max(k, 0),
+                           requested=iterations, final_kl=kl, seconds=time.monotonic() - started,
+                           interrupted=interrupted, failure=failure, dropped=dropped, missing_rows=missing,
+                           robot_error=robot_error, robot_kl=robot_kl, tolerance=cfg["robots"]["tolerance"],
+                           killed=sorted(a for entry in supervisor.table if entry.killed for a in entry.agents),
+                           outcomes=read_outcomes(writer.out / "outcomes"))
+    summary.write()
+    return summary
 
 
 def _settle(executor, monitor, stopped_within: float, timeout: float) -> None:

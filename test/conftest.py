@@ -1,15 +1,10 @@
-"""Shared fixtures: a small, well-conditioned problem and a seeded generator."""
+"""Shared fixtures: DDS isolation, a small well-conditioned problem, a seeded generator, no leftover nodes."""
 
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
+import uuid
 
 import numpy as np
 import pytest
@@ -20,13 +15,12 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the straightforward implementation is an independent oracle
+# Every process a test starts carries this mark, so that a test checks and ends only its own
+# (helpers.node_pids), even those a killed launcher left behind.
+os.environ.setdefault("BILDMACRO_TEST_RUN", uuid.uuid4().hex)
 
-from bildmacro_ros.core.config import DEFAULTS  # noqa: E402
 from bildmacro_ros.core.family import ExponentialFamily  # noqa: E402
-from bildmacro_ros.core.problem import BilevelProblem  # noqa: E402
-from bildmacro_ros.core.target import gaussian_mixture  # noqa: E402
+from helpers import make_problem, node_processes  # noqa: E402
 
 
 @pytest.fixture
@@ -39,109 +33,10 @@ def family():
     return ExponentialFamily(order=6, step=0.05)
 
 
-def make_problem(family, omega):
-    return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]), omega)
-
-
 @pytest.fixture(scope="session")
 def problem(family):
     # omega = 1e-2 keeps cond(H) moderate so finite differences are accurate
     return make_problem(family, 1e-2)
-
-
-def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT):
-    """Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has
-    `rows` rows.
-
-    Returns (exit code, stdout, stderr).
-    """
-    # A shell without job control starts background jobs with SIGINT ignored, and Python then
-    # never raises KeyboardInterrupt: give the CLI a terminal user's default disposition.
-    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], cwd=ROOT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            metrics = out / "metrics.csv"
-            if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
-                break
-            time.sleep(0.1)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    return proc.returncode, stdout, stderr
-
-
-def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
-    """Two runs' outputs are the same run: final states to `tol`, and the metrics rows."""
-    with np.load(a / "final_state.npz") as x, np.load(b / "final_state.npz") as y:
-        assert int(x["iteration"]) == int(y["iteration"])
-        for key in ("x", "x_hat", "y", "r", "q"):
-            assert np.allclose(x[key], y[key], rtol=0, atol=tol), (key, np.abs(x[key] - y[key]).max())
-    if not metrics:
-        return
-    ma = np.genfromtxt(a / "metrics.csv", delimiter=",", names=True)
-    mb = np.genfromtxt(b / "metrics.csv", delimiter=",", names=True)
-    assert np.array_equal(ma["iteration"], mb["iteration"])
-    for name in ma.dtype.names:
-        assert np.allclose(ma[name], mb[name], rtol=1e-9, atol=1e-12), name
-
-
-# agent 0 of a 3-agent swarm, with neighbours 1 and 2 played by a test or absent
-AGENT_0 = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]", "self_weight:=0.5",
-           "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]", "iterations:=0"]
-
-
-def agent_command(*params) -> list[str]:
-    """An agent process with these `name:=value` parameters (a later one overrides an earlier one)."""
-    return [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
-
-
-@contextmanager
-def spinning(make_node):
-    """A test's own node, make_node(context), spun in a thread of a private rclpy context."""
-    import rclpy  # here, not at the top: the DDS isolation above must be set before rclpy loads
-    from rclpy.executors import SingleThreadedExecutor
-
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = make_node(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
-        yield node
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        spinner.join(timeout=5)
-
-
-def bildmacro(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-
-
-def node_pids() -> dict[int, str]:
-    """Running processes of this package's nodes: pid -> command line."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "bildmacro_ros.ros." in cmdline and proc.name.isdigit():
-            found[int(proc.name)] = cmdline
-    return found
-
-
-def node_processes():
-    """Command lines of running processes of this package's nodes."""
-    return list(node_pids().values())
 
 
 @pytest.fixture

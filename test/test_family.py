@@ -6,7 +6,7 @@ from straightforward import Straightforward
 
 from bildmacro_ros.core.symmetric import pack, packed_identity, solve_projected, unpack
 
-from conftest import make_problem
+from helpers import make_problem
 
 
 def dense_oracle(problem):

@@ -9,7 +9,8 @@ from bildmacro_ros.core import graph
 from bildmacro_ros.core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
 from bildmacro_ros.core.config import DEFAULTS
 from bildmacro_ros.core.bildmacro import StepSizes
-from bildmacro_ros.core.faults import FaultInjector, RunningClock, mix_inputs, round_weights, survivor_weights
+from bildmacro_ros.core.faults import FaultInjector, mix_inputs, round_weights, survivor_weights
+from bildmacro_ros.protocol.clock import RunningClock
 
 
 @settings(max_examples=200, deadline=None)

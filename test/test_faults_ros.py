@@ -1,7 +1,7 @@
 """Faults over real DDS: seeded message loss, a killed agent, a restarted one. Every run has a hard timeout."""
 
+import json
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -14,9 +14,10 @@ from std_msgs.msg import Float64MultiArray
 
 from bildmacro_ros.core.faults import FaultInjector
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
-from bildmacro_ros.ros.agent import MAX_LEAD
-from bildmacro_ros.ros.common import STATE_QOS, state_topic
-from conftest import AGENT_0, agent_command, assert_same_run, bildmacro, node_pids, spinning
+from bildmacro_ros.protocol.outcome import read_outcomes
+from bildmacro_ros.protocol.rounds import MAX_LEAD
+from bildmacro_ros.ros.topics import STATE_QOS, state_topic
+from helpers import AGENT_0, agent_command, assert_same_run, bildmacro, node_pids, outcomes, spinning
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -47,17 +48,18 @@ def test_ten_percent_loss_still_finishes_near_the_fault_free_kl(tmp_path):
     assert ref.returncode == 0, ref.stderr
     res = run_swarm(tmp_path / "lossy", "--drop", 0.1, "--fault-seed", 5, "--deadline", 0.1)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "finished after 300/300 rounds" in res.stdout and "6/6 agents finished" in res.stdout
-    late = int(res.stdout.split("agents finished; ")[1].split(" agent-rounds")[0])
+    reports = outcomes(tmp_path / "lossy")
+    assert all(reports[i].finished and reports[i].rounds == 300 for i in range(6)), reports
+    late = sum(r.late_rounds for r in reports.values())
     cfg, base, _, _ = load_run_inputs("demo", {"agents": 6, "iterations": 300, "seed": 3})
     lossy = FaultInjector(5, 0.1).lossy_rounds(build_scenario(cfg, base).weights, 300)
-    logs = " ".join(p.read_text() for p in (tmp_path / "lossy" / "logs").glob("agent_*.log"))
-    assert "injected_loss" in logs
+    assert all(r.dropped.get("injected_loss", 0) > 0 for r in reports.values()), reports
     # each lost message makes one late round, and only its receiver's: no cascade to the neighbours
     assert 0.9 * lossy.sum() <= late <= LATE_MARGIN * lossy.sum(), {
-        "late": late, "lossy per agent": lossy.sum(axis=1).tolist(), "late per agent": re.findall(
-            r"\[(agent_\d+)\]: agent \d+: finished .*?; (\d+) rounds stepped late", logs),
-        "declared dead": logs.count("declared dead"), "caught up": logs.count("catching up"), "stdout": res.stdout}
+        "late": late, "lossy per agent": lossy.sum(axis=1).tolist(),
+        "late per agent": [reports[i].late_rounds for i in range(6)],
+        "declared dead": [reports[i].declared_dead for i in range(6)],
+        "caught up": [reports[i].catch_ups for i in range(6)], "stdout": res.stdout}
     lossy, fault_free = final_kl(tmp_path / "lossy"), final_kl(tmp_path / "ref")
     assert abs(lossy - fault_free) <= KL_MARGIN * fault_free, (lossy, fault_free)
 
@@ -67,11 +69,12 @@ def test_a_killed_agent_is_declared_dead_and_every_other_agent_finishes(tmp_path
     res = run_swarm(out, "--kill", "2@100", "--deadline", 0.3)  # a hang fails on the timeout
     assert res.returncode == 0, res.stdout + res.stderr
     assert "killed agent 2's process" in res.stderr
-    assert "5/6 agents finished (killed: [2])" in res.stdout
-    logs = {p.stem: p.read_text() for p in (out / "logs").glob("agent_*.log")}
-    for i in (0, 1, 3, 4, 5):
-        assert f"agent {i}: finished 300 iterations" in logs[f"agent_{i}"]
-    declared = [name for name, text in logs.items() if "agent 2 has been silent" in text]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["finished"] == [0, 1, 3, 4, 5] and summary["killed"] == [2], summary
+    reports = outcomes(out)
+    assert 2 not in reports  # SIGKILL: it could not say goodbye
+    assert all(reports[i].rounds == 300 for i in (0, 1, 3, 4, 5)), reports
+    declared = [i for i, r in reports.items() if any(d["neighbour"] == 2 for d in r.declared_dead)]
     assert declared, "no neighbour declared agent 2 dead"
     with np.load(out / "final_state.npz") as final:
         assert int(final["iteration"]) == 300 and np.all(np.isfinite(final["y"]))
@@ -84,12 +87,13 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
                     "none", "--log-every", 10, "--out", out, "--no-plots", "--quiet", "--kill", "2@100",
                     "--restart-after", 0.2, "--deadline", 0.3, timeout=200)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "restarted agent 2's process" in res.stderr and "6/6 agents finished" in res.stdout
-    log = (out / "logs" / "agent_2.restarted.log").read_text()
-    assert "resumed from round 100" in log and "catching up with its neighbours at round" in log
-    target = int(log.split("catching up with its neighbours at round ")[1].split()[0])
-    assert target < 1500  # it rejoined before the end, and then stepped with its neighbours
-    assert "agent 2: finished 1500 iterations" in log
+    assert "restarted agent 2's process" in res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["finished"] == list(range(6)) and summary["killed"] == [], summary
+    restarted = outcomes(out)[2]  # the restarted process's report
+    assert restarted.resumed_from == 100 and restarted.catch_ups, restarted
+    # it rejoined before the end, and then stepped with its neighbours
+    assert restarted.catch_ups[0]["to_round"] < 1500 and restarted.finished and restarted.rounds == 1500
 
 
 def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list):
@@ -127,10 +131,11 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
         stopper.join()
     assert res.returncode == 0, res.stdout + res.stderr
     assert sum(n >= 6 for n in stops) >= 5, stops  # every agent was stopped, at least five times
-    logs = {p.stem: p.read_text() for p in (tmp_path / "stopped" / "logs").glob("agent_*.log")}
-    for name, text in logs.items():
-        assert "300 iterations" in text and "; 0 rounds stepped late" in text, (name, text[-2000:])
-        assert "declared dead" not in text, (name, text[-2000:])
+    reports = outcomes(tmp_path / "stopped")
+    assert sorted(reports) == list(range(6))
+    for i, report in reports.items():
+        assert report.finished and report.rounds == 300, report
+        assert report.late_rounds == 0 and not report.declared_dead, report
     # no round stepped late, so every agent ran Algorithm 1 exactly
     assert_same_run(tmp_path / "ref", tmp_path / "stopped")
 
@@ -172,7 +177,8 @@ class ScriptedNeighbours(Node):
 def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(tmp_path):
     log = tmp_path / "agent_0.log"
     with spinning(ScriptedNeighbours) as neighbours, open(log, "w") as handle:
-        proc = subprocess.Popen(agent_command(*AGENT_0, "iterations:=40", "deadline:=0.1", "listeners:=1"),
+        proc = subprocess.Popen(agent_command(*AGENT_0, "iterations:=40", "deadline:=0.1", "listeners:=1",
+                                              f"outcome_dir:={tmp_path}"),
                                 stdout=handle, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
@@ -187,4 +193,6 @@ def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(
     text = log.read_text()
     # agent 2 stayed at round 1: agent 0 stepped at most MAX_LEAD rounds past it, then waited
     assert behind == 1 + MAX_LEAD + 1, (behind, text)
-    assert "agent 2 has been silent" in text and "finished 40 iterations" in text, text
+    report = read_outcomes(tmp_path)[0]
+    assert [d["neighbour"] for d in report.declared_dead] == [2] and report.declared_dead[0]["round"] == behind, text
+    assert report.finished and report.rounds == 40, text

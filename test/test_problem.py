@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conftest import make_problem
+from helpers import make_problem
 
 
 def test_newton_reaches_optimality(problem, rng):

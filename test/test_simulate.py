@@ -12,7 +12,7 @@ import yaml
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.simulate import run
-from conftest import interrupt_after_rows
+from helpers import interrupt_after_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bildmacro_ros.core.symmetric import packed_size
-from bildmacro_ros.ros.wire import MAX_AHEAD, Inbox, MalformedMessage, decode, encode, layout_label, message_length
+from bildmacro_ros.protocol.inbox import MAX_AHEAD, Inbox
+from bildmacro_ros.protocol.wire import MalformedMessage, decode, encode, layout_label, message_length
 
 M = 49
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "none")
+# keys that changed name, so an old config gets the new name in its error
+RENAMED = {"faults.seed": "faults.fault_seed"}
 
 DEFAULTS: dict[str, Any] = {
     "agents": 20,
@@ -38,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
                "max_turn_rate": 3.0, "rate": 20.0},
     # late and dead neighbours (agents over DDS), seeded fault injection, tracking re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
-               "drop": 0.0, "delay": 0.0, "seed": 0},
+               "drop": 0.0, "delay": 0.0, "fault_seed": 0},
 }
 
 
@@ -106,6 +109,7 @@ def _mapping(key, value, allowed) -> dict:
         if name not in allowed:
             hint = difflib.get_close_matches(str(name), list(allowed), n=1)
             full = f"{key}.{name}" if key else str(name)
+            hint = [RENAMED[full].rpartition(".")[2]] if full in RENAMED else hint
             raise ConfigError(full, "unknown key" + (f" (did you mean {hint[0]}?)" if hint else "")
                               + f"; allowed here: {', '.join(allowed)}")
     return value
@@ -115,6 +119,65 @@ def _bool(key, value) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(key, f"must be true or false, got {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scalar config key: its type and the values it admits (the bounds of a number, the
+    options of a choice). The one source of these ranges: node parameters take theirs from here."""
+
+    kind: str  # int, float, bool or choice
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def check(self, key: str, value: Any) -> Any:
+        if self.kind == "int":
+            return _int(key, value, self.low, self.high)
+        if self.kind == "float":
+            return _float(key, value, self.low, self.high, self.low_open, self.high_open)
+        if self.kind == "bool":
+            return _bool(key, value)
+        return _choice(key, value, self.choices)
+
+
+SECTIONS = ("basis", "grid", "algorithm", "robots", "faults")  # mappings whose keys merge one by one
+FIELDS: dict[str, Field] = {
+    "agents": Field("int", 2, 100000),
+    "seed": Field("int", 0, 2**32 - 1),
+    "iterations": Field("int", 0),
+    "basis.order": Field("int", 1, 20),
+    "grid.step": Field("float", 0.01, 1),
+    "grid.quadrature": Field("choice", choices=QUADRATURES),
+    "algorithm.gamma_x": Field("float", 0, low_open=True),
+    "algorithm.gamma_y": Field("float", 0, low_open=True),
+    "algorithm.omega": Field("float", 0, low_open=True),
+    "algorithm.delta": Field("float", 0, 1, low_open=True),
+    "robots.simulator": Field("choice", choices=SIMULATORS),
+    "robots.wait": Field("bool"),
+    "robots.tolerance": Field("float", 0, 1, low_open=True),
+    "robots.max_speed": Field("float", 0, 100, low_open=True),
+    "robots.max_turn_rate": Field("float", 0, 100, low_open=True),
+    "robots.rate": Field("float", 1, 1000),
+    # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
+    "faults.deadline": Field("float", 0, 3600),
+    "faults.late_policy": Field("choice", choices=LATE_POLICIES),
+    "faults.dead_after": Field("int", 1, 1_000_000),
+    "faults.tracking_reset": Field("int", 0),
+    "faults.drop": Field("float", 0, 1, high_open=True),
+    "faults.delay": Field("float", 0, 60),
+    "faults.fault_seed": Field("int", 0, 2**32 - 1),
+}
+
+
+def default(key: str) -> Any:
+    """DEFAULTS at a dotted key, e.g. default('faults.deadline') == 2.0."""
+    value: Any = DEFAULTS
+    for part in key.split("."):
+        value = value[part]
+    return copy.deepcopy(value)
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -185,75 +248,38 @@ def validate(raw: dict) -> dict:
     merged = copy.deepcopy(DEFAULTS)
     for key, value in raw.items():
         # target and graph are replaced whole: their keys depend on their type
-        if key in ("basis", "grid", "algorithm", "robots", "faults") and isinstance(value, dict):
+        if key in SECTIONS and isinstance(value, dict):
             merged[key].update(value)
         else:
             merged[key] = value
-    cfg: dict[str, Any] = {}
-    cfg["agents"] = _int("agents", merged["agents"], 2, 100000)
-    cfg["seed"] = _int("seed", merged["seed"], 0, 2**32 - 1)
-    cfg["iterations"] = _int("iterations", merged["iterations"], 0)
-    basis = _mapping("basis", merged["basis"], ("order",))
-    cfg["basis"] = {"order": _int("basis.order", basis["order"], 1, 20)}
-    grid = _mapping("grid", merged["grid"], ("step", "quadrature"))
+    for section in SECTIONS:
+        _mapping(section, merged[section], tuple(DEFAULTS[section]))
+    cfg: dict[str, Any] = {key: {} if key in SECTIONS else None for key in DEFAULTS}
+    for key, spec in FIELDS.items():
+        section, _, name = key.rpartition(".")
+        source, holder = (merged[section], cfg[section]) if section else (merged, cfg)
+        holder[name] = spec.check(key, source[name])
     # memory grows as (2 / step)^2 m^2: 0.01 (201 x 201 points) is ~0.4 GB at order 6, the finest allowed
-    step = _float("grid.step", grid["step"], 0.01, 1)
+    step = cfg["grid"]["step"]
     if abs(2 / step - round(2 / step)) > 1e-9 * (2 / step):
         raise ConfigError("grid.step", f"must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got {step:g}")
-    cfg["grid"] = {"step": step, "quadrature": _choice("grid.quadrature", grid["quadrature"], QUADRATURES)}
     cfg["target"] = _target(merged["target"])
     cfg["graph"] = _graph(merged["graph"], cfg["agents"])
-    alg = _mapping("algorithm", merged["algorithm"], ("gamma_x", "gamma_y", "omega", "delta"))
-    cfg["algorithm"] = {
-        "gamma_x": _float("algorithm.gamma_x", alg["gamma_x"], 0, low_open=True),
-        "gamma_y": _float("algorithm.gamma_y", alg["gamma_y"], 0, low_open=True),
-        "omega": _float("algorithm.omega", alg["omega"], 0, low_open=True),
-        "delta": _float("algorithm.delta", alg["delta"], 0, 1, low_open=True),
-    }
-    cfg["robots"] = _robots(merged["robots"])
-    cfg["faults"] = _faults(merged["faults"])
     return cfg
 
 
-def _faults(spec: dict) -> dict:
-    spec = _mapping("faults", spec, tuple(DEFAULTS["faults"]))
-    return {
-        # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
-        "deadline": _float("faults.deadline", spec["deadline"], 0, 3600),
-        "late_policy": _choice("faults.late_policy", spec["late_policy"], LATE_POLICIES),
-        "dead_after": _int("faults.dead_after", spec["dead_after"], 1, 1_000_000),
-        "tracking_reset": _int("faults.tracking_reset", spec["tracking_reset"], 0),
-        "drop": _float("faults.drop", spec["drop"], 0, 1, high_open=True),
-        "delay": _float("faults.delay", spec["delay"], 0, 60),
-        "seed": _int("faults.seed", spec["seed"], 0, 2**32 - 1),
-    }
-
-
-def _robots(spec: dict) -> dict:
-    spec = _mapping("robots", spec, tuple(DEFAULTS["robots"]))
-    return {
-        "simulator": _choice("robots.simulator", spec["simulator"], SIMULATORS),
-        "wait": _bool("robots.wait", spec["wait"]),
-        "tolerance": _float("robots.tolerance", spec["tolerance"], 0, 1, low_open=True),
-        "max_speed": _float("robots.max_speed", spec["max_speed"], 0, 100, low_open=True),
-        "max_turn_rate": _float("robots.max_turn_rate", spec["max_turn_rate"], 0, 100, low_open=True),
-        "rate": _float("robots.rate", spec["rate"], 1, 1000),
-    }
-
-
 def preset_dirs() -> list[Path]:
-    """Where shipped presets live: the source tree, then an installed share/ folder."""
+    """Where shipped presets live: the source tree, then the share/ folder of the prefix this
+    package is installed in (a colcon install space, or a virtual environment)."""
     import sys
 
-    here = Path(__file__).resolve().parents[2] / "config"
-    dirs = [here, Path(sys.prefix) / "share" / "bildmacro_ros" / "config"]
-    try:  # in a sourced ROS workspace the package's share directory is the authority
-        from ament_index_python.packages import get_package_share_directory
-
-        dirs.insert(0, Path(get_package_share_directory("bildmacro_ros")) / "config")
-    except Exception:  # noqa: BLE001 - not in a ROS workspace, or not built there
-        pass
-    return dirs
+    package = Path(__file__).resolve().parents[1]  # .../bildmacro_ros
+    dirs = [package.parent / "config"]  # the source tree (or colcon --symlink-install)
+    # <prefix>/lib/pythonX.Y/site-packages/bildmacro_ros: colcon's and pip's layout alike
+    if len(package.parents) > 3:
+        dirs.append(package.parents[3] / "share" / "bildmacro_ros" / "config")
+    dirs.append(Path(sys.prefix) / "share" / "bildmacro_ros" / "config")
+    return list(dict.fromkeys(dirs))
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:

@@ -1,8 +1,32 @@
-"""`python -m bildmacro_ros.ros.agent_group`: several agent nodes in one process (see agent.group_main)."""
+"""`agent_group`: several agent nodes in one process, on one executor, sharing a ProcessBus."""
 
 import sys
 
-from .agent import group_main
+from rclpy.node import Node
+
+from ..protocol.parameters import ParameterError
+from .agent import AgentNode, agents_done
+from .lifecycle import run_nodes
+from .parameters import declare
+from .process_bus import ProcessBus
+
+
+def main() -> int:
+    """`agent_group`: the agents named by agent_ids in one process; each takes its parameters by
+    node name (agent_<i>) from the --params-file the launcher passes."""
+
+    def make():
+        helper = Node("agent_group", start_parameter_services=False)
+        ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
+        if not ids or len(set(ids)) != len(ids):
+            raise ParameterError(f"parameter 'agent_ids': needs distinct agent ids, got {ids}")
+        bus = ProcessBus(helper)
+        agents = [AgentNode(f"agent_{i}", bus=bus) for i in ids]
+        bus.connect()
+        return [helper] + agents
+
+    return run_nodes(make, agents_done)
+
 
 if __name__ == "__main__":
-    sys.exit(group_main())
+    sys.exit(main())

@@ -13,21 +13,22 @@ from collections import Counter
 from pathlib import Path
 
 import rclpy
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from std_msgs.msg import Float64MultiArray
 
 from ..core.scenario import Scenario, build_scenario, load_run_inputs
 from ..record import RobotTrack, SwarmRecorder, save_robot_track
 from ..core.metrics import default_log_every
-from ..simulate import RunWriter
+from ..protocol.parameters import ParameterError
+from ..protocol.wire import MalformedMessage, decode_message
+from ..run_folder import RunWriter
 from .bag import BagWriter
-from .common import (RECORD_QOS, STREAM_SUB_QOS, IgnoredInput, ParameterError, declare, odom_topic, pose_of,
-                     record_topic, waypoint_topic)
-from .wire import MalformedMessage, decode_message
+from .ignored_input import IgnoredInput
+from .messages import pose_of, pose_stamped
+from .parameters import declare
+from .topics import QUIET_SUB, RECORD_QOS, STREAM_SUB_QOS, odom_topic, record_topic, waypoint_topic
 
 
 class MonitorNode(Node):
@@ -46,9 +47,8 @@ class MonitorNode(Node):
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
         self.ignored = IgnoredInput(self)
-        quiet = SubscriptionEventCallbacks(use_default_callbacks=False)  # see AgentNode: fewer waitables
         self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
-                                              event_callbacks=quiet) for i in range(n)]
+                                              event_callbacks=QUIET_SUB) for i in range(n)]
         # run.mcap: waypoints, final records and sampled odometry, replayable with `ros2 bag play`
         self.bag = None
         if bag:
@@ -61,17 +61,14 @@ class MonitorNode(Node):
         if robots:
             for i in range(n):
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
-                                         event_callbacks=quiet)
+                                         event_callbacks=QUIET_SUB)
             self.sample_timer = self.create_timer(self.track.period, self._sample)
 
     def _bag_record(self, state, msg: Float64MultiArray) -> None:
         """x_i^k of every recorded round as the agent's waypoint (what RViz replays), and the full
         record only for the final round: q makes a record 10.7 kB of incompressible doubles."""
         now = self.get_clock().now()
-        pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = now.to_msg(), "map"
-        pose.pose.position.x, pose.pose.position.y = float(state.x[0]), float(state.x[1])
-        pose.pose.orientation.w = 1.0
+        pose = pose_stamped(now.to_msg(), "map", state.x)
         self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds)
         if state.iteration == self.recorder.iterations:
             self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds)

@@ -17,9 +17,13 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from ..core.motion import Gains, Limits, TurtlesimFrame, go_to_goal, unicycle_step
-from .common import (LATCHED_QOS, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, IgnoredInput, ParameterError,
-                     arrived_topic, cmd_vel_topic, declare, odom_topic, pose_of, robot_namespace, run_nodes,
-                     set_heading, waypoint_topic)
+from ..protocol.parameters import ParameterError
+from .ignored_input import IgnoredInput
+from .lifecycle import run_nodes
+from .messages import pose_of, set_heading
+from .parameters import declare
+from .topics import (LATCHED_QOS, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, arrived_topic, cmd_vel_topic,
+                     odom_topic, robot_namespace, waypoint_topic)
 
 
 def _limits(node: Node) -> Limits:

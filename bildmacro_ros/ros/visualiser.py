@@ -19,9 +19,13 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from ..core.scenario import build_problem
 from ..scene import occupancy
-from .common import (LATCHED_QOS, STREAM_SUB_QOS, IgnoredInput, ParameterError, declare, declare_density_model,
-                     density_config, odom_topic, pose_of, run_nodes, set_heading, state_topic, waypoint_topic)
-from .wire import MalformedMessage, decode_message
+from ..protocol.parameters import ParameterError
+from ..protocol.wire import MalformedMessage, decode_message
+from .ignored_input import IgnoredInput
+from .lifecycle import run_nodes
+from .messages import pose_of, set_heading
+from .parameters import declare, read_density_model
+from .topics import LATCHED_QOS, STREAM_SUB_QOS, odom_topic, state_topic, waypoint_topic
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
 
@@ -32,7 +36,6 @@ class VisualiserNode(Node):
         super().__init__("visualiser", **kwargs)
         n = declare(self, "agents", int, "swarm size N", low=2, high=1_000_000)
         flat = declare(self, "edges", "int[]", "communication links as a flat list i0, j0, i1, j1, ...")
-        model = declare_density_model(self)
         self.learned_agent = declare(self, "learned_agent", int, "whose learned density p(., y_i) to show", 0,
                                      low=0, high=1_000_000)
         self.robots = declare(self, "robots", bool, "show robots at their odometry (false: at their waypoints)", True)
@@ -44,7 +47,7 @@ class VisualiserNode(Node):
             raise ParameterError(f"parameter 'learned_agent': {self.learned_agent} is not below agents = {n}")
         self.n, self.edges = n, list(zip(flat[0::2], flat[1::2]))
         try:
-            problem, _ = build_problem(density_config(model, {"agents": n}))
+            problem, _ = build_problem(read_density_model(self, n))
         except (ValueError, OSError) as exc:
             raise ParameterError(f"parameter 'target': {exc}") from None
         self.family, self.m = problem.family, problem.m

@@ -1,4 +1,4 @@
-"""The neighbour message: a labelled flat float64 layout, its validation, and the per-round inbox.
+"""The neighbour message: a labelled flat float64 layout and its validation.
 
 Nothing here imports ROS: it works on plain arrays, so every rule is tested without DDS. On the
 wire the array travels as `std_msgs/Float64MultiArray`; agent_<i>/state (every round, for the
@@ -24,7 +24,6 @@ counted under its reason; it can never raise out of the receive path.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +33,6 @@ from ..core.symmetric import packed_size
 LAYOUT_VERSION = 1
 META = 4
 LABELS = ("meta", "x", "x_hat", "y", "r", "q_upper")
-MAX_AHEAD = 8  # rounds a neighbour may run ahead before its messages count as bogus
 
 
 def segment_sizes(m: int) -> tuple[int, ...]:
@@ -111,67 +109,3 @@ def decode_message(msg, m: int, sender: int | None = None) -> NeighbourState:
     one labelled dimension is the layout; any other layout is reported as wrong_layout."""
     dims = msg.layout.dim
     return decode(msg.data, m, sender, dims[0].label if len(dims) == 1 else repr(dims))
-
-
-class Inbox:
-    """What one agent has received for the rounds it has not finished.
-
-    Messages for the current round k or up to MAX_AHEAD rounds ahead are kept (a neighbour can
-    be one round ahead); older ones are stale, repeats are duplicates; both are dropped and
-    counted, like malformed ones.
-    """
-
-    def __init__(self, neighbours, m: int):
-        self.neighbours = tuple(int(j) for j in neighbours)
-        self.m = m
-        self.rounds: dict[int, dict[int, NeighbourState]] = {}
-        self.dropped: Counter[str] = Counter()
-        self.accepted = 0
-
-    def offer(self, sender: int, data, current: int, label: str | None = None) -> str:
-        """File one message; returns 'accepted' or the reason it was dropped."""
-        if sender not in self.neighbours:
-            return self.reject("not_a_neighbour")
-        try:
-            msg = decode(data, self.m, sender, label)
-        except MalformedMessage as exc:
-            return self.reject(exc.reason)
-        return self.offer_decoded(msg, current)
-
-    def offer_decoded(self, msg: NeighbourState, current: int) -> str:
-        """File a message that decode() already accepted (shared by the agents of one process)."""
-        sender = msg.sender
-        if sender not in self.neighbours:
-            return self.reject("not_a_neighbour")
-        if msg.iteration < current:
-            return self.reject("stale")
-        if msg.iteration > current + MAX_AHEAD:
-            return self.reject("too_far_ahead")
-        slot = self.rounds.setdefault(msg.iteration, {})
-        if sender in slot:
-            return self.reject("duplicate")
-        slot[sender] = msg
-        self.accepted += 1
-        return "accepted"
-
-    def reject(self, reason: str) -> str:
-        """Count a message dropped for `reason` (also for checks made outside the inbox)."""
-        self.dropped[reason] += 1
-        return reason
-
-    def complete(self, iteration: int) -> bool:
-        return len(self.rounds.get(iteration, ())) == len(self.neighbours)
-
-    def missing(self, iteration: int) -> list[int]:
-        have = self.rounds.get(iteration, {})
-        return [j for j in self.neighbours if j not in have]
-
-    def take(self, iteration: int) -> dict[int, NeighbourState]:
-        """The round's messages by sender (those that came); forgets this and older rounds."""
-        slot = self.rounds.pop(iteration, {})
-        self.forget_before(iteration)
-        return slot
-
-    def forget_before(self, iteration: int) -> None:
-        for k in [k for k in self.rounds if k < iteration]:
-            del self.rounds[k]

@@ -1,0 +1,1 @@
+"""How agents talk and when they step, without ROS: the wire format, the inbox and the round rules."""

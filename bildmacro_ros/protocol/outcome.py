@@ -1,0 +1,48 @@
+"""What an agent reports when it stops, as data: rounds, late rounds, deaths, catch-ups, drops."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class AgentOutcome:
+    agent: int
+    finished: bool  # stepped every round of its budget
+    rounds: int  # the round it reached
+    iterations: int  # its budget K
+    late_rounds: int = 0  # rounds stepped without a late or dead neighbour's message
+    declared_dead: list[dict] = field(default_factory=list)  # {neighbour, round, silent}
+    back: list[dict] = field(default_factory=list)  # {neighbour, round}: heard again after death
+    catch_ups: list[dict] = field(default_factory=list)  # {from_round, to_round}
+    resumed_from: int | None = None  # the checkpoint's round, for a restarted agent
+    dropped: dict[str, int] = field(default_factory=dict)  # messages dropped, by reason
+    seconds: float = 0.0  # from round 0 on
+    rounds_per_second: float = float("nan")  # after round 1 (round 0 waits for the slowest start)
+
+    def write(self, folder: str | Path) -> Path:
+        """agent_<i>.json in folder, written whole or not at all."""
+        path = outcome_path(folder, self.agent)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1, allow_nan=True))
+        os.replace(tmp, path)
+        return path
+
+
+def outcome_path(folder: str | Path, agent: int) -> Path:
+    return Path(folder) / f"agent_{agent}.json"
+
+
+def read_outcomes(folder: str | Path) -> dict[int, AgentOutcome]:
+    """Every agent_<i>.json in folder, by agent id (an unreadable file is left out)."""
+    out = {}
+    for path in sorted(Path(folder).glob("agent_*.json")):
+        try:
+            outcome = AgentOutcome(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        out[outcome.agent] = outcome
+    return out

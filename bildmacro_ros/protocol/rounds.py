@@ -1,0 +1,318 @@
+"""When agent i steps, waits, declares a neighbour dead, takes it back or catches up: its round rules.
+
+Algorithm 1 is synchronous: round k needs every in-neighbour's round-k message. A
+`RoundController` holds what agent i knows for that: its round k, the inbox, one `Neighbour`
+record per in-neighbour, the deadline and the late policy. The node feeds it messages and clock
+ticks and does what `decide()` answers: `Wait`, `Step` with these inputs, `CatchUp` to a round,
+or `Finish`. It reads time only from the clock it is given, so every rule is tested with a
+scripted clock and scripted messages (test/test_rounds.py); the README's Faults section states
+the rules and why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..core.faults import mix_inputs
+from .clock import RunningClock
+from .inbox import MAX_AHEAD, Inbox
+from .outcome import AgentOutcome
+from .wire import NeighbourState
+
+# rounds a catching-up agent lands ahead of its neighbours' newest, so that they take its message
+CATCH_UP_LEAD = 2
+# rounds an agent may step past a live neighbour's newest: its messages then still fit that
+# neighbour's inbox (MAX_AHEAD rounds)
+MAX_LEAD = MAX_AHEAD - 2
+
+
+@dataclass(frozen=True)
+class RoundRules:
+    """The settings the rules depend on (the config's faults section, and the node's timings)."""
+
+    deadline: float = 2.0  # seconds a round waits for a late neighbour; 0: for ever
+    late_policy: str = "drop"
+    dead_after: int = 3  # deadlines of silence before a neighbour is declared dead
+    startup_timeout: float = 30.0  # how long round 0's neighbours may take to start
+    republish_period: float = 30.0  # re-send period without a deadline
+
+    @property
+    def tick(self) -> float:
+        """How often the node must call tick(): often enough that a longer gap is a stop."""
+        return min(self.deadline / 4, 0.05) if self.deadline > 0 else self.republish_period / 2
+
+    @property
+    def resend_period(self) -> float:
+        """A waiting agent re-sends its last two rounds this often. With a deadline, every half
+        deadline: the heartbeat by which its neighbours tell it from a dead one."""
+        return min(self.republish_period, self.deadline / 2) if self.deadline > 0 else self.republish_period
+
+
+@dataclass
+class Neighbour:
+    """What agent i knows of in-neighbour j. Times are on the controller's running clock."""
+
+    id: int
+    weight: float
+    heard_at: float  # its last message, of any round
+    reached_at: float  # when its newest round first arrived
+    newest: int = -1  # the newest plausible round heard from it
+    last_used: NeighbourState | None = None  # its newest message used in a step (reuse stands it in)
+    dead: bool = False
+
+
+@dataclass(frozen=True)
+class Wait:
+    reason: str  # not_started, neighbours, robot, finished
+
+
+@dataclass(frozen=True)
+class Step:
+    """Step round `round` with these consensus inputs: a_ii, a_ij and the messages they weigh."""
+
+    round: int
+    self_weight: float
+    weights: np.ndarray
+    rows: list[NeighbourState]
+    late: list[int]  # neighbours stepped without (late or dead); empty in a round of Algorithm 1
+
+    def stacked(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' y, r and packed q, one row per neighbour used (what core.agent_step takes)."""
+        n = len(self.rows)
+        return (np.array([g.y for g in self.rows]).reshape(n, m), np.array([g.r for g in self.rows]).reshape(n, m),
+                np.array([g.q for g in self.rows]).reshape(n, m * (m + 1) // 2))
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    from_round: int
+    to_round: int
+
+
+@dataclass(frozen=True)
+class Finish:
+    round: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the node logs and the outcome keeps: `dead` or `back` for a neighbour."""
+
+    kind: str
+    neighbour: int
+    round: int
+    silent: float = 0.0  # seconds of silence, for `dead`
+
+
+@dataclass
+class RoundLog:
+    """What happened to the rounds, as data (the agent's outcome reports it)."""
+
+    late_rounds: int = 0
+    events: list[Event] = field(default_factory=list)
+    catch_ups: list[CatchUp] = field(default_factory=list)
+
+
+class RoundController:
+    """Agent i's round k and the rules that decide it. Not thread-safe; one per agent."""
+
+    def __init__(self, neighbours, weights, self_weight: float, m: int, iterations: int,
+                 rules: RoundRules = RoundRules(), start_round: int = 0,
+                 read: Callable[[], float] = time.monotonic):
+        self.rules, self.iterations = rules, iterations
+        self.self_weight = float(self_weight)
+        self.order = [int(j) for j in neighbours]
+        self.weights = np.asarray(weights, dtype=float)
+        self.read = read  # raw time, for startup and re-sends
+        # deadlines and deaths count only the time this process ran
+        self.clock = RunningClock(stall=2 * rules.tick, read=read)
+        now = self.clock.now()
+        self.neighbours = {j: Neighbour(j, float(w), heard_at=now, reached_at=now)
+                           for j, w in zip(self.order, self.weights)}
+        self.inbox = Inbox(self.order, m)
+        self.k = start_round
+        self.log = RoundLog()
+        self.startup_deadline = read() + rules.startup_timeout
+        self.started = self.finished = False
+        self.started_at = self.first_round_at = None
+        self.round_started = now
+        self.last_sent = read()
+        self._pending: list[Event] = []
+
+    # -- what the node tells it ----------------------------------------------------------------
+    def tick(self) -> None:
+        """A reading per timer tick: a longer gap between two is a stop of this process."""
+        self.clock.now()
+
+    def may_start(self, matched: bool) -> bool:
+        """Round 0 is sent once every listener and neighbour has matched, or at startup_timeout."""
+        return matched or self.read() >= self.startup_deadline
+
+    def start(self) -> None:
+        self.started, self.started_at = True, self.read()
+
+    def sent(self) -> None:
+        """This agent published its state for round k: the round's wait starts now."""
+        self.last_sent, self.round_started = self.read(), self.clock.now()
+
+    def resent(self) -> None:
+        self.last_sent = self.read()
+
+    def receive(self, msg: NeighbourState) -> str:
+        """File a decoded neighbour message; returns 'accepted' or why the inbox dropped it."""
+        record = self.neighbours.get(msg.sender)
+        if record is not None and msg.iteration <= self.iterations:
+            now = self.clock.now()
+            if msg.iteration > record.newest:
+                record.newest, record.reached_at = msg.iteration, now
+            record.heard_at = now
+            if record.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
+                record.dead = False
+                self._note(Event("back", record.id, msg.iteration))
+        return self.inbox.offer_decoded(msg, self.k)
+
+    def reject(self, reason: str) -> str:
+        """Count a message dropped before it reached the inbox (malformed, injected loss)."""
+        return self.inbox.reject(reason)
+
+    # -- what it answers -----------------------------------------------------------------------
+    def decide(self, robot_ready: bool = True) -> Wait | Step | CatchUp | Finish:
+        """The next thing to do. A Step or CatchUp moves to its round at once; the node then
+        computes and publishes it, and calls sent()."""
+        if self.finished:
+            return Wait("finished")
+        if not self.started:
+            return Wait("not_started")
+        if self.k >= self.iterations:
+            self.finished = True
+            return Finish(self.k)
+        if not robot_ready:
+            return Wait("robot")
+        late = [j for j in self.inbox.missing(self.k) if not self.neighbours[j].dead]
+        if late and not self.overdue(late):
+            return Wait("neighbours")
+        if late:
+            target = self.catch_up_round()
+            if target is not None:
+                action = CatchUp(self.k, target)
+                self.log.catch_ups.append(action)
+                self.k = target
+                self.inbox.forget_before(target)
+                return action
+        return self._step(late)
+
+    def should_resend(self) -> bool:
+        return self.started and self.k < self.iterations and \
+            self.read() - self.last_sent >= self.rules.resend_period
+
+    def waited(self) -> float:
+        """Seconds (of running time) the current round has waited."""
+        return self.clock.now() - self.round_started
+
+    def drain_events(self) -> list[Event]:
+        events, self._pending = self._pending, []
+        return events
+
+    def outcome(self, agent: int, resumed_from: int | None = None) -> AgentOutcome:
+        """What happened to this agent's rounds so far, as data."""
+        now = self.read()
+        started = self.started_at if self.started_at is not None else now
+        steady = now - (self.first_round_at or started)  # round 0 also waits for the slowest startup
+        return AgentOutcome(
+            agent=agent, finished=self.finished, rounds=self.k, iterations=self.iterations,
+            late_rounds=self.log.late_rounds,
+            declared_dead=[{"neighbour": e.neighbour, "round": e.round, "silent": e.silent}
+                           for e in self.log.events if e.kind == "dead"],
+            back=[{"neighbour": e.neighbour, "round": e.round} for e in self.log.events if e.kind == "back"],
+            catch_ups=[{"from_round": c.from_round, "to_round": c.to_round} for c in self.log.catch_ups],
+            resumed_from=resumed_from, dropped=dict(self.inbox.dropped), seconds=now - started,
+            rounds_per_second=(self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan"))
+
+    @property
+    def dead(self) -> list[int]:
+        return [j for j in self.order if self.neighbours[j].dead]
+
+    # -- the rules -----------------------------------------------------------------------------
+    def overdue(self, late: list[int]) -> bool:
+        """The deadline has passed and no late neighbour is one still worth waiting for."""
+        now = self.clock.now()
+        deadline = self.rules.deadline
+        if deadline <= 0 or now - self.round_started < deadline:
+            return False
+        # A neighbour never heard past round 0 may still be starting (discovering its own
+        # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
+        if (self.read() - self.started_at < self.rules.startup_timeout
+                and all(self.neighbours[j].newest < 1 for j in late)):
+            return False
+        # a silent neighbour is stepped past (and declared dead in _step) whatever its round
+        heard = [j for j in late if now - self.neighbours[j].heard_at < self.rules.dead_after * deadline]
+        return not any(self.waiting_itself(j, now) or self.far_behind(j) for j in heard)
+
+    def waiting_itself(self, j: int, now: float) -> bool:
+        """Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer: it
+        is likely waiting on a late message of its own, and sends as soon as its deadline runs out.
+        Stepping without it would pass one lost message on as a late round at every hop of the
+        graph. A chain of such waits ends at the agent whose deadline runs out first. Two agents
+        that each lost the other's round-k message both look one round behind to each other; the
+        two-deadline bound ends that wait."""
+        record = self.neighbours[j]
+        return record.newest == self.k - 1 and now - record.reached_at < 2 * self.rules.deadline
+
+    def far_behind(self, j: int) -> bool:
+        """Neighbour j, heard but more than MAX_LEAD rounds behind, is slow, not late: it is waited
+        for. Stepping past it would take this agent out of j's inbox window, after which neither
+        gets the other's messages in time again: the swarm splits into two groups rounds apart,
+        each stepping every round a deadline late without the other. A heavily loaded machine's
+        startup made such a split, and it lasted to the end of the run."""
+        return self.neighbours[j].newest < self.k - MAX_LEAD
+
+    def catch_up_round(self) -> int | None:
+        """After a restart or a long stall this agent is far behind: its neighbours' messages no
+        longer fit its inbox, and no round will complete. It then jumps ahead of them with its
+        state as it is (like a late message, the state is a few rounds old): to CATCH_UP_LEAD
+        rounds past the slowest live neighbour heard from. Only when every such neighbour is that
+        far ahead: one neighbour running ahead alone (say, after wrongly declaring its only
+        neighbour dead) must not drag the swarm along."""
+        heard = [r.newest for r in self.neighbours.values() if r.newest >= 0 and not r.dead]
+        if not heard or min(heard) <= self.k + MAX_AHEAD:
+            return None
+        return min(min(heard) + CATCH_UP_LEAD, self.iterations)
+
+    def _step(self, late: list[int]) -> Step:
+        got = self.inbox.take(self.k)
+        if late:
+            self._note_late(late)
+        dead = set(self.dead)
+        if late or dead:
+            stale = {j: r.last_used for j, r in self.neighbours.items() if r.last_used is not None}
+            self_weight, weights, rows = mix_inputs(self.order, self.self_weight, self.weights, got, stale,
+                                                    self.rules.late_policy, dead)
+        else:  # every message came: Algorithm 1 as it stands
+            self_weight, weights, rows = self.self_weight, self.weights, [got[j] for j in self.order]
+        for j, msg in got.items():
+            self.neighbours[j].last_used = msg
+        action = Step(self.k, self_weight, weights, rows, late)
+        self.k += 1
+        if self.k == 1 and self.first_round_at is None:
+            self.first_round_at = self.read()
+        return action
+
+    def _note_late(self, late: list[int]) -> None:
+        # Dead means silent, not late: a neighbour that is waiting on a lost message of its own
+        # steps after its deadline and is heard again, so lateness alone never kills a live one.
+        self.log.late_rounds += 1
+        now = self.clock.now()
+        for j in late:
+            record = self.neighbours[j]
+            silent = now - record.heard_at
+            if silent >= self.rules.dead_after * self.rules.deadline:
+                record.dead = True
+                self._note(Event("dead", j, self.k, silent))
+
+    def _note(self, event: Event) -> None:
+        self.log.events.append(event)
+        self._pending.append(event)

@@ -1,0 +1,41 @@
+"""Counting, per reason, the input a robot node refuses to act on."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+
+class IgnoredInput:
+    """Counts, per reason, the messages a robot node ignores, and warns (throttled): a robot never
+    acts on a NaN or on a waypoint outside C, and an ignored message is never silent."""
+
+    def __init__(self, node):
+        self.node = node
+        self.counts: Counter[str] = Counter()
+        self.seen: set[tuple[str, str]] = set()
+
+    def __call__(self, topic: str, reason: str) -> None:
+        self.counts[reason] += 1
+        text = f"ignored a message on {topic}: {reason} (ignored so far: {dict(self.counts)})"
+        if (topic, reason) in self.seen:
+            self.node.get_logger().warning(text, throttle_duration_sec=5.0)
+        else:  # each new kind of trouble is shown at once, repeats at most every 5 s
+            self.seen.add((topic, reason))
+            self.node.get_logger().warning(text)
+
+    def finite(self, topic: str, values) -> bool:
+        """True when every value is finite; otherwise counts it as non_finite."""
+        if all(math.isfinite(v) for v in values):
+            return True
+        self(topic, "non_finite")
+        return False
+
+    def waypoint(self, topic: str, xy) -> bool:
+        """True for a finite point in C = [-1, 1]^2, where every agent's waypoint lies."""
+        if not self.finite(topic, xy):
+            return False
+        if max(abs(xy[0]), abs(xy[1])) > 1.0:
+            self(topic, "position_outside")
+            return False
+        return True

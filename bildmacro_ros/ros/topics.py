@@ -1,0 +1,73 @@
+"""Topic names and QoS profiles: where each message travels, and with which guarantees."""
+
+from __future__ import annotations
+
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Neighbour state: reliable, bounded, never KEEP_ALL. TRANSIENT_LOCAL because a writer can see a
+# reader as matched a moment before that reader accepts data: a VOLATILE round-0 sample sent in
+# that window is lost for good, while a transient-local writer hands its (bounded) history to
+# the reader once it is ready. A neighbour runs at most a round ahead, so 10 samples suffice.
+STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Records (the rounds a recorder needs, ~1 in K/1000): the recorder shares the CPU with the agents
+# and may fall behind, and a reliable KEEP_LAST writer forgets unacknowledged samples beyond its
+# depth. 100 records of ~10.7 kB is ~1 MB per agent: bounded, and 100 rows of slack.
+RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Waypoints: a follower only wants the newest one.
+WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+
+
+# Robot streams (odometry, velocity commands) follow ROS sensor practice: subscribers take best
+# effort, which matches both best-effort and reliable publishers (Gazebo's bridge, real drivers);
+# our publishers are reliable, which matches any subscriber. Only the newest sample matters.
+STREAM_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+                            durability=DurabilityPolicy.VOLATILE)
+STREAM_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.VOLATILE)
+# Things a late subscriber (RViz opened mid-run) should still get: the last sample is kept.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+# rclpy rebuilds its wait set on every wake-up and an agent wakes once per neighbour message, so
+# every waitable costs once per message: high-rate entities leave out the default QoS-event
+# handlers (an incompatible QoS then shows as "no progress", with the topic named).
+QUIET_PUB = PublisherEventCallbacks(use_default_callbacks=False)
+QUIET_SUB = SubscriptionEventCallbacks(use_default_callbacks=False)
+
+
+def robot_namespace(robot: int) -> str:
+    """Robot i's topics live under robot_<i>/, as Gazebo's diff-drive plugin and real drivers do."""
+    return f"robot_{robot}"
+
+
+def cmd_vel_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/cmd_vel"
+
+
+def odom_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/odom"
+
+
+def arrived_topic(robot: int) -> str:
+    return f"{robot_namespace(robot)}/arrived"
+
+
+def state_topic(agent: int) -> str:
+    """Relative, so the whole swarm lives under the nodes' namespace."""
+    return f"agent_{agent}/state"
+
+
+def record_topic(agent: int) -> str:
+    return f"agent_{agent}/record"
+
+
+def waypoint_topic(agent: int) -> str:
+    return f"agent_{agent}/waypoint"
+
+
+def projected_topic(agent: int) -> str:
+    return f"agent_{agent}/x_hat"

@@ -1,0 +1,73 @@
+"""A run folder: the files every run writes (metrics, final state, snapshots, figures), whatever ran it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .core.config import dump_config
+from .core.metrics import COLUMNS
+from .core.scenario import Scenario
+
+OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
+                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
+                "swarm.gif", "run.mcap", "summary.json")
+
+
+def prepare_output(out: Path, overwrite: bool) -> Path:
+    """Refuse to mix a new run into an old one unless asked to replace it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    if out.is_dir():
+        old = [name for name in OUTPUT_FILES if (out / name).exists()]
+        if old and not overwrite:
+            raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another folder "
+                             f"or pass --overwrite")
+        for name in old:  # nothing of the old run may pass for part of the new one
+            (out / name).unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+class RunWriter:
+    """The files of a run, in the same formats whichever method or front end produced them."""
+
+    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False):
+        self.out = prepare_output(out, overwrite)
+        self.scenario, self.method = scenario, method
+        (self.out / "config.yaml").write_text(dump_config(scenario.config))
+        np.save(self.out / "weights.npy", scenario.weights)
+        np.savez(self.out / "initial_state.npz", x=scenario.x0, y=scenario.y0)
+        self._handle = open(self.out / "metrics.csv", "w", newline="")
+        self._csv = csv.writer(self._handle)
+        self._csv.writerow(COLUMNS)
+        self.snaps_k, self.snaps_x, self.snaps_y = [], [], []
+        self.first_kl = self.last_kl = float("nan")
+
+    def row(self, iteration: int, values: dict):
+        self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:]])
+        self._handle.flush()  # a run cut short still leaves every row computed so far
+        self.last_kl = values["kl"]
+        if iteration == 0:
+            self.first_kl = values["kl"]
+
+    def snapshot(self, iteration: int, x: np.ndarray, learned: np.ndarray):
+        if iteration not in self.snaps_k:
+            self.snaps_k.append(iteration)
+            self.snaps_x.append(np.array(x, copy=True))
+            self.snaps_y.append(np.array(learned, copy=True))
+
+    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool, animation: bool = False) -> list[str]:
+        self._handle.close()
+        np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
+        np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
+                 x=np.array(self.snaps_x), y=np.array(self.snaps_y), target=self.scenario.problem.target,
+                 method=np.array(self.method))
+        if plots:
+            from .plots import plot_run
+
+            plot_run(self.out, self.scenario.problem.family, animation)
+        return sorted(p.name for p in self.out.iterdir())

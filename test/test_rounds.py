@@ -1,0 +1,346 @@
+"""The round rules of protocol/rounds.py, one test per rule of the README's Faults section.
+
+Each test drives a RoundController with a scripted clock and scripted messages, in milliseconds;
+the DDS fault tests (test_faults_ros.py) are the end-to-end check of the same rules.
+"""
+
+import numpy as np
+import pytest
+
+from bildmacro_ros.protocol.inbox import MAX_AHEAD
+from bildmacro_ros.protocol.rounds import (CATCH_UP_LEAD, MAX_LEAD, CatchUp, Finish, RoundController, RoundRules,
+                                           Step, Wait)
+from bildmacro_ros.protocol.wire import NeighbourState
+
+DEADLINE = 0.1
+RULES = RoundRules(deadline=DEADLINE, late_policy="drop", dead_after=3, startup_timeout=0.0)
+
+
+class Clock:
+    """Scripted time: moves only when a test moves it."""
+
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def message(sender: int, k: int) -> NeighbourState:
+    one = np.array([float(sender)])
+    return NeighbourState(k, sender, np.zeros(2), np.zeros(2), one, one, one)
+
+
+def agent(clock, neighbours=(1, 2), iterations=50, rules=RULES, start_round=0):
+    """Agent 0 (m = 1, so a q has one packed value), started."""
+    weight = 0.5 / len(neighbours)
+    ctl = RoundController(list(neighbours), [weight] * len(neighbours), 0.5, 1, iterations, rules,
+                          start_round=start_round, read=clock)
+    ctl.start()
+    ctl.sent()
+    return ctl
+
+
+def run(ctl, robot_ready=True) -> list:
+    """What the node does on a wake-up: ask until told to wait; publishing a round is sent()."""
+    actions = []
+    while True:
+        action = ctl.decide(robot_ready)
+        actions.append(action)
+        if isinstance(action, (Step, CatchUp)):
+            ctl.sent()
+        elif isinstance(action, (Wait, Finish)):
+            return actions
+
+
+def wait_for(ctl, clock, seconds, robot_ready=True) -> list:
+    """Let `seconds` pass as the node's timer does: a tick, then a decision, every rules.tick."""
+    actions, end = [], clock.t + seconds
+    while clock.t < end - 1e-12:
+        clock.t = min(clock.t + ctl.rules.tick, end)
+        ctl.tick()
+        actions += [a for a in run(ctl, robot_ready) if not isinstance(a, Wait)]
+    return actions
+
+
+def steps(actions) -> list[Step]:
+    return [a for a in actions if isinstance(a, Step)]
+
+
+def feed(ctl, *senders_and_rounds):
+    for sender, k in senders_and_rounds:
+        ctl.receive(message(sender, k))
+
+
+def play_rounds(ctl, clock, rounds, senders=(1, 2)):
+    """Every neighbour sends every round at once: Algorithm 1, no waiting."""
+    for k in rounds:
+        feed(ctl, *[(j, k) for j in senders])
+        done = steps(run(ctl))
+        assert [s.round for s in done] == [k] and not done[0].late
+        clock.t += 0.001
+
+
+def test_a_complete_round_is_stepped_at_once_with_the_weights_as_they_are():
+    clock = Clock()
+    ctl = agent(clock)
+    feed(ctl, (1, 0))
+    assert run(ctl) == [Wait("neighbours")]
+    feed(ctl, (2, 0))
+    step = steps(run(ctl))[0]
+    assert step.round == 0 and step.late == [] and ctl.k == 1
+    assert step.self_weight == 0.5 and np.allclose(step.weights, [0.25, 0.25])
+    assert [row.sender for row in step.rows] == [1, 2]
+
+
+def test_round_zero_is_sent_once_matched_or_at_the_startup_timeout():
+    clock = Clock()
+    ctl = RoundController([1], [0.5], 0.5, 1, 5, RoundRules(startup_timeout=3.0), read=clock)
+    assert run(ctl) == [Wait("not_started")]
+    assert not ctl.may_start(matched=False) and ctl.may_start(matched=True)
+    clock.t += 3.0
+    assert ctl.may_start(matched=False)
+
+
+def test_a_neighbour_still_starting_gets_the_startup_timeout_not_the_deadline():
+    clock = Clock()
+    ctl = agent(clock, rules=RoundRules(deadline=DEADLINE, startup_timeout=2.0))
+    feed(ctl, (1, 0))
+    assert steps(wait_for(ctl, clock, 1.9)) == []  # 19 deadlines: neighbour 2 may still be discovering
+    late = steps(wait_for(ctl, clock, 0.2))
+    assert [(s.round, s.late) for s in late] == [(0, [2])]
+
+
+def test_a_lost_message_costs_its_receiver_one_late_round_after_the_deadline():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(3))
+    feed(ctl, (2, 3))  # neighbour 1's round 3 is lost; it has sent round 4 already
+    feed(ctl, (1, 4))
+    assert steps(wait_for(ctl, clock, 0.9 * DEADLINE)) == []
+    late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
+    assert [(s.round, s.late) for s in late] == [(3, [1])]
+    assert late[0].self_weight == pytest.approx(0.75) and [r.sender for r in late[0].rows] == [2]  # drop
+    assert ctl.log.late_rounds == 1
+
+
+class Network:
+    """Agents on a graph, one scripted clock, instant delivery but for the lost (sender, receiver,
+    round) messages (every copy of them, as FaultInjector does). Each wake-up is handled as the
+    node handles it, agents in `order`: receive, decide until told to wait, publish, re-send."""
+
+    def __init__(self, edges, lost, iterations, order):
+        self.clock = Clock()
+        ids = sorted({i for edge in edges for i in edge})
+        self.near = {i: sorted({b for a, b in edges if a == i} | {a for a, b in edges if b == i}) for i in ids}
+        self.agents = {i: RoundController(self.near[i], [0.2] * len(self.near[i]), 1 - 0.2 * len(self.near[i]), 1,
+                                          iterations, RULES, read=self.clock) for i in ids}
+        self.lost, self.order, self.sent = set(lost), order, {i: [] for i in ids}
+        self.queue = []
+        for i in order:
+            self.agents[i].start()
+            self.publish(i)
+        self.drain()
+
+    def publish(self, i):
+        ctl = self.agents[i]
+        self.sent[i] = (self.sent[i] + [ctl.k])[-2:]
+        ctl.sent()
+        self.queue += [(i, j, ctl.k) for j in self.near[i]]
+
+    def drain(self):
+        while self.queue:
+            sender, receiver, k = self.queue.pop(0)
+            if (sender, receiver, k) not in self.lost:
+                self.agents[receiver].receive(message(sender, k))
+                self.wake(receiver)
+
+    def wake(self, i):
+        ctl = self.agents[i]
+        while isinstance(action := ctl.decide(), (Step, CatchUp)):
+            self.publish(i)
+
+    def run(self, seconds):
+        end = self.clock.t + seconds
+        while self.clock.t < end and not all(ctl.finished for ctl in self.agents.values()):
+            self.clock.t += RULES.tick
+            for i in self.order:
+                ctl = self.agents[i]
+                ctl.tick()
+                self.wake(i)
+                if ctl.should_resend():
+                    ctl.resent()
+                    self.queue += [(i, j, k) for k in self.sent[i] for j in self.near[i]]
+                self.drain()
+
+
+@pytest.mark.parametrize("order", [(0, 2, 1), (1, 0, 2)], ids=["neighbours-first", "receiver-first"])
+def test_one_lost_message_costs_one_late_round_and_no_cascade(order):
+    # a path 0 - 1 - 2; agent 1 never gets agent 0's round 5. Agents 0 and 2, one round ahead,
+    # wait on agent 1's round 6 with the same deadline, and would give up at the same moment.
+    net = Network([(0, 1), (1, 2)], lost=[(0, 1, 5)], iterations=12, order=order)
+    net.run(seconds=5.0)
+    assert all(ctl.finished for ctl in net.agents.values())
+    assert {i: ctl.log.late_rounds for i, ctl in net.agents.items()} == {0: 0, 1: 1, 2: 0}
+    assert not any(ctl.log.events for ctl in net.agents.values())  # and nobody declared dead
+
+
+def test_a_neighbour_that_is_itself_waiting_is_waited_for_two_deadlines():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(4))
+    feed(ctl, (2, 4))  # neighbour 1 reached round 3 just now and is waiting on a message of its own
+    assert steps(wait_for(ctl, clock, 1.9 * DEADLINE)) == []  # past the deadline, within two
+    late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
+    assert [(s.round, s.late) for s in late] == [(4, [1])]
+
+
+def test_a_live_neighbour_far_behind_is_waited_for_until_it_falls_silent():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(2))
+    for _ in range(100):  # neighbour 1 stays at round 1 and re-sends it, every half deadline
+        feed(ctl, (2, ctl.k), (1, 1))
+        wait_for(ctl, clock, DEADLINE / 2)
+    assert ctl.k == 1 + MAX_LEAD + 1  # its messages still fit neighbour 1's inbox
+    assert ctl.k <= 1 + MAX_AHEAD  # (the inbox window of a neighbour at round 1)
+    assert not ctl.log.events
+    done = steps(wait_for(ctl, clock, 3.1 * DEADLINE))  # silence: dead_after deadlines
+    assert [(s.round, s.late) for s in done] == [(ctl.k - 1, [1])] and ctl.dead == [1]
+
+
+def test_dead_after_deadlines_of_silence_make_a_neighbour_dead_and_it_is_no_longer_waited_for():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(5))
+    silent_from = clock.t  # neighbour 1 sent round 4 and nothing since
+    done = []
+    for _ in range(100):  # 25 deadlines at most
+        feed(ctl, (2, ctl.k))
+        done += steps(wait_for(ctl, clock, DEADLINE / 4))
+        if ctl.dead:
+            break
+    assert ctl.log.events, "never declared dead"
+    event = ctl.log.events[0]
+    assert (event.kind, event.neighbour) == ("dead", 1)
+    assert 3 * DEADLINE <= clock.t - silent_from <= 3 * DEADLINE + 3 * RULES.tick, clock.t - silent_from
+    assert event.silent >= 3 * DEADLINE
+    assert all(s.late == [1] for s in done)  # each of those rounds waited its deadline
+    k = ctl.k
+    feed(ctl, (2, k))  # now every round goes at once with the neighbours still alive
+    step = steps(run(ctl))[0]
+    assert step.round == k and step.late == [] and [r.sender for r in step.rows] == [2]
+    assert step.self_weight == pytest.approx(0.75)  # drop: its weight went to a_ii
+
+
+def test_a_message_from_a_dead_neighbour_for_a_current_round_brings_it_back():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(2))
+    for _ in range(100):
+        feed(ctl, (2, ctl.k))
+        wait_for(ctl, clock, DEADLINE / 4)
+        if ctl.dead:
+            break
+    ctl.receive(message(1, 0))  # an old round (a re-send from long ago) proves nothing
+    assert ctl.dead == [1]
+    k = ctl.k
+    ctl.receive(message(1, k))
+    assert ctl.dead == [] and [(e.kind, e.round) for e in ctl.drain_events()] == [("dead", 3), ("back", k)]
+    feed(ctl, (2, k))
+    assert [s.late for s in steps(run(ctl))] == [[]]  # it counted again in round k
+    feed(ctl, (2, k + 1))
+    assert run(ctl) == [Wait("neighbours")]  # and it is waited for again
+
+
+def test_an_agent_far_behind_every_live_neighbour_catches_up():
+    clock = Clock()
+    ctl = agent(clock)  # a restarted agent at round 0; its neighbours are at round 20
+    feed(ctl, (1, 20), (2, 21))
+    assert ctl.inbox.dropped["too_far_ahead"] == 2
+    actions = wait_for(ctl, clock, 1.1 * DEADLINE)
+    assert actions[0] == CatchUp(0, 20 + CATCH_UP_LEAD)
+    assert ctl.k == 22 and ctl.log.catch_ups == [CatchUp(0, 22)]
+
+
+def test_one_neighbour_far_ahead_does_not_drag_an_agent_along():
+    clock = Clock()
+    ctl = agent(clock)
+    feed(ctl, (1, 30), (2, 0))  # neighbour 1 ran ahead alone; neighbour 2 is at this agent's round
+    actions = wait_for(ctl, clock, 1.1 * DEADLINE)
+    assert not any(isinstance(a, CatchUp) for a in actions)
+    assert [(s.round, s.late) for s in steps(actions)] == [(0, [1])]
+
+
+def test_a_stopped_process_does_not_count_its_stop():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(3))
+    feed(ctl, (2, 3))
+    wait_for(ctl, clock, DEADLINE / 2)
+    clock.t += 10 * DEADLINE  # the process is stopped; neighbour 1's round 3 queues up meanwhile
+    ctl.tick()  # on waking, rclpy runs the timer before the subscription
+    assert run(ctl) == [Wait("neighbours")]
+    feed(ctl, (1, 3))
+    assert [(s.round, s.late) for s in steps(run(ctl))] == [(3, [])]
+    assert ctl.log.late_rounds == 0 and not ctl.log.events
+
+
+def test_a_neighbour_silent_while_this_process_runs_is_late_all_the_same():
+    clock = Clock()
+    ctl = agent(clock)
+    play_rounds(ctl, clock, range(3))
+    feed(ctl, (2, 3), (1, 4))  # neighbour 1 is not waiting: it is ahead, its round 3 is lost
+    done = steps(wait_for(ctl, clock, 1.5 * DEADLINE))
+    assert [(s.round, s.late) for s in done] == [(3, [1])]
+
+
+def test_reuse_stands_in_the_newest_message_with_the_weights_unchanged():
+    clock = Clock()
+    ctl = agent(clock, rules=RoundRules(deadline=DEADLINE, late_policy="reuse", startup_timeout=0.0))
+    play_rounds(ctl, clock, range(2))
+    feed(ctl, (2, 2), (1, 3))
+    late = steps(wait_for(ctl, clock, 1.2 * DEADLINE))[0]
+    assert late.late == [1] and late.self_weight == 0.5 and np.allclose(late.weights, [0.25, 0.25])
+    assert [(r.sender, r.iteration) for r in late.rows] == [(1, 1), (2, 2)]  # round 1's message stands in
+
+
+def test_no_deadline_waits_for_ever_and_the_robot_holds_a_round():
+    clock = Clock()
+    ctl = agent(clock, rules=RoundRules(deadline=0.0, startup_timeout=0.0))
+    feed(ctl, (1, 0))
+    assert steps(wait_for(ctl, clock, 600.0)) == []
+    feed(ctl, (2, 0))
+    assert run(ctl, robot_ready=False) == [Wait("robot")]
+    assert [s.round for s in steps(run(ctl))] == [0]
+
+
+def test_the_last_round_finishes_once_and_re_sends_stop():
+    clock = Clock()
+    ctl = agent(clock, iterations=2)
+    play_rounds(ctl, clock, range(1))
+    feed(ctl, (1, 1), (2, 1))
+    actions = run(ctl)
+    assert [type(a) for a in actions] == [Step, Finish] and actions[1].round == 2
+    assert run(ctl) == [Wait("finished")]
+    clock.t += 100
+    assert not ctl.should_resend()
+
+
+def test_a_waiting_round_re_sends_every_half_deadline():
+    clock = Clock()
+    ctl = agent(clock)
+    assert not ctl.should_resend()
+    clock.t += DEADLINE / 2 + 1e-9
+    assert ctl.should_resend()
+    ctl.resent()
+    assert not ctl.should_resend()
+    assert RoundRules(deadline=0.0, republish_period=7.0).resend_period == 7.0
+
+
+def test_a_resumed_agent_starts_at_its_checkpoint_round():
+    clock = Clock()
+    ctl = agent(clock, start_round=40)
+    feed(ctl, (1, 40), (2, 40))
+    assert [s.round for s in steps(run(ctl))] == [40]
+    assert ctl.inbox.dropped == {}
