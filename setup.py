@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ament_python package setup; also a plain pip-installable package (see README)."""
 
 from glob import glob

@@ -1,4 +1,6 @@
-"""Iterations/s of the vectorised BILD-MACRO core against the straightforward implementation.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Iterations/s of the vectorised BILD-MACRO core against the straightforward implementation.
 
     python benchmarks/bench_core.py [--sizes 20 100 1000] [--warmup 300]
 
@@ -13,21 +15,20 @@ iteration (tracemalloc), per agent.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))  # the independent oracle
 
-from straightforward import Straightforward  # noqa: E402
-
-from bildmacro_ros.core.bildmacro import Mixer, initial_state, swarm_step  # noqa: E402
+from bildmacro_ros.core.bildmacro import initial_state, Mixer, swarm_step  # noqa: E402
 from bildmacro_ros.core.config import validate  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario  # noqa: E402
+from straightforward import Straightforward  # noqa: E402
 
 
 def scenario_for(n: int):
@@ -54,7 +55,8 @@ def time_fast(n: int, warmup: int, repeat: int) -> dict:
         for _ in range(repeat):
             state = swarm_step(sc.problem, sc.steps, state, mixer).state
         blocks.append((time.perf_counter() - start) / repeat * 1e3)
-    return {"ms": min(blocks), "median_ms": float(np.median(blocks)), "warm_ms": warm_ms, "peak_bytes_per_agent": peak / n,
+    return {"ms": min(blocks), "median_ms": float(np.median(blocks)), "warm_ms": warm_ms,
+            "peak_bytes_per_agent": peak / n,
             "clip_fraction_warmup": clipped / max(warmup * n, 1)}
 
 
@@ -79,7 +81,8 @@ def main() -> None:
     parser.add_argument("--reference-size", type=int, default=100, help="N for the straightforward run")
     args = parser.parse_args()
 
-    print(f"{'N':>6} {'ms/it':>9} {'median':>9} {'it/s':>9} {'warm-up ms/it':>14} {'clip % (warm-up)':>17} {'peak KiB/agent':>15}")
+    print(f"{'N':>6} {'ms/it':>9} {'median':>9} {'it/s':>9} {'warm-up ms/it':>14} {'clip % (warm-up)':>17} "
+          f"{'peak KiB/agent':>15}")
     results = {}
     for n in args.sizes:
         repeat = max(4, int(400 / n))

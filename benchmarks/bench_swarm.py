@@ -1,4 +1,6 @@
-"""Synchronous rounds per second of real agent processes over DDS (loopback), and message size.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Synchronous rounds per second of real agent processes over DDS (loopback), and message size.
 
     python benchmarks/bench_swarm.py [--iterations 300]
 
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

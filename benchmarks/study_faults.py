@@ -1,4 +1,6 @@
-"""How a real swarm over DDS copes with lost messages and a killed agent: final KL against the fault-free run.
+# SPDX-License-Identifier: Apache-2.0
+"""
+How a real swarm over DDS copes with lost messages and a killed agent: final KL against the fault-free run.
 
     python benchmarks/study_faults.py [--agents 10] [--iterations 1500] [--deadline 0.1] [--out runs/faults]
 
@@ -13,8 +15,8 @@ does.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -30,8 +32,12 @@ from bildmacro_ros.swarm import Kill, run_swarm  # noqa: E402
 
 
 def offline_kl(scenario, injector: FaultInjector, policy: str, iterations: int) -> float:
-    """Final KL of Algorithm 1 where agent i steps round k without the messages the injector
-    loses, by the late policy, exactly as a node does after its deadline (but nothing else late)."""
+    """
+    Compute the final KL of Algorithm 1 with exactly the injector's losses.
+
+    Agent i steps round k without the messages the injector loses, by the late policy, exactly as a node
+    does after its deadline (but nothing else late).
+    """
     problem, steps, weights = scenario.problem, scenario.steps, scenario.weights
     n = len(weights)
     rows = [initial_state(problem, scenario.x0[i], scenario.y0[i]) for i in range(n)]
@@ -73,7 +79,8 @@ def main() -> int:
     scenario = build_scenario(cfg, base)
     rows, reference = [], None
     for name, faults, kill in cases:
-        run_cfg = validate(dict(cfg, faults=dict(cfg["faults"], deadline=args.deadline, fault_seed=args.seed, **faults)))
+        faulty = dict(cfg["faults"], deadline=args.deadline, fault_seed=args.seed, **faults)
+        run_cfg = validate(dict(cfg, faults=faulty))
         folder = args.out / name.replace(" ", "_").replace("%", "pct").replace(",", "")
         print(f"-- {name}", file=sys.stderr)
         summary = run_swarm(run_cfg, base, folder, plots=False, overwrite=True, kill=kill,

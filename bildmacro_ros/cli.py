@@ -1,19 +1,20 @@
+# SPDX-License-Identifier: Apache-2.0
 """The `bildmacro` command: simulate (one process), swarm (nodes over DDS), plot (redraw figures)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import signal
 import sys
 import threading
-from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
 def _whole_number(low: int):
-    """An argparse type: a whole number >= low, with a message that says so."""
+    """Make an argparse type: a whole number >= low, with a message that says so."""
 
     def parse(text: str) -> int:
         try:
@@ -31,7 +32,7 @@ _positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
 def _kill(text: str):
-    """--kill AGENT@ROUND"""
+    """--kill AGENT@ROUND."""
     from .swarm import Kill
 
     agent, sep, at = text.partition("@")
@@ -61,7 +62,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=_non_negative_int, help="iterations K (overrides the config)")
     parser.add_argument("--seed", type=_non_negative_int, help="random seed for graph and init (overrides the config)")
     parser.add_argument("--init", type=Path, help=".npz with x (N,2) and y (N,m); r, q start as in Theorem 1")
-    parser.add_argument("--weights", type=Path, help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
+    parser.add_argument("--weights", type=Path,
+                        help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
 
 
 def run_inputs(args):
@@ -171,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "x_i (default: the algorithm runs ahead and the robots follow)")
     swarm.add_argument("--animation", action="store_true", help="also write swarm.gif, the robots moving")
     swarm.add_argument("--visualiser", action="store_true",
-                       help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this domain")
+                       help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this "
+                            "domain")
     swarm.add_argument("--no-plots", action="store_true", help="skip the figures")
     swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
     swarm.add_argument("--quiet", action="store_true", help="no progress line")

@@ -1,4 +1,6 @@
-"""The launch plan: config -> graph -> the nodes to start and their parameters.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The launch plan: config -> graph -> the nodes to start and their parameters.
 
 A pure function of its inputs, shared by `launch/swarm.launch.py` (ROS installs) and
 `bildmacro swarm` (pip installs), so both start exactly the same swarm.
@@ -15,7 +17,7 @@ import yaml
 from .core.config import dump_config
 from .core.graph import in_neighbours
 from .core.metrics import default_log_every
-from .core.scenario import Scenario, build_scenario
+from .core.scenario import build_scenario, Scenario
 from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_from_config
 from .scene import graph_edges
 
@@ -57,7 +59,7 @@ class SwarmPlan:
 
 
 def target_parameter(target: dict, base_dir: Path | None) -> dict:
-    """The target spec with a relative image path made absolute."""
+    """Return the target spec with a relative image path made absolute."""
     target = dict(target)
     if target["type"] == "image":
         path = Path(target["path"]).expanduser()
@@ -68,15 +70,18 @@ def target_parameter(target: dict, base_dir: Path | None) -> dict:
 
 
 def problem_parameters(cfg: dict, base_dir: Path | None) -> dict:
-    """The parameters that define the density model: the same for every node that needs one."""
+    """Return the parameters that define the density model: the same for every node that needs one."""
     cfg = dict(cfg, target=target_parameter(cfg["target"], base_dir))
     return parameters_from_config(cfg, [spec.name for spec in DENSITY_MODEL])
 
 
 def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, recorders: int = 0,
                      record_every: int = 0, run_dir: Path | None = None) -> dict:
-    """Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists): those
-    with a config key from the config (protocol/parameters.py), the rest from the scenario."""
+    """
+    Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists).
+
+    Those with a config key come from the config (protocol/parameters.py), the rest from the scenario.
+    """
     cfg, w = scenario.config, scenario.weights
     near = in_neighbours(w, agent)
     if not len(near):  # rclpy cannot type an empty list; a connected swarm never has one
@@ -106,21 +111,31 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
 
 
 def initial_poses(x0: np.ndarray) -> list[float]:
-    """x, y, heading per robot: at x_i^0, headings spread around the circle so the controller
-    starts from every bearing."""
+    """
+    Give x, y, heading per robot: at x_i^0, headings spread around the circle.
+
+    So the controller starts from every bearing.
+    """
     n = len(x0)
     return [float(v) for i in range(n) for v in (x0[i, 0], x0[i, 1], 2 * np.pi * i / n)]
 
 
 def stop_tolerance(cfg: dict) -> float:
-    """Where a follower stops: within half the agents' arrival tolerance, so a waiting agent is
-    always satisfied once its robot stops."""
+    """
+    Where a follower stops: within half the agents' arrival tolerance.
+
+    A waiting agent is then always satisfied once its robot stops.
+    """
     return cfg["robots"]["tolerance"] / 2
 
 
 def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: bool = False) -> list[NodeSpec]:
-    """The nodes around the agents: the simulator (or turtlesim and its bridge), one follower node
-    for every robot, and the RViz visualiser. A gazebo world brings its own robots."""
+    """
+    Return the nodes around the agents.
+
+    The simulator (or turtlesim and its bridge), one follower node for every robot, and the RViz
+    visualiser. A gazebo world brings its own robots.
+    """
     cfg = scenario.config
     robots, n = cfg["robots"], cfg["agents"]
     ids = list(range(n))
@@ -147,7 +162,8 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
                agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None,
                visualiser: bool = False, run_dir: Path | None = None) -> SwarmPlan:
-    """The whole swarm: graph, weights, initial state and one node spec per agent.
+    """
+    Return the whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
     is how 50+ agents fit on one machine. monitors counts recorders every agent waits for before
@@ -167,7 +183,7 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         processes = list(agents)
     else:
         ids = list(range(cfg["agents"]))
-        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s : s + agents_per_process]}, ns)
+        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s:s + agents_per_process]}, ns)
                      for g, s in enumerate(range(0, len(ids), agents_per_process))]
         # In a group, local neighbours are served in-process and each other process subscribes
         # once per remote agent: an agent waits for one DDS listener per such process.
@@ -181,7 +197,7 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
 
 
 def params_file_content(plan: SwarmPlan) -> str:
-    """A ROS 2 parameters YAML with every node's parameters under its fully qualified node name."""
+    """Return a ROS 2 parameters YAML with every node's parameters under its fully qualified node name."""
     doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters}
            for spec in plan.agents + plan.robots if spec.parameters}
     return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=10**6)
@@ -195,7 +211,7 @@ class _NoAliases(yaml.SafeDumper):
 
 
 def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
-    """The files a run starts from: config, weights, initial state, agent parameters."""
+    """Return the files a run starts from: config, weights, initial state, agent parameters."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"config": out / "config.yaml", "weights": out / "weights.npy", "init": out / "initial_state.npz",
@@ -211,7 +227,8 @@ def _number(name: str, text: str, kind):
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"launch argument {name}:={text!r} is not a {'whole number' if kind is int else 'number'}") from None
+        what = "whole number" if kind is int else "number"
+        raise ValueError(f"launch argument {name}:={text!r} is not a {what}") from None
 
 
 def _flag(name: str, text: str) -> bool:
@@ -226,7 +243,8 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
                         iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
                         agents_per_process: str = "1", record: str = "", simulator: str = "",
                         wait_for_robots: str = "", rviz: str = "false") -> tuple[SwarmPlan, dict]:
-    """The launch file's arguments (strings; empty = keep the config's value) -> plan and resolved config.
+    """
+    Return the launch file's arguments (strings; empty = keep the config's value) -> plan and resolved config.
 
     Everything the launch file computes happens here, so it is tested without `launch` installed.
     """
@@ -238,7 +256,8 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
                  "iterations": _number("iterations", iterations, int) if iterations else None}
     cfg, base, init_arrays, weight_matrix = load_run_inputs(config, overrides, init or None, weights or None)
     if edge_probability:
-        graph = dict(cfg["graph"], type="erdos_renyi", edge_probability=_number("edge_probability", edge_probability, float))
+        graph = dict(cfg["graph"], type="erdos_renyi",
+                     edge_probability=_number("edge_probability", edge_probability, float))
         graph.pop("edges", None)
         cfg = validate(dict(cfg, graph=graph))
     robots = dict(cfg["robots"])

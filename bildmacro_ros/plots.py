@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Figures like the paper's: convergence curves (Fig. 1) and swarm snapshots over densities (Fig. 2)."""
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def snapshots_figure(family: ExponentialFamily, target: np.ndarray, iterations: 
         for row, (image, caption) in enumerate([(densities[j], learned_label), (target, r"$p^*$")]):
             ax = axes[row, j]
             # grid index [a, b] is (c1 = g_a, c2 = g_b); imshow wants rows = c2
-            ax.imshow(image.T, origin="lower", extent=extent, cmap="viridis", vmin=0, vmax=top, interpolation="bilinear")
+            ax.imshow(image.T, origin="lower", extent=extent, cmap="viridis", vmin=0, vmax=top,
+                      interpolation="bilinear")
             ax.scatter(positions[j][:, 0], positions[j][:, 1], s=14, c="white", edgecolors="black", linewidths=0.4)
             ax.set_xlim(-1, 1), ax.set_ylim(-1, 1)
             ax.set_xticks([]), ax.set_yticks([])
@@ -81,17 +83,21 @@ def plot_robots(out: Path, family: ExponentialFamily, animation: bool = False) -
         target = snaps["target"]
         written = []
         if len(robots["time"]):
-            written.append(robots_figure(family, target, final["y"][0], robots["final_pose"], final["x"],
-                                         graph_edges(np.load(out / "weights.npy")), robots["kl_time"] - robots["time"][0],
-                                         robots["kl"], out / "robots.png"))
+            edges = graph_edges(np.load(out / "weights.npy"))
+            written.append(robots_figure(family, target, final["y"][0], robots["final_pose"], final["x"], edges,
+                                         robots["kl_time"] - robots["time"][0], robots["kl"], out / "robots.png"))
             if animation:
                 written.append(swarm_animation(target, robots["time"], robots["pose"], out / "swarm.gif"))
     return written
 
 
 def plot_run(out: Path, family: ExponentialFamily, animation: bool = False) -> list[Path]:
-    """convergence.png and snapshots.png from a run folder's metrics.csv and snapshots.npz, and
-    robots.png (and swarm.gif) when the run had robots."""
+    """
+    Draw a run folder's figures.
+
+    convergence.png and snapshots.png from its metrics.csv and snapshots.npz, and robots.png (and
+    swarm.gif) when the run had robots.
+    """
     out = Path(out)
     written = []
     with np.load(out / "snapshots.npz", allow_pickle=False) as snaps:
@@ -125,7 +131,7 @@ def _swarm_panel(ax, image, top, poses, title, x=None, edges=()):
 
 def robots_figure(family: ExponentialFamily, target: np.ndarray, learned_y: np.ndarray, pose: np.ndarray,
                   x: np.ndarray, edges, times: np.ndarray, robot_kl: np.ndarray, path: Path) -> Path:
-    """The swarm as RViz shows it, beside the target, and the KL of the robots' measured positions."""
+    """Return the swarm as RViz shows it, beside the target, and the KL of the robots' measured positions."""
     learned = np.exp(family.log_density(learned_y[None]))[0]
     top = max(float(target.max()), float(learned.max()))
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True)
@@ -146,7 +152,7 @@ def robots_figure(family: ExponentialFamily, target: np.ndarray, learned_y: np.n
 
 def swarm_animation(target: np.ndarray, times: np.ndarray, poses: np.ndarray, path: Path, frames: int = 120,
                     fps: int = 15) -> Path:
-    """A GIF of the robots moving over the target, with fading trails (matplotlib + Pillow)."""
+    """Return a GIF of the robots moving over the target, with fading trails (matplotlib + Pillow)."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     if len(times) == 0:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The progress line of a long run: done, rate and ETA on stderr."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class Progress:
         self.every = 0.25 if self.tty else 5.0
 
     def note(self, text: str) -> None:
-        """An event worth its own line (shown even without a progress line)."""
+        """Write an event worth its own line (shown even without a progress line)."""
         self.stream.write(("\n" if self.tty and self.enabled else "") + f"{self.label}: {text}\n")
         self.stream.flush()
 

@@ -1,4 +1,6 @@
-"""Rebuild a distributed run's metrics, snapshots and final state from the agents' record messages.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Rebuild a distributed run's metrics, snapshots and final state from the agents' record messages.
 
 An agent publishes a record (same layout as its state message) only for the rounds a run's files
 need (core.metrics.recorded_rounds): after stepping round k it sends x^k, y^k, r^k, q^k with the
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.metrics import (ObjectiveTracker, consensus_error, lower_grad_norm, metric_rounds, recorded_rounds,
+from .core.metrics import (consensus_error, lower_grad_norm, metric_rounds, ObjectiveTracker, recorded_rounds,
                            snapshot_iterations, step_norm)
 from .core.problem import BilevelProblem
 from .core.symmetric import unpack
@@ -63,7 +65,8 @@ class SwarmRecorder:
         return frame[agent] if agent in frame else self.away[agent][0]
 
     def add(self, msg: NeighbourState) -> bool:
-        """File one (already validated) record; False if it cannot belong to this run.
+        """
+        File one (already validated) record; False if it cannot belong to this run.
 
         The first record for a (round, agent) wins: a later one is a re-send, or an impostor.
         """
@@ -85,7 +88,7 @@ class SwarmRecorder:
 
     @property
     def progress(self) -> int:
-        """The newest round every agent (but those away) has recorded."""
+        """Return the newest round every agent (but those away) has recorded."""
         here = [k for i, k in enumerate(self.latest) if i not in self.away or self.away[i][1] is not None]
         return int(min(here, default=self.latest.max()))
 
@@ -179,8 +182,12 @@ class RobotTrack:
 
 
 def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, curve_points: int = 200) -> dict:
-    """robots.npz: sampled poses, the final poses against the algorithm's x, and the KL of the
-    robots' measured positions over time (at most curve_points Newton solves)."""
+    """
+    Write robots.npz and return what it holds.
+
+    Sampled poses, the final poses against the algorithm's x, and the KL of the robots' measured
+    positions over time (at most curve_points Newton solves).
+    """
     times, poses = track["time"], track["pose"]
     picks = np.unique(np.linspace(0, len(times) - 1, min(curve_points, len(times))).round().astype(int)) \
         if len(times) else np.array([], dtype=int)

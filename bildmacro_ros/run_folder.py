@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A run folder: the files every run writes (metrics, final state, snapshots, figures), whatever ran it."""
 
 from __future__ import annotations

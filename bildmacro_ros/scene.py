@@ -1,4 +1,6 @@
-"""What the swarm looks like, as plain arrays: graph edges and densities as occupancy grids.
+# SPDX-License-Identifier: Apache-2.0
+"""
+What the swarm looks like, as plain arrays: graph edges and densities as occupancy grids.
 
 Shared by the RViz visualiser (MarkerArray, OccupancyGrid) and the PNG pictures of `bildmacro
 swarm`, so both show the same thing.
@@ -19,7 +21,8 @@ def graph_edges(weights: np.ndarray) -> list[tuple[int, int]]:
 
 
 def occupancy(density: np.ndarray) -> tuple[np.ndarray, float]:
-    """A grid density (index [a, b] = (c1 = g_a, c2 = g_b)) as OccupancyGrid data, and its peak.
+    """
+    Return a grid density (index [a, b] = (c1 = g_a, c2 = g_b)) as OccupancyGrid data, and its peak.
 
     OccupancyGrid is row-major with rows along y, so cell (a, b) goes to data[b * width + a].
     Values are 100 * p / peak, rounded, so the peak shows as fully occupied and p = cell * peak / 100.
@@ -33,6 +36,6 @@ def occupancy(density: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def density_from_occupancy(data, width: int, peak: float) -> np.ndarray:
-    """The inverse of occupancy(), up to rounding (half a percent of the peak)."""
+    """Return the inverse of occupancy(), up to rounding (half a percent of the peak)."""
     cells = np.asarray(data, float).reshape(-1, width)
     return (cells * peak / OCCUPIED).T

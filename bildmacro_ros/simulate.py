@@ -1,16 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
 """`bildmacro simulate`: the whole swarm in one process, with metrics, final state and figures on disk."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+import time
 
 import numpy as np
 
-from .core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
+from .core.bildmacro import initial_state, Mixer, reset_tracking, swarm_step
 from .core.centralized import centralized_step
-from .core.metrics import (ObjectiveTracker, consensus_error, default_log_every, lower_grad_norm, snapshot_iterations,
+from .core.metrics import (consensus_error, default_log_every, lower_grad_norm, ObjectiveTracker, snapshot_iterations,
                            step_norm)
 from .core.scenario import Scenario
 from .core.symmetric import unpack

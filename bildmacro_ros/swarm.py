@@ -1,4 +1,6 @@
-"""`bildmacro swarm`: the launch plan's agent nodes as separate processes over real DDS, recorded.
+# SPDX-License-Identifier: Apache-2.0
+"""
+`bildmacro swarm`: the launch plan's agent nodes as separate processes over real DDS, recorded.
 
 The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start the nodes that
 `launch_plan.plan_swarm` lists, with the same parameters.
@@ -6,15 +8,15 @@ The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start 
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 import json
 import os
+from pathlib import Path
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -22,7 +24,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from .core.metrics import default_log_every
-from .launch_plan import EXECUTABLES, NodeSpec, SwarmPlan, params_file_content, plan_swarm, stop_tolerance
+from .launch_plan import EXECUTABLES, NodeSpec, params_file_content, plan_swarm, stop_tolerance, SwarmPlan
 from .progress import Progress
 from .protocol.outcome import AgentOutcome, read_outcomes
 from .run_folder import RunWriter
@@ -58,7 +60,7 @@ class SwarmSummary:
 
     @property
     def late_rounds(self) -> int:
-        """Rounds, summed over agents, stepped without a late or dead neighbour's message."""
+        """Count the rounds, summed over agents, stepped without a late or dead neighbour's message."""
         return sum(outcome.late_rounds for outcome in self.outcomes.values())
 
     @property
@@ -100,9 +102,13 @@ def require_startable(spec: NodeSpec) -> None:
 
 @dataclass
 class Kill:
-    """Fault injection in `bildmacro swarm`: kill agent `agent`'s process (SIGKILL: no goodbye)
-    once it has recorded round `at_round`; restart it after `restart_after` seconds (None: never).
-    The restarted agent resumes from its checkpoint and catches up with its neighbours."""
+    """
+    Fault injection in `bildmacro swarm`: kill an agent's process, and maybe restart it.
+
+    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has recorded round `at_round`, and
+    restarts it after `restart_after` seconds (None: never). The restarted agent resumes from its
+    checkpoint and catches up with its neighbours.
+    """
 
     agent: int
     at_round: int
@@ -110,9 +116,12 @@ class Kill:
 
 
 def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: int | None = None) -> list[str]:
-    """How one node of the plan is started: its entry point, run by this interpreter, with the
-    same --ros-args `ros2 run` would get. With `parent`, the node shuts down when that process
-    dies (ros/lifecycle.py: end_with_parent)."""
+    """
+    How one node of the plan is started.
+
+    Its entry point, run by this interpreter, with the same --ros-args `ros2 run` would get. With
+    `parent`, the node shuts down when that process dies (ros/lifecycle.py: end_with_parent).
+    """
     require_startable(spec)
     module, function = EXECUTABLES[spec.executable].split(":")
     program = f"import sys; from {module} import {function}; sys.exit({function}())"
@@ -129,7 +138,7 @@ def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: 
 
 
 def agents_of(spec: NodeSpec) -> list[int]:
-    """The agents a process of the plan runs (none for a robot node)."""
+    """Return the agents a process of the plan runs (none for a robot node)."""
     if spec.executable == "agent_group":
         return list(spec.parameters["agent_ids"])
     return [spec.parameters["agent_id"]] if spec.executable == "agent" else []
@@ -336,8 +345,11 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
 
 
 def _settle(executor, monitor, stopped_within: float, timeout: float) -> None:
-    """After the last round, let the robots catch up with their last waypoints (they may run
-    behind the algorithm) until each has stopped there, or timeout passes."""
+    """
+    After the last round, let the robots catch up with their last waypoints.
+
+    They may run behind the algorithm. Wait until each has stopped there, or timeout passes.
+    """
     k, arrays = monitor.recorder.final()
     if k < 0:
         return

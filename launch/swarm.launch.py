@@ -1,12 +1,15 @@
-"""ros2 launch bildmacro_ros swarm.launch.py agents:=12 seed:=3 edge_probability:=0.5 config:=...
+# SPDX-License-Identifier: Apache-2.0
+"""
+Launch the swarm: one agent node per robot on an Erdős–Rényi graph.
 
-One agent node per robot on an Erdős–Rényi graph. The graph, weights and per-agent parameters come
-from bildmacro_ros.launch_plan (the same plan `bildmacro swarm` uses); this file only turns the
-plan into Node actions.
+    ros2 launch bildmacro_ros swarm.launch.py agents:=12 seed:=3 edge_probability:=0.5 config:=...
+
+The graph, weights and per-agent parameters come from bildmacro_ros.launch_plan (the same plan
+`bildmacro swarm` uses); this file only turns the plan into Node actions.
 """
 
-import tempfile
 from pathlib import Path
+import tempfile
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription

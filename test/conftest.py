@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared fixtures: DDS isolation, a small well-conditioned problem, a seeded generator, no leftover nodes."""
 
 import os

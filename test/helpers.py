@@ -1,13 +1,14 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers the tests share: running the command line and nodes, comparing runs, finding their processes."""
 
+from contextlib import contextmanager
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 
@@ -23,10 +24,9 @@ def make_problem(family, omega):
     return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]), omega)
 
 
-
 def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT):
-    """Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has
-    `rows` rows.
+    """
+    Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has `rows` rows.
 
     Returns (exit code, stdout, stderr).
     """
@@ -70,13 +70,13 @@ AGENT_0 = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:
 
 
 def agent_command(*params) -> list[str]:
-    """An agent process with these `name:=value` parameters (a later one overrides an earlier one)."""
+    """Give the command of an agent process with these `name:=value` parameters (later ones win)."""
     return [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
 
 
 @contextmanager
 def spinning(make_node):
-    """A test's own node, make_node(context), spun in a thread of a private rclpy context."""
+    """Spin a test's own node, make_node(context), spun in a thread of a private rclpy context."""
     import rclpy  # here, not at the top: the DDS isolation above must be set before rclpy loads
     from rclpy.executors import SingleThreadedExecutor
 
@@ -102,8 +102,12 @@ def bildmacro(*args, timeout=240):
 
 
 def node_pids() -> dict[int, str]:
-    """Running node processes that this test run started (they carry its BILDMACRO_TEST_RUN mark,
-    set in conftest.py): pid -> command line. A user's own swarm on the machine is not counted."""
+    """
+    Find the running node processes that this test run started: pid -> command line.
+
+    They carry its BILDMACRO_TEST_RUN mark, set in conftest.py; a user's own swarm on the machine is not
+    counted.
+    """
     mark = f"BILDMACRO_TEST_RUN={os.environ['BILDMACRO_TEST_RUN']}".encode()
     found = {}
     for proc in Path("/proc").iterdir():
@@ -125,5 +129,5 @@ def node_processes():
 
 
 def outcomes(run: Path) -> dict:
-    """What each agent of a swarm run reported when it stopped (RUN/outcomes/agent_<i>.json)."""
+    """Read what each agent of a swarm run reported when it stopped (RUN/outcomes/agent_<i>.json)."""
     return read_outcomes(Path(run) / "outcomes")

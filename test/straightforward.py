@@ -1,4 +1,6 @@
-"""A straightforward BILD-MACRO, written from the paper's formulas with no tricks, as a yardstick.
+# SPDX-License-Identifier: Apache-2.0
+"""
+A straightforward BILD-MACRO, written from the paper's formulas with no tricks, as a yardstick.
 
 Dense 1681 x m features, one agent at a time, eigh for every projection. It shares nothing with
 bildmacro_ros.core except the inputs (grid points, weights, target), so it is also an

@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """Legendre basis, its derivatives, the product expansion and the quadrature grid."""
 
 import numpy as np
-import pytest
 from numpy.polynomial import legendre as npleg
+import pytest
 
-from bildmacro_ros.core.basis import Grid, TensorBasis, legendre, legendre_derivative, linearization_coefficients
+from bildmacro_ros.core.basis import Grid, legendre, legendre_derivative, linearization_coefficients, TensorBasis
 
 
 def test_legendre_matches_numpy_and_normalisation(rng):
@@ -49,8 +50,8 @@ def test_linearization_is_exact(rng):
     coeffs = linearization_coefficients(6)
     p, p2 = legendre(c, 6), legendre(c, 12)
     for k in range(7):
-        for l in range(7):
-            assert np.allclose(p[:, k] * p[:, l], p2 @ coeffs[k, l], atol=1e-13)
+        for j in range(7):
+            assert np.allclose(p[:, k] * p[:, j], p2 @ coeffs[k, j], atol=1e-13)
 
 
 def test_grid_trapezoid():

@@ -1,15 +1,19 @@
-"""Algorithm 1: per-agent step == vectorised step, agreement with an independent implementation,
-Theorem 1's tracking invariants, and the centralised method as the consensus limit."""
+# SPDX-License-Identifier: Apache-2.0
+"""
+Algorithm 1: the per-agent step, the vectorised step, an independent oracle, Theorem 1.
+
+Per-agent step == vectorised step, agreement with an independent implementation, Theorem 1's tracking
+invariants, and the centralised method as the consensus limit.
+"""
 
 import numpy as np
 import pytest
-from straightforward import Straightforward
 
 from bildmacro_ros.core import graph
-from bildmacro_ros.core.bildmacro import (AgentState, Mixer, StepSizes, agent_step, initial_state,
-                                          swarm_step)
+from bildmacro_ros.core.bildmacro import agent_step, AgentState, initial_state, Mixer, StepSizes, swarm_step
 from bildmacro_ros.core.centralized import centralized_step
 from bildmacro_ros.core.symmetric import pack, unpack
+from straightforward import Straightforward
 
 STEPS = StepSizes(gamma_x=1e-3, gamma_y=0.05, omega=1e-2, delta=0.02)
 
@@ -26,7 +30,7 @@ def test_initialisation_is_theorem_1(problem):
     _, state = swarm(problem, 5)
     for i in range(5):
         stats = problem.evaluate(state.y[i])
-        grad = -problem.phi(state.x[i : i + 1])[0] + stats.mean[0] + problem.omega * state.y[i]
+        grad = -problem.phi(state.x[i:i + 1])[0] + stats.mean[0] + problem.omega * state.y[i]
         assert np.allclose(state.r[i], grad, atol=1e-14)
         assert np.allclose(unpack(state.q[i]), problem.hessian(stats.cov)[0], atol=1e-14)
 

@@ -1,18 +1,18 @@
+# SPDX-License-Identifier: Apache-2.0
 """Config defaults, presets, targets, and validation errors that name the key at fault."""
 
 import contextlib
 import io
 from pathlib import Path
 
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 import yaml
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from bildmacro_ros.cli import main
-from bildmacro_ros.core.config import DEFAULTS, ConfigError, load_config, validate
+from bildmacro_ros.core.config import ConfigError, DEFAULTS, load_config, validate
 from bildmacro_ros.core.family import ExponentialFamily
 from bildmacro_ros.core.scenario import build_scenario, check_init, load_init
 from bildmacro_ros.core.target import image_density

@@ -1,12 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
 """Exponential-family moments against the dense formulas, and derivatives by finite differences."""
 
 import numpy as np
 import pytest
-from straightforward import Straightforward
 
 from bildmacro_ros.core.symmetric import pack, packed_identity, solve_projected, unpack
-
 from helpers import make_problem
+from straightforward import Straightforward
 
 
 def dense_oracle(problem):
@@ -38,7 +38,7 @@ def test_density_is_normalised(problem, rng):
 
 
 def test_kl_of_uniform_density_and_positivity(problem, rng):
-    """y = 0 is the uniform density 1/4 on C; its KL has a closed form, and every KL is >= 0."""
+    """The density at y = 0 is uniform, 1/4 on C; its KL has a closed form, and every KL is >= 0."""
     w = problem.family.grid.weights
     uniform_kl = np.sum(w / 4 * (np.log(1 / 4) - problem.log_target))
     assert np.isclose(problem.evaluate(np.zeros((1, 49))).kl[0], uniform_kl, atol=1e-12)
@@ -76,7 +76,8 @@ def test_lower_gradient_finite_difference(problem, rng):
     phibar = problem.phi(x).mean(axis=0)
     grad = -phibar + problem.evaluate(y, cov=False).mean[0] + problem.omega * y
     h = 1e-6
-    fd = np.array([(problem.lower_value(x, y + h * e) - problem.lower_value(x, y - h * e)) / (2 * h) for e in np.eye(49)])
+    fd = np.array([(problem.lower_value(x, y + h * e) - problem.lower_value(x, y - h * e)) / (2 * h)
+                   for e in np.eye(49)])
     assert np.allclose(grad, fd, atol=1e-8)
 
 
@@ -109,5 +110,5 @@ def test_solve_projected_matches_eigen_clipping(problem, rng):
     assert clipped[:3].all() and not clipped[3:].any()
     # each row's answer does not depend on the batch around it
     for i in range(6):
-        alone, _ = solve_projected(pack(h[i : i + 1]), omega, g[i : i + 1])
+        alone, _ = solve_projected(pack(h[i:i + 1]), omega, g[i:i + 1])
         assert np.array_equal(alone[0], z[i])

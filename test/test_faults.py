@@ -1,14 +1,15 @@
+# SPDX-License-Identifier: Apache-2.0
 """Late-neighbour policies, survivor weights, seeded fault injection and the tracking invariants."""
 
-import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 from bildmacro_ros.core import graph
-from bildmacro_ros.core.bildmacro import Mixer, initial_state, reset_tracking, swarm_step
-from bildmacro_ros.core.config import DEFAULTS
+from bildmacro_ros.core.bildmacro import initial_state, Mixer, reset_tracking, swarm_step
 from bildmacro_ros.core.bildmacro import StepSizes
+from bildmacro_ros.core.config import DEFAULTS
 from bildmacro_ros.core.faults import FaultInjector, mix_inputs, round_weights, survivor_weights
 from bildmacro_ros.protocol.clock import RunningClock
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Faults over real DDS: seeded message loss, a killed agent, a restarted one. Every run has a hard timeout."""
 
 import json
@@ -97,8 +98,11 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
 
 
 def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list):
-    """Stop every node process at once and continue them `stopped` s later, as when a VM loses its
-    CPU or a laptop sleeps, until `done`."""
+    """
+    Stop every node process at once, and continue them `stopped` s later, until `done`.
+
+    As when a VM loses its CPU or a laptop sleeps.
+    """
     while not done.wait(running):
         pids = list(node_pids())
         try:
@@ -141,9 +145,12 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
 
 
 class ScriptedNeighbours(Node):
-    """Agent 0's two in-neighbours, played by the test: agent 1 answers every round at once, with
-    agent 0's own state (any valid state will do); agent 2 sends rounds 0 and 1, then only re-sends
-    round 1, as a heartbeat, until told to fall silent."""
+    """
+    Agent 0's two in-neighbours, played by the test.
+
+    Agent 1 answers every round at once, with agent 0's own state (any valid state will do); agent 2
+    sends rounds 0 and 1, then only re-sends round 1, as a heartbeat, until told to fall silent.
+    """
 
     def __init__(self, context):
         super().__init__("scripted_neighbours", context=context)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Erdős–Rényi graphs, Metropolis weights, and the checks on user-supplied weights."""
 
 import numpy as np

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The launch plan both front ends share: graph, weights, per-agent parameters, seeds."""
 
 import ast
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
+from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
-from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.launch_plan import EXECUTABLES, params_file_content, plan_from_arguments, plan_swarm
 from bildmacro_ros.scene import graph_edges
 
@@ -29,7 +30,8 @@ def weights_from_parameters(plan):
 
 @pytest.mark.parametrize("agents,p,seed", [(2, 1.0, 0), (12, 0.5, 3), (40, 0.15, 7)])
 def test_plan_graph(agents, p, seed):
-    plan = plan_swarm(validate({"agents": agents, "seed": seed, "graph": {"type": "erdos_renyi", "edge_probability": p}}))
+    graph = {"type": "erdos_renyi", "edge_probability": p}
+    plan = plan_swarm(validate({"agents": agents, "seed": seed, "graph": graph}))
     w = weights_from_parameters(plan)
     assert np.allclose(w, plan.weights, atol=0)  # the parameters are the weights, exactly
     assert np.allclose(w.sum(axis=0), 1, atol=1e-12) and np.allclose(w.sum(axis=1), 1, atol=1e-12)

@@ -1,16 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
 """Robot motion: the go-to-goal controller in the body frame, unicycle kinematics, turtlesim's frame."""
 
 import numpy as np
 import pytest
 
-from bildmacro_ros.core.motion import (Gains, Limits, TurtlesimFrame, body_frame_error, go_to_goal, unicycle_step,
+from bildmacro_ros.core.motion import (body_frame_error, Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step,
                                        wrap_angle)
 
 LIMITS, GAINS = Limits(max_speed=0.5, max_turn_rate=3.0), Gains(tolerance=0.01)
 
 
 def drive(pose, goal, seconds=20.0, dt=0.02):
-    """Closed loop: controller + exact unicycle, as the follower and the simulator run it."""
+    """Close the loop: controller + exact unicycle, as the follower and the simulator run it."""
     pose = np.array(pose, float)
     path = [pose]
     for _ in range(int(seconds / dt)):

@@ -1,8 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
 """package.xml declares what the code imports at run time (rosdep installs from it)."""
 
 import ast
-import re
 from pathlib import Path
+import re
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,4 +34,13 @@ def test_every_runtime_import_is_an_exec_depend():
     # mcap has no rosdep key: it is imported lazily and run.mcap is skipped (with a warning) without it
     unknown = {n for n in used if n not in ROS_KEYS and n not in ("bildmacro_ros", "mcap")}
     import sys
-    assert unknown <= set(sys.stdlib_module_names), f"imports without a rosdep key here: {unknown - set(sys.stdlib_module_names)}"
+    missing = unknown - set(sys.stdlib_module_names)
+    assert not missing, f"imports without a rosdep key here: {missing}"
+
+
+def test_every_source_file_names_the_licence_of_package_xml():
+    licence = re.search(r"<license>([^<]+)</license>", (ROOT / "package.xml").read_text()).group(1)
+    files = [p for folder in ("bildmacro_ros", "launch", "test", "benchmarks") for p in (ROOT / folder).rglob("*.py")]
+    unmarked = [str(p.relative_to(ROOT)) for p in files + [ROOT / "setup.py"]
+                if p.read_text().splitlines()[:1] != [f"# SPDX-License-Identifier: {licence}"]]
+    assert len(files) > 50 and not unmarked, unmarked

@@ -1,16 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
 """The one agent-parameter schema: the plan writes it, the node reads it, the config owns defaults and ranges."""
 
 import argparse
-import re
 import math
+import re
 
 import pytest
 
 from bildmacro_ros.cli import build_parser
-from bildmacro_ros.core.config import DEFAULTS, FIELDS, default, validate
+from bildmacro_ros.core.config import default, DEFAULTS, FIELDS, validate
 from bildmacro_ros.launch_plan import plan_swarm
-from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, BY_NAME, REQUIRED, AgentSettings, ParameterError,
-                                               check_settings, config_from_parameters)
+from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, AgentSettings, BY_NAME, check_settings,
+                                               config_from_parameters, ParameterError, REQUIRED)
 
 NODE_DEFAULTS = {spec.name: spec.default_value for spec in AGENT_PARAMETERS if spec.default_value is not REQUIRED}
 

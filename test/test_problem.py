@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """theta(x) by Newton, its Jacobian, and the hypergradient, each against finite differences."""
 
 import numpy as np
@@ -19,7 +20,7 @@ def test_newton_reaches_optimality(problem, rng):
 
 
 def test_newton_with_paper_omega(family, rng):
-    """omega = 1e-4 gives cond(H) ~ 1e4; Newton still reaches ~1e-14 from a cold start."""
+    """With omega = 1e-4, cond(H) ~ 1e4; Newton still reaches ~1e-14 from a cold start."""
     problem = make_problem(family, 1e-4)
     sol = problem.theta(rng.uniform(-1, 1, (20, 2)))
     assert sol.grad_norm <= 1e-12

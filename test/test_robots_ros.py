@@ -1,28 +1,28 @@
+# SPDX-License-Identifier: Apache-2.0
 """Robots in the loop over real DDS: simulator, follower, visualiser, and whole swarms with robots."""
 
 import subprocess
-import sys
 import threading
 import time
 from types import SimpleNamespace
 
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 import pytest
 import rclpy
-import yaml
-from geometry_msgs.msg import PoseStamped, Twist
-from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
+import yaml
 
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.metrics import recorded_rounds
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
-from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.protocol.wire import encode, layout_label, message_length
+from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.messages import pose_of
 from bildmacro_ros.ros.topics import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS
 from bildmacro_ros.scene import density_from_occupancy
@@ -91,8 +91,11 @@ def pose_msg(x, y):
 
 
 def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
-    """Two robots, one with its goal behind it and one beside it, reach their waypoints in the
-    embedded simulator through the real cmd_vel/odom interface, and the follower reports arrival."""
+    """
+    Two robots reach their waypoints in the embedded simulator, and the follower reports arrival.
+
+    One has its goal behind it and one beside it; both go through the real cmd_vel/odom interface.
+    """
     goals = {0: (-0.5, 0.0), 1: (0.2, -0.6)}
     procs = [start(NodeSpec("swarm_simulator", "swarm_simulator", {
                  "robot_ids": [0, 1], "initial_poses": [0.3, 0.0, 0.0, 0.2, 0.1, 0.0]}), tmp_path),
@@ -146,7 +149,8 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
     procs = [start(spec, tmp_path)]
     try:
         got = {}
-        probe.node.create_subscription(MarkerArray, "swarm_markers", lambda m: got.__setitem__("markers", m), LATCHED_QOS)
+        probe.node.create_subscription(MarkerArray, "swarm_markers", lambda m: got.__setitem__("markers", m),
+                                       LATCHED_QOS)
         for topic in ("target_density", "learned_density"):
             probe.node.create_subscription(OccupancyGrid, topic, lambda m, t=topic: got.__setitem__(t, m), LATCHED_QOS)
         waypoints = np.random.default_rng(3).uniform(-1, 1, (5, 2))
@@ -243,7 +247,8 @@ def test_turtlesim_bridge_drives_turtles(tmp_path):
     pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS install, not PyPI)")
     proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])  # pragma: no cover - ROS installs only
     try:
-        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge", {"robot_ids": [0, 1], "initial_poses": [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]})
+        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge",
+                        {"robot_ids": [0, 1], "initial_poses": [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]})
         bridge = start(spec, tmp_path)
         time.sleep(3)
         assert bridge.poll() is None

@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
 
 import json
+from pathlib import Path
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,8 +51,11 @@ def test_swarm_equals_simulate(tmp_path):
 
 
 def test_agent_groups_equal_simulate(tmp_path):
-    """Several agent nodes per process on one executor: the same numbers, also with the tracking
-    reset of core/faults.py on rounds 15 and 30."""
+    """
+    Several agent nodes per process on one executor give the same numbers.
+
+    Also with the tracking reset of core/faults.py on rounds 15 and 30.
+    """
     config = tmp_path / "reset.yaml"
     config.write_text("faults: {tracking_reset: 15}\n")
     ref = tmp_path / "simulate"
@@ -153,7 +157,6 @@ def test_a_launcher_killed_outright_leaves_no_node_running(tmp_path):
 
 def agent(*params):
     return subprocess.run(agent_command(*params), capture_output=True, text=True, timeout=60, cwd=ROOT)
-
 
 
 @pytest.mark.parametrize("change,message", [

@@ -1,4 +1,6 @@
-"""The round rules of protocol/rounds.py, one test per rule of the README's Faults section.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The round rules of protocol/rounds.py, one test per rule of the README's Faults section.
 
 Each test drives a RoundController with a scripted clock and scripted messages, in milliseconds;
 the DDS fault tests (test_faults_ros.py) are the end-to-end check of the same rules.
@@ -8,8 +10,8 @@ import numpy as np
 import pytest
 
 from bildmacro_ros.protocol.inbox import MAX_AHEAD
-from bildmacro_ros.protocol.rounds import (CATCH_UP_LEAD, MAX_LEAD, CatchUp, Finish, RoundController, RoundRules,
-                                           Step, Wait)
+from bildmacro_ros.protocol.rounds import (CATCH_UP_LEAD, CatchUp, Finish, MAX_LEAD, RoundController, RoundRules, Step,
+                                           Wait)
 from bildmacro_ros.protocol.wire import NeighbourState
 
 DEADLINE = 0.1
@@ -42,7 +44,7 @@ def agent(clock, neighbours=(1, 2), iterations=50, rules=RULES, start_round=0):
 
 
 def run(ctl, robot_ready=True) -> list:
-    """What the node does on a wake-up: ask until told to wait; publishing a round is sent()."""
+    """Do what the node does on a wake-up: ask until told to wait; publishing a round is sent()."""
     actions = []
     while True:
         action = ctl.decide(robot_ready)
@@ -77,7 +79,7 @@ def play_rounds(ctl, clock, rounds, senders=(1, 2)):
     for k in rounds:
         feed(ctl, *[(j, k) for j in senders])
         done = steps(run(ctl))
-        assert [s.round for s in done] == [k] and not done[0].late
+        assert [s.k for s in done] == [k] and not done[0].late
         clock.t += 0.001
 
 
@@ -88,7 +90,7 @@ def test_a_complete_round_is_stepped_at_once_with_the_weights_as_they_are():
     assert run(ctl) == [Wait("neighbours")]
     feed(ctl, (2, 0))
     step = steps(run(ctl))[0]
-    assert step.round == 0 and step.late == [] and ctl.k == 1
+    assert step.k == 0 and step.late == [] and ctl.k == 1
     assert step.self_weight == 0.5 and np.allclose(step.weights, [0.25, 0.25])
     assert [row.sender for row in step.rows] == [1, 2]
 
@@ -108,7 +110,7 @@ def test_a_neighbour_still_starting_gets_the_startup_timeout_not_the_deadline():
     feed(ctl, (1, 0))
     assert steps(wait_for(ctl, clock, 1.9)) == []  # 19 deadlines: neighbour 2 may still be discovering
     late = steps(wait_for(ctl, clock, 0.2))
-    assert [(s.round, s.late) for s in late] == [(0, [2])]
+    assert [(s.k, s.late) for s in late] == [(0, [2])]
 
 
 def test_a_lost_message_costs_its_receiver_one_late_round_after_the_deadline():
@@ -119,15 +121,19 @@ def test_a_lost_message_costs_its_receiver_one_late_round_after_the_deadline():
     feed(ctl, (1, 4))
     assert steps(wait_for(ctl, clock, 0.9 * DEADLINE)) == []
     late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
-    assert [(s.round, s.late) for s in late] == [(3, [1])]
+    assert [(s.k, s.late) for s in late] == [(3, [1])]
     assert late[0].self_weight == pytest.approx(0.75) and [r.sender for r in late[0].rows] == [2]  # drop
     assert ctl.log.late_rounds == 1
 
 
 class Network:
-    """Agents on a graph, one scripted clock, instant delivery but for the lost (sender, receiver,
-    round) messages (every copy of them, as FaultInjector does). Each wake-up is handled as the
-    node handles it, agents in `order`: receive, decide until told to wait, publish, re-send."""
+    """
+    Agents on a graph, one scripted clock, instant delivery but for the lost messages.
+
+    A lost (sender, receiver, round) message loses every copy of it, as FaultInjector does. Each wake-up
+    is handled as the node handles it, agents in `order`: receive, decide until told to wait, publish,
+    re-send.
+    """
 
     def __init__(self, edges, lost, iterations, order):
         self.clock = Clock()
@@ -157,7 +163,7 @@ class Network:
 
     def wake(self, i):
         ctl = self.agents[i]
-        while isinstance(action := ctl.decide(), (Step, CatchUp)):
+        while isinstance(ctl.decide(), (Step, CatchUp)):
             self.publish(i)
 
     def run(self, seconds):
@@ -192,7 +198,7 @@ def test_a_neighbour_that_is_itself_waiting_is_waited_for_two_deadlines():
     feed(ctl, (2, 4))  # neighbour 1 reached round 3 just now and is waiting on a message of its own
     assert steps(wait_for(ctl, clock, 1.9 * DEADLINE)) == []  # past the deadline, within two
     late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
-    assert [(s.round, s.late) for s in late] == [(4, [1])]
+    assert [(s.k, s.late) for s in late] == [(4, [1])]
 
 
 def test_a_live_neighbour_far_behind_is_waited_for_until_it_falls_silent():
@@ -206,7 +212,7 @@ def test_a_live_neighbour_far_behind_is_waited_for_until_it_falls_silent():
     assert ctl.k <= 1 + MAX_AHEAD  # (the inbox window of a neighbour at round 1)
     assert not ctl.log.events
     done = steps(wait_for(ctl, clock, 3.1 * DEADLINE))  # silence: dead_after deadlines
-    assert [(s.round, s.late) for s in done] == [(ctl.k - 1, [1])] and ctl.dead == [1]
+    assert [(s.k, s.late) for s in done] == [(ctl.k - 1, [1])] and ctl.dead == [1]
 
 
 def test_dead_after_deadlines_of_silence_make_a_neighbour_dead_and_it_is_no_longer_waited_for():
@@ -229,7 +235,7 @@ def test_dead_after_deadlines_of_silence_make_a_neighbour_dead_and_it_is_no_long
     k = ctl.k
     feed(ctl, (2, k))  # now every round goes at once with the neighbours still alive
     step = steps(run(ctl))[0]
-    assert step.round == k and step.late == [] and [r.sender for r in step.rows] == [2]
+    assert step.k == k and step.late == [] and [r.sender for r in step.rows] == [2]
     assert step.self_weight == pytest.approx(0.75)  # drop: its weight went to a_ii
 
 
@@ -246,7 +252,7 @@ def test_a_message_from_a_dead_neighbour_for_a_current_round_brings_it_back():
     assert ctl.dead == [1]
     k = ctl.k
     ctl.receive(message(1, k))
-    assert ctl.dead == [] and [(e.kind, e.round) for e in ctl.drain_events()] == [("dead", 3), ("back", k)]
+    assert ctl.dead == [] and [(e.kind, e.k) for e in ctl.drain_events()] == [("dead", 3), ("back", k)]
     feed(ctl, (2, k))
     assert [s.late for s in steps(run(ctl))] == [[]]  # it counted again in round k
     feed(ctl, (2, k + 1))
@@ -269,7 +275,7 @@ def test_one_neighbour_far_ahead_does_not_drag_an_agent_along():
     feed(ctl, (1, 30), (2, 0))  # neighbour 1 ran ahead alone; neighbour 2 is at this agent's round
     actions = wait_for(ctl, clock, 1.1 * DEADLINE)
     assert not any(isinstance(a, CatchUp) for a in actions)
-    assert [(s.round, s.late) for s in steps(actions)] == [(0, [1])]
+    assert [(s.k, s.late) for s in steps(actions)] == [(0, [1])]
 
 
 def test_a_stopped_process_does_not_count_its_stop():
@@ -282,7 +288,7 @@ def test_a_stopped_process_does_not_count_its_stop():
     ctl.tick()  # on waking, rclpy runs the timer before the subscription
     assert run(ctl) == [Wait("neighbours")]
     feed(ctl, (1, 3))
-    assert [(s.round, s.late) for s in steps(run(ctl))] == [(3, [])]
+    assert [(s.k, s.late) for s in steps(run(ctl))] == [(3, [])]
     assert ctl.log.late_rounds == 0 and not ctl.log.events
 
 
@@ -292,7 +298,7 @@ def test_a_neighbour_silent_while_this_process_runs_is_late_all_the_same():
     play_rounds(ctl, clock, range(3))
     feed(ctl, (2, 3), (1, 4))  # neighbour 1 is not waiting: it is ahead, its round 3 is lost
     done = steps(wait_for(ctl, clock, 1.5 * DEADLINE))
-    assert [(s.round, s.late) for s in done] == [(3, [1])]
+    assert [(s.k, s.late) for s in done] == [(3, [1])]
 
 
 def test_reuse_stands_in_the_newest_message_with_the_weights_unchanged():
@@ -312,7 +318,7 @@ def test_no_deadline_waits_for_ever_and_the_robot_holds_a_round():
     assert steps(wait_for(ctl, clock, 600.0)) == []
     feed(ctl, (2, 0))
     assert run(ctl, robot_ready=False) == [Wait("robot")]
-    assert [s.round for s in steps(run(ctl))] == [0]
+    assert [s.k for s in steps(run(ctl))] == [0]
 
 
 def test_the_last_round_finishes_once_and_re_sends_stop():
@@ -321,7 +327,7 @@ def test_the_last_round_finishes_once_and_re_sends_stop():
     play_rounds(ctl, clock, range(1))
     feed(ctl, (1, 1), (2, 1))
     actions = run(ctl)
-    assert [type(a) for a in actions] == [Step, Finish] and actions[1].round == 2
+    assert [type(a) for a in actions] == [Step, Finish] and actions[1].k == 2
     assert run(ctl) == [Wait("finished")]
     clock.t += 100
     assert not ctl.should_resend()
@@ -342,5 +348,5 @@ def test_a_resumed_agent_starts_at_its_checkpoint_round():
     clock = Clock()
     ctl = agent(clock, start_round=40)
     feed(ctl, (1, 40), (2, 40))
-    assert [s.round for s in steps(run(ctl))] == [40]
+    assert [s.k for s in steps(run(ctl))] == [40]
     assert ctl.inbox.dropped == {}

@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """What RViz and the PNGs show: graph links and densities as occupancy grids."""
 
 import numpy as np
 import pytest
 
 from bildmacro_ros.core.graph import erdos_renyi, metropolis_weights
-from bildmacro_ros.scene import OCCUPIED, density_from_occupancy, graph_edges, occupancy
+from bildmacro_ros.scene import density_from_occupancy, graph_edges, occupancy, OCCUPIED
 
 
 def test_edges_are_the_graph_links(rng):

@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: Apache-2.0
 """`bildmacro simulate` end to end: outputs, reproducibility from files, bad input, Ctrl-C, convergence."""
 
 import csv
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,7 +54,8 @@ def test_outputs(tmp_path):
 
 def test_init_and_weights_files_reproduce_a_run(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
-    assert cli("simulate", "--agents", 5, "--iterations", 100, "--seed", 3, "--out", first, "--no-plots").returncode == 0
+    res = cli("simulate", "--agents", 5, "--iterations", 100, "--seed", 3, "--out", first, "--no-plots")
+    assert res.returncode == 0
     np.savetxt(tmp_path / "w.csv", np.load(first / "weights.npy"), delimiter=",", fmt="%.17g")
     res = cli("simulate", "--agents", 5, "--iterations", 100, "--seed", 99, "--init", first / "initial_state.npz",
               "--weights", tmp_path / "w.csv", "--out", second, "--no-plots")
@@ -100,8 +102,11 @@ def test_ctrl_c_keeps_what_was_computed(tmp_path):
 
 @pytest.mark.slow
 def test_converges_to_the_centralised_kl(tmp_path):
-    """Small omega-conditioning (1e-2), N = 10: both residuals fall by orders of magnitude and the
-    swarm's KL matches the centralised method's."""
+    """
+    Small omega-conditioning (1e-2), N = 10: the run converges to the centralised KL.
+
+    Both residuals fall by orders of magnitude and the swarm's KL matches the centralised method's.
+    """
     cfg = validate({"agents": 10, "seed": 2, "iterations": 5000,
                     "algorithm": {"gamma_x": 1e-2, "gamma_y": 0.09, "omega": 1e-2, "delta": 0.02}})
     dist = run(build_scenario(cfg), tmp_path / "d", "distributed", plots=False, progress=False)
@@ -120,7 +125,8 @@ def test_tracking_reset_changes_the_run_only_from_its_first_reset_round(tmp_path
     from bildmacro_ros.simulate import Distributed
 
     def run(reset):
-        algo = Distributed(build_scenario(validate({"agents": 5, "iterations": 30, "faults": {"tracking_reset": reset}})))
+        cfg = validate({"agents": 5, "iterations": 30, "faults": {"tracking_reset": reset}})
+        algo = Distributed(build_scenario(cfg))
         states = []
         for _ in range(30):
             algo.advance(measure=False)

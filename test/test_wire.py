@@ -1,13 +1,14 @@
+# SPDX-License-Identifier: Apache-2.0
 """The neighbour message format and the per-round inbox: every rule, and no input that crashes."""
 
+from hypothesis import given, HealthCheck, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from bildmacro_ros.core.symmetric import packed_size
-from bildmacro_ros.protocol.inbox import MAX_AHEAD, Inbox
-from bildmacro_ros.protocol.wire import MalformedMessage, decode, encode, layout_label, message_length
+from bildmacro_ros.protocol.inbox import Inbox, MAX_AHEAD
+from bildmacro_ros.protocol.wire import decode, encode, layout_label, MalformedMessage, message_length
 
 M = 49
 

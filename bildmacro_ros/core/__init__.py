@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pure numpy/scipy implementation of BILD-MACRO; nothing here imports ROS."""

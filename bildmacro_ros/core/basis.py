@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tensor Legendre basis phi(c) on [-1, 1]^2 and the quadrature grid (algorithm.md, "Domain")."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ QUADRATURES = ("trapezoid", "riemann")
 
 
 def legendre(c: np.ndarray, order: int) -> np.ndarray:
-    """P_0..P_order at every entry of c; shape c.shape + (order + 1,).
+    """
+    P_0..P_order at every entry of c; shape c.shape + (order + 1,).
 
     Uses k P_k = (2k-1) c P_{k-1} - (k-1) P_{k-2}, the recurrence the paper prints.
     """
@@ -38,7 +40,8 @@ def legendre_derivative(c: np.ndarray, order: int, values: np.ndarray | None = N
 
 
 def linearization_coefficients(order: int) -> np.ndarray:
-    """C[k, l, j] with P_k P_l = sum_j C[k, l, j] P_j, j = 0..2*order.
+    """
+    C[k, l, j] with P_k P_l = sum_j C[k, l, j] P_j, j = 0..2*order.
 
     The identity is exact for polynomials, so it also holds on every grid point; it turns
     the second moment of phi into a small moment matrix of P_0..P_{2 order}.
@@ -46,9 +49,9 @@ def linearization_coefficients(order: int) -> np.ndarray:
     size = 2 * order + 1
     coeffs = np.zeros((order + 1, order + 1, size))
     for k in range(order + 1):
-        for l in range(order + 1):
-            prod = npleg.legmul(np.eye(order + 1)[k], np.eye(order + 1)[l])
-            coeffs[k, l, : prod.size] = prod
+        for j in range(order + 1):
+            prod = npleg.legmul(np.eye(order + 1)[k], np.eye(order + 1)[j])
+            coeffs[k, j, :prod.size] = prod
     return coeffs
 
 
@@ -111,7 +114,7 @@ class TensorBasis:
         return p[:, 0], p[:, 1], dp[:, 0], dp[:, 1]
 
     def phi(self, x: np.ndarray) -> np.ndarray:
-        """phi(x_i) for every row of x (n, 2) -> (n, m)."""
+        """Evaluate the features phi at every row x_i of x (n, 2): (n, m)."""
         p1, p2, _, _ = self.values(x)
         return (p1[:, :, None] * p2[:, None, :]).reshape(len(p1), self.m)
 

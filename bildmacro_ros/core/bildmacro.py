@@ -1,4 +1,6 @@
-"""BILD-MACRO (Algorithm 1): one agent's update from its neighbours' mixes, and the whole swarm's.
+# SPDX-License-Identifier: Apache-2.0
+"""
+BILD-MACRO (Algorithm 1): one agent's update from its neighbours' mixes, and the whole swarm's.
 
 `local_step` is the single implementation of (6)-(9). It works on a batch of agents and takes
 the consensus terms sum_j a_ij (y_j, r_j, q_j) ready-mixed, so a robot's node (one row, mixed
@@ -37,7 +39,8 @@ class StepSizes:
 
 @dataclass
 class AgentState:
-    """Rows of agents: the algorithm's (x, y, r, q) and a cache of p(., y)'s moments.
+    """
+    Rows of agents: the algorithm's (x, y, r, q) and a cache of p(., y)'s moments.
 
     q is kept packed (upper triangle, m(m+1)/2 values), which is also its wire format. The cache
     (mean, cov, grad_f, kl) holds mu(y_i), cov_p[phi] packed, grad f(y_i) and f(y_i), and phi holds
@@ -58,7 +61,7 @@ class AgentState:
         return len(self.x)
 
     def rows(self, index) -> "AgentState":
-        """A sub-batch (a slice, index array or single int kept 2-D)."""
+        """Return a sub-batch (a slice, index array or single int kept 2-D)."""
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1)
         return AgentState(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
@@ -80,9 +83,12 @@ def initial_state(problem: BilevelProblem, x0: np.ndarray, y0: np.ndarray) -> Ag
 
 
 def reset_tracking(problem: BilevelProblem, state: AgentState, round_k: int, every: int) -> AgentState:
-    """Theorem 1's initialisation again at the current (x_i, y_i) on rounds k = every, 2 every, ...
-    (every = 0: never). It zeroes the tracking errors that late or lost messages left in the sums
-    of r and q (core/faults.py); all agents share the round numbers, so they reset together."""
+    """
+    Re-apply Theorem 1's initialisation at the current (x_i, y_i) on every `every`-th round (0: never).
+
+    It zeroes the tracking errors that late or lost messages left in the sums of r and q
+    (core/faults.py); all agents share the round numbers, so they reset together.
+    """
     if every <= 0 or round_k <= 0 or round_k % every:
         return state
     return initial_state(problem, state.x, state.y)
@@ -145,7 +151,8 @@ def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, mix
 
 def agent_step(problem: BilevelProblem, steps: StepSizes, own: AgentState, self_weight: float,
                weights: np.ndarray, y: np.ndarray, r: np.ndarray, q: np.ndarray) -> StepResult:
-    """Agent i's update from its own one-row state and what its in-neighbours sent, as a node does it.
+    """
+    Agent i's update from its own one-row state and what its in-neighbours sent, as a node does it.
 
     weights (d,) are a_ij for the d in-neighbours; y, r (d, m) and q (d, m(m+1)/2) are their
     iteration-k values in the same order. The sums run over [i, neighbours...] in that order.

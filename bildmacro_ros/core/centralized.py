@@ -1,4 +1,6 @@
-"""The centralised yardstick: the projected hypergradient method (11) with exact theta(x).
+# SPDX-License-Identifier: Apache-2.0
+"""
+The centralised yardstick: the projected hypergradient method (11) with exact theta(x).
 
 Its step is written as the reduced system (18) of the paper, x+ = x + delta (x_hat - x) with
 x_hat = P_C[x - gamma_x N grad l(x)]: exactly what (6) does once every agent holds y_i = theta(x)
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bildmacro import StepSizes, microscopic_step
+from .bildmacro import microscopic_step, StepSizes
 from .problem import BilevelProblem, ThetaSolution
 
 

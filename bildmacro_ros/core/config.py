@@ -1,11 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
 """The run configuration: defaults, presets, and validation whose errors name the key at fault."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 import difflib
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,11 @@ def _bool(key, value) -> bool:
 
 @dataclass(frozen=True)
 class Field:
-    """One scalar config key: its type and the values it admits (the bounds of a number, the
-    options of a choice). The one source of these ranges: node parameters take theirs from here."""
+    """
+    One scalar config key: its type and the values it admits (the bounds of a number, the options of a choice).
+
+    The one source of these ranges: node parameters take theirs from here.
+    """
 
     kind: str  # int, float, bool or choice
     low: float | None = None
@@ -173,7 +177,7 @@ FIELDS: dict[str, Field] = {
 
 
 def default(key: str) -> Any:
-    """DEFAULTS at a dotted key, e.g. default('faults.deadline') == 2.0."""
+    """Return DEFAULTS at a dotted key: 2.0 for faults.deadline."""
     value: Any = DEFAULTS
     for part in key.split("."):
         value = value[part]
@@ -241,7 +245,7 @@ def _graph(spec: dict, agents: int) -> dict:
 
 
 def validate(raw: dict) -> dict:
-    """A complete, typed config from a partial one (missing keys take DEFAULTS)."""
+    """Return a complete, typed config from a partial one (missing keys take DEFAULTS)."""
     if raw is None:
         raw = {}
     _mapping("", raw, tuple(DEFAULTS))
@@ -269,8 +273,12 @@ def validate(raw: dict) -> dict:
 
 
 def preset_dirs() -> list[Path]:
-    """Where shipped presets live: the source tree, then the share/ folder of the prefix this
-    package is installed in (a colcon install space, or a virtual environment)."""
+    """
+    Where shipped presets live.
+
+    The source tree, then the share/ folder of the prefix this package is installed in (a colcon install
+    space, or a virtual environment).
+    """
     import sys
 
     package = Path(__file__).resolve().parents[1]  # .../bildmacro_ros
@@ -283,7 +291,7 @@ def preset_dirs() -> list[Path]:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """A config file path, or a preset name (default, paper) found among the shipped files."""
+    """Return a config file path, or a preset name (default, paper) found among the shipped files."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
@@ -292,7 +300,8 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
             candidate = folder / f"{name_or_path}.yaml"
             if candidate.is_file():
                 return candidate
-        raise ConfigError("", f"preset {name_or_path!r} is not installed (looked in {', '.join(map(str, preset_dirs()))})")
+        looked = ", ".join(map(str, preset_dirs()))
+        raise ConfigError("", f"preset {name_or_path!r} is not installed (looked in {looked})")
     raise ConfigError("", f"config file {str(name_or_path)!r} does not exist (presets: {', '.join(PRESETS)})")
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The exponential family p(c, y) = exp(y^T phi(c)) / Z(y) on the grid, batched over parameters y."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .basis import Grid, TensorBasis, legendre, linearization_coefficients
+from .basis import Grid, legendre, linearization_coefficients, TensorBasis
 from .symmetric import packed_size, triu_indices
 
 
@@ -22,7 +23,8 @@ class FamilyStats:
 
 
 class ExponentialFamily:
-    """Moments of phi under p(., y) by the tensor structure of basis and grid.
+    """
+    Moments of phi under p(., y) by the tensor structure of basis and grid.
 
     With U[a, k] = P_k(g_a) and Y = reshape(y): the exponent is U Y U^T, the mean U^T W U.
     The second moment E[phi phi^T] needs products P_k P_l, which are Legendre series of degree
@@ -66,7 +68,7 @@ class ExponentialFamily:
         return self.U @ yy @ self.U.T
 
     def log_density(self, y: np.ndarray) -> np.ndarray:
-        """ln p(c_ab, y_i), (n, G, G)."""
+        """Return ln p(c_ab, y_i), (n, G, G)."""
         s = self.exponent(y)
         return s - self._log_z(s)[:, None, None]
 
@@ -84,7 +86,8 @@ class ExponentialFamily:
 
     # -- moments ---------------------------------------------------------------------------
     def evaluate(self, y: np.ndarray, log_target: np.ndarray | None = None, cov: bool = True) -> FamilyStats:
-        """Moments of p(., y_i) for each row y_i; with log_target also f(y_i) and grad f(y_i).
+        """
+        Moments of p(., y_i) for each row y_i; with log_target also f(y_i) and grad f(y_i).
 
         Every pass over the (n, G, G) grid costs about as much as all the moments together, so
         the masses pi are never formed: the weights live in Uw, and Z is the (0, 0) moment.
@@ -105,7 +108,8 @@ class ExponentialFamily:
         if cov:
             pairs = (self._lin @ m2 @ self._lin.T).reshape(n, -1)
             # np.take: fancy indexing along axis 1 is ~8x slower for these sizes
-            stats.cov = np.take(pairs, self._gather, axis=1) - np.take(mean, self._rows, axis=1) * np.take(mean, self._cols, axis=1)
+            outer = np.take(mean, self._rows, axis=1) * np.take(mean, self._cols, axis=1)
+            stats.cov = np.take(pairs, self._gather, axis=1) - outer
         if log_target is not None:
             # with dev = ln p - ln p* = S - ln Z - ln p* (from the exponent: no 0 log 0),
             # f = E[dev] and grad f = cov_p[phi, dev] = E[phi (S - ln p*)] - (ln Z + f) mu

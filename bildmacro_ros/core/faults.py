@@ -1,4 +1,6 @@
-"""Rounds with missing neighbours: the late-neighbour policies, and seeded fault injection.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Rounds with missing neighbours: the late-neighbour policies, and seeded fault injection.
 
 Algorithm 1 is synchronous: agent i steps round k with a_ij-weighted sums over every
 in-neighbour's round-k message. A node that waits longer than its deadline steps without the
@@ -43,7 +45,8 @@ LATE_POLICIES = ("reuse", "drop")
 
 def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, stand_in: np.ndarray,
                   policy: str, dead: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
-    """The weights agent i uses this round, and which neighbours' rows are stale stand-ins.
+    """
+    Return the weights agent i uses this round, and which neighbours' rows are stale stand-ins.
 
     heard[j]: round k's message from neighbour j is here. stand_in[j]: an older message from j is
     at hand (reuse needs one). dead[j]: j was declared dead (always dropped).
@@ -62,7 +65,8 @@ def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, st
 
 def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict, stale: dict, policy: str,
                dead=frozenset()) -> tuple[float, np.ndarray, list]:
-    """What agent i mixes in a round where some neighbours are late or dead.
+    """
+    Return what agent i mixes in a round where some neighbours are late or dead.
 
     fresh: neighbour id -> its round-k message; stale: id -> its newest older one (for reuse).
     Returns (a_ii, a_ij of the neighbours used, their messages in the same order).
@@ -75,9 +79,12 @@ def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict,
 
 
 def survivor_weights(weights: np.ndarray, alive: np.ndarray) -> np.ndarray:
-    """The matrix the survivors mix with once every dead agent is dropped by all its neighbours:
-    each survivor's weights on dead agents move to its self weight (rows and columns of the dead
-    are removed)."""
+    """
+    Return the matrix the survivors mix with once every dead agent is dropped by all its neighbours.
+
+    Each survivor's weights on dead agents move to its self weight (rows and columns of the dead are
+    removed).
+    """
     weights = np.asarray(weights, dtype=float)
     alive = np.asarray(alive, dtype=bool)
     kept = weights[np.ix_(alive, alive)].copy()
@@ -86,8 +93,10 @@ def survivor_weights(weights: np.ndarray, alive: np.ndarray) -> np.ndarray:
 
 
 class FaultInjector:
-    """Seeded message faults for tests and studies: whether the message of round k from j to i is
-    lost, and by how much it is late.
+    """
+    Seeded message faults for tests and studies.
+
+    Whether the message of round k from j to i is lost, and by how much it is late.
 
     The draw depends only on (seed, sender, receiver, round), so a re-sent copy of a lost message
     is lost too (the round is gone, as when a robot is out of range), and a run's faults do not
@@ -119,8 +128,12 @@ class FaultInjector:
         return self.delay * self._uniforms(sender, receiver, k)[1] if self.delay > 0 else 0.0
 
     def lossy_rounds(self, weights: np.ndarray, iterations: int) -> np.ndarray:
-        """(N, iterations) bool: agent i lost at least one in-neighbour's round-k message, so its
-        round k cannot be stepped on time. Its sum is the fewest late agent-rounds a run can have."""
+        """
+        Agent i's rounds that lost an in-neighbour's message: (N, iterations) bool.
+
+        Such a round k cannot be stepped on time. Its sum is the fewest late agent-rounds a run can
+        have.
+        """
         n = len(weights)
         lossy = np.zeros((n, iterations), dtype=bool)
         if self.drop > 0:

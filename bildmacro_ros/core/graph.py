@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Communication graphs and doubly stochastic weights: Erdős–Rényi sampling, Metropolis weights, checks."""
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def check_weights(weights: np.ndarray, agents: int | None = None, adjacency: np.
 
 
 def load_weights(path: str | Path) -> np.ndarray:
-    """An N x N weight matrix from .npy or .csv (comma separated, no header)."""
+    """Return an N x N weight matrix from .npy or .csv (comma separated, no header)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"weights file {path} does not exist")
@@ -124,7 +125,7 @@ def load_weights(path: str | Path) -> np.ndarray:
 
 
 def in_neighbours(weights: np.ndarray, agent: int) -> np.ndarray:
-    """The agents j != i with a_ij > 0, ascending."""
+    """Return the agents j != i with a_ij > 0, ascending."""
     row = np.asarray(weights)[agent]
     mask = row > WEIGHT_TOLERANCE
     mask[agent] = False

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The quantities the paper plots (algorithm.md, "Metrics"), from a swarm's stacked state."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def snapshot_iterations(iterations: int) -> list[int]:
 
 
 def metric_rounds(iterations: int, log_every: int) -> list[int]:
-    """The rounds with a metrics row: every log_every-th, and the last step K-1."""
+    """Return the rounds with a metrics row: every log_every-th, and the last step K-1."""
     return sorted(set(range(0, iterations, log_every)) | ({iterations - 1} if iterations else set()))
 
 

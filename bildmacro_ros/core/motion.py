@@ -1,4 +1,6 @@
-"""Robot motion, pure numpy: unicycle kinematics, a saturated go-to-goal controller, and turtlesim's frame.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Robot motion, pure numpy: unicycle kinematics, a saturated go-to-goal controller, and turtlesim's frame.
 
 Poses are (x, y, heading) rows in the algorithm's frame, where C = [-1, 1]^2 and one unit is one
 metre. Every function works on one robot or on many at once (leading axes broadcast).
@@ -28,7 +30,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Gains:
-    """Go-to-goal controller: v = distance_gain * d * max(cos a, 0), w = heading_gain * a, saturated.
+    """
+    Go-to-goal controller: v = distance_gain * d * max(cos a, 0), w = heading_gain * a, saturated.
 
     heading_gain > distance_gain makes the heading settle before the distance does, so a robot
     turns towards its goal rather than spiralling around it.
@@ -48,7 +51,7 @@ def wrap_angle(a):
 
 
 def body_frame_error(pose, goal) -> tuple[np.ndarray, np.ndarray]:
-    """The goal seen from the robot: (ahead, left) in metres."""
+    """Return the goal seen from the robot: (ahead, left) in metres."""
     pose, goal = np.asarray(pose, float), np.asarray(goal, float)
     dx, dy = goal[..., 0] - pose[..., 0], goal[..., 1] - pose[..., 1]
     c, s = np.cos(pose[..., 2]), np.sin(pose[..., 2])
@@ -56,7 +59,8 @@ def body_frame_error(pose, goal) -> tuple[np.ndarray, np.ndarray]:
 
 
 def go_to_goal(pose, goal, limits: Limits, gains: Gains) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Body-frame command (v, w) towards goal, and the distance left.
+    """
+    Body-frame command (v, w) towards goal, and the distance left.
 
     The heading error a is the goal's bearing in the body frame, so it is right whichever way
     the robot faces. v is scaled by max(cos a, 0): a robot never drives away from its goal, and a
@@ -88,7 +92,8 @@ def unicycle_step(pose, v, w, dt: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TurtlesimFrame:
-    """C = [-1, 1]^2 onto turtlesim's square window (0..11.09 m on both axes), with a margin.
+    """
+    C = [-1, 1]^2 onto turtlesim's square window (0..11.09 m on both axes), with a margin.
 
     turtlesim's origin is the window's lower-left corner and its y axis points up, like C's, so
     the map is a scale and a shift; headings are unchanged. Velocities scale by `scale`.
@@ -103,7 +108,7 @@ class TurtlesimFrame:
 
     @property
     def scale(self) -> float:
-        """turtlesim metres per metre of C."""
+        """Return turtlesim metres per metre of C."""
         return self.size * (1 - 2 * self.margin) / 2
 
     def to_turtlesim(self, xy):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bilevel problem: lower-level fit g, its minimiser theta(x), the KL objective f and l = f o theta."""
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ class BilevelProblem:
         """H(y) = cov_p[phi] + omega I as full matrices, from packed covariances."""
         return unpack(cov_packed) + self.omega * np.eye(self.m)
 
-    def theta(self, x: np.ndarray, start: np.ndarray | None = None, tol: float = 1e-14, max_iter: int = 200) -> ThetaSolution:
-        """theta(x) = argmin_y g(x, y) by damped Newton, solved to ||grad|| <= tol where rounding allows.
+    def theta(self, x: np.ndarray, start: np.ndarray | None = None, tol: float = 1e-14,
+              max_iter: int = 200) -> ThetaSolution:
+        """
+        Solve for argmin_y g(x, y) by damped Newton, to ||grad|| <= tol where rounding allows.
 
         Derivatives of theta are sensitive to the stopping point when cond(H) ~ 1e4, hence the
         tight default. When rounding stops progress short of tol, the best iterate is returned.
@@ -101,7 +104,7 @@ class BilevelProblem:
         return float(self.theta(x, start).stats.kl[0])
 
     def theta_jacobian(self, x: np.ndarray, solution: ThetaSolution) -> np.ndarray:
-        """d theta / d x_i = (1/N) H(theta)^{-1} Jphi(x_i), stacked as (N, m, 2)."""
+        """Return d theta / d x_i = (1/N) H(theta)^{-1} Jphi(x_i), stacked as (N, m, 2)."""
         x = np.asarray(x, dtype=float)
         h = self.hessian(solution.stats.cov)[0]
         jac = self.family.basis.jacobian(x)  # (N, m, 2)
@@ -109,7 +112,7 @@ class BilevelProblem:
         return sol.transpose(1, 0, 2) / len(x)
 
     def implicit_weights(self, solution: ThetaSolution) -> np.ndarray:
-        """z = H(theta)^{-1} grad f(theta): every agent's hypergradient is Jphi(x_i)^T z / N."""
+        """Return z = H(theta)^{-1} grad f(theta): every agent's hypergradient is Jphi(x_i)^T z / N."""
         return np.linalg.solve(self.hessian(solution.stats.cov)[0], solution.stats.grad_f[0])
 
     def hypergradient(self, x: np.ndarray, solution: ThetaSolution | None = None) -> np.ndarray:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """From a validated config (plus optional init and weights) to everything a run needs, seeded."""
 
 from __future__ import annotations
@@ -50,16 +51,21 @@ def graph_adjacency(cfg: dict, rng: np.random.Generator) -> np.ndarray:
 
 
 def resolve_weights(cfg: dict, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
-    """Given weights are checked (against graph.edges when the graph is explicit); otherwise the
-    configured graph is sampled and given Metropolis weights."""
+    """
+    Return the weights of a run: given ones checked, or the configured graph's Metropolis weights.
+
+    Given weights are checked against graph.edges when the graph is explicit; otherwise the configured
+    graph is sampled.
+    """
     if weights is not None:
-        adjacency = graphs.from_edges(cfg["agents"], cfg["graph"]["edges"]) if cfg["graph"]["type"] == "explicit" else None
+        explicit = cfg["graph"]["type"] == "explicit"
+        adjacency = graphs.from_edges(cfg["agents"], cfg["graph"]["edges"]) if explicit else None
         return graphs.check_weights(weights, cfg["agents"], adjacency)
     return graphs.metropolis_weights(graph_adjacency(cfg, rng))
 
 
 def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """x (N, 2) and y (N, m) from an .npz; positions must lie in C = [-1, 1]^2."""
+    """Read x (N, 2) and y (N, m) from an .npz; positions must lie in C = [-1, 1]^2."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"init file {path} does not exist")
@@ -77,7 +83,8 @@ def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.nda
 
 def load_run_inputs(config, overrides: dict | None = None, init: str | Path | None = None,
                     weights: str | Path | None = None):
-    """A config (file or preset) with overrides, plus optional init and weights files, checked.
+    """
+    Return a config (file or preset) with overrides, plus optional init and weights files, checked.
 
     Returns (cfg, base_dir, init arrays or None, weights or None): what build_scenario takes.
     """
@@ -102,7 +109,7 @@ def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.nd
 
 
 def build_problem(cfg: dict, base_dir: Path | None = None) -> tuple[BilevelProblem, StepSizes]:
-    """The bilevel problem (basis, grid, target, omega) and the step sizes a config describes."""
+    """Return the bilevel problem (basis, grid, target, omega) and the step sizes a config describes."""
     family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
     problem = BilevelProblem(family, build_target(family, cfg["target"], base_dir), cfg["algorithm"]["omega"])
     return problem, StepSizes(**cfg["algorithm"])

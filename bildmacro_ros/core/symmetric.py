@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Packed symmetric matrices and the eigenvalue-clipping projection P_{>=omega} of (6a)."""
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def pack(q: np.ndarray) -> np.ndarray:
 
 
 def unpack(packed: np.ndarray, skip: int = 0) -> np.ndarray:
-    """(..., m(m+1)/2) -> (..., m, m), symmetric: the symmetrised q the projection acts on.
+    """
+    (..., m(m+1)/2) -> (..., m, m), symmetric: the symmetrised q the projection acts on.
 
     skip > 0 returns only the trailing block [skip:, skip:], gathered contiguously in one pass.
     """
@@ -79,7 +81,8 @@ def _solve_block(q: np.ndarray, omega: float, rhs: np.ndarray, z: np.ndarray, cl
 
 
 def solve_projected(q_packed: np.ndarray, omega: float, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z_i = (P_{>=omega}[q_i])^{-1} rhs_i for each row; also which rows needed a real clip.
+    """
+    z_i = (P_{>=omega}[q_i])^{-1} rhs_i for each row; also which rows needed a real clip.
 
     phi_0 = P_0 P_0 = 1 is constant, so e_0 is an exact eigenvector of every H(y) with eigenvalue
     omega and, because (9) adds only differences of H's to a convex combination, of every q_i.

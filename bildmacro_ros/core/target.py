@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Target densities p* on the grid: Gaussian mixtures, and grayscale pictures (dark = dense)."""
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ def gaussian_mixture(family: ExponentialFamily, components: list[dict]) -> np.nd
     return family.normalise(density)
 
 
-def image_density(family: ExponentialFamily, pixels: np.ndarray, invert: bool = False, floor: float = 0.01) -> np.ndarray:
-    """A grayscale picture (rows top to bottom, values 0 = black .. 1 = white) as a density.
+def image_density(family: ExponentialFamily, pixels: np.ndarray, invert: bool = False,
+                  floor: float = 0.01) -> np.ndarray:
+    """
+    Return a grayscale picture (rows top to bottom, values 0 = black ..
+
+    1 = white) as a density.
 
     Dark pixels are dense unless invert. The picture is stretched over [-1, 1]^2 with bilinear
     resampling, so row 0 is the top edge (c2 = +1) and column 0 the left edge (c1 = -1). A floor
@@ -64,7 +69,7 @@ def load_grayscale(path: str | Path) -> np.ndarray:
 
 
 def build_target(family: ExponentialFamily, spec: dict, base_dir: Path | None = None) -> np.ndarray:
-    """The target density p* on the grid, (G, G), normalised, from a validated config entry."""
+    """Return the target density p* on the grid, (G, G), normalised, from a validated config entry."""
     kind = spec["type"]
     if kind == "gaussian_mixture":
         return gaussian_mixture(family, spec["components"])
@@ -72,5 +77,6 @@ def build_target(family: ExponentialFamily, spec: dict, base_dir: Path | None = 
         path = Path(spec["path"]).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        return image_density(family, load_grayscale(path), invert=spec.get("invert", False), floor=spec.get("floor", 0.01))
+        return image_density(family, load_grayscale(path), invert=spec.get("invert", False),
+                             floor=spec.get("floor", 0.01))
     raise ValueError(f"unknown target type {kind!r}")

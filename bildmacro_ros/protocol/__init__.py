@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """How agents talk and when they step, without ROS: the wire format, the inbox and the round rules."""

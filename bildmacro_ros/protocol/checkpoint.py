@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """An agent's checkpoint: (k, x, x_hat, y, r, q) on disk, so a restarted robot resumes its share."""
 
 from __future__ import annotations
@@ -17,18 +18,23 @@ def checkpoint_path(folder: str | Path, agent: int) -> Path:
 
 
 def save_checkpoint(path: Path, k: int, state: AgentState, x_hat: np.ndarray) -> None:
-    """Row 0 of `state` at round k. Written whole or not at all: a reader (or a crash) never sees
-    half a file."""
+    """
+    Row 0 of `state` at round k.
+
+    Written whole or not at all: a reader (or a crash) never sees half a file.
+    """
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, iteration=k, x=state.x[0], x_hat=x_hat, y=state.y[0], r=state.r[0], q=state.q[0])
     os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path, problem: BilevelProblem, iterations: int) -> tuple[int, AgentState, np.ndarray]:
-    """(k, state, x_hat) from a checkpoint; ValueError says what is wrong with the file.
+    """
+    (k, state, x_hat) from a checkpoint; ValueError says what is wrong with the file.
 
     The tracking sums r_i, q_i carry this agent's share of the swarm's averages, so they are
-    restored as saved, not re-initialised: that keeps the invariants nearly whole."""
+    restored as saved, not re-initialised: that keeps the invariants nearly whole.
+    """
     try:
         with np.load(path, allow_pickle=False) as saved:
             k = int(saved["iteration"])

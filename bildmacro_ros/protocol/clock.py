@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The clock an agent judges deadlines by: the seconds its own process ran."""
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from typing import Callable
 
 
 class RunningClock:
-    """Seconds during which this process ran: the clock deadlines and deaths are judged by.
+    """
+    Seconds during which this process ran: the clock deadlines and deaths are judged by.
 
     A deadline exists to step past a neighbour that is slow or gone, so time in which this
     process itself could not run is no evidence against anyone. When the process is stopped, or

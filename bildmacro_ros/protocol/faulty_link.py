@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Injected faults on the messages one agent receives: seeded losses and delays (core/faults.py)."""
 
 from __future__ import annotations
@@ -7,13 +8,17 @@ import itertools
 import time
 from typing import Callable
 
-from ..core.faults import FaultInjector
 from .wire import NeighbourState
+from ..core.faults import FaultInjector
 
 
 class FaultyLink:
-    """Between DDS and an agent's round controller: each message is lost, delayed, or passed on
-    at once, as the injector draws for (sender, this receiver, round)."""
+    """
+    Between DDS and an agent's round controller: injected losses and delays.
+
+    Each message is lost, delayed, or passed on at once, as the injector draws for (sender, this
+    receiver, round).
+    """
 
     def __init__(self, injector: FaultInjector, receiver: int, read: Callable[[], float] = time.monotonic):
         self.injector, self.receiver, self.read = injector, receiver, read
@@ -33,7 +38,7 @@ class FaultyLink:
         return "later"
 
     def due(self) -> list[NeighbourState]:
-        """The delayed messages whose time has come, in order."""
+        """Return the delayed messages whose time has come, in order."""
         now, out = self.read(), []
         while self.delayed and self.delayed[0][0] <= now:
             out.append(heapq.heappop(self.delayed)[2])

@@ -1,16 +1,18 @@
+# SPDX-License-Identifier: Apache-2.0
 """What one agent has received for the rounds it has not stepped yet, kept by round and sender."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from .wire import MalformedMessage, NeighbourState, decode
+from .wire import decode, MalformedMessage, NeighbourState
 
 MAX_AHEAD = 8  # rounds a neighbour may run ahead before its messages count as bogus
 
 
 class Inbox:
-    """What one agent has received for the rounds it has not finished.
+    """
+    What one agent has received for the rounds it has not finished.
 
     Messages for the current round k or up to MAX_AHEAD rounds ahead are kept (a neighbour can
     be one round ahead); older ones are stale, repeats are duplicates; both are dropped and
@@ -63,7 +65,7 @@ class Inbox:
         return [j for j in self.neighbours if j not in have]
 
     def take(self, iteration: int) -> dict[int, NeighbourState]:
-        """The round's messages by sender (those that came); forgets this and older rounds."""
+        """Return the round's messages by sender (those that came); forgets this and older rounds."""
         slot = self.rounds.pop(iteration, {})
         self.forget_before(iteration)
         return slot

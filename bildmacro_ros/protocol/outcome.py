@@ -1,10 +1,11 @@
+# SPDX-License-Identifier: Apache-2.0
 """What an agent reports when it stops, as data: rounds, late rounds, deaths, catch-ups, drops."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 import json
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 

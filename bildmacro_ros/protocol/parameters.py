@@ -1,4 +1,6 @@
-"""The agent node's parameters: one table of name, type, description and config key.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The agent node's parameters: one table of name, type, description and config key.
 
 The launch plan writes agent parameters from it (`parameters_from_config`), the node declares
 and reads them from it (ros/parameters.py), and config errors name the parameter through it. A
@@ -9,8 +11,8 @@ DEFAULTS); the others, which only a node has, carry theirs here.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
+import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +47,7 @@ class ParameterSpec:
 
     @property
     def bounds(self) -> tuple[float, float] | None:
-        """The closed range a ROS descriptor can state; an open bound is checked by the config."""
+        """Return the closed range a ROS descriptor can state; an open bound is checked by the config."""
         if self.kind not in (int, float):
             return None
         low, high = self.low, self.high
@@ -58,7 +60,7 @@ class ParameterSpec:
 
 
 def _to_parameter(spec: ParameterSpec, value: Any) -> Any:
-    """A config value as the parameter carries it (the target as one line of YAML)."""
+    """Return a config value as the parameter carries it (the target as one line of YAML)."""
     if spec.name == "target":
         return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
     return spec.kind(value) if spec.kind in (bool, int, float, str) else value
@@ -132,7 +134,7 @@ AgentSettings.__module__ = __name__
 
 
 def parameters_from_config(cfg: dict, names=None) -> dict:
-    """The parameters that have a config key, with the config's values (names: a subset)."""
+    """Return the parameters that have a config key, with the config's values (names: a subset)."""
     out = {}
     for spec in AGENT_PARAMETERS:
         if spec.config_key is None or (names is not None and spec.name not in names):
@@ -145,8 +147,11 @@ def parameters_from_config(cfg: dict, names=None) -> dict:
 
 
 def config_from_parameters(values: dict, extra: dict | None = None) -> dict:
-    """A validated config from parameter values (those with a config key; the rest default).
-    A ConfigError becomes a ParameterError that names the parameter."""
+    """
+    Return a validated config from parameter values (those with a config key; the rest default).
+
+    A ConfigError becomes a ParameterError that names the parameter.
+    """
     raw: dict = {}
     for name, value in values.items():
         key = BY_NAME[name].config_key

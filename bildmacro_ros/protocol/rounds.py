@@ -1,4 +1,6 @@
-"""When agent i steps, waits, declares a neighbour dead, takes it back or catches up: its round rules.
+# SPDX-License-Identifier: Apache-2.0
+"""
+When agent i steps, waits, declares a neighbour dead, takes it back or catches up: its round rules.
 
 Algorithm 1 is synchronous: round k needs every in-neighbour's round-k message. A
 `RoundController` holds what agent i knows for that: its round k, the inbox, one `Neighbour`
@@ -11,17 +13,17 @@ the rules and why.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+import time
 from typing import Callable
 
 import numpy as np
 
-from ..core.faults import mix_inputs
 from .clock import RunningClock
-from .inbox import MAX_AHEAD, Inbox
+from .inbox import Inbox, MAX_AHEAD
 from .outcome import AgentOutcome
 from .wire import NeighbourState
+from ..core.faults import mix_inputs
 
 # rounds a catching-up agent lands ahead of its neighbours' newest, so that they take its message
 CATCH_UP_LEAD = 2
@@ -42,13 +44,17 @@ class RoundRules:
 
     @property
     def tick(self) -> float:
-        """How often the node must call tick(): often enough that a longer gap is a stop."""
+        """Return how often the node must tick: often enough that a longer gap is a stop."""
         return min(self.deadline / 4, 0.05) if self.deadline > 0 else self.republish_period / 2
 
     @property
     def resend_period(self) -> float:
-        """A waiting agent re-sends its last two rounds this often. With a deadline, every half
-        deadline: the heartbeat by which its neighbours tell it from a dead one."""
+        """
+        Return how often a waiting agent re-sends its last two rounds.
+
+        With a deadline, every half deadline: the heartbeat by which its neighbours tell it from a dead
+        one.
+        """
         return min(self.republish_period, self.deadline / 2) if self.deadline > 0 else self.republish_period
 
 
@@ -56,7 +62,7 @@ class RoundRules:
 class Neighbour:
     """What agent i knows of in-neighbour j. Times are on the controller's running clock."""
 
-    id: int
+    agent: int
     weight: float
     heard_at: float  # its last message, of any round
     reached_at: float  # when its newest round first arrived
@@ -72,16 +78,16 @@ class Wait:
 
 @dataclass(frozen=True)
 class Step:
-    """Step round `round` with these consensus inputs: a_ii, a_ij and the messages they weigh."""
+    """Step round k with these consensus inputs: a_ii, a_ij and the messages they weigh."""
 
-    round: int
+    k: int
     self_weight: float
     weights: np.ndarray
     rows: list[NeighbourState]
     late: list[int]  # neighbours stepped without (late or dead); empty in a round of Algorithm 1
 
     def stacked(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows' y, r and packed q, one row per neighbour used (what core.agent_step takes)."""
+        """Return the rows' y, r and packed q, one row per neighbour used (what core.agent_step takes)."""
         n = len(self.rows)
         return (np.array([g.y for g in self.rows]).reshape(n, m), np.array([g.r for g in self.rows]).reshape(n, m),
                 np.array([g.q for g in self.rows]).reshape(n, m * (m + 1) // 2))
@@ -95,7 +101,7 @@ class CatchUp:
 
 @dataclass(frozen=True)
 class Finish:
-    round: int
+    k: int
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ class Event:
 
     kind: str
     neighbour: int
-    round: int
+    k: int  # the round this agent was at
     silent: float = 0.0  # seconds of silence, for `dead`
 
 
@@ -145,7 +151,7 @@ class RoundController:
 
     # -- what the node tells it ----------------------------------------------------------------
     def tick(self) -> None:
-        """A reading per timer tick: a longer gap between two is a stop of this process."""
+        """Read the clock once per timer tick: a longer gap between two is a stop of this process."""
         self.clock.now()
 
     def may_start(self, matched: bool) -> bool:
@@ -156,7 +162,7 @@ class RoundController:
         self.started, self.started_at = True, self.read()
 
     def sent(self) -> None:
-        """This agent published its state for round k: the round's wait starts now."""
+        """Note that this agent published its state for round k: the round's wait starts now."""
         self.last_sent, self.round_started = self.read(), self.clock.now()
 
     def resent(self) -> None:
@@ -172,7 +178,7 @@ class RoundController:
             record.heard_at = now
             if record.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
                 record.dead = False
-                self._note(Event("back", record.id, msg.iteration))
+                self._note(Event("back", record.agent, msg.iteration))
         return self.inbox.offer_decoded(msg, self.k)
 
     def reject(self, reason: str) -> str:
@@ -181,8 +187,12 @@ class RoundController:
 
     # -- what it answers -----------------------------------------------------------------------
     def decide(self, robot_ready: bool = True) -> Wait | Step | CatchUp | Finish:
-        """The next thing to do. A Step or CatchUp moves to its round at once; the node then
-        computes and publishes it, and calls sent()."""
+        """
+        Decide the next thing to do.
+
+        A Step or CatchUp moves to its round at once; the node then computes and publishes it, and calls
+        sent().
+        """
         if self.finished:
             return Wait("finished")
         if not self.started:
@@ -218,16 +228,16 @@ class RoundController:
         return events
 
     def outcome(self, agent: int, resumed_from: int | None = None) -> AgentOutcome:
-        """What happened to this agent's rounds so far, as data."""
+        """Tell what happened to this agent's rounds so far, as data."""
         now = self.read()
         started = self.started_at if self.started_at is not None else now
         steady = now - (self.first_round_at or started)  # round 0 also waits for the slowest startup
         return AgentOutcome(
             agent=agent, finished=self.finished, rounds=self.k, iterations=self.iterations,
             late_rounds=self.log.late_rounds,
-            declared_dead=[{"neighbour": e.neighbour, "round": e.round, "silent": e.silent}
+            declared_dead=[{"neighbour": e.neighbour, "round": e.k, "silent": e.silent}
                            for e in self.log.events if e.kind == "dead"],
-            back=[{"neighbour": e.neighbour, "round": e.round} for e in self.log.events if e.kind == "back"],
+            back=[{"neighbour": e.neighbour, "round": e.k} for e in self.log.events if e.kind == "back"],
             catch_ups=[{"from_round": c.from_round, "to_round": c.to_round} for c in self.log.catch_ups],
             resumed_from=resumed_from, dropped=dict(self.inbox.dropped), seconds=now - started,
             rounds_per_second=(self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan"))
@@ -238,7 +248,7 @@ class RoundController:
 
     # -- the rules -----------------------------------------------------------------------------
     def overdue(self, late: list[int]) -> bool:
-        """The deadline has passed and no late neighbour is one still worth waiting for."""
+        """Tell whether the deadline has passed and no late neighbour is one still worth waiting for."""
         now = self.clock.now()
         deadline = self.rules.deadline
         if deadline <= 0 or now - self.round_started < deadline:
@@ -253,30 +263,39 @@ class RoundController:
         return not any(self.waiting_itself(j, now) or self.far_behind(j) for j in heard)
 
     def waiting_itself(self, j: int, now: float) -> bool:
-        """Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer: it
-        is likely waiting on a late message of its own, and sends as soon as its deadline runs out.
-        Stepping without it would pass one lost message on as a late round at every hop of the
-        graph. A chain of such waits ends at the agent whose deadline runs out first. Two agents
-        that each lost the other's round-k message both look one round behind to each other; the
-        two-deadline bound ends that wait."""
+        """
+        Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer.
+
+        It is likely waiting on a late message of its own, and sends as soon as its deadline runs out.
+        Stepping without it would pass one lost message on as a late round at every hop of the graph. A
+        chain of such waits ends at the agent whose deadline runs out first. Two agents that each lost
+        the other's round-k message both look one round behind to each other; the two-deadline bound
+        ends that wait.
+        """
         record = self.neighbours[j]
         return record.newest == self.k - 1 and now - record.reached_at < 2 * self.rules.deadline
 
     def far_behind(self, j: int) -> bool:
-        """Neighbour j, heard but more than MAX_LEAD rounds behind, is slow, not late: it is waited
-        for. Stepping past it would take this agent out of j's inbox window, after which neither
-        gets the other's messages in time again: the swarm splits into two groups rounds apart,
-        each stepping every round a deadline late without the other. A heavily loaded machine's
-        startup made such a split, and it lasted to the end of the run."""
+        """
+        Neighbour j, heard but more than MAX_LEAD rounds behind, is slow, not late: it is waited for.
+
+        Stepping past it would take this agent out of j's inbox window, after which neither gets the
+        other's messages in time again: the swarm splits into two groups rounds apart, each stepping
+        every round a deadline late without the other. A heavily loaded machine's startup made such a
+        split, and it lasted to the end of the run.
+        """
         return self.neighbours[j].newest < self.k - MAX_LEAD
 
     def catch_up_round(self) -> int | None:
-        """After a restart or a long stall this agent is far behind: its neighbours' messages no
-        longer fit its inbox, and no round will complete. It then jumps ahead of them with its
-        state as it is (like a late message, the state is a few rounds old): to CATCH_UP_LEAD
-        rounds past the slowest live neighbour heard from. Only when every such neighbour is that
-        far ahead: one neighbour running ahead alone (say, after wrongly declaring its only
-        neighbour dead) must not drag the swarm along."""
+        """
+        Return the round to catch up to, when this agent is far behind every live neighbour; else None.
+
+        After a restart or a long stall its neighbours' messages no longer fit its inbox, and no round
+        will complete. It then jumps ahead of them with its state as it is (like a late message, the
+        state is a few rounds old): to CATCH_UP_LEAD rounds past the slowest live neighbour heard from.
+        Only when every such neighbour is that far ahead: one neighbour running ahead alone (say, after
+        wrongly declaring its only neighbour dead) must not drag the swarm along.
+        """
         heard = [r.newest for r in self.neighbours.values() if r.newest >= 0 and not r.dead]
         if not heard or min(heard) <= self.k + MAX_AHEAD:
             return None

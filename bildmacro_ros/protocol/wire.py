@@ -1,4 +1,6 @@
-"""The neighbour message: a labelled flat float64 layout and its validation.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The neighbour message: a labelled flat float64 layout and its validation.
 
 Nothing here imports ROS: it works on plain arrays, so every rule is tested without DDS. On the
 wire the array travels as `std_msgs/Float64MultiArray`; agent_<i>/state (every round, for the
@@ -44,7 +46,7 @@ def message_length(m: int) -> int:
 
 
 def layout_label(m: int) -> str:
-    """The label of the message's single layout dimension: format, version and segments."""
+    """Return the label of the message's single layout dimension: format, version and segments."""
     return f"bildmacro/{LAYOUT_VERSION} " + " ".join(f"{name}:{size}" for name, size in zip(LABELS, segment_sizes(m)))
 
 
@@ -76,12 +78,16 @@ class MalformedMessage(ValueError):
 
 
 def decode(data, m: int, sender: int | None = None, label: str | None = None) -> NeighbourState:
-    """Check and split one message; raises MalformedMessage with the reason.
+    """
+    Check and split one message; raises MalformedMessage with the reason.
 
     label: the layout label the message carried (checked against layout_label(m) when given).
     """
     try:
-        arr = np.frombuffer(data, dtype=np.float64) if not isinstance(data, np.ndarray) else data.astype(np.float64, copy=False)
+        if isinstance(data, np.ndarray):
+            arr = data.astype(np.float64, copy=False)
+        else:
+            arr = np.frombuffer(data, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise MalformedMessage("not_float64", str(exc)) from None
     if arr.ndim != 1 or arr.size != message_length(m):
@@ -92,20 +98,24 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
         raise MalformedMessage("non_finite", "NaN or infinity in the payload")
     k, who, size, version = arr[:META]
     if version != LAYOUT_VERSION or size != m:
-        raise MalformedMessage("wrong_layout", f"layout version {version:g} / m {size:g}, expected {LAYOUT_VERSION} / {m}")
+        raise MalformedMessage("wrong_layout",
+                               f"layout version {version:g} / m {size:g}, expected {LAYOUT_VERSION} / {m}")
     if k < 0 or k != int(k) or k > 2**53:
         raise MalformedMessage("bad_iteration", f"iteration {k!r} is not a whole number >= 0")
     if sender is not None and who != sender:
         raise MalformedMessage("wrong_sender", f"sender field {who:g} on agent {sender}'s topic")
-    if np.any(np.abs(arr[META : META + 4]) > 1):
+    if np.any(np.abs(arr[META:META + 4]) > 1):
         raise MalformedMessage("position_outside", "x or x_hat outside C = [-1, 1]^2")
     y = META + 4
-    return NeighbourState(int(k), int(who), arr[META : META + 2], arr[META + 2 : y], arr[y : y + m],
-                          arr[y + m : y + 2 * m], arr[y + 2 * m :])
+    return NeighbourState(int(k), int(who), arr[META:META + 2], arr[META + 2:y], arr[y:y + m],
+                          arr[y + m:y + 2 * m], arr[y + 2 * m:])
 
 
 def decode_message(msg, m: int, sender: int | None = None) -> NeighbourState:
-    """decode() for a received std_msgs/Float64MultiArray (anything with .data and .layout.dim):
-    one labelled dimension is the layout; any other layout is reported as wrong_layout."""
+    """
+    Decode a received std_msgs/Float64MultiArray (anything with .data and .layout.dim).
+
+    One labelled dimension is the layout; any other layout is reported as wrong_layout.
+    """
     dims = msg.layout.dim
     return decode(msg.data, m, sender, dims[0].label if len(dims) == 1 else repr(dims))

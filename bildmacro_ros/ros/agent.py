@@ -1,4 +1,6 @@
-"""The `agent` node: one robot's BILD-MACRO, fed by its in-neighbours' messages over DDS.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The `agent` node: one robot's BILD-MACRO, fed by its in-neighbours' messages over DDS.
 
 Each round k it publishes (x_i^k, y_i^k, r_i^k, q_i^k) on agent_<i>/state and waits until it
 holds round-k messages from every in-neighbour; then it steps with the core's per-agent update
@@ -9,18 +11,23 @@ ROS-free RoundController (protocol/rounds.py); this node wires it to DDS.
 
 from __future__ import annotations
 
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+import numpy as np
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray
 
+from .lifecycle import run_nodes
+from .messages import pose_of, pose_stamped, StateMessages
+from .parameters import read_agent_setup
+from .topics import (odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS, record_topic, STATE_QOS,
+                     state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
@@ -30,12 +37,8 @@ from ..protocol.faulty_link import FaultyLink
 from ..protocol.outcome import AgentOutcome
 from ..protocol.parameters import ParameterError
 from ..protocol.rounds import CatchUp, Finish, RoundController, RoundRules, Step
-from ..protocol.wire import MalformedMessage, NeighbourState, decode_message
-from .lifecycle import run_nodes
-from .messages import StateMessages, pose_of, pose_stamped
-from .parameters import read_agent_setup
-from .topics import (QUIET_PUB, QUIET_SUB, RECORD_QOS, STATE_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, odom_topic,
-                     projected_topic, record_topic, state_topic, waypoint_topic)
+from ..protocol.wire import decode_message, MalformedMessage, NeighbourState
+
 
 class AgentNode(Node):
     """Agent i of Algorithm 1. Rounds are driven by message arrival and a tick; nothing sleeps."""
@@ -121,7 +124,7 @@ class AgentNode(Node):
             self._advance()
 
     def robot_at(self, xy: np.ndarray) -> bool:
-        """True when no robot is waited for, or the measured pose is within tolerance of xy."""
+        """Return True when no robot is waited for, or the measured pose is within tolerance of xy."""
         if not self.settings.wait_for_robot:
             return True
         return self.robot_xy is not None and float(np.hypot(*(self.robot_xy - xy))) <= self.settings.arrival_tolerance
@@ -138,7 +141,7 @@ class AgentNode(Node):
         return on_message
 
     def deliver(self, msg: NeighbourState):
-        """A decoded neighbour message (from DDS, or handed over in-process by an agent group)."""
+        """Take a decoded neighbour message (from DDS, or handed over in-process by an agent group)."""
         fate = self.link.admit(msg)
         if fate == "now":
             self._filed(msg.sender, self.rounds.receive(msg))
@@ -190,15 +193,15 @@ class AgentNode(Node):
 
     def _step(self, step: Step):
         if step.late:
-            self.get_logger().warning(f"agent {self.id}: round {step.round} stepped without agents {step.late} "
+            self.get_logger().warning(f"agent {self.id}: round {step.k} stepped without agents {step.late} "
                                       f"after the {self.settings.deadline:g} s deadline ({self.settings.late_policy})",
                                       throttle_duration_sec=2.0)
         before = self.state
         result = agent_step(self.problem, self.steps, self.state, step.self_weight, step.weights, *step.stacked(self.m))
         self.state, self.x_hat = result.state, result.x_hat[0]
-        if step.round in self.recorded:  # round k with the x_hat^k its step produced
-            self.record_pub.publish(self.messages.build(step.round, self.id, before, self.x_hat)[0])
-        k = step.round + 1
+        if step.k in self.recorded:  # round k with the x_hat^k its step produced
+            self.record_pub.publish(self.messages.build(step.k, self.id, before, self.x_hat)[0])
+        k = step.k + 1
         self.state = reset_tracking(self.problem, self.state, k, self.settings.tracking_reset)
         self._publish_round()
         if self.checkpoint is not None and k % self.settings.checkpoint_every == 0:
@@ -209,14 +212,18 @@ class AgentNode(Node):
             if event.kind == "dead":
                 self.get_logger().warning(f"agent {self.id}: agent {event.neighbour} has been silent for "
                                           f"{event.silent:.1f} s ({self.settings.dead_after} deadlines) and is "
-                                          f"declared dead at round {event.round}: dropped from the sums until it "
+                                          f"declared dead at round {event.k}: dropped from the sums until it "
                                           f"is heard again")
             else:
-                self.get_logger().info(f"agent {self.id}: agent {event.neighbour} is back at round {event.round}")
+                self.get_logger().info(f"agent {self.id}: agent {event.neighbour} is back at round {event.k}")
 
     def _resend(self):
-        """A stalled round re-sends this agent's last two rounds. Neighbours are at most one round
-        behind or ahead, so whichever message one of them lost is among these two."""
+        """
+        Re-send this agent's last two rounds when a round has stalled.
+
+        Neighbours are at most one round behind or ahead, so whichever message one of them lost is among
+        these two.
+        """
         if not self.rounds.should_resend():
             return
         for msg in self.recent:
@@ -280,7 +287,7 @@ class AgentNode(Node):
         self.done.set_result(True)
 
     def report(self) -> AgentOutcome:
-        """This agent's outcome so far, written to outcome_dir when that is set."""
+        """Report this agent's outcome so far, written to outcome_dir when that is set."""
         self.outcome = self.rounds.outcome(self.id, self.resumed_from)
         if self.settings.outcome_dir:
             Path(self.settings.outcome_dir).mkdir(parents=True, exist_ok=True)

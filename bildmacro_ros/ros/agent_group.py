@@ -1,19 +1,23 @@
+# SPDX-License-Identifier: Apache-2.0
 """`agent_group`: several agent nodes in one process, on one executor, sharing a ProcessBus."""
 
 import sys
 
 from rclpy.node import Node
 
-from ..protocol.parameters import ParameterError
 from .agent import AgentNode, agents_done
 from .lifecycle import run_nodes
 from .parameters import declare
 from .process_bus import ProcessBus
+from ..protocol.parameters import ParameterError
 
 
 def main() -> int:
-    """`agent_group`: the agents named by agent_ids in one process; each takes its parameters by
-    node name (agent_<i>) from the --params-file the launcher passes."""
+    """
+    Run the agents named by agent_ids in one process.
+
+    Each takes its parameters by node name (agent_<i>) from the --params-file the launcher passes.
+    """
 
     def make():
         helper = Node("agent_group", start_parameter_services=False)

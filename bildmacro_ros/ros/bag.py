@@ -1,4 +1,6 @@
-"""Record ROS messages to an MCAP file (Foxglove's `mcap` library), as `ros2 bag record -s mcap` would.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Record ROS messages to an MCAP file (Foxglove's `mcap` library), as `ros2 bag record -s mcap` would.
 
 Each channel carries CDR-serialised messages and a `ros2msg` schema: the message's .msg text
 followed by that of every type it uses, the form rosbag2 and Foxglove read. So a run can be
@@ -9,9 +11,9 @@ read_messages() below.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 import re
 import sys
-from pathlib import Path
 
 from rclpy.serialization import deserialize_message, serialize_message
 
@@ -40,7 +42,7 @@ def _msg_file(package: str, name: str) -> Path:
 
 
 def message_definition(msg_type) -> str:
-    """The full ros2msg text of a message type: its own .msg, then each nested type's once."""
+    """Return the full ros2msg text of a message type: its own .msg, then each nested type's once."""
     package, _, name = type_name(msg_type).split("/")
     order, texts, todo = [], {}, [(package, name)]
     while todo:

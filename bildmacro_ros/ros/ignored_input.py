@@ -1,14 +1,18 @@
+# SPDX-License-Identifier: Apache-2.0
 """Counting, per reason, the input a robot node refuses to act on."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
+import math
 
 
 class IgnoredInput:
-    """Counts, per reason, the messages a robot node ignores, and warns (throttled): a robot never
-    acts on a NaN or on a waypoint outside C, and an ignored message is never silent."""
+    """
+    Counts, per reason, the messages a robot node ignores, and warns (throttled).
+
+    A robot never acts on a NaN or on a waypoint outside C, and an ignored message is never silent.
+    """
 
     def __init__(self, node):
         self.node = node
@@ -25,14 +29,14 @@ class IgnoredInput:
             self.node.get_logger().warning(text)
 
     def finite(self, topic: str, values) -> bool:
-        """True when every value is finite; otherwise counts it as non_finite."""
+        """Return True when every value is finite; otherwise counts it as non_finite."""
         if all(math.isfinite(v) for v in values):
             return True
         self(topic, "non_finite")
         return False
 
     def waypoint(self, topic: str, xy) -> bool:
-        """True for a finite point in C = [-1, 1]^2, where every agent's waypoint lies."""
+        """Return True for a finite point in C = [-1, 1]^2, where every agent's waypoint lies."""
         if not self.finite(topic, xy):
             return False
         if max(abs(xy[0]), abs(xy[1])) > 1.0:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A node process's life: start ROS, spin until the work is done, stop cleanly, never outlive its parent."""
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from ..protocol.parameters import ParameterError
 
 
 def end_with_parent(parent: int) -> None:
-    """On Linux, have the kernel send this process SIGINT (a clean shutdown) when `parent` dies,
-    even by SIGKILL: a launcher killed outright leaves no node running on. Elsewhere a no-op."""
+    """
+    Have the kernel send this process SIGINT (a clean shutdown) when `parent` dies, even by SIGKILL.
+
+    So a launcher killed outright leaves no node running on. On Linux; elsewhere a no-op.
+    """
     if not sys.platform.startswith("linux"):
         return
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # 1: PR_SET_PDEATHSIG
@@ -24,9 +28,12 @@ def end_with_parent(parent: int) -> None:
 
 
 def run_nodes(make_nodes, until=None) -> int:
-    """Spin the nodes make_nodes() returns until every future until(nodes) gives is done (no
-    until: until shutdown). Ctrl-C and external shutdown end cleanly (exit 130 if that cuts
-    the work short); bad parameters exit 2."""
+    """
+    Spin the nodes make_nodes() returns until every future until(nodes) gives is done (no until: until shutdown).
+
+    Ctrl-C and external shutdown end cleanly (exit 130 if that cuts the work short); bad parameters exit
+    2.
+    """
     try:
         rclpy.init()
     except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Building and reading the ROS messages the nodes exchange: state arrays and poses."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The `monitor` node: listens to every agent's state topic and records the run to disk.
+# SPDX-License-Identifier: Apache-2.0
+"""
+The `monitor` node: listens to every agent's state topic and records the run to disk.
 
 It writes the same files as `bildmacro simulate` (metrics.csv, final_state.npz, figures), so a
 distributed run and an offline one compare directly. `bildmacro swarm` runs it in-process; in a
@@ -7,32 +9,33 @@ ROS launch it is a node of its own (launch argument `record:=DIR`).
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import Counter
 from pathlib import Path
+import sys
+import time
 
+from nav_msgs.msg import Odometry
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from nav_msgs.msg import Odometry
 from std_msgs.msg import Float64MultiArray
 
-from ..core.scenario import Scenario, build_scenario, load_run_inputs
-from ..record import RobotTrack, SwarmRecorder, save_robot_track
-from ..core.metrics import default_log_every
-from ..protocol.parameters import ParameterError
-from ..protocol.wire import MalformedMessage, decode_message
-from ..run_folder import RunWriter
 from .bag import BagWriter
 from .ignored_input import IgnoredInput
 from .messages import pose_of, pose_stamped
 from .parameters import declare
-from .topics import QUIET_SUB, RECORD_QOS, STREAM_SUB_QOS, odom_topic, record_topic, waypoint_topic
+from .topics import odom_topic, QUIET_SUB, RECORD_QOS, record_topic, STREAM_SUB_QOS, waypoint_topic
+from ..core.metrics import default_log_every
+from ..core.scenario import build_scenario, load_run_inputs, Scenario
+from ..protocol.parameters import ParameterError
+from ..protocol.wire import decode_message, MalformedMessage
+from ..record import RobotTrack, save_robot_track, SwarmRecorder
+from ..run_folder import RunWriter
 
 
 class MonitorNode(Node):
-    """Subscribes to agent_<i>/record for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter.
+    """
+    Subscribes to agent_<i>/record for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter.
 
     The agents must publish records every log_every rounds (agent parameter record_every).
     """
@@ -65,8 +68,12 @@ class MonitorNode(Node):
             self.sample_timer = self.create_timer(self.track.period, self._sample)
 
     def _bag_record(self, state, msg: Float64MultiArray) -> None:
-        """x_i^k of every recorded round as the agent's waypoint (what RViz replays), and the full
-        record only for the final round: q makes a record 10.7 kB of incompressible doubles."""
+        """
+        Bag x_i^k of every recorded round as the agent's waypoint (what RViz replays).
+
+        The full record goes in only for the final round: q makes a record 10.7 kB of incompressible
+        doubles.
+        """
         now = self.get_clock().now()
         pose = pose_stamped(now.to_msg(), "map", state.x)
         self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds)
@@ -124,9 +131,11 @@ class MonitorNode(Node):
 
 
 def main() -> int:
-    """`ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`
+    """
+    `ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`.
 
-    The agents' record_every must equal this node's log_every (the launch file sets both)."""
+    The agents' record_every must equal this node's log_every (the launch file sets both).
+    """
     rclpy.init()
     node = None
     try:
@@ -134,7 +143,8 @@ def main() -> int:
         try:
             config = declare(helper, "config", str, "the swarm's config file (the same one the launch used)")
             out = declare(helper, "out", str, "folder for metrics.csv, final_state.npz and the figures")
-            log_every = declare(helper, "log_every", int, "metrics every K rounds (0: K/1000)", 0, low=0, high=2**31 - 1)
+            log_every = declare(helper, "log_every", int, "metrics every K rounds (0: K/1000)", 0, low=0,
+                                high=2**31 - 1)
             init = declare(helper, "init", str, "the --init .npz the launch used, if any", "")
             weights = declare(helper, "weights", str, "the weights file the launch used, if any", "")
             robots = declare(helper, "robots", bool, "also record robot_<i>/odom (robots.npz, robots.png)", False)
@@ -171,4 +181,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Declaring node parameters: typed, read-only, described, with ranges; the agent's from its schema."""
 
 from __future__ import annotations
@@ -5,8 +6,8 @@ from __future__ import annotations
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 
-from ..protocol.parameters import (AGENT_PARAMETERS, DENSITY_MODEL, REQUIRED, AgentSetup, ParameterError,
-                                   ParameterSpec, check_settings, config_from_parameters)
+from ..protocol.parameters import (AGENT_PARAMETERS, AgentSetup, check_settings, config_from_parameters, DENSITY_MODEL,
+                                   ParameterError, ParameterSpec, REQUIRED)
 
 _TYPES = {
     bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING,
@@ -15,7 +16,8 @@ _TYPES = {
 
 
 def declare(node, name: str, kind, description: str, default=None, low=None, high=None):
-    """Declare a typed, read-only parameter with a description and (for numbers) a range.
+    """
+    Declare a typed, read-only parameter with a description and (for numbers) a range.
 
     Without a default the parameter is required: it is declared by type only, so an empty or
     missing list is reported by name instead of surfacing as rclpy's type error.
@@ -54,6 +56,6 @@ def read_agent_setup(node) -> AgentSetup:
 
 
 def read_density_model(node, agents: int) -> dict:
-    """The density model's parameters (basis, grid, target) as a validated config."""
+    """Return the density model's parameters (basis, grid, target) as a validated config."""
     return config_from_parameters({spec.name: declare_spec(node, spec) for spec in DENSITY_MODEL},
                                   {"agents": agents})

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Neighbour messages among the agents of one process, without a DDS round trip."""
 
 from __future__ import annotations
@@ -8,13 +9,14 @@ import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
-from ..protocol.parameters import ParameterError
-from ..protocol.wire import MalformedMessage, NeighbourState, decode, decode_message
 from .topics import QUIET_SUB, STATE_QOS, state_topic
+from ..protocol.parameters import ParameterError
+from ..protocol.wire import decode, decode_message, MalformedMessage, NeighbourState
 
 
 class ProcessBus:
-    """Neighbour messages among the agents of one process, without a DDS round trip.
+    """
+    Neighbour messages among the agents of one process, without a DDS round trip.
 
     An agent's own state is handed to its local listeners directly; each remote agent's topic is
     subscribed once per process, decoded once, and fanned out. Every agent still publishes on DDS,

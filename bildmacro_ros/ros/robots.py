@@ -1,4 +1,6 @@
-"""Robots in the loop: the embedded swarm simulator, the waypoint follower, and the turtlesim bridge.
+# SPDX-License-Identifier: Apache-2.0
+"""
+Robots in the loop: the embedded swarm simulator, the waypoint follower, and the turtlesim bridge.
 
 All three speak the per-robot interface of Gazebo's diff-drive plugin and of real robot drivers:
 `robot_<i>/cmd_vel` (geometry_msgs/Twist, body frame) in, `robot_<i>/odom` (nav_msgs/Odometry,
@@ -10,20 +12,20 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
+import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from ..core.motion import Gains, Limits, TurtlesimFrame, go_to_goal, unicycle_step
-from ..protocol.parameters import ParameterError
 from .ignored_input import IgnoredInput
 from .lifecycle import run_nodes
 from .messages import pose_of, set_heading
 from .parameters import declare
-from .topics import (LATCHED_QOS, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, arrived_topic, cmd_vel_topic,
-                     odom_topic, robot_namespace, waypoint_topic)
+from .topics import (arrived_topic, cmd_vel_topic, LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS,
+                     STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from ..core.motion import Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step
+from ..protocol.parameters import ParameterError
 
 
 def _limits(node: Node) -> Limits:
@@ -39,7 +41,8 @@ def _robot_ids(node: Node) -> list[int]:
 
 
 class SwarmSimulatorNode(Node):
-    """N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
+    """
+    N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
 
     A robot whose last command is older than command_timeout stops, as real drivers do.
     """
@@ -95,8 +98,11 @@ class SwarmSimulatorNode(Node):
 
 
 class FollowerNode(Node):
-    """Drives robot i to agent i's newest waypoint with the saturated go-to-goal controller, for
-    every i in robot_ids, and reports arrival on robot_<i>/arrived (latched Bool)."""
+    """
+    Drives robot i to agent i's newest waypoint with the saturated go-to-goal controller.
+
+    For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool).
+    """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("start_parameter_services", False)
@@ -157,8 +163,12 @@ class FollowerNode(Node):
 
 
 class TurtlesimBridgeNode(Node):
-    """Robot i is turtlesim's turtle<i+1>: robot_<i>/cmd_vel -> turtle<i+1>/cmd_vel (scaled), and
-    turtle<i+1>/pose -> robot_<i>/odom (mapped back to C). Spawns the turtles at startup."""
+    """
+    Robot i is turtlesim's turtle<i+1>.
+
+    robot_<i>/cmd_vel -> turtle<i+1>/cmd_vel (scaled), and turtle<i+1>/pose -> robot_<i>/odom (mapped
+    back to C). Spawns the turtles at startup.
+    """
 
     def __init__(self, **kwargs):
         try:  # turtlesim is not on PyPI: only a ROS install has it
@@ -185,10 +195,10 @@ class TurtlesimBridgeNode(Node):
         self._place(poses, Spawn, TeleportAbsolute)
 
     def _place(self, poses, spawn_type, teleport_type):
-        """turtlesim starts with turtle1: teleport it; spawn the others (asynchronously)."""
+        """Teleport turtlesim's own turtle1, and spawn the others (asynchronously)."""
         spawn = self.create_client(spawn_type, "spawn")
         for slot, i in enumerate(self.ids):
-            x, y = self.frame.to_turtlesim(poses[3 * slot : 3 * slot + 2])
+            x, y = self.frame.to_turtlesim(poses[3 * slot:3 * slot + 2])
             heading = float(poses[3 * slot + 2])
             if i == 0:
                 teleport = self.create_client(teleport_type, "turtle1/teleport_absolute")
@@ -221,7 +231,7 @@ class TurtlesimBridgeNode(Node):
 
 
 def simulator_main() -> int:
-    """`ros2 run bildmacro_ros swarm_simulator --ros-args -p robot_ids:=[0,1] -p initial_poses:=[...]`"""
+    """`ros2 run bildmacro_ros swarm_simulator --ros-args -p robot_ids:=[0,1] -p initial_poses:=[...]`."""
     return run_nodes(lambda: [SwarmSimulatorNode()])
 
 
@@ -232,4 +242,3 @@ def follower_main() -> int:
 
 def turtlesim_bridge_main() -> int:
     return run_nodes(lambda: [TurtlesimBridgeNode()])
-

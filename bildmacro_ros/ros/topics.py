@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Topic names and QoS profiles: where each message travels, and with which guarantees."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The `visualiser` node: what RViz shows of the swarm (config/swarm.rviz).
+# SPDX-License-Identifier: Apache-2.0
+"""
+The `visualiser` node: what RViz shows of the swarm (config/swarm.rviz).
 
 It publishes, in the `map` frame:
 - `swarm_markers` (visualization_msgs/MarkerArray): namespace `robots` (one arrow per robot, at
@@ -10,22 +12,22 @@ It publishes, in the `map` frame:
 
 from __future__ import annotations
 
-import numpy as np
 from geometry_msgs.msg import Point, PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry
+import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA, Float64MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ..core.scenario import build_problem
-from ..scene import occupancy
-from ..protocol.parameters import ParameterError
-from ..protocol.wire import MalformedMessage, decode_message
 from .ignored_input import IgnoredInput
 from .lifecycle import run_nodes
 from .messages import pose_of, set_heading
 from .parameters import declare, read_density_model
-from .topics import LATCHED_QOS, STREAM_SUB_QOS, odom_topic, state_topic, waypoint_topic
+from .topics import LATCHED_QOS, odom_topic, state_topic, STREAM_SUB_QOS, waypoint_topic
+from ..core.scenario import build_problem
+from ..protocol.parameters import ParameterError
+from ..protocol.wire import decode_message, MalformedMessage
+from ..scene import occupancy
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
 
@@ -148,5 +150,5 @@ class VisualiserNode(Node):
 
 
 def main() -> int:
-    """`ros2 run bildmacro_ros visualiser --ros-args -p agents:=12 -p "edges:=[0, 1, 1, 2]" ...`"""
+    """`ros2 run bildmacro_ros visualiser --ros-args -p agents:=12 -p "edges:=[0, 1, 1, 2]" ...`."""
     return run_nodes(lambda: [VisualiserNode()])
