@@ -15,9 +15,11 @@ ROS_KEYS = {"rclpy": "rclpy", "std_msgs": "std_msgs", "geometry_msgs": "geometry
             "yaml": "python3-yaml", "matplotlib": "python3-matplotlib", "PIL": "python3-pil"}
 
 
-def imported_modules():
+def imported_modules(paths=None):
     names = set()
-    for path in list((ROOT / "bildmacro_ros").rglob("*.py")) + list((ROOT / "launch").glob("*.py")):
+    if paths is None:
+        paths = list((ROOT / "bildmacro_ros").rglob("*.py")) + list((ROOT / "launch").glob("*.py"))
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names |= {a.name.split(".")[0] for a in node.names}
@@ -44,3 +46,11 @@ def test_every_source_file_names_the_licence_of_package_xml():
     unmarked = [str(p.relative_to(ROOT)) for p in files + [ROOT / "setup.py"]
                 if p.read_text().splitlines()[:1] != [f"# SPDX-License-Identifier: {licence}"]]
     assert len(files) > 50 and not unmarked, unmarked
+
+
+def test_the_core_and_the_round_rules_import_nothing_from_ros():
+    ros = set(ROS_KEYS) - {"numpy", "scipy", "yaml", "matplotlib", "PIL"}
+    for folder in ("core", "protocol"):
+        for path in (ROOT / "bildmacro_ros" / folder).glob("*.py"):
+            imported = imported_modules([path])
+            assert not imported & ros, (path.name, imported & ros)

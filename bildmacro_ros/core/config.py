@@ -127,7 +127,7 @@ class Field:
     """
     One scalar config key: its type and the values it admits (the bounds of a number, the options of a choice).
 
-    The one source of these ranges: node parameters take theirs from here.
+    The one source of these ranges: the agents' settings take theirs from here.
     """
 
     kind: str  # int, float, bool or choice

@@ -1,2 +1,2 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Thin rclpy nodes around the core: agent, monitor (recorder); wire.py is ROS-free."""
+"""Thin rclpy nodes: they parse parameters, move messages, and call the ROS-free objects that decide."""

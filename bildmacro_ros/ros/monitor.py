@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-The `monitor` node: listens to every agent's state topic and records the run to disk.
+The `monitor` node: listens to every agent's record topic and records the run to disk.
 
 It writes the same files as `bildmacro simulate` (metrics.csv, final_state.npz, figures), so a
 distributed run and an offline one compare directly. `bildmacro swarm` runs it in-process; in a
