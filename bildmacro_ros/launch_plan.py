@@ -36,6 +36,16 @@ EXECUTABLES = {
 }
 
 
+# Every node process gets these: one BLAS thread (an agent's matrices are small and N processes
+# share the cores: threads only fight), and unbuffered output so logs are whole when a node dies.
+NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                    "PYTHONUNBUFFERED": "1"}
+
+
+# Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
+PARAMETER_SERVICES = "BILDMACRO_PARAMETER_SERVICES"
+
+
 @dataclass
 class NodeSpec:
     name: str
@@ -43,6 +53,8 @@ class NodeSpec:
     parameters: dict
     namespace: str = ""
     package: str = "bildmacro_ros"
+    arguments: list[str] = field(default_factory=list)  # the program's own arguments
+    ros_arguments: list[str] = field(default_factory=list)  # after --ros-args
 
 
 @dataclass
@@ -52,6 +64,13 @@ class SwarmPlan:
     processes: list[NodeSpec] = field(default_factory=list)  # what to start: agents or agent groups
     namespace: str = ""
     robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
+    recorder: NodeSpec | None = None  # the monitor node, under ros2 launch with record:=DIR
+    viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
+    environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))  # of every node process
+
+    def nodes(self) -> list[NodeSpec]:
+        """Every node process to start, robots first (a robot exists before its agent's first waypoint)."""
+        return self.robots + self.processes + ([self.recorder] if self.recorder else []) + self.viewers
 
     @property
     def weights(self) -> np.ndarray:
@@ -183,7 +202,9 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         processes = list(agents)
     else:
         ids = list(range(cfg["agents"]))
-        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s:s + agents_per_process]}, ns)
+        # the group's own node is named agent_group in its code: renamed here, so that names are unique
+        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s:s + agents_per_process]}, ns,
+                              ros_arguments=["-r", f"agent_group:__node:=agent_group_{g}"])
                      for g, s in enumerate(range(0, len(ids), agents_per_process))]
         # In a group, local neighbours are served in-process and each other process subscribes
         # once per remote agent: an agent waits for one DDS listener per such process.
@@ -198,8 +219,8 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
 
 def params_file_content(plan: SwarmPlan) -> str:
     """Return a ROS 2 parameters YAML with every node's parameters under its fully qualified node name."""
-    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters}
-           for spec in plan.agents + plan.robots if spec.parameters}
+    specs = plan.agents + [spec for spec in plan.nodes() if spec.executable != "agent"]
+    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in specs if spec.parameters}
     return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=10**6)
 
 
@@ -211,7 +232,7 @@ class _NoAliases(yaml.SafeDumper):
 
 
 def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
-    """Return the files a run starts from: config, weights, initial state, agent parameters."""
+    """Write the files a run starts from: config, weights, initial state, every node's parameters."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"config": out / "config.yaml", "weights": out / "weights.npy", "init": out / "initial_state.npz",
@@ -242,13 +263,15 @@ def _flag(name: str, text: str) -> bool:
 def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
                         iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
                         agents_per_process: str = "1", record: str = "", simulator: str = "",
-                        wait_for_robots: str = "", rviz: str = "false") -> tuple[SwarmPlan, dict]:
+                        wait_for_robots: str = "", rviz: str = "false",
+                        parameter_services: str = "true") -> tuple[SwarmPlan, dict]:
     """
-    Return the launch file's arguments (strings; empty = keep the config's value) -> plan and resolved config.
+    Plan a launch from the launch file's arguments (strings; empty keeps the config's value).
 
-    Everything the launch file computes happens here, so it is tested without `launch` installed.
+    Returns the plan and the resolved config. Everything the launch file computes happens here, so
+    it is tested without `launch` installed.
     """
-    from .core.config import validate
+    from .core.config import preset_dirs, validate
     from .core.scenario import load_run_inputs
 
     overrides = {"agents": _number("agents", agents, int) if agents else None,
@@ -266,7 +289,31 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
     if wait_for_robots:
         robots["wait"] = _flag("wait_for_robots", wait_for_robots)
     cfg = validate(dict(cfg, robots=robots))
+    folder = Path(record).expanduser().resolve() if record else None
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
                       _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
-                      visualiser=_flag("rviz", rviz), run_dir=Path(record).expanduser().resolve() if record else None)
+                      visualiser=_flag("rviz", rviz), run_dir=folder)
+    if not _flag("parameter_services", parameter_services):
+        plan.environment[PARAMETER_SERVICES] = "0"
+    if folder is not None:
+        # the monitor rebuilds the scenario from the inputs the launch writes into the folder
+        plan.recorder = NodeSpec("monitor", "monitor", {
+            "config": str(folder / "config.yaml"), "out": str(folder), "init": str(folder / "initial_state.npz"),
+            "weights": str(folder / "weights.npy"), "log_every": plan.agents[0].parameters["record_every"],
+            "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
+    if _flag("rviz", rviz):
+        layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()), Path("swarm.rviz"))
+        plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
+                                     arguments=["-d", str(layout)]))
     return plan, cfg
+
+
+def missing_executables(plan: SwarmPlan, exists) -> list[str]:
+    """
+    Name the plan's executables that exists(package, executable) cannot find.
+
+    A launch checks them all before it starts anything, so that a missing one (rviz2 without RViz,
+    turtlesim_node without turtlesim) leaves no node running on.
+    """
+    return sorted({f"{spec.package}/{spec.executable}" for spec in plan.nodes()
+                   if not exists(spec.package, spec.executable)})

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from pathlib import Path
+import shutil
 
 import numpy as np
 
@@ -17,13 +19,13 @@ OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz"
                 "swarm.gif", "run.mcap", "summary.json")
 
 
-def prepare_output(out: Path, overwrite: bool) -> Path:
-    """Refuse to mix a new run into an old one unless asked to replace it."""
+def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
+    """Refuse to mix a new run into an old one unless asked to replace it (keep: files of this run)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
     if out.is_dir():
-        old = [name for name in OUTPUT_FILES if (out / name).exists()]
+        old = [name for name in OUTPUT_FILES if (out / name).exists() and name not in keep]
         if old and not overwrite:
             raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another folder "
                              f"or pass --overwrite")
@@ -36,8 +38,8 @@ def prepare_output(out: Path, overwrite: bool) -> Path:
 class RunWriter:
     """The files of a run, in the same formats whichever method or front end produced them."""
 
-    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False):
-        self.out = prepare_output(out, overwrite)
+    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False, keep=()):
+        self.out = prepare_output(out, overwrite, keep)
         self.scenario, self.method = scenario, method
         (self.out / "config.yaml").write_text(dump_config(scenario.config))
         np.save(self.out / "weights.npy", scenario.weights)
@@ -47,6 +49,7 @@ class RunWriter:
         self._csv.writerow(COLUMNS)
         self.snaps_k, self.snaps_x, self.snaps_y = [], [], []
         self.first_kl = self.last_kl = float("nan")
+        self.figures_skipped = False  # a Ctrl-C while they were drawn
 
     def row(self, iteration: int, values: dict):
         self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:]])
@@ -61,7 +64,15 @@ class RunWriter:
             self.snaps_x.append(np.array(x, copy=True))
             self.snaps_y.append(np.array(learned, copy=True))
 
-    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool, animation: bool = False) -> list[str]:
+    def finish(self, iteration: int, arrays: dict, kl: float, plots: bool, animation: bool = False,
+               allow_interrupt=None) -> list[str]:
+        """
+        Write the final state and the snapshots, then (plots) draw the figures.
+
+        The data comes first, so that nothing can stop the figures from costing it. A Ctrl-C while
+        the figures are drawn skips them and keeps the data; allow_interrupt() (a context manager,
+        for a process whose signals are counted rather than raised) lets that Ctrl-C through.
+        """
         self._handle.close()
         np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
         np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
@@ -70,5 +81,25 @@ class RunWriter:
         if plots:
             from .plots import plot_run
 
-            plot_run(self.out, self.scenario.problem.family, animation)
+            try:
+                with allow_interrupt() if allow_interrupt is not None else contextlib.nullcontext():
+                    plot_run(self.out, self.scenario.problem.family, animation)
+            except KeyboardInterrupt:
+                self.figures_skipped = True
         return sorted(p.name for p in self.out.iterdir())
+
+
+def write_swarm_inputs(plan, out: Path) -> Path:
+    """
+    Prepare a swarm run's folder: its inputs, and empty logs/, checkpoints/ and outcomes/.
+
+    The inputs are the config, the weights, the initial state and every node's parameters. Shared by
+    `bildmacro swarm` and the launch file, so both leave the same folder. Returns the parameters file.
+    """
+    from .launch_plan import write_run_inputs
+
+    out = Path(out)
+    for folder in ("logs", "checkpoints", "outcomes"):
+        shutil.rmtree(out / folder, ignore_errors=True)  # nothing of an old run may pass for this one's
+        (out / folder).mkdir(parents=True)
+    return write_run_inputs(plan, out)["params"]

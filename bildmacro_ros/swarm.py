@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 import json
 import os
 from pathlib import Path
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,10 +23,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from .core.metrics import default_log_every
-from .launch_plan import EXECUTABLES, NodeSpec, params_file_content, plan_swarm, stop_tolerance, SwarmPlan
+from .launch_plan import EXECUTABLES, NodeSpec, plan_swarm, stop_tolerance, SwarmPlan
 from .progress import Progress
 from .protocol.outcome import AgentOutcome, read_outcomes
-from .run_folder import RunWriter
+from .ros.lifecycle import StopRequests
+from .run_folder import RunWriter, write_swarm_inputs
 
 METHOD = "distributed over DDS"
 
@@ -132,9 +132,7 @@ def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: 
         cmd += ["-r", f"__ns:={plan.namespace}"]
     if spec.executable != "agent_group":
         cmd += ["-r", f"__node:={spec.name}"]
-    else:
-        cmd += ["-p", f"agent_ids:={spec.parameters['agent_ids']}"]
-    return cmd
+    return cmd + spec.ros_arguments
 
 
 def agents_of(spec: NodeSpec) -> list[int]:
@@ -170,7 +168,7 @@ class Supervisor:
         self.plan, self.params_path, self.logs = plan, params_path, logs
         self.table: list[ManagedProcess] = []
         self._handles = []
-        self.env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        self.env = dict(os.environ, **plan.environment)
 
     def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
         handle = open(log, "w")
@@ -252,12 +250,8 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     for spec in plan.robots:
         require_startable(spec)  # refuse turtlesim before anything is written
     writer = RunWriter(out, plan.scenario, METHOD, overwrite)
-    params_path = writer.out / "agents.params.yaml"
-    params_path.write_text(params_file_content(plan))
+    params_path = write_swarm_inputs(plan, writer.out)
     logs = writer.out / "logs"
-    for folder in (logs, writer.out / "checkpoints", writer.out / "outcomes"):
-        shutil.rmtree(folder, ignore_errors=True)  # nothing of an old run may pass for this one's
-        folder.mkdir()
 
     from .ros.monitor import MonitorNode  # rclpy-heavy; only when a swarm really starts
 
@@ -272,6 +266,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     started = time.monotonic()
     interrupted, failure = False, None
     victim, killed_at = None, None
+    # Ctrl-C and SIGTERM are counted, not raised, until the data is written: a second or third one
+    # must not cut the clean-up short and lose the run (only the figures may be skipped)
+    stops = StopRequests().install()
     try:
         for spec in plan.robots:  # robots first: a robot exists before its agent's first waypoint
             supervisor.start("robots", spec)
@@ -283,8 +280,11 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
             # drain messages for a while between housekeeping passes: the recorder shares two
             # cores with the agents, and per-message bookkeeping would slow the whole swarm
             until = time.monotonic() + 0.1
-            while time.monotonic() < until and not monitor.recorder.complete:
+            while time.monotonic() < until and not monitor.recorder.complete and not stops.requested:
                 executor.spin_once(timeout_sec=0.02)
+            if stops.requested:
+                interrupted = True
+                break
             done = monitor.recorder.progress
             if done != last_progress:
                 last_progress, last_change = done, time.monotonic()
@@ -316,16 +316,19 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                 failure = (f"no progress for {stall_timeout:.0f} s at round {max(done, 0)}; agents still at that "
                            f"round: {behind[:20]}; see {logs}")
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # only before the handlers were installed
         interrupted = True
     finally:
         if failure is None and not interrupted:
             supervisor.wait_agents(timeout=10)
             if robots:
-                _settle(executor, monitor, stop_tolerance(cfg), settle_timeout)
+                monitor.settle(executor, stop_tolerance(cfg), settle_timeout, stops)
         supervisor.stop()
     meter.update(max(monitor.recorder.progress, 0), force=True)
-    k, kl, _ = monitor.finish(plots, animation)
+    try:
+        k, kl, _ = monitor.finish(plots, animation, stops)
+    finally:
+        stops.restore()
     robot_error = robot_kl = None
     if robots and getattr(monitor, "robots", None) is not None and len(monitor.robots["time"]):
         robot_error, robot_kl = float(np.nanmax(monitor.robots["error"])), float(monitor.robots["final_kl"])
@@ -342,21 +345,3 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                            outcomes=read_outcomes(writer.out / "outcomes"))
     summary.write()
     return summary
-
-
-def _settle(executor, monitor, stopped_within: float, timeout: float) -> None:
-    """
-    After the last round, let the robots catch up with their last waypoints.
-
-    They may run behind the algorithm. Wait until each has stopped there, or timeout passes.
-    """
-    k, arrays = monitor.recorder.final()
-    if k < 0:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        error = monitor.track.error(arrays["x"])
-        if np.all(error <= stopped_within):
-            break
-    monitor.track.sample(monitor.get_clock().now().nanoseconds * 1e-9, force=True)  # the settled poses

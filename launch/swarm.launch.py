@@ -5,20 +5,25 @@ Launch the swarm: one agent node per robot on an Erdős–Rényi graph.
     ros2 launch bildmacro_ros swarm.launch.py agents:=12 seed:=3 edge_probability:=0.5 config:=...
 
 The graph, weights and per-agent parameters come from bildmacro_ros.launch_plan (the same plan
-`bildmacro swarm` uses); this file only turns the plan into Node actions.
+`bildmacro swarm` uses); this file only turns the plan into Node actions. The launch ends by
+itself once the run is complete (recorded, with record:=DIR), and Ctrl-C stops every node.
 """
 
+import os
 from pathlib import Path
+import shutil
 import tempfile
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import get_package_prefix, PackageNotFoundError
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit, OnShutdown
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import Node, SetROSLogDir
 
 ARGUMENTS = {
-    "config": ("default", "config YAML file, or a preset name: default, paper"),
+    "config": ("default", "config YAML file, or a preset name: default, paper, demo"),
     "agents": ("", "number of agents N (empty: the config's)"),
     "seed": ("", "seed of the graph and the initial state (empty: the config's)"),
     "edge_probability": ("", "Erdős–Rényi edge probability in (0, 1] (empty: the config's)"),
@@ -27,52 +32,77 @@ ARGUMENTS = {
     "init": ("", ".npz with x (N,2) and y (N,m) instead of the seeded initial state"),
     "namespace": ("", "namespace for every node and topic"),
     "agents_per_process": ("1", "agent nodes per process (one executor each); raise for 50+ agents"),
-    "record": ("", "folder to record the run into with the monitor node (empty: no recording)"),
+    "record": ("", "folder to record the run into with the monitor node, as bildmacro swarm does (empty: no "
+                   "recording)"),
     "simulator": ("", "robots that follow the waypoints: embedded (the built-in diff-drive swarm), turtlesim, "
                       "gazebo (your world provides robot_<i>/cmd_vel and robot_<i>/odom), or none "
                       "(empty: the config's robots.simulator)"),
     "wait_for_robots": ("", "true: each round waits until the robot is within robots.tolerance of x_i "
                             "(physical robots); empty: the config's robots.wait"),
     "rviz": ("false", "true: start the visualiser node and RViz with config/swarm.rviz"),
+    "parameter_services": ("true", "false: nodes start without parameter services (no ros2 param), which "
+                                   "saves each agent work on every message"),
 }
+# seconds the recorder may take after a Ctrl-C to write the run and draw its figures
+RECORDER_GRACE = "60"
+
+
+def _installed(package: str, executable: str) -> bool:
+    """Whether launch_ros will find the executable: <prefix of package>/lib/<package>/<executable>."""
+    try:
+        path = Path(get_package_prefix(package)) / "lib" / package / executable
+    except PackageNotFoundError:
+        return False
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _end_of_run(plan, agents, recorder):
+    """Shut the launch down when the run is complete; fail it when a node of the run fails."""
+    waiting = set(agents)
+
+    def on_exit(event, context):
+        if context.is_shutdown:
+            return None
+        if event.returncode != 0:  # raised, the launch stops and exits with 1
+            raise RuntimeError(f"{event.action.name} exited with code {event.returncode}; the run stops")
+        waiting.discard(event.action)
+        if recorder is not None and event.action is not recorder:
+            return None  # with a recorder, the run is complete once it has written the run
+        if waiting and recorder is None:
+            return None
+        return [EmitEvent(event=Shutdown(reason="the run is complete"))]
+
+    return [RegisterEventHandler(OnProcessExit(target_action=action, on_exit=on_exit))
+            for action in agents + ([recorder] if recorder is not None else [])]
 
 
 def launch_setup(context, *args, **kwargs):
-    from bildmacro_ros.core.config import dump_config
-    from bildmacro_ros.launch_plan import params_file_content, plan_from_arguments
+    from bildmacro_ros.launch_plan import missing_executables, plan_from_arguments
+    from bildmacro_ros.run_folder import write_swarm_inputs
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    plan, cfg = plan_from_arguments(**values)
-    actions = []
-    if values["agents_per_process"] == "1":
-        for spec in plan.agents:
-            actions.append(Node(package="bildmacro_ros", executable="agent", name=spec.name, namespace=spec.namespace,
-                                parameters=[spec.parameters], output="screen"))
-    else:
-        params = Path(tempfile.mkdtemp(prefix="bildmacro-launch-")) / "agents.params.yaml"
-        params.write_text(params_file_content(plan))
-        for spec in plan.processes:
-            # no name=: launch_ros would pass __node:=, renaming every agent node in the process
-            actions.append(Node(package="bildmacro_ros", executable="agent_group", namespace=spec.namespace,
-                                parameters=[str(params), spec.parameters], output="screen"))
-    for spec in plan.robots:
-        actions.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
-                            namespace=spec.namespace, parameters=[spec.parameters] if spec.parameters else [],
-                            output="screen"))
-    if values["rviz"].lower() in ("true", "1", "yes"):
-        rviz_config = Path(get_package_share_directory("bildmacro_ros")) / "config" / "swarm.rviz"
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=plan.namespace,
-                            arguments=["-d", str(rviz_config)], output="screen"))
-    if values["record"]:
-        resolved = Path(tempfile.mkdtemp(prefix="bildmacro-launch-")) / "config.yaml"
-        resolved.write_text(dump_config(cfg))
-        # the agents publish records every record_every rounds; the monitor logs at the same rate
-        every = plan.agents[0].parameters["record_every"]
-        actions.append(Node(package="bildmacro_ros", executable="monitor", name="monitor", namespace=plan.namespace,
-                            parameters=[{"config": str(resolved), "out": values["record"], "init": values["init"],
-                                         "weights": values["weights"], "log_every": every,
-                                         "robots": cfg["robots"]["simulator"] != "none"}], output="screen"))
-    return actions
+    plan, _ = plan_from_arguments(**values)
+    missing = missing_executables(plan, _installed)
+    if missing:  # before anything starts: a launch that fails part-way would leave orphans
+        raise RuntimeError(f"cannot start {', '.join(missing)}: not installed; nothing was started")
+    folder = Path(values["record"]).expanduser().resolve() if values["record"] else \
+        Path(tempfile.mkdtemp(prefix="bildmacro-launch-"))
+    params = write_swarm_inputs(plan, folder)
+    actions = [SetROSLogDir(str(folder / "logs"))] if values["record"] else [
+        RegisterEventHandler(OnShutdown(on_shutdown=[OpaqueFunction(
+            function=lambda context: shutil.rmtree(folder, ignore_errors=True))]))]
+    nodes = {}
+    for spec in plan.nodes():
+        nodes[spec.name] = Node(
+            package=spec.package, executable=spec.executable,
+            # an agent group's nodes are named in its code; __node:= would rename them all
+            name=None if spec.executable == "agent_group" else spec.name, namespace=spec.namespace,
+            parameters=[str(params)] if spec.package == "bildmacro_ros" else [], arguments=spec.arguments,
+            ros_arguments=spec.ros_arguments, additional_env=plan.environment, output="screen",
+            sigterm_timeout=RECORDER_GRACE if spec is plan.recorder else "5")
+        actions.append(nodes[spec.name])
+    recorder = nodes[plan.recorder.name] if plan.recorder is not None else None
+    return actions + _end_of_run(plan, [nodes[spec.name] for spec in plan.processes], recorder)
 
 
 def generate_launch_description():

@@ -24,7 +24,7 @@ def make_problem(family, omega):
     return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]), omega)
 
 
-def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT):
+def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT, repeat: int = 1):
     """
     Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has `rows` rows.
 
@@ -42,7 +42,9 @@ def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: in
             if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
                 break
             time.sleep(0.1)
-        proc.send_signal(sig)
+        for _ in range(repeat):  # an impatient user presses Ctrl-C again
+            proc.send_signal(sig)
+            time.sleep(0.1)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
@@ -118,7 +120,8 @@ def node_pids() -> dict[int, str]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if "bildmacro_ros.ros." in cmdline and mark in environ:
+        # bildmacro swarm runs nodes as `python -c "... bildmacro_ros.ros.X ..."`; ros2 launch as lib/bildmacro_ros/X
+        if ("bildmacro_ros.ros." in cmdline or "/lib/bildmacro_ros/" in cmdline) and mark in environ:
             found[int(proc.name)] = cmdline
     return found
 

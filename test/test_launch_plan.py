@@ -12,7 +12,8 @@ import yaml
 from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
-from bildmacro_ros.launch_plan import EXECUTABLES, params_file_content, plan_from_arguments, plan_swarm
+from bildmacro_ros.launch_plan import (EXECUTABLES, missing_executables, params_file_content, plan_from_arguments,
+                                       plan_swarm)
 from bildmacro_ros.scene import graph_edges
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +61,8 @@ def test_groups_and_params_file():
     assert [s.parameters["agent_ids"] for s in plan.processes] == [[0, 1, 2], [3, 4, 5], [6]]
     assert all(s.executable == "agent_group" and s.namespace == "/swarm" for s in plan.processes)
     doc = yaml.safe_load(params_file_content(plan))
-    assert sorted(doc) == sorted([f"/swarm/agent_{i}" for i in range(7)] + ["/swarm/swarm_simulator",
-                                                                            "/swarm/waypoint_follower"])
+    assert sorted(doc) == sorted([f"/swarm/agent_{i}" for i in range(7)] + [f"/swarm/agent_group_{g}" for g in range(3)]
+                                 + ["/swarm/swarm_simulator", "/swarm/waypoint_follower"])
     assert doc["/swarm/agent_3"]["ros__parameters"] == plan.agents[3].parameters
     # agent 3 is read by one subscription per other process holding one of its neighbours
     groups = [set(s.parameters["agent_ids"]) for s in plan.processes]
@@ -146,3 +147,34 @@ def test_swarm_refuses_simulators_it_cannot_start(tmp_path, capsys):
     assert code == 2
     assert "needs a ROS install" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_launch_checks_every_executable_before_it_starts_any():
+    plan, _ = plan_from_arguments(agents="4", simulator="turtlesim", rviz="true", record="/tmp/run")
+    installed = {("bildmacro_ros", exe) for exe in EXECUTABLES}
+    assert missing_executables(plan, lambda package, exe: (package, exe) in installed) == [
+        "rviz2/rviz2", "turtlesim/turtlesim_node"]
+    assert missing_executables(plan, lambda package, exe: True) == []
+    assert {spec.executable for spec in plan.nodes()} == {"turtlesim_node", "turtlesim_bridge", "follower",
+                                                          "visualiser", "agent", "monitor", "rviz2"}
+
+
+def test_a_recorded_launch_records_like_bildmacro_swarm(tmp_path):
+    plan, cfg = plan_from_arguments(agents="4", iterations="300", record=str(tmp_path / "run"))
+    monitor = plan.recorder
+    assert monitor.executable == "monitor" and monitor.parameters["out"] == str(tmp_path / "run")
+    assert monitor.parameters["log_every"] == plan.agents[0].parameters["record_every"] == 1  # K / 1000 rounded up
+    assert plan.agents[2].parameters["checkpoint_dir"] == str(tmp_path / "run" / "checkpoints")
+    assert plan.agents[2].parameters["outcome_dir"] == str(tmp_path / "run" / "outcomes")
+    assert plan.environment["OPENBLAS_NUM_THREADS"] == "1"  # the same thread environment as bildmacro swarm
+    assert "BILDMACRO_PARAMETER_SERVICES" not in plan.environment  # parameter services on by default
+    quiet, _ = plan_from_arguments(agents="4", parameter_services="false")
+    assert quiet.environment["BILDMACRO_PARAMETER_SERVICES"] == "0" and quiet.recorder is None
+
+
+def test_agent_groups_have_unique_node_names():
+    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3)
+    assert [spec.ros_arguments for spec in plan.processes] == [
+        ["-r", f"agent_group:__node:=agent_group_{g}"] for g in range(3)]
+    doc = yaml.safe_load(params_file_content(plan))
+    assert doc["/agent_group_1"]["ros__parameters"]["agent_ids"] == [3, 4, 5]

@@ -127,11 +127,12 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
         assert any(reports[i].dropped.get(reason, 0) > 0 for i in (1, 2)), (reason, reports)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_or_sigterm_stops_every_process_and_keeps_the_run(tmp_path, sig):
+@pytest.mark.parametrize("sig,repeat", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 3)],
+                         ids=["ctrl-c", "sigterm", "three-quick-ctrl-c"])
+def test_ctrl_c_or_sigterm_stops_every_process_and_keeps_the_run(tmp_path, sig, repeat):
     out = tmp_path / "interrupted"
     code, stdout, stderr = interrupt_after_rows(["swarm", "--agents", 4, "--iterations", 10**6, "--log-every", 20,
-                                                 "--out", out], out, rows=4, sig=sig)
+                                                 "--out", out], out, rows=4, sig=sig, repeat=repeat)
     assert code == 130, stdout + stderr
     assert "interrupted after" in stdout
     with np.load(out / "final_state.npz") as final:

@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Float64MultiArray
 
-from .lifecycle import run_nodes
+from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
 from .topics import (odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS, record_topic, STATE_QOS,
@@ -44,9 +44,9 @@ class AgentNode(Node):
     """Agent i of Algorithm 1. Rounds are driven by message arrival and a tick; nothing sleeps."""
 
     def __init__(self, node_name: str = "agent", bus=None, **kwargs):
-        # Parameter services would add ~7 waitables to every wake-up of the executor, and an agent
-        # wakes once per neighbour message; its parameters are read-only after startup anyway.
-        kwargs.setdefault("start_parameter_services", False)
+        # Parameter services add ~7 waitables to every wake-up of the executor, and an agent wakes
+        # once per neighbour message: BILDMACRO_PARAMETER_SERVICES=0 leaves them out (README).
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         setup = read_agent_setup(self)
         s = self.settings = setup.settings

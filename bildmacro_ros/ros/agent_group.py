@@ -6,7 +6,7 @@ import sys
 from rclpy.node import Node
 
 from .agent import AgentNode, agents_done
-from .lifecycle import run_nodes
+from .lifecycle import parameter_services, run_nodes
 from .parameters import declare
 from .process_bus import ProcessBus
 from ..protocol.parameters import ParameterError
@@ -20,7 +20,7 @@ def main() -> int:
     """
 
     def make():
-        helper = Node("agent_group", start_parameter_services=False)
+        helper = Node("agent_group", start_parameter_services=parameter_services())
         ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
         if not ids or len(set(ids)) != len(ids):
             raise ParameterError(f"parameter 'agent_ids': needs distinct agent ids, got {ids}")

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 import ctypes
 import os
 import signal
 import sys
+import threading
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
+from ..launch_plan import PARAMETER_SERVICES
 from ..protocol.parameters import ParameterError
 
 
@@ -27,15 +31,96 @@ def end_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
 
+def parameter_services() -> bool:
+    """
+    Tell whether nodes start parameter services (`ros2 param list/get/describe`): yes, by default.
+
+    The launch plan sets BILDMACRO_PARAMETER_SERVICES=0 in the nodes' environment to leave them out
+    (launch argument parameter_services:=false); a node's constructor needs it before its
+    parameters can be read.
+    """
+    return os.environ.get(PARAMETER_SERVICES, "1") != "0"
+
+
+class StopRequests:
+    """
+    SIGINT and SIGTERM as requests to stop, counted rather than raised.
+
+    A signal raised as KeyboardInterrupt lands wherever the process happens to be: in a take
+    inside rclpy's bindings (a RuntimeError there), or, for the second Ctrl-C that a terminal and
+    `ros2 launch` both send, in the clean-up after the first, which then dies with a traceback and
+    loses the run. Counted, a signal ends the spin loop at its next turn, and clean-up runs
+    undisturbed. Where a further signal should cut work short (drawing figures once the data is
+    saved), `raising()` lets the next one raise KeyboardInterrupt.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.count = 0
+        self._raise_from: int | None = None
+        self._previous = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.count > 0
+
+    def install(self) -> "StopRequests":
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
+        return self
+
+    def ignore(self) -> None:
+        """
+        Ignore further signals: the work is done or saved, and the process is on its way out.
+
+        Python resets a handler of its own to the default at exit, so a SIGINT that arrives while
+        DDS tears down (a launch's shutdown sends one to every node still running) would otherwise
+        kill the process with -2 instead of letting it exit 0.
+        """
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    @contextmanager
+    def raising(self):
+        """Within this block the next signal raises KeyboardInterrupt."""
+        self._raise_from = self.count + 1
+        try:
+            yield
+        finally:
+            self._raise_from = None
+
+    def _on_signal(self, signum, frame):
+        self.count += 1
+        if self._raise_from is not None and self.count >= self._raise_from:
+            self._raise_from = None
+            raise KeyboardInterrupt
+
+
+def spin_until(executor, stops: StopRequests, done) -> None:
+    """Spin until done() or a stop is requested, looking at both at least every 0.1 s."""
+    while not stops.requested and not done():
+        executor.spin_once(timeout_sec=0.1)
+
+
 def run_nodes(make_nodes, until=None) -> int:
     """
-    Spin the nodes make_nodes() returns until every future until(nodes) gives is done (no until: until shutdown).
+    Spin the nodes make_nodes() returns until every future until(nodes) gives is done.
 
-    Ctrl-C and external shutdown end cleanly (exit 130 if that cuts the work short); bad parameters exit
-    2.
+    Without until, they spin until stopped. Ctrl-C, SIGTERM and a launcher's shutdown are requests
+    to stop: the process then ends with exit code 0, as ROS 2 nodes do, and without a traceback.
+    Bad parameters exit 2.
     """
+    stops = StopRequests().install()
+    end_with_parent(os.getppid())  # killed outright, a launcher leaves no node behind
     try:
-        rclpy.init()
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # stops are ours to handle
     except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed
         print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
@@ -45,24 +130,16 @@ def run_nodes(make_nodes, until=None) -> int:
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        futures = until(nodes) if until is not None else None
-        if futures is None:
-            executor.spin()
-        for future in futures or ():
-            executor.spin_until_future_complete(future)
+        futures = until(nodes) if until is not None else []
+        spin_until(executor, stops, lambda: until is not None and all(f.done() for f in futures))
         return 0
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 130 if until is not None else 0  # Ctrl-C is how a node without an end is stopped
-    except RuntimeError:
-        # Ctrl-C shuts the context down first; a take already under way then fails in rclpy's
-        # bindings instead of raising KeyboardInterrupt
-        if rclpy.ok():
-            raise
-        return 130 if until is not None else 0
+    except (KeyboardInterrupt, ExternalShutdownException):  # a Ctrl-C during startup, before the loop
+        return 0
     finally:
+        stops.ignore()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -10,23 +10,28 @@ ROS launch it is a node of its own (launch argument `record:=DIR`).
 from __future__ import annotations
 
 from collections import Counter
+import os
 from pathlib import Path
 import sys
 import time
 
 from nav_msgs.msg import Odometry
+import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float64MultiArray
 
 from .bag import BagWriter
 from .ignored_input import IgnoredInput
+from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import declare
 from .topics import odom_topic, QUIET_SUB, RECORD_QOS, record_topic, STREAM_SUB_QOS, waypoint_topic
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
+from ..launch_plan import stop_tolerance
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import decode_message, MalformedMessage
 from ..record import RobotTrack, save_robot_track, SwarmRecorder
@@ -42,7 +47,7 @@ class MonitorNode(Node):
 
     def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor",
                  robots: bool = False, bag: bool = True, **kwargs):
-        kwargs.setdefault("start_parameter_services", False)
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
         n, iterations = scenario.agents, scenario.config["iterations"]
@@ -115,8 +120,30 @@ class MonitorNode(Node):
     def matched(self) -> bool:
         return all(sub.get_publisher_count() > 0 for sub in self.subs)
 
-    def finish(self, plots: bool = True, animation: bool = False) -> tuple[int, float, list[str]]:
-        """Write final_state.npz (round K, or the newest round heard), robots.npz, run.mcap and the figures."""
+    def settle(self, executor, stopped_within: float, timeout: float, stops=None) -> None:
+        """
+        After the last round, let the robots catch up with their last waypoints, then sample them.
+
+        They may run behind the algorithm: wait until each has stopped within stopped_within of it,
+        timeout passes, or a stop is requested.
+        """
+        k, arrays = self.recorder.final()
+        if k < 0 or self.track is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not (stops is not None and stops.requested):
+            executor.spin_once(timeout_sec=0.05)
+            if np.all(self.track.error(arrays["x"]) <= stopped_within):
+                break
+        self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True)  # the settled poses
+
+    def finish(self, plots: bool = True, animation: bool = False, stops=None) -> tuple[int, float, list[str]]:
+        """
+        Write final_state.npz (round K, or the newest round heard), robots.npz, run.mcap, then the figures.
+
+        With stops (signals counted, not raised), a further Ctrl-C while the figures are drawn skips
+        them; the data is on disk by then.
+        """
         if self.bag is not None:
             self.bag.close()
         k, arrays = self.recorder.final()
@@ -127,16 +154,21 @@ class MonitorNode(Node):
         if self.track is not None:
             self.robots = save_robot_track(self.writer.out / "robots.npz", self.scenario.problem, self.track.arrays(),
                                            arrays["x"])
-        return k, kl, self.writer.finish(k, arrays, kl, plots, animation)
+        return k, kl, self.writer.finish(k, arrays, kl, plots, animation,
+                                         allow_interrupt=stops.raising if stops is not None else None)
 
 
 def main() -> int:
     """
-    `ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`.
+    Record a swarm: `ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`.
 
-    The agents' record_every must equal this node's log_every (the launch file sets both).
+    The agents' record_every must equal this node's log_every (the launch file sets both). It ends by
+    itself once every agent has recorded its last round and the robots have settled. Ctrl-C ends it
+    too, with the rounds recorded so far written out; exit code 0 either way.
     """
-    rclpy.init()
+    stops = StopRequests().install()
+    end_with_parent(os.getppid())  # killed outright, a launcher leaves no recorder behind
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         helper = Node("monitor_setup")
@@ -148,6 +180,8 @@ def main() -> int:
             init = declare(helper, "init", str, "the --init .npz the launch used, if any", "")
             weights = declare(helper, "weights", str, "the weights file the launch used, if any", "")
             robots = declare(helper, "robots", bool, "also record robot_<i>/odom (robots.npz, robots.png)", False)
+            settle_timeout = declare(helper, "settle_timeout", float, "seconds the robots may take to reach their "
+                                     "last waypoints after the last round", 30.0, low=0.0, high=3600.0)
             overrides = {name: declare(helper, name, int, f"override of the config's {name} (0: keep)", 0,
                                        low=0, high=2**31 - 1) for name in ("agents", "seed", "iterations")}
         finally:
@@ -155,25 +189,24 @@ def main() -> int:
         cfg, base, init_arrays, weight_matrix = load_run_inputs(config, {k: v for k, v in overrides.items() if v},
                                                                 init, weights)
         scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
-        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True)
+        # the launch prepared the folder and wrote the agents' parameters into it
+        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",))
         node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]), robots=robots)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         start = time.monotonic()
-        while rclpy.ok() and not node.recorder.complete:
-            executor.spin_once(timeout_sec=0.5)
-        k, kl, _ = node.finish()
+        spin_until(executor, stops, lambda: node.recorder.complete)
+        if robots:
+            node.settle(executor, stop_tolerance(cfg), settle_timeout, stops)
+        k, kl, _ = node.finish(stops=stops)
         node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final KL {kl:.4f}; "
-                               f"files in {out}")
+                               f"files in {out}" + ("; figures skipped" if writer.figures_skipped else ""))
         return 0
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        if node is not None:
-            node.finish()
-        return 130
     finally:
+        stops.ignore()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from std_msgs.msg import Bool
 
 from .ignored_input import IgnoredInput
-from .lifecycle import run_nodes
+from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, set_heading
 from .parameters import declare
 from .topics import (arrived_topic, cmd_vel_topic, LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS,
@@ -48,7 +48,7 @@ class SwarmSimulatorNode(Node):
     """
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("start_parameter_services", False)
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("swarm_simulator", **kwargs)
         self.ids = _robot_ids(self)
         poses = declare(self, "initial_poses", "float[]", "x, y, heading of each robot, in robot_ids order")
@@ -105,7 +105,7 @@ class FollowerNode(Node):
     """
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("start_parameter_services", False)
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("waypoint_follower", **kwargs)
         self.ids = _robot_ids(self)
         self.limits = _limits(self)
@@ -176,7 +176,7 @@ class TurtlesimBridgeNode(Node):
             from turtlesim.srv import Spawn, TeleportAbsolute
         except ImportError:
             raise ParameterError("turtlesim is not installed (apt install ros-$ROS_DISTRO-turtlesim)") from None
-        kwargs.setdefault("start_parameter_services", False)
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("turtlesim_bridge", **kwargs)
         self.ids = _robot_ids(self)
         poses = declare(self, "initial_poses", "float[]", "x, y, heading of each robot in C, in robot_ids order")

@@ -20,7 +20,7 @@ from std_msgs.msg import ColorRGBA, Float64MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from .ignored_input import IgnoredInput
-from .lifecycle import run_nodes
+from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, set_heading
 from .parameters import declare, read_density_model
 from .topics import LATCHED_QOS, odom_topic, state_topic, STREAM_SUB_QOS, waypoint_topic
@@ -34,7 +34,7 @@ MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "
 
 class VisualiserNode(Node):
     def __init__(self, **kwargs):
-        kwargs.setdefault("start_parameter_services", False)
+        kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("visualiser", **kwargs)
         n = declare(self, "agents", int, "swarm size N", low=2, high=1_000_000)
         flat = declare(self, "edges", "int[]", "communication links as a flat list i0, j0, i1, j1, ...")

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+`swarm.launch.py` run through the launch API (LaunchService), as `ros2 launch` runs it.
+
+It ends by itself with exit 0, a SIGINT mid-run stops every node with exit 0 and keeps a complete
+record, a failing argument or a missing package starts no process, and the run equals `bildmacro
+simulate`. These tests need launch, launch_ros and this package built into an ament prefix
+(`colcon build`), so they run under `colcon test` on a ROS install and skip where those are
+missing (a pip install: launch and launch_ros are not on PyPI).
+"""
+
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+from bildmacro_ros.ros.bag import read_messages
+from helpers import assert_same_run, bildmacro, node_pids, outcomes, ROOT
+
+
+def _why_not_runnable() -> str | None:
+    try:
+        from ament_index_python.packages import get_package_prefix
+        import launch
+        import launch_ros  # noqa: F401
+    except ImportError as exc:
+        return f"launch and launch_ros are not installed here ({exc.name}): they come with a ROS install"
+    if not hasattr(launch, "LaunchService"):  # PyPI's unrelated package named launch
+        return "the `launch` installed here is not ROS 2's launch"
+    try:
+        prefix = Path(get_package_prefix("bildmacro_ros"))
+    except Exception:  # noqa: BLE001 - PackageNotFoundError
+        return "bildmacro_ros is not built into an ament prefix here (colcon build)"
+    if not (prefix / "lib" / "bildmacro_ros" / "agent").is_file():
+        return f"bildmacro_ros's executables are not installed under {prefix}/lib (colcon build)"
+    return None
+
+
+REASON = _why_not_runnable()
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or ""),
+              pytest.mark.usefixtures("no_leftover_processes")]
+
+# `ros2 launch bildmacro_ros swarm.launch.py ARGS`, through the launch API
+PROGRAM = """
+import sys
+from launch import LaunchDescription, LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+arguments = [tuple(a.split(":=", 1)) for a in sys.argv[2:]]
+service = LaunchService()
+service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(sys.argv[1]), launch_arguments=arguments)]))
+sys.exit(service.run())
+"""
+LAUNCH_FILE = ROOT / "launch" / "swarm.launch.py"
+SMALL = ["config:=demo", "agents:=5", "seed:=2"]
+
+
+def start_launch(*arguments, log: Path) -> subprocess.Popen:
+    # its own process group, as a terminal gives a command; SIGINT as a terminal user has it
+    return subprocess.Popen([sys.executable, "-c", PROGRAM, str(LAUNCH_FILE), *arguments],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def finish(proc: subprocess.Popen, timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def assert_complete_record(out: Path, agents: int, finished: bool) -> int:
+    """Check that the record folder holds the run, every file `bildmacro swarm` writes, readable; return K."""
+    for name in ("final_state.npz", "metrics.csv", "snapshots.npz", "config.yaml", "weights.npy",
+                 "initial_state.npz", "agents.params.yaml", "robots.npz", "convergence.png", "snapshots.png"):
+        assert (out / name).is_file(), name
+    assert any((out / "logs").iterdir()) and sorted(outcomes(out)) == list(range(agents))
+    with np.load(out / "final_state.npz") as final:
+        assert np.all(np.isfinite(final["y"]))
+        reached = int(final["iteration"])
+    bag = [topic for topic, _, _ in read_messages(out / "run.mcap")]  # a readable bag: every agent's waypoints,
+    assert {f"/agent_{i}/waypoint" for i in range(agents)} <= set(bag)  # and the final records of a finished run
+    assert sum(topic.endswith("/record") for topic in bag) == (agents if finished else 0)
+    return reached
+
+
+def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
+    out, log = tmp_path / "launched", tmp_path / "launch.log"
+    leftovers = set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*"))
+    code = finish(start_launch(*SMALL, "iterations:=150", f"record:={out}", log=log), timeout=180)
+    assert code == 0, log.read_text()[-3000:]
+    assert assert_complete_record(out, 5, finished=True) == 150
+    assert all(r.finished and r.rounds == 150 for r in outcomes(out).values())
+    ref = tmp_path / "simulate"
+    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 150, "--log-every", 1,
+                    "--init", out / "initial_state.npz", "--weights", out / "weights.npy", "--out", ref,
+                    "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert_same_run(ref, out, metrics=False)
+    with np.load(out / "robots.npz") as robots:  # measured after they settled on the last waypoints
+        assert robots["error"].max() <= 0.02
+    assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers
+
+
+def test_agent_groups_end_by_themselves_and_leave_nothing_behind(tmp_path):
+    log = tmp_path / "launch.log"
+    leftovers = set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*"))
+    code = finish(start_launch(*SMALL, "iterations:=60", "agents_per_process:=3", "simulator:=none", log=log),
+                  timeout=180)
+    assert code == 0, log.read_text()[-3000:]
+    assert log.read_text().count("finished 60 iterations") == 5
+    assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers  # its temporary folder
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["terminal-ctrl-c", "sigint-to-launch"])
+def test_a_sigint_mid_run_stops_every_node_with_exit_0_and_keeps_the_run(tmp_path, group):
+    out, log = tmp_path / "interrupted", tmp_path / "launch.log"
+    proc = start_launch(*SMALL, "iterations:=30000", f"record:={out}", log=log)  # a row every 30 rounds
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+                (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) > 10):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT) if group else proc.send_signal(signal.SIGINT)
+        code = finish(proc, timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text and "process has died" not in text, text[-3000:]
+    assert assert_complete_record(out, 5, finished=False) >= 10
+    assert not node_pids()
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["agents:=five"], "agents:='five' is not a whole number"),
+    (["rviz:=true"], "cannot start rviz2/rviz2"),
+    (["simulator:=turtlesim"], "cannot start turtlesim/turtlesim_node"),
+])
+def test_a_launch_that_cannot_start_something_starts_nothing(tmp_path, arguments, message):
+    if message.startswith("cannot start"):
+        package = message.split()[2].split("/")[0]
+        from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+        try:
+            get_package_prefix(package)
+            pytest.skip(f"{package} is installed here")
+        except PackageNotFoundError:
+            pass
+    log, out = tmp_path / "launch.log", tmp_path / "never"
+    code = finish(start_launch(*SMALL, *arguments, f"record:={out}", log=log), timeout=60)
+    text = log.read_text()
+    assert code != 0 and message in text, text
+    assert "process started" not in text and not out.exists(), text
