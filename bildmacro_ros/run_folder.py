@@ -13,6 +13,7 @@ import numpy as np
 from .core.config import dump_config
 from .core.metrics import COLUMNS
 from .core.scenario import Scenario
+from .launch_plan import write_run_inputs
 
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
                 "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
@@ -96,8 +97,6 @@ def write_swarm_inputs(plan, out: Path) -> Path:
     The inputs are the config, the weights, the initial state and every node's parameters. Shared by
     `bildmacro swarm` and the launch file, so both leave the same folder. Returns the parameters file.
     """
-    from .launch_plan import write_run_inputs
-
     out = Path(out)
     for folder in ("logs", "checkpoints", "outcomes"):
         shutil.rmtree(out / folder, ignore_errors=True)  # nothing of an old run may pass for this one's

@@ -56,7 +56,7 @@ def _installed(package: str, executable: str) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def _end_of_run(plan, agents, recorder):
+def _end_of_run(agents, recorder):
     """Shut the launch down when the run is complete; fail it when a node of the run fails."""
     waiting = set(agents)
 
@@ -102,7 +102,7 @@ def launch_setup(context, *args, **kwargs):
             sigterm_timeout=RECORDER_GRACE if spec is plan.recorder else "5")
         actions.append(nodes[spec.name])
     recorder = nodes[plan.recorder.name] if plan.recorder is not None else None
-    return actions + _end_of_run(plan, [nodes[spec.name] for spec in plan.processes], recorder)
+    return actions + _end_of_run([nodes[spec.name] for spec in plan.processes], recorder)
 
 
 def generate_launch_description():

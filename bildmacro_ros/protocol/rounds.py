@@ -223,7 +223,10 @@ class RoundController:
         """Seconds (of running time) the current round has waited."""
         return self.clock.now() - self.round_started
 
-    def drain_events(self) -> list[Event]:
+    def drain_events(self) -> tuple[Event, ...] | list[Event]:
+        """Return the events since the last call; asked once per message, so the usual answer is shared."""
+        if not self._pending:
+            return ()
         events, self._pending = self._pending, []
         return events
 

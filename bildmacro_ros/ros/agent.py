@@ -156,8 +156,7 @@ class AgentNode(Node):
         if status not in ("accepted", "duplicate", "stale", "injected_loss"):
             self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
                                       f"(dropped so far: {dict(self.rounds.inbox.dropped)})", throttle_duration_sec=2.0)
-        self._log_events()
-        self._advance()
+        self._advance()  # which logs what the message changed (a neighbour back)
 
     def _on_tick(self):
         self.rounds.tick()
