@@ -135,18 +135,34 @@ class Network:
     re-send.
     """
 
-    def __init__(self, edges, lost, iterations, order):
+    def __init__(self, edges, lost, iterations, order, pace=None):
         self.clock = Clock()
         ids = sorted({i for edge in edges for i in edge})
         self.near = {i: sorted({b for a, b in edges if a == i} | {a for a, b in edges if b == i}) for i in ids}
-        self.agents = {i: RoundController(self.near[i], [0.2] * len(self.near[i]), 1 - 0.2 * len(self.near[i]), 1,
-                                          iterations, RULES, read=self.clock) for i in ids}
+        self.iterations = iterations
+        self.agents = {i: self.controller(i) for i in ids}
         self.lost, self.order, self.sent = set(lost), order, {i: [] for i in ids}
+        self.cut: set[frozenset] = set()  # links that carry nothing now (a partition)
+        self.pace = pace or {}  # rounds agent i can compute per tick (default: any number)
+        self.budget = dict(self.pace)
+        self.stepped = {i: [] for i in ids}  # (time, step) of every round each agent stepped
         self.queue = []
         for i in order:
             self.agents[i].start()
             self.publish(i)
         self.drain()
+
+    def controller(self, i, start_round=0):
+        return RoundController(self.near[i], [0.2] * len(self.near[i]), 1 - 0.2 * len(self.near[i]), 1,
+                               self.iterations, RULES, start_round=start_round, read=self.clock)
+
+    def restart(self, i, start_round):
+        """Agent i's process starts again from its checkpoint at start_round (its messages in flight are gone)."""
+        self.queue = [entry for entry in self.queue if entry[0] != i]
+        self.agents[i] = self.controller(i, start_round)
+        self.agents[i].start()
+        self.sent[i] = []
+        self.publish(i)
 
     def publish(self, i):
         ctl = self.agents[i]
@@ -157,19 +173,27 @@ class Network:
     def drain(self):
         while self.queue:
             sender, receiver, k = self.queue.pop(0)
-            if (sender, receiver, k) not in self.lost:
+            if (sender, receiver, k) not in self.lost and frozenset((sender, receiver)) not in self.cut:
                 self.agents[receiver].receive(message(sender, k))
                 self.wake(receiver)
 
     def wake(self, i):
         ctl = self.agents[i]
-        while isinstance(ctl.decide(), (Step, CatchUp)):
+        while self.budget.get(i, 1) > 0:
+            action = ctl.decide()
+            if not isinstance(action, (Step, CatchUp)):
+                return
+            if isinstance(action, Step):
+                self.stepped[i].append((self.clock.t, action))
+            if i in self.budget:
+                self.budget[i] -= 1
             self.publish(i)
 
     def run(self, seconds):
         end = self.clock.t + seconds
         while self.clock.t < end and not all(ctl.finished for ctl in self.agents.values()):
             self.clock.t += RULES.tick
+            self.budget = dict(self.pace)
             for i in self.order:
                 ctl = self.agents[i]
                 ctl.tick()
@@ -189,6 +213,53 @@ def test_one_lost_message_costs_one_late_round_and_no_cascade(order):
     assert all(ctl.finished for ctl in net.agents.values())
     assert {i: ctl.log.late_rounds for i, ctl in net.agents.items()} == {0: 0, 1: 1, 2: 0}
     assert not any(ctl.log.events for ctl in net.agents.values())  # and nobody declared dead
+
+
+def one_group_since(net, since) -> bool:
+    """Every agent finished, none counts another dead, and none stepped a round late after `since`."""
+    return all(ctl.finished and not ctl.dead for ctl in net.agents.values()) and \
+        not [(i, step.k) for i, done in net.stepped.items() for t, step in done if t > since and step.late]
+
+
+# two pairs {0, 1} and {2, 3} joined by the links 1-2 and 3-0; the pair {2, 3} computes faster
+PAIRS = [(0, 1), (2, 3), (1, 2), (3, 0)]
+CROSS = {frozenset((1, 2)), frozenset((3, 0))}
+
+
+@pytest.mark.parametrize("pace", [{0: 1, 1: 1, 2: 3, 3: 3}, {0: 3, 1: 3, 2: 1, 3: 1}],
+                         ids=["cut-off-pair-ahead", "cut-off-pair-behind"])
+def test_a_partition_heals_into_one_group_whichever_side_is_ahead(pace):
+    net = Network(PAIRS, lost=[], iterations=500, order=(0, 1, 2, 3), pace=pace)
+    net.run(seconds=0.5)
+    net.cut = set(CROSS)  # the pairs hear nothing of each other for 30 deadlines
+    net.run(seconds=30 * DEADLINE)
+    assert all(ctl.dead for ctl in net.agents.values()), "the sides never declared each other dead"
+    rounds = sorted(ctl.k for ctl in net.agents.values())
+    assert rounds[-1] - rounds[0] > 2 * MAX_AHEAD, rounds  # far apart by now
+    healed = net.clock.t
+    net.cut = set()
+    net.run(seconds=40.0)
+    # within a bounded time: MAX_AHEAD late rounds for the slow side to fall out of the window, then
+    # a catch-up and two late rounds on each side while the messages meet again
+    assert one_group_since(net, since=healed + (MAX_AHEAD + 5) * DEADLINE), \
+        {i: (ctl.k, ctl.dead, ctl.log.catch_ups) for i, ctl in net.agents.items()}
+
+
+def test_a_restarted_pair_that_hears_each_other_first_rejoins():
+    net = Network(PAIRS, lost=[], iterations=800, order=(0, 1, 2, 3), pace={0: 2, 1: 2, 2: 2, 3: 2})
+    net.run(seconds=1.0)
+    checkpoint = min(net.agents[2].k, net.agents[3].k) - 30  # the computer of 2 and 3 lost power
+    net.cut = set(CROSS)  # and comes back before its link to the others does
+    net.run(seconds=1.0)
+    net.restart(2, checkpoint)
+    net.restart(3, checkpoint)
+    net.run(seconds=10 * DEADLINE)
+    assert net.agents[2].k > checkpoint + 5 and net.agents[2].dead  # the pair ran on by itself
+    healed = net.clock.t
+    net.cut = set()
+    net.run(seconds=40.0)
+    assert one_group_since(net, since=healed + (MAX_AHEAD + 5) * DEADLINE), \
+        {i: (ctl.k, ctl.dead, ctl.log.catch_ups) for i, ctl in net.agents.items()}
 
 
 def test_a_neighbour_that_is_itself_waiting_is_waited_for_two_deadlines():
@@ -259,23 +330,27 @@ def test_a_message_from_a_dead_neighbour_for_a_current_round_brings_it_back():
     assert run(ctl) == [Wait("neighbours")]  # and it is waited for again
 
 
-def test_an_agent_far_behind_every_live_neighbour_catches_up():
+def test_an_agent_far_behind_its_neighbours_catches_up_past_the_newest():
     clock = Clock()
-    ctl = agent(clock)  # a restarted agent at round 0; its neighbours are at round 20
+    ctl = agent(clock)  # a restarted agent at round 0; its neighbours are at rounds 20 and 21
     feed(ctl, (1, 20), (2, 21))
     assert ctl.inbox.dropped["too_far_ahead"] == 2
     actions = wait_for(ctl, clock, 1.1 * DEADLINE)
-    assert actions[0] == CatchUp(0, 20 + CATCH_UP_LEAD)
-    assert ctl.k == 22 and ctl.log.catch_ups == [CatchUp(0, 22)]
+    assert actions[0] == CatchUp(0, 21 + CATCH_UP_LEAD)
+    assert ctl.k == 23 and ctl.log.catch_ups == [CatchUp(0, 23)]
 
 
-def test_one_neighbour_far_ahead_does_not_drag_an_agent_along():
+def test_one_neighbour_far_ahead_is_enough_to_catch_up_and_a_near_one_is_not():
     clock = Clock()
     ctl = agent(clock)
-    feed(ctl, (1, 30), (2, 0))  # neighbour 1 ran ahead alone; neighbour 2 is at this agent's round
+    feed(ctl, (1, MAX_AHEAD), (2, 0))  # in the inbox window: it will be heard in time, no jump
     actions = wait_for(ctl, clock, 1.1 * DEADLINE)
     assert not any(isinstance(a, CatchUp) for a in actions)
     assert [(s.k, s.late) for s in steps(actions)] == [(0, [1])]
+    feed(ctl, (1, 30))  # neighbour 1 ran ahead (another side of a partition); neighbour 2 keeps pace
+    feed(ctl, (2, 1))
+    actions = wait_for(ctl, clock, 1.1 * DEADLINE)
+    assert actions[0] == CatchUp(1, 30 + CATCH_UP_LEAD)
 
 
 def test_a_stopped_process_does_not_count_its_stop():

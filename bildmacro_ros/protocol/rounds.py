@@ -291,18 +291,21 @@ class RoundController:
 
     def catch_up_round(self) -> int | None:
         """
-        Return the round to catch up to, when this agent is far behind every live neighbour; else None.
+        Return the round to catch up to, when a neighbour is too far ahead to be heard in time; else None.
 
-        After a restart or a long stall its neighbours' messages no longer fit its inbox, and no round
-        will complete. It then jumps ahead of them with its state as it is (like a late message, the
-        state is a few rounds old): to CATCH_UP_LEAD rounds past the slowest live neighbour heard from.
-        Only when every such neighbour is that far ahead: one neighbour running ahead alone (say, after
-        wrongly declaring its only neighbour dead) must not drag the swarm along.
+        After a restart, a long stall or a partition, that neighbour's messages no longer fit this
+        agent's inbox and no round with it will complete: this agent jumps to CATCH_UP_LEAD rounds past
+        the newest such neighbour, with its state as it is (like a late message, a few rounds old).
+        Every neighbour counts, the dead included: a side of a healed partition hears the other side
+        only from agents it declared dead, and each agent of a restarted pair hears its partner at its
+        own round, so waiting for every neighbour to be ahead would keep the groups apart for good. The
+        newest round, not the slowest, so that the front-most group is the one every group joins; the
+        price is that a neighbour that ran ahead alone makes the swarm skip rounds (README, Faults).
         """
-        heard = [r.newest for r in self.neighbours.values() if r.newest >= 0 and not r.dead]
-        if not heard or min(heard) <= self.k + MAX_AHEAD:
+        ahead = [r.newest for r in self.neighbours.values() if r.newest > self.k + MAX_AHEAD]
+        if not ahead:
             return None
-        return min(min(heard) + CATCH_UP_LEAD, self.iterations)
+        return min(max(ahead) + CATCH_UP_LEAD, self.iterations)
 
     def _step(self, late: list[int]) -> Step:
         got = self.inbox.take(self.k)
