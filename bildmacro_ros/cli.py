@@ -66,6 +66,42 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
                         help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
 
 
+def add_swarm_arguments(parser: argparse.ArgumentParser, simulators: tuple[str, ...]) -> None:
+    """Options of the nodes a swarm runs, shared by `bildmacro swarm` and `bildmacro plan`."""
+    parser.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
+    parser.add_argument("--simulator", choices=simulators,
+                        help="robots that follow the waypoints: embedded (the built-in diff-drive simulator)"
+                             + (", external (robots of your own, or a Gazebo world, on robot_<i>/cmd_vel and "
+                                "robot_<i>/odom), gazebo (the same)" if "external" in simulators else "")
+                             + ", or none (default: the config's robots.simulator, embedded)")
+    parser.add_argument("--wait-for-robots", action="store_true",
+                        help="physical-robot mode: each round waits until the robot is within robots.tolerance of "
+                             "x_i (default: the algorithm runs ahead and the robots follow)")
+    parser.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--animation", action="store_true", help="also write swarm.gif, the robots moving")
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def add_fault_arguments(parser: argparse.ArgumentParser):
+    """The config's faults section as options; returns the group, for options of one command."""
+    faults = parser.add_argument_group("faults", "late and dead neighbours, and injected faults (override the "
+                                       "config's faults section; see the README's Faults section)")
+    faults.add_argument("--deadline", type=_seconds, help="seconds a round waits for a neighbour (0: for ever)")
+    faults.add_argument("--late-policy", choices=("reuse", "drop"), help="what stands in for a late neighbour")
+    faults.add_argument("--dead-after", type=_positive_int, help="missed deadlines in a row before a neighbour "
+                                                                 "is declared dead")
+    faults.add_argument("--tracking-reset", type=_non_negative_int,
+                        help="re-initialise r and q (Theorem 1) every this many rounds (0: never)")
+    faults.add_argument("--drop", type=float, help="injected: probability that a neighbour's round is lost")
+    faults.add_argument("--delay", type=_seconds, help="injected: messages arrive up to this many seconds late")
+    faults.add_argument("--fault-seed", type=_non_negative_int, help="seed of the injected losses and delays")
+    return faults
+
+
 def run_inputs(args):
     """Config + overrides + optional init/weights from the shared options; ValueError if bad."""
     from .core.scenario import load_run_inputs
@@ -89,9 +125,8 @@ def cmd_simulate(args) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
-def cmd_swarm(args) -> int:
-    from .swarm import run_swarm
-
+def swarm_config(args) -> tuple:
+    """Return (cfg, base, init, weights) from the options `bildmacro swarm` and `bildmacro plan` share."""
     from .core.config import validate
 
     cfg, base, init, weights = run_inputs(args)
@@ -102,8 +137,14 @@ def cmd_swarm(args) -> int:
         robots["wait"] = True
     # each option is named as its faults.<key>, so the config names the option at fault
     faults = dict(cfg["faults"])
-    faults.update({key: getattr(args, key) for key in faults if getattr(args, key) is not None})
-    cfg = validate(dict(cfg, robots=robots, faults=faults))
+    faults.update({key: getattr(args, key) for key in faults if getattr(args, key, None) is not None})
+    return validate(dict(cfg, robots=robots, faults=faults)), base, init, weights
+
+
+def cmd_swarm(args) -> int:
+    from .swarm import run_swarm
+
+    cfg, base, init, weights = swarm_config(args)
     kill = args.kill
     if kill is not None:
         kill.restart_after = args.restart_after
@@ -113,6 +154,44 @@ def cmd_swarm(args) -> int:
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
                         progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
                         animation=args.animation, visualiser=args.visualiser, kill=kill)
+    print(summary.describe())
+    if summary.failure:
+        return 1
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+def cmd_plan(args) -> int:
+    from .plan_folder import read_plan, write_plan
+
+    cfg, base, init, weights = swarm_config(args)
+    index = write_plan(cfg, base, args.out, init, weights, args.namespace, record=not args.no_record,
+                       overwrite=args.overwrite, record_every=args.log_every)
+    plan = read_plan(args.out)
+    print(f"plan for {plan.agents} robots in {plan.folder}; copy this folder to every computer, then:")
+    if plan.index["recorder"]:
+        print(f"  recorder (first):  {plan.index['recorder_command'].replace('PLAN', str(plan.folder))}")
+    print(f"  robot i:           {plan.index['robots'][0]['pip'].replace('PLAN', str(plan.folder))[:-1]}i"
+          f"   (ROS install: ros2 launch bildmacro_ros robot.launch.py plan:={plan.folder} id:=i)")
+    print(f"every computer's command is in {index}")
+    return 0
+
+
+def cmd_robot(args) -> int:
+    from .robot import run_robot
+
+    summary = run_robot(args.plan, args.id, resume=args.resume, settle=args.settle)
+    print(summary.describe())
+    if summary.failure:
+        return 1
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+def cmd_record(args) -> int:
+    from .recording import record_plan
+
+    summary = record_plan(args.plan, args.out, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
+                          away_after=args.away_after, plots=not args.no_plots, animation=args.animation,
+                          progress=not args.quiet)
     print(summary.describe())
     if summary.failure:
         return 1
@@ -161,39 +240,62 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     swarm.add_argument("--agents-per-process", type=_positive_int, default=1,
                        help="agent nodes per process on one executor (e.g. 10 for 50+ agents on one machine)")
-    swarm.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
-    swarm.add_argument("--stall-timeout", type=float, default=60.0,
+    add_swarm_arguments(swarm, ("embedded", "none"))
+    swarm.add_argument("--stall-timeout", type=_seconds, default=60.0,
                        help="give up when no recorded round (one every --log-every rounds) completes for this "
                             "many seconds (default 60)")
-    swarm.add_argument("--simulator", choices=("embedded", "none"),
-                       help="robots that follow the waypoints: the embedded diff-drive simulator, or none "
-                            "(default: the config's robots.simulator, embedded)")
-    swarm.add_argument("--wait-for-robots", action="store_true",
-                       help="physical-robot mode: each round waits until the robot is within robots.tolerance of "
-                            "x_i (default: the algorithm runs ahead and the robots follow)")
-    swarm.add_argument("--animation", action="store_true", help="also write swarm.gif, the robots moving")
+    add_output_arguments(swarm)
     swarm.add_argument("--visualiser", action="store_true",
                        help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this "
                             "domain")
-    swarm.add_argument("--no-plots", action="store_true", help="skip the figures")
-    swarm.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
-    swarm.add_argument("--quiet", action="store_true", help="no progress line")
-    faults = swarm.add_argument_group("faults", "late and dead neighbours, and injected faults (override the "
-                                      "config's faults section; see the README's Faults section)")
-    faults.add_argument("--deadline", type=_seconds, help="seconds a round waits for a neighbour (0: for ever)")
-    faults.add_argument("--late-policy", choices=("reuse", "drop"), help="what stands in for a late neighbour")
-    faults.add_argument("--dead-after", type=_positive_int, help="missed deadlines in a row before a neighbour "
-                                                                 "is declared dead")
-    faults.add_argument("--tracking-reset", type=_non_negative_int,
-                        help="re-initialise r and q (Theorem 1) every this many rounds (0: never)")
-    faults.add_argument("--drop", type=float, help="injected: probability that a neighbour's round is lost")
-    faults.add_argument("--delay", type=_seconds, help="injected: messages arrive up to this many seconds late")
-    faults.add_argument("--fault-seed", type=_non_negative_int, help="seed of the injected losses and delays")
+    faults = add_fault_arguments(swarm)
     faults.add_argument("--kill", type=_kill, metavar="AGENT@ROUND",
                         help="SIGKILL agent AGENT's process once it has recorded round ROUND")
     faults.add_argument("--restart-after", type=_seconds, metavar="SECONDS",
                         help="restart the killed agent this many seconds later; it resumes from its checkpoint")
     swarm.set_defaults(func=cmd_swarm)
+
+    plan = sub.add_parser("plan", help="write a plan folder for robots on separate computers; runs nothing",
+                          description="Write everything the robots of one swarm need, one computer each: every "
+                                      "agent's and robot's parameters, the weights, the initial state, the resolved "
+                                      "config, the DDS profile and each computer's command (plan.yaml). Copy the "
+                                      "folder to every robot.")
+    add_scenario_arguments(plan)
+    plan.add_argument("--out", type=Path, required=True, help="the plan folder to write")
+    plan.add_argument("--overwrite", action="store_true", help="replace a previous plan in --out")
+    add_swarm_arguments(plan, ("embedded", "external", "gazebo", "none"))
+    plan.add_argument("--no-record", action="store_true",
+                      help="no recorder will run: agents neither wait for one nor publish records")
+    add_fault_arguments(plan)
+    plan.set_defaults(func=cmd_plan)
+
+    robot = sub.add_parser("robot", help="on robot i's computer: start its agent and robot nodes from a plan",
+                           description="Start robot i's nodes as the plan folder lists them (agent i, and its "
+                                       "follower and simulated body where the plan has them), from this computer's "
+                                       "copy of the folder; end when the agent has finished and the robot has "
+                                       "reached its last waypoint.")
+    robot.add_argument("--plan", type=Path, required=True, help="the plan folder (made by bildmacro plan)")
+    robot.add_argument("--id", type=_non_negative_int, required=True, help="this robot's id i")
+    robot.add_argument("--resume", action="store_true",
+                       help="a restart: resume from the robot's last checkpoint and catch up with the swarm")
+    robot.add_argument("--settle", type=_seconds, default=30.0,
+                       help="seconds the robot may take to reach its last waypoint after the last round (default 30)")
+    robot.set_defaults(func=cmd_robot)
+
+    record = sub.add_parser("record", help="record a plan's swarm into a run folder, on any computer",
+                            description="Record the swarm of a plan folder (started with bildmacro robot or "
+                                        "robot.launch.py) into the same run folder bildmacro swarm writes. Start it "
+                                        "before the robots: each agent waits for it before round 0.")
+    record.add_argument("--plan", type=Path, required=True, help="the plan folder (made by bildmacro plan)")
+    record.add_argument("--out", type=Path, required=True, help="output folder")
+    record.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    record.add_argument("--stall-timeout", type=_seconds, default=60.0,
+                        help="give up when no recorded round completes for this many seconds (default 60)")
+    record.add_argument("--away-after", type=_seconds, default=10.0,
+                        help="record on without an agent silent this many seconds while others record; its last "
+                             "record stands in until it is back (default 10)")
+    add_output_arguments(record)
+    record.set_defaults(func=cmd_record)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures")
     plot.add_argument("run", type=Path, help="a folder written by bildmacro simulate or swarm")

@@ -40,6 +40,30 @@ EXECUTABLES = {
 # share the cores: threads only fight), and unbuffered output so logs are whole when a node dies.
 NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PYTHONUNBUFFERED": "1"}
+# Where Fast DDS (rmw_fastrtps) looks for an XML profile, under the names of its versions 2 and 3.
+# The shipped config/fastdds.xml keeps every datagram below the MTU (a lossy link then loses
+# fragments that reliable QoS repairs, not whole messages); a profile the user set wins.
+DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+DDS_PROFILE = "fastdds.xml"
+
+
+def dds_profile() -> Path | None:
+    """Return the shipped Fast DDS profile (config/fastdds.xml), wherever the package is installed."""
+    from .core.config import preset_dirs
+
+    return next((d / DDS_PROFILE for d in preset_dirs() if (d / DDS_PROFILE).is_file()), None)
+
+
+def node_environment() -> dict:
+    """Return what every node process gets: NODE_ENVIRONMENT and the DDS profile."""
+    profile = dds_profile()
+    return dict(NODE_ENVIRONMENT, **({name: str(profile) for name in DDS_PROFILE_VARIABLES} if profile else {}))
+
+
+def process_environment(environment: dict, outer) -> dict:
+    """Return the variables a plan adds to the environment `outer`: all of them but a DDS profile set there."""
+    own_profile = any(outer.get(name) for name in DDS_PROFILE_VARIABLES)
+    return {k: v for k, v in environment.items() if not (own_profile and k in DDS_PROFILE_VARIABLES)}
 
 
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
@@ -66,7 +90,7 @@ class SwarmPlan:
     robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
     recorder: NodeSpec | None = None  # the monitor node, under ros2 launch with record:=DIR
     viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
-    environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))  # of every node process
+    environment: dict = field(default_factory=node_environment)  # of every node process
 
     def nodes(self) -> list[NodeSpec]:
         """Every node process to start, robots first (a robot exists before its agent's first waypoint)."""
@@ -217,11 +241,15 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
                      robots=plan_robots(scenario, base_dir, ns, visualiser))
 
 
-def params_file_content(plan: SwarmPlan) -> str:
-    """Return a ROS 2 parameters YAML with every node's parameters under its fully qualified node name."""
-    specs = plan.agents + [spec for spec in plan.nodes() if spec.executable != "agent"]
+def params_yaml(specs: list[NodeSpec]) -> str:
+    """Return a ROS 2 parameters YAML with each node's parameters under its fully qualified node name."""
     doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in specs if spec.parameters}
     return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=10**6)
+
+
+def params_file_content(plan: SwarmPlan) -> str:
+    """Return the parameters of every node of the plan (an agent group's agents under their own names)."""
+    return params_yaml(plan.agents + [spec for spec in plan.nodes() if spec.executable != "agent"])
 
 
 class _NoAliases(yaml.SafeDumper):

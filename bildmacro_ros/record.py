@@ -37,6 +37,7 @@ class SwarmRecorder:
         self.away: dict[int, list] = {}  # agent -> [last record, first round back or None]
         self.rejoining: set[int] = set()
         self.newest: dict[int, NeighbourState] = {}
+        self.heard_at = np.full(agents, np.nan)  # when each agent's newest record came (caller's clock)
 
     def leave(self, agent: int) -> None:
         """Agent `agent` was killed: rounds from now on are complete without it."""
@@ -54,6 +55,23 @@ class SwarmRecorder:
         if agent in self.away:
             self.rejoining.add(agent)
 
+    def silent(self, now: float, after: float) -> list[int]:
+        """
+        Return the agents, neither away nor finished, whose newest record is over `after` seconds old.
+
+        Only while another agent was heard within `after`: a swarm that stalls as a whole has not left.
+        """
+        heard = np.nan_to_num(self.heard_at, nan=-np.inf)
+        if not np.any(heard >= now - after):
+            return []
+        return [i for i in range(self.agents) if i not in self.away and i in self.newest
+                and self.latest[i] < self.iterations and heard[i] < now - after]
+
+    @property
+    def stale(self) -> dict[int, int]:
+        """Return the agents away to the end, with the round of the last record that stands in for them."""
+        return {i: int(last.iteration) for i, (last, back) in sorted(self.away.items()) if back is None}
+
     def _required(self, agent: int, k: int) -> bool:
         if agent not in self.away:
             return True
@@ -64,15 +82,16 @@ class SwarmRecorder:
         frame = self.frames.get(k, {})
         return frame[agent] if agent in frame else self.away[agent][0]
 
-    def add(self, msg: NeighbourState) -> bool:
+    def add(self, msg: NeighbourState, now: float = np.nan) -> bool:
         """
-        File one (already validated) record; False if it cannot belong to this run.
+        File one (already validated) record, heard at time `now`; False if it cannot belong to this run.
 
         The first record for a (round, agent) wins: a later one is a re-send, or an impostor.
         """
         i, k = msg.sender, msg.iteration
         if i >= self.agents or k not in self.rounds:
             return False
+        self.heard_at[i] = now
         slot = self.frames.setdefault(k, {})
         if i in slot:
             return False

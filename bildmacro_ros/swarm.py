@@ -17,19 +17,13 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
-
 from .core.metrics import default_log_every
-from .launch_plan import EXECUTABLES, NodeSpec, plan_swarm, stop_tolerance, SwarmPlan
+from .launch_plan import EXECUTABLES, NodeSpec, plan_swarm, process_environment
 from .progress import Progress
 from .protocol.outcome import AgentOutcome, read_outcomes
+from .recording import METHOD, Recording
 from .ros.lifecycle import StopRequests
 from .run_folder import RunWriter, write_swarm_inputs
-
-METHOD = "distributed over DDS"
 
 
 @dataclass
@@ -39,10 +33,10 @@ class SwarmSummary:
     out: Path
     agents: int
     processes: int
-    iterations: int  # rounds every agent completed
     requested: int
-    final_kl: float
     seconds: float
+    iterations: int = 0  # rounds every agent completed
+    final_kl: float = float("nan")
     interrupted: bool = False
     failure: str | None = None
     dropped: dict | None = None  # records the recorder dropped, by reason
@@ -51,6 +45,8 @@ class SwarmSummary:
     robot_kl: float | None = None  # KL of the robots' measured positions at the end
     tolerance: float = 0.0
     killed: list[int] = field(default_factory=list)  # agents killed on purpose (--kill) and not restarted
+    # agents the recorder lost (gone to the end): the round of their last record, which stands in
+    stale: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
 
     @property
@@ -89,7 +85,9 @@ class SwarmSummary:
                    + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"
                    if self.killed or self.late_rounds else "")
                 + (f"\nwarning: the recorder missed {self.missing_rows} metrics rows (it fell behind)"
-                   if self.missing_rows and not (self.interrupted or self.failure) else ""))
+                   if self.missing_rows and not (self.interrupted or self.failure) else "")
+                + (f"\nwarning: agents {sorted(self.stale)} were not heard to the end: the final state holds their "
+                   f"last records (rounds {sorted(set(self.stale.values()))})" if self.stale else ""))
 
 
 def require_startable(spec: NodeSpec) -> None:
@@ -115,7 +113,7 @@ class Kill:
     restart_after: float | None = None
 
 
-def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: int | None = None) -> list[str]:
+def process_command(spec: NodeSpec, namespace: str, params_path: Path, parent: int | None = None) -> list[str]:
     """
     How one node of the plan is started.
 
@@ -128,8 +126,8 @@ def process_command(spec: NodeSpec, plan: SwarmPlan, params_path: Path, parent: 
     if parent is not None:
         program = f"from bildmacro_ros.ros.lifecycle import end_with_parent; end_with_parent({parent}); " + program
     cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
-    if plan.namespace:
-        cmd += ["-r", f"__ns:={plan.namespace}"]
+    if namespace:
+        cmd += ["-r", f"__ns:={namespace}"]
     if spec.executable != "agent_group":
         cmd += ["-r", f"__node:={spec.name}"]
     return cmd + spec.ros_arguments
@@ -164,29 +162,27 @@ class ManagedProcess:
 class Supervisor:
     """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
 
-    def __init__(self, plan: SwarmPlan, params_path: Path, logs: Path):
-        self.plan, self.params_path, self.logs = plan, params_path, logs
+    def __init__(self, namespace: str, environment: dict, params_path: Path, logs: Path, cwd: Path | None = None):
+        self.namespace, self.params_path, self.logs, self.cwd = namespace, params_path, logs, cwd
         self.table: list[ManagedProcess] = []
         self._handles = []
-        self.env = dict(os.environ, **plan.environment)
+        self.env = dict(os.environ, **process_environment(environment, os.environ))
 
     def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
         handle = open(log, "w")
         self._handles.append(handle)
-        return subprocess.Popen(process_command(spec, self.plan, self.params_path, parent=os.getpid()) + extra,
-                                env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(process_command(spec, self.namespace, self.params_path, parent=os.getpid()) + extra,
+                                env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=self.cwd)
 
-    def start(self, role: str, spec: NodeSpec) -> ManagedProcess:
+    def start(self, role: str, spec: NodeSpec, extra: list[str] = ()) -> ManagedProcess:
         log = self.logs / f"{spec.name}.log"
-        entry = ManagedProcess(role, spec, self._popen(spec, log, []), log)
+        entry = ManagedProcess(role, spec, self._popen(spec, log, list(extra)), log)
         self.table.append(entry)
         return entry
 
     def of_agent(self, agent: int) -> ManagedProcess:
-        for entry in self.table:
-            if agent in entry.agents:
-                return entry
-        raise ValueError(f"--kill: there is no agent {agent} (agents are 0..{self.plan.scenario.agents - 1})")
+        return next(entry for entry in self.table if agent in entry.agents)
 
     def kill(self, entry: ManagedProcess) -> None:
         os.killpg(entry.process.pid, signal.SIGKILL)
@@ -253,15 +249,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
     params_path = write_swarm_inputs(plan, writer.out)
     logs = writer.out / "logs"
 
-    from .ros.monitor import MonitorNode  # rclpy-heavy; only when a swarm really starts
-
-    context = rclpy.Context()
-    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C is ours to handle
-    monitor = MonitorNode(plan.scenario, writer, log_every, context=context, robots=robots,
-                          node_name="bildmacro_monitor", namespace=plan.namespace or None)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(monitor)
-    supervisor = Supervisor(plan, params_path, logs)
+    recording = Recording(plan.scenario, writer, log_every, robots, plan.namespace)
+    recorder = recording.recorder
+    supervisor = Supervisor(plan.namespace, plan.environment, params_path, logs)
     meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations, stream, progress)
     started = time.monotonic()
     interrupted, failure = False, None
@@ -275,33 +265,24 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
         for spec in plan.processes:
             supervisor.start("agents", spec)
         victim = supervisor.of_agent(kill.agent) if kill is not None else None
-        last_progress, last_change = -2, time.monotonic()
         while True:
-            # drain messages for a while between housekeeping passes: the recorder shares two
-            # cores with the agents, and per-message bookkeeping would slow the whole swarm
-            until = time.monotonic() + 0.1
-            while time.monotonic() < until and not monitor.recorder.complete and not stops.requested:
-                executor.spin_once(timeout_sec=0.02)
+            meter.update(max(recording.spin(stops), 0))
             if stops.requested:
                 interrupted = True
                 break
-            done = monitor.recorder.progress
-            if done != last_progress:
-                last_progress, last_change = done, time.monotonic()
-            meter.update(max(done, 0))
             if victim is not None:
-                if killed_at is None and monitor.recorder.latest[kill.agent] >= kill.at_round:
+                if killed_at is None and recorder.latest[kill.agent] >= kill.at_round:
                     supervisor.kill(victim)
                     killed_at = time.monotonic()
                     for agent in victim.agents:
-                        monitor.recorder.leave(agent)
+                        recorder.leave(agent)
                     meter.note(f"killed agent {kill.agent}'s process (agents {victim.agents}) at round "
-                               f"{monitor.recorder.latest[kill.agent]}")
+                               f"{recorder.latest[kill.agent]}")
                 elif victim.killed and kill.restart_after is not None \
                         and time.monotonic() - killed_at >= kill.restart_after:
                     supervisor.restart(victim)
                     for agent in victim.agents:
-                        monitor.recorder.rejoin(agent)
+                        recorder.rejoin(agent)
                     meter.note(f"restarted agent {kill.agent}'s process")
                     victim = None
             crashed = supervisor.crashed()
@@ -309,12 +290,10 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                 failure = (f"{crashed.spec.name} exited with code {crashed.process.returncode}; its log "
                            f"({crashed.log}) ends:\n{_tail(crashed.log)}")
                 break
-            if monitor.recorder.complete:
+            if recorder.complete:
                 break
-            if time.monotonic() - last_change > stall_timeout:
-                behind = [i for i, k in enumerate(monitor.recorder.latest) if k == monitor.recorder.latest.min()]
-                failure = (f"no progress for {stall_timeout:.0f} s at round {max(done, 0)}; agents still at that "
-                           f"round: {behind[:20]}; see {logs}")
+            failure = recording.stalled(stall_timeout, logs)
+            if failure:
                 break
     except KeyboardInterrupt:  # only before the handlers were installed
         interrupted = True
@@ -322,26 +301,17 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
         if failure is None and not interrupted:
             supervisor.wait_agents(timeout=10)
             if robots:
-                monitor.settle(executor, stop_tolerance(cfg), settle_timeout, stops)
+                recording.settle(cfg, settle_timeout, stops)
         supervisor.stop()
-    meter.update(max(monitor.recorder.progress, 0), force=True)
+    meter.update(max(recorder.progress, 0), force=True)
     try:
-        k, kl, _ = monitor.finish(plots, animation, stops)
+        result = recording.finish(plots, animation, stops)
     finally:
         stops.restore()
-    robot_error = robot_kl = None
-    if robots and getattr(monitor, "robots", None) is not None and len(monitor.robots["time"]):
-        robot_error, robot_kl = float(np.nanmax(monitor.robots["error"])), float(monitor.robots["final_kl"])
-    dropped = dict(monitor.dropped)
-    missing = len(monitor.recorder.missing_rows)
-    monitor.destroy_node()
-    executor.shutdown()
-    rclpy.try_shutdown(context=context)
-    summary = SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), iterations=max(k, 0),
-                           requested=iterations, final_kl=kl, seconds=time.monotonic() - started,
-                           interrupted=interrupted, failure=failure, dropped=dropped, missing_rows=missing,
-                           robot_error=robot_error, robot_kl=robot_kl, tolerance=cfg["robots"]["tolerance"],
+    summary = SwarmSummary(out=writer.out, agents=cfg["agents"], processes=len(plan.processes), requested=iterations,
+                           seconds=time.monotonic() - started, interrupted=interrupted, failure=failure,
+                           tolerance=cfg["robots"]["tolerance"],
                            killed=sorted(a for entry in supervisor.table if entry.killed for a in entry.agents),
-                           outcomes=read_outcomes(writer.out / "outcomes"))
+                           outcomes=read_outcomes(writer.out / "outcomes"), **result)
     summary.write()
     return summary

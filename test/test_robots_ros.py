@@ -4,7 +4,6 @@
 import subprocess
 import threading
 import time
-from types import SimpleNamespace
 
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry
@@ -36,7 +35,7 @@ def start(spec: NodeSpec, tmp_path):
     params = tmp_path / f"{spec.name}.params.yaml"
     params.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
     log = open(tmp_path / f"{spec.name}.log", "w")
-    return subprocess.Popen(process_command(spec, SimpleNamespace(namespace=""), params), stdout=log,
+    return subprocess.Popen(process_command(spec, "", params), stdout=log,
                             stderr=subprocess.STDOUT)
 
 

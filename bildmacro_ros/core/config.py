@@ -18,7 +18,8 @@ from .faults import LATE_POLICIES
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
-SIMULATORS = ("embedded", "turtlesim", "gazebo", "none")
+# external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and robot_<i>/odom
+SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
 

@@ -46,7 +46,7 @@ class MonitorNode(Node):
     """
 
     def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor",
-                 robots: bool = False, bag: bool = True, **kwargs):
+                 robots: bool = False, bag: bool = True, away_after: float = 0.0, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
@@ -71,6 +71,24 @@ class MonitorNode(Node):
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
                                          event_callbacks=QUIET_SUB)
             self.sample_timer = self.create_timer(self.track.period, self._sample)
+        # Standing alone (not under `bildmacro swarm`, which knows whom it killed), an agent whose
+        # records stop is taken as gone after away_after seconds, and back with its next record.
+        self.away_after = away_after
+        if away_after > 0:
+            self.away_timer = self.create_timer(min(1.0, away_after / 4), self._check_silent)
+
+    def _check_silent(self):
+        for i in self.recorder.silent(time.monotonic(), self.away_after):
+            self.recorder.leave(i)
+            self.get_logger().warning(f"agent_{i}: no record for {self.away_after:g} s; recording on without it "
+                                      f"(its round-{self.recorder.latest[i]} record stands in until it is back)")
+        self._write_ready()
+
+    def _write_ready(self):
+        for k, values in self.recorder.ready_rows():
+            self.writer.row(k, values)
+        for k, x, learned in self.recorder.ready_snapshots():
+            self.writer.snapshot(k, x, learned)
 
     def _bag_record(self, state, msg: Float64MultiArray) -> None:
         """
@@ -106,15 +124,15 @@ class MonitorNode(Node):
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 return
-            if not self.recorder.add(state):
+            if self.away_after > 0 and sender in self.recorder.away and sender not in self.recorder.rejoining:
+                self.recorder.rejoin(sender)
+                self.get_logger().info(f"agent_{sender} is back at round {state.iteration}")
+            if not self.recorder.add(state, time.monotonic()):
                 self.dropped["not_this_run"] += 1
                 return
             if self.bag is not None:
                 self._bag_record(state, msg)
-            for k, values in self.recorder.ready_rows():
-                self.writer.row(k, values)
-            for k, x, learned in self.recorder.ready_snapshots():
-                self.writer.snapshot(k, x, learned)
+            self._write_ready()
         return on_message
 
     def matched(self) -> bool:

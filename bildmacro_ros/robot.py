@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+`bildmacro robot`: on robot i's computer, start its nodes from a plan folder and see them through.
+
+The pip-install twin of `ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:=i`: both start
+the nodes that the plan lists for robot i (plan_folder.robot_nodes) with the plan's parameters,
+from the robot's copy of the folder. It ends when the agent has finished and its robot has reached
+its last waypoint (or `settle` seconds have passed), and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import sys
+import time
+
+from .plan_folder import Plan, read_plan
+from .protocol.outcome import outcome_path, read_outcomes
+from .ros.lifecycle import StopRequests
+from .swarm import Supervisor
+
+
+@dataclass
+class RobotSummary:
+    agent: int
+    finished: bool
+    rounds: int
+    iterations: int
+    seconds: float
+    interrupted: bool = False
+    failure: str | None = None
+    arrived: bool | None = None  # None: no robot, or it was not waited for
+
+    def describe(self) -> str:
+        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else \
+            "finished" if self.finished else "stopped"
+        return (f"robot {self.agent}: agent {status} at round {self.rounds}/{self.iterations} after "
+                f"{self.seconds:.1f} s" + ("" if self.arrived is None else
+                                             "; robot at its last waypoint" if self.arrived else
+                                             "; robot NOT at its last waypoint when stopped"))
+
+
+def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -> bool:
+    """Wait until robot_<i>/arrived says True (the follower's latched report), timeout or a stop."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.signals import SignalHandlerOptions
+    from std_msgs.msg import Bool
+
+    from .ros.topics import arrived_topic, LATCHED_QOS
+
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = Node(f"robot_{robot}_settle", namespace=plan.namespace or None, context=context,
+                start_parameter_services=False)
+    arrived = []
+    node.create_subscription(Bool, arrived_topic(robot), lambda msg: arrived.append(msg.data), LATCHED_QOS)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not stops.requested and not (arrived and arrived[-1]):
+            executor.spin_once(timeout_sec=0.05)
+        return bool(arrived and arrived[-1])
+    finally:
+        node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown(context=context)
+
+
+def run_robot(plan_dir: Path, robot: int, resume: bool = False, settle: float = 30.0, stream=None) -> RobotSummary:
+    """Start robot `robot`'s nodes from the plan in plan_dir and run them until its agent finishes."""
+    stream = stream if stream is not None else sys.stderr
+    plan = read_plan(plan_dir)
+    nodes = plan.robot_nodes(robot)
+    state = plan.robot_state(robot)
+    outcome = outcome_path(state / "outcomes", robot)
+    outcome.unlink(missing_ok=True)  # this start's outcome, not an earlier one's
+    # the processes run in the robot's copy of the folder: every path in its parameters is relative
+    supervisor = Supervisor(plan.namespace, plan.environment, plan.params_file(robot), state / "logs", cwd=plan.folder)
+    stops = StopRequests().install()
+    started = time.monotonic()
+    interrupted, failure, arrived = False, None, None
+    agent = None
+    try:
+        for spec in nodes:
+            is_agent = spec.executable == "agent"
+            entry = supervisor.start("agents" if is_agent else "robots", spec,
+                                     ["-p", "resume:=true"] if resume and is_agent else [])
+            agent = entry if is_agent else agent
+        print(f"robot {robot}: started {', '.join(spec.name for spec in nodes)}; logs in {state / 'logs'}",
+              file=stream, flush=True)
+        while not stops.requested:
+            crashed = supervisor.crashed()
+            if crashed is not None:
+                failure = f"{crashed.spec.name} exited with code {crashed.process.returncode}; see {crashed.log}"
+                break
+            if agent.process.poll() == 0:
+                break
+            time.sleep(0.1)
+        interrupted = stops.requested
+        followers = [spec for spec in nodes if spec.executable == "follower"]
+        if failure is None and not interrupted and followers:
+            arrived = _wait_arrival(plan, robot, settle, stops)
+    finally:
+        supervisor.stop()
+        stops.restore()
+    report = read_outcomes(outcome.parent).get(robot)
+    return RobotSummary(robot, bool(report and report.finished), report.rounds if report else -1,
+                        int(plan.index["iterations"]), time.monotonic() - started, interrupted, failure, arrived)
