@@ -87,7 +87,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_fault_arguments(parser: argparse.ArgumentParser):
-    """The config's faults section as options; returns the group, for options of one command."""
+    """Add the config's faults section as options; return the group, for options of one command."""
     faults = parser.add_argument_group("faults", "late and dead neighbours, and injected faults (override the "
                                        "config's faults section; see the README's Faults section)")
     faults.add_argument("--deadline", type=_seconds, help="seconds a round waits for a neighbour (0: for ever)")

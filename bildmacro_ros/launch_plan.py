@@ -272,7 +272,7 @@ def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
     return paths
 
 
-def _number(name: str, text: str, kind):
+def number_argument(name: str, text: str, kind):
     try:
         return kind(text)
     except ValueError:
@@ -280,7 +280,7 @@ def _number(name: str, text: str, kind):
         raise ValueError(f"launch argument {name}:={text!r} is not a {what}") from None
 
 
-def _flag(name: str, text: str) -> bool:
+def flag_argument(name: str, text: str) -> bool:
     if text.lower() in ("true", "1", "yes"):
         return True
     if text.lower() in ("false", "0", "no", ""):
@@ -302,26 +302,26 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
     from .core.config import preset_dirs, validate
     from .core.scenario import load_run_inputs
 
-    overrides = {"agents": _number("agents", agents, int) if agents else None,
-                 "seed": _number("seed", seed, int) if seed else None,
-                 "iterations": _number("iterations", iterations, int) if iterations else None}
+    overrides = {"agents": number_argument("agents", agents, int) if agents else None,
+                 "seed": number_argument("seed", seed, int) if seed else None,
+                 "iterations": number_argument("iterations", iterations, int) if iterations else None}
     cfg, base, init_arrays, weight_matrix = load_run_inputs(config, overrides, init or None, weights or None)
     if edge_probability:
         graph = dict(cfg["graph"], type="erdos_renyi",
-                     edge_probability=_number("edge_probability", edge_probability, float))
+                     edge_probability=number_argument("edge_probability", edge_probability, float))
         graph.pop("edges", None)
         cfg = validate(dict(cfg, graph=graph))
     robots = dict(cfg["robots"])
     if simulator:
         robots["simulator"] = simulator
     if wait_for_robots:
-        robots["wait"] = _flag("wait_for_robots", wait_for_robots)
+        robots["wait"] = flag_argument("wait_for_robots", wait_for_robots)
     cfg = validate(dict(cfg, robots=robots))
     folder = Path(record).expanduser().resolve() if record else None
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
-                      _number("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
-                      visualiser=_flag("rviz", rviz), run_dir=folder)
-    if not _flag("parameter_services", parameter_services):
+                      number_argument("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
+                      visualiser=flag_argument("rviz", rviz), run_dir=folder)
+    if not flag_argument("parameter_services", parameter_services):
         plan.environment[PARAMETER_SERVICES] = "0"
     if folder is not None:
         # the monitor rebuilds the scenario from the inputs the launch writes into the folder
@@ -329,7 +329,7 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
             "config": str(folder / "config.yaml"), "out": str(folder), "init": str(folder / "initial_state.npz"),
             "weights": str(folder / "weights.npy"), "log_every": plan.agents[0].parameters["record_every"],
             "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
-    if _flag("rviz", rviz):
+    if flag_argument("rviz", rviz):
         layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()), Path("swarm.rviz"))
         plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
                                      arguments=["-d", str(layout)]))

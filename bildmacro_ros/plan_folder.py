@@ -20,7 +20,8 @@ import yaml
 
 from .core.config import dump_config, load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
-from .launch_plan import DDS_PROFILE, DDS_PROFILE_VARIABLES, dds_profile, NodeSpec, params_yaml, plan_swarm, SwarmPlan
+from .launch_plan import (DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, flag_argument, NodeSpec, number_argument,
+                          params_yaml, plan_swarm, SwarmPlan)
 from .protocol.parameters import parameters_from_config
 
 INDEX = "plan.yaml"
@@ -79,6 +80,9 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     record: a recorder will run (`bildmacro record`); every agent then waits for it before round 0
     (up to startup_timeout) and publishes a record every record_every rounds (default K/1000).
     """
+    if cfg["robots"]["wait"] and cfg["robots"]["simulator"] == "none":
+        raise ValueError("--wait-for-robots needs robots to wait for: --simulator external (robots of your own) "
+                         "or embedded")
     if cfg["robots"]["simulator"] == "turtlesim":
         raise ValueError("a plan runs one robot per computer, and one turtlesim window cannot be split: run "
                          "turtlesim with `ros2 launch bildmacro_ros swarm.launch.py simulator:=turtlesim`")
@@ -206,3 +210,11 @@ def read_plan(folder: str | Path) -> Plan:
         raise ValueError(f"plan folder {folder} is incomplete: missing {', '.join(missing[:5])}")
     return Plan(folder, index)
 
+
+def robot_launch_arguments(plan: str = "", id: str = "", resume: str = "false") -> tuple[Path, int, bool]:
+    """Check robot.launch.py's arguments (strings) and return the plan folder, the robot's id and resume."""
+    if not plan:
+        raise ValueError("launch argument plan:= is required: the plan folder written by bildmacro plan")
+    if not id:
+        raise ValueError("launch argument id:= is required: this robot's id")
+    return Path(plan).expanduser().resolve(), number_argument("id", id, int), flag_argument("resume", resume)

@@ -35,10 +35,10 @@ class RobotSummary:
     def describe(self) -> str:
         status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else \
             "finished" if self.finished else "stopped"
-        return (f"robot {self.agent}: agent {status} at round {self.rounds}/{self.iterations} after "
-                f"{self.seconds:.1f} s" + ("" if self.arrived is None else
-                                             "; robot at its last waypoint" if self.arrived else
-                                             "; robot NOT at its last waypoint when stopped"))
+        robot = "" if self.arrived is None else "; robot at its last waypoint" if self.arrived else \
+            "; robot NOT at its last waypoint when stopped"
+        return f"robot {self.agent}: agent {status} at round {self.rounds}/{self.iterations} after " \
+               f"{self.seconds:.1f} s{robot}"
 
 
 def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -> bool:

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=st
 
 
 def reference(tmp_path: Path, iterations: int):
-    """The same swarm offline (`bildmacro simulate`): its final state and KL."""
+    """Run the same swarm offline (`bildmacro simulate`): return its final state and KL."""
     cfg, base = load_config("demo", {"agents": 6, "iterations": iterations})
     summary = simulate(build_scenario(cfg, base), tmp_path / "offline", plots=False, progress=False)
     with np.load(tmp_path / "offline" / "final_state.npz") as data:

@@ -62,9 +62,9 @@ LAUNCH_FILE = ROOT / "launch" / "swarm.launch.py"
 SMALL = ["config:=demo", "agents:=5", "seed:=2"]
 
 
-def start_launch(*arguments, log: Path) -> subprocess.Popen:
+def start_launch(*arguments, log: Path, launch_file: Path = LAUNCH_FILE) -> subprocess.Popen:
     # its own process group, as a terminal gives a command; SIGINT as a terminal user has it
-    return subprocess.Popen([sys.executable, "-c", PROGRAM, str(LAUNCH_FILE), *arguments],
+    return subprocess.Popen([sys.executable, "-c", PROGRAM, str(launch_file), *arguments],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -162,3 +162,39 @@ def test_a_launch_that_cannot_start_something_starts_nothing(tmp_path, arguments
     text = log.read_text()
     assert code != 0 and message in text, text
     assert "process started" not in text and not out.exists(), text
+
+
+def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_computes(tmp_path):
+    plan, run = tmp_path / "plan", tmp_path / "run"
+    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
+                     "--simulator", "embedded", "--out", plan)
+    assert made.returncode == 0, made.stderr
+    recorder = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "record", "--plan", str(plan),
+                                 "--out", str(run), "--quiet", "--no-plots"], stdout=open(tmp_path / "record.log", "w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    launches = [start_launch(f"plan:={plan}", f"id:={i}", log=tmp_path / f"robot_{i}.log",
+                             launch_file=ROOT / "launch" / "robot.launch.py") for i in range(3)]
+    try:
+        codes = [finish(proc, timeout=180) for proc in launches]
+        assert recorder.wait(timeout=60) == 0, (tmp_path / "record.log").read_text()
+    finally:
+        for proc in launches + [recorder]:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert codes == [0, 0, 0], [(tmp_path / f"robot_{i}.log").read_text()[-2000:] for i in range(3)]
+    assert all(outcomes(plan / f"robot_{i}")[i].finished for i in range(3))
+    ref = tmp_path / "simulate"
+    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
+                    "--out", ref, "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert_same_run(ref, run)
+
+
+def test_a_robot_launch_with_a_bad_id_starts_nothing(tmp_path):
+    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--out", tmp_path / "plan")
+    assert made.returncode == 0, made.stderr
+    log = tmp_path / "robot.log"
+    code = finish(start_launch(f"plan:={tmp_path / 'plan'}", "id:=7", log=log,
+                               launch_file=ROOT / "launch" / "robot.launch.py"), timeout=60)
+    text = log.read_text()
+    assert code != 0 and "this plan has robots 0..2" in text and "process started" not in text, text

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+Launch one robot of a swarm deployed on separate computers: its agent, and its robot's nodes.
+
+    bildmacro plan --config demo --simulator external --wait-for-robots --out PLAN   # once, anywhere
+    ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:=3                        # on robot 3
+
+The nodes and their parameters come from the plan folder (bildmacro_ros.plan_folder, the same
+that `bildmacro robot --plan PLAN --id 3` starts); they run in this computer's copy of the folder,
+where every path of the plan points. The launch ends when the agent has finished.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node, SetROSLogDir
+
+ARGUMENTS = {
+    "plan": ("", "the plan folder written by `bildmacro plan` (this computer's copy)"),
+    "id": ("", "this robot's id i, 0..N-1"),
+    "resume": ("false", "true after a restart: resume from this robot's last checkpoint and catch up"),
+}
+
+
+def launch_setup(context, *args, **kwargs):
+    import os
+
+    from bildmacro_ros.launch_plan import process_environment
+    from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments
+
+    values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    plan_dir, robot, resume = robot_launch_arguments(**values)
+    plan = read_plan(plan_dir)
+    state = plan.robot_state(robot)
+    environment = process_environment(plan.environment, os.environ)
+    actions = [SetROSLogDir(str(state / "logs"))]
+    agent = None
+    for spec in plan.robot_nodes(robot):
+        node = Node(package=spec.package, executable=spec.executable, name=spec.name, namespace=spec.namespace,
+                    parameters=[str(plan.params_file(robot))] + ([{"resume": True}] if resume and
+                                                                  spec.executable == "agent" else []),
+                    cwd=str(plan.folder), additional_env=environment, output="screen")
+        agent = node if spec.executable == "agent" else agent
+        actions.append(node)
+
+    def on_exit(event, context):
+        if event.returncode != 0:
+            raise RuntimeError(f"{event.action.name} exited with code {event.returncode}")
+        return [EmitEvent(event=Shutdown(reason="the agent has finished"))]
+
+    return actions + [RegisterEventHandler(OnProcessExit(target_action=agent, on_exit=on_exit))]
+
+
+def generate_launch_description():
+    declared = [DeclareLaunchArgument(name, default_value=default, description=text)
+                for name, (default, text) in ARGUMENTS.items()]
+    return LaunchDescription(declared + [OpaqueFunction(function=launch_setup)])
