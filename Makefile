@@ -13,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(0, 101))")
 export ROS_LOG_DIR ?= $(shell mktemp -d -t bildmacro-roslog-XXXXXX)
 
-.PHONY: faults venv demo paper test test-fast bench clean
+.PHONY: faults network venv demo paper test test-fast bench clean
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ bench: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/python benchmarks/study_faults.py --out runs/faults
+
+## Robots on separate emulated computers over a lossy network (needs root): the README's table
+network: $(STAMP)
+	$(BIN)/python benchmarks/study_network.py --out runs/network
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -37,7 +37,9 @@ def cli(*args: str) -> list[str]:
 class Fault:
     """Something done to one computer `at` seconds after the first recorded round."""
 
-    kind: str  # partition (its link passes nothing for `seconds`) or power (off, then on with --resume)
+    # partition: its link passes nothing for `seconds`; power: off, and on again `seconds` later with
+    # --resume; restart: its robot commands stopped with Ctrl-C, and started again with --resume
+    kind: str
     computer: int
     at: float
     seconds: float
@@ -94,8 +96,12 @@ def _power_off(lab: NetLab, computer: int, robots: dict) -> None:
 
 def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float = 0.3, loss: float = 0.0,
            delay: float = 0.0, jitter: float = 0.0, faults: tuple[Fault, ...] = (), timeout: float = 240.0,
-           extra: tuple[str, ...] = ()) -> Deployed:
-    """Deploy the demo config's swarm of `agents` on agents/2 computers and a recorder's, and run it."""
+           extra: tuple[str, ...] = (), plan_hook=None) -> Deployed:
+    """
+    Deploy the demo config's swarm of `agents` on agents/2 computers and a recorder's, and run it.
+
+    plan_hook(folder), if given, may change the plan folder before it is copied to the computers.
+    """
     root = Path(root)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -105,6 +111,8 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
                               "--simulator", "none", "--deadline", str(deadline), "--out", str(root / "plan"),
                               *extra), capture_output=True, text=True, env=env)
     assert made.returncode == 0, made.stderr
+    if plan_hook is not None:
+        plan_hook(root / "plan")
     computers = (agents + PER_COMPUTER - 1) // PER_COMPUTER
     recorder_host = computers
     copies = [root / f"computer_{c}" for c in range(computers + 1)]
@@ -134,18 +142,23 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
                 began = now
             while began is not None and pending and now - began >= pending[0].at:
                 fault = pending.pop(0)
+                here = {i: p for i, p in robots.items() if i // PER_COMPUTER == fault.computer}
                 if fault.kind == "partition":
                     lab.links(cut=[fault.computer])
-                else:
-                    _power_off(lab, fault.computer, {i: p for i, p in robots.items()
-                                                     if i // PER_COMPUTER == fault.computer})
+                elif fault.kind == "power":
+                    _power_off(lab, fault.computer, here)
                     lab.links(cut=[fault.computer])  # a computer without power sends nothing
+                else:  # restart: its robots are stopped with Ctrl-C, as a user restarts them
+                    for proc in here.values():
+                        os.killpg(proc.pid, signal.SIGINT)
+                    for proc in here.values():
+                        proc.wait(timeout=30)
                 active.append((now + fault.seconds, fault))
             for until, fault in list(active):
                 if now >= until:
                     active.remove((until, fault))
                     lab.links(cut=[])
-                    if fault.kind == "power":
+                    if fault.kind in ("power", "restart"):
                         for i in range(agents):
                             if i // PER_COMPUTER == fault.computer:
                                 robots[i] = start_robot(i, resume=True)

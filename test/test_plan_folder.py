@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Plan folders (bildmacro plan): self-contained, one robot's nodes each, and bad input refused in one line."""
+
+import os
+from pathlib import Path
+import shutil
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from bildmacro_ros.core.config import load_config
+from bildmacro_ros.core.scenario import build_problem
+from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, node_environment, process_environment
+from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments, write_plan
+from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
+from bildmacro_ros.protocol.wire import NeighbourState
+from bildmacro_ros.record import SwarmRecorder
+from helpers import bildmacro
+
+
+def plan(tmp_path, name="plan", **robots):
+    cfg, base = load_config("demo", {"agents": 4, "iterations": 50})
+    cfg = dict(cfg, robots=dict(cfg["robots"], **robots))
+    write_plan(cfg, base, tmp_path / name)
+    return cfg, base, tmp_path / name
+
+
+def test_a_plan_folder_is_all_a_robot_needs_even_with_an_image_target(tmp_path):
+    picture = np.full((40, 40), 255, dtype=np.uint8)
+    picture[5:20, 5:20] = 0
+    Image.fromarray(picture).save(tmp_path / "letter.png")
+    (tmp_path / "cfg.yaml").write_text("agents: 4\niterations: 30\ntarget: {type: image, path: letter.png}\n")
+    cfg, base = load_config(tmp_path / "cfg.yaml")
+    expected = build_problem(cfg, base)[0].target
+    write_plan(cfg, base, tmp_path / "made")
+    robot = tmp_path / "elsewhere" / "copy"  # copied to a robot; the original and the picture are gone
+    shutil.copytree(tmp_path / "made", robot)
+    shutil.rmtree(tmp_path / "made")
+    (tmp_path / "letter.png").unlink()
+    copy = read_plan(robot)
+    assert (robot / "target.png").is_file() and "path: target.png" in (robot / "config.yaml").read_text()
+    assert Path(copy.config()["target"]["path"]) == robot / "target.png"  # read where the copy is
+    nodes = copy.robot_nodes(2)
+    assert [n.executable for n in nodes] == ["swarm_simulator", "follower", "agent"]
+    assert [n.parameters["robot_ids"] for n in nodes[:2]] == [[2], [2]]
+    agent = nodes[-1].parameters
+    assert agent["checkpoint_dir"] == "robot_2/checkpoints" and agent["outcome_dir"] == "robot_2/outcomes"
+    assert agent["recorders"] == 1 and agent["record_every"] >= 1
+    # the agent, started in its copy of the folder, finds the picture there
+    cwd = os.getcwd()
+    try:
+        os.chdir(robot)
+        defaults = {spec.name: spec.default_value for spec in AGENT_PARAMETERS if spec.default_value is not REQUIRED}
+        setup = check_settings(dict(defaults, **agent))  # as the node declares them
+        problem, _ = build_problem(setup.config)
+    finally:
+        os.chdir(cwd)
+    assert np.allclose(problem.target, expected)
+    scenario = copy.scenario()
+    assert np.allclose(scenario.x0[2], agent["initial_x"]) and scenario.weights.shape == (4, 4)
+    env = copy.environment
+    assert all(Path(env[name]) == robot / "fastdds.xml" for name in DDS_PROFILE_VARIABLES)
+    assert (robot / "fastdds.xml").read_text().count("<maxMessageSize>1400</maxMessageSize>") == 1
+
+
+def test_robots_of_your_own_get_a_follower_and_really_wait(tmp_path):
+    _, _, folder = plan(tmp_path, simulator="external", wait=True)
+    nodes = read_plan(folder).robot_nodes(1)
+    assert [n.executable for n in nodes] == ["follower", "agent"]
+    assert nodes[-1].parameters["wait_for_robot"] is True and nodes[-1].parameters["deadline"] == 0.0
+    _, _, alone = plan(tmp_path, "alone", simulator="none")
+    assert [n.executable for n in read_plan(alone).robot_nodes(0)] == ["agent"]
+
+
+def test_a_plan_without_a_recorder_has_agents_that_neither_wait_for_one_nor_record(tmp_path):
+    res = bildmacro("plan", "--config", "demo", "--agents", 3, "--no-record", "--out", tmp_path / "p")
+    assert res.returncode == 0, res.stderr
+    agent = read_plan(tmp_path / "p").robot_nodes(0)[-1].parameters
+    assert agent["recorders"] == 0 and agent["record_every"] == 0
+    res = bildmacro("record", "--plan", tmp_path / "p", "--out", tmp_path / "run")
+    assert res.returncode == 2 and "--no-record" in res.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["robot", "--plan", "{tmp}/nothing", "--id", "0"], "is not a plan folder"),
+    (["robot", "--plan", "{tmp}/p", "--id", "9"], "this plan has robots 0..2"),
+    (["record", "--plan", "{tmp}/nothing", "--out", "{tmp}/run"], "is not a plan folder"),
+    (["plan", "--config", "demo", "--agents", "3", "--out", "{tmp}/p"], "already holds a plan"),
+    (["plan", "--config", "demo", "--agents", "3", "--wait-for-robots", "--simulator", "none", "--out", "{tmp}/q"],
+     "--wait-for-robots needs robots"),
+    (["record", "--plan", "{tmp}/p", "--out", "{tmp}/run", "--stall-timeout", "-5"], "must be a finite number"),
+])
+def test_bad_input_of_the_deployment_commands_is_one_line_and_exit_2(tmp_path, args, message):
+    assert bildmacro("plan", "--config", "demo", "--agents", 3, "--out", tmp_path / "p").returncode == 0
+    res = bildmacro(*[a.format(tmp=tmp_path) for a in args])
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and sum("error" in line for line in res.stderr.splitlines()) == 1
+
+
+def test_robot_launch_arguments_are_checked():
+    assert robot_launch_arguments("/tmp/p", "3", "true")[1:] == (3, True)
+    with pytest.raises(ValueError, match="id:= is required"):
+        robot_launch_arguments("/tmp/p", "")
+    with pytest.raises(ValueError, match="not a whole number"):
+        robot_launch_arguments("/tmp/p", "three")
+
+
+def test_a_dds_profile_the_user_set_wins_over_the_shipped_one():
+    env = node_environment()
+    assert all(env[name].endswith("fastdds.xml") for name in DDS_PROFILE_VARIABLES)
+    mine = process_environment(env, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/my.xml"})
+    assert not set(DDS_PROFILE_VARIABLES) & set(mine) and mine["OPENBLAS_NUM_THREADS"] == "1"
+    assert process_environment(env, {}) == env
+
+
+def record(sender, k):
+    one = np.zeros(1)
+    return NeighbourState(k, sender, np.zeros(2), np.zeros(2), one, one, one)
+
+
+def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_its_state_is_stale(problem):
+    recorder = SwarmRecorder(problem, agents=3, iterations=10, log_every=1)
+    for k in range(4):
+        for i in range(3):
+            recorder.add(record(i, k), now=float(k))
+    assert recorder.silent(now=5.0, after=10.0) == []
+    for k in range(4, 8):  # agent 2 goes quiet after round 3
+        for i in range(2):
+            recorder.add(record(i, k), now=float(k))
+    assert recorder.silent(now=20.0, after=10.0) == []  # everyone quiet: a stalled swarm has not left
+    assert recorder.silent(now=15.0, after=10.0) == [2]
+    recorder.leave(2)
+    assert recorder.progress == 7 and recorder.stale == {2: 3}
+    for i in range(2):
+        recorder.add(record(i, 10), now=16.0)
+    assert recorder.complete and recorder.final()[0] == 10 and recorder.stale == {2: 3}
+    recorder.rejoin(2)
+    recorder.add(record(2, 8), now=17.0)  # back before the end: no longer stands in with an old record
+    assert recorder.stale == {}
