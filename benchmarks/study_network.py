@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=1500)
     parser.add_argument("--deadline", type=float, default=0.3)
     parser.add_argument("--out", type=Path, default=Path("runs/network"))
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     args = parser.parse_args()
     reason = netlab.available()
     if reason:
@@ -63,7 +64,7 @@ def main() -> int:
     ]
     rows = ["| case | final KL | vs offline | spread of y | late agent-rounds | deaths | catch-ups | rounds/s "
             "| wall (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, options, profile in cases:
+    for name, options, profile in [case for case in cases if args.only in case[0]]:
         root = args.out / name.split(",")[0].replace(" ", "_").replace("%", "pc").replace("±", "pm")
         hook = None if profile else without_profile
         print(f"{name} ...", file=sys.stderr, flush=True)

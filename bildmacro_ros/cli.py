@@ -125,6 +125,14 @@ def cmd_simulate(args) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
+def _report(summary) -> int:
+    """Print a run's summary line; return its exit code: 0, 1 on a failure, 130 when interrupted."""
+    print(summary.describe())
+    if summary.failure:
+        return 1
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
 def swarm_config(args) -> tuple:
     """Return (cfg, base, init, weights) from the options `bildmacro swarm` and `bildmacro plan` share."""
     from .core.config import validate
@@ -154,10 +162,7 @@ def cmd_swarm(args) -> int:
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
                         progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
                         animation=args.animation, visualiser=args.visualiser, kill=kill)
-    print(summary.describe())
-    if summary.failure:
-        return 1
-    return EXIT_INTERRUPTED if summary.interrupted else 0
+    return _report(summary)
 
 
 def cmd_plan(args) -> int:
@@ -169,9 +174,9 @@ def cmd_plan(args) -> int:
     plan = read_plan(args.out)
     print(f"plan for {plan.agents} robots in {plan.folder}; copy this folder to every computer, then:")
     if plan.index["recorder"]:
-        print(f"  recorder (first):  {plan.index['recorder_command'].replace('PLAN', str(plan.folder))}")
-    print(f"  robot i:           {plan.index['robots'][0]['pip'].replace('PLAN', str(plan.folder))[:-1]}i"
-          f"   (ROS install: ros2 launch bildmacro_ros robot.launch.py plan:={plan.folder} id:=i)")
+        print(f"  first, on any computer:  bildmacro record --plan {plan.folder} --out RUN")
+    print(f"  on robot i's computer:   bildmacro robot --plan {plan.folder} --id i")
+    print(f"    (on a ROS install:     ros2 launch bildmacro_ros robot.launch.py plan:={plan.folder} id:=i)")
     print(f"every computer's command is in {index}")
     return 0
 
@@ -180,10 +185,7 @@ def cmd_robot(args) -> int:
     from .robot import run_robot
 
     summary = run_robot(args.plan, args.id, resume=args.resume, settle=args.settle)
-    print(summary.describe())
-    if summary.failure:
-        return 1
-    return EXIT_INTERRUPTED if summary.interrupted else 0
+    return _report(summary)
 
 
 def cmd_record(args) -> int:
@@ -192,10 +194,7 @@ def cmd_record(args) -> int:
     summary = record_plan(args.plan, args.out, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
                           away_after=args.away_after, plots=not args.no_plots, animation=args.animation,
                           progress=not args.quiet)
-    print(summary.describe())
-    if summary.failure:
-        return 1
-    return EXIT_INTERRUPTED if summary.interrupted else 0
+    return _report(summary)
 
 
 def cmd_plot(args) -> int:

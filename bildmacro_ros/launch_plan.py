@@ -177,7 +177,7 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
     Return the nodes around the agents.
 
     The simulator (or turtlesim and its bridge), one follower node for every robot, and the RViz
-    visualiser. A gazebo world brings its own robots.
+    visualiser. A gazebo world, or external robots, bring their own bodies.
     """
     cfg = scenario.config
     robots, n = cfg["robots"], cfg["agents"]

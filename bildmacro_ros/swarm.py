@@ -74,7 +74,9 @@ class SwarmSummary:
     def describe(self) -> str:
         status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else "finished"
         rate = self.iterations / self.seconds if self.seconds > 0 else float("nan")
-        return (f"swarm of {self.agents} agents in {self.processes} processes {status} after "
+        what = f"swarm of {self.agents} agents in {self.processes} processes" if self.processes else \
+            f"recording of a swarm of {self.agents} agents"
+        return (f"{what} {status} after "
                 f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} rounds/s); "
                 f"final KL {self.final_kl:.4f}; outputs in {self.out}"
                 + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i (tolerance "

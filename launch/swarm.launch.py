@@ -35,7 +35,8 @@ ARGUMENTS = {
     "record": ("", "folder to record the run into with the monitor node, as bildmacro swarm does (empty: no "
                    "recording)"),
     "simulator": ("", "robots that follow the waypoints: embedded (the built-in diff-drive swarm), turtlesim, "
-                      "gazebo (your world provides robot_<i>/cmd_vel and robot_<i>/odom), or none "
+                      "gazebo or external (your world or your robots' drivers provide robot_<i>/cmd_vel and "
+                      "robot_<i>/odom), or none "
                       "(empty: the config's robots.simulator)"),
     "wait_for_robots": ("", "true: each round waits until the robot is within robots.tolerance of x_i "
                             "(physical robots); empty: the config's robots.wait"),

@@ -102,7 +102,7 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
 
     plan_hook(folder), if given, may change the plan folder before it is copied to the computers.
     """
-    root = Path(root)
+    root = Path(root).resolve()
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET", ROS_LOG_DIR=str(root / "roslog"),

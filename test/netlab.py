@@ -145,15 +145,17 @@ class NetLab:
             raise RuntimeError("the switch is not running")
         return json.loads(line)
 
-    def command(self, host: int, argv: list[str]) -> list[str]:
-        """Return argv as run on computer `host`: its network and its /dev/shm."""
+    def command(self, host: int, argv: list[str], cwd: Path | None = None) -> list[str]:
+        """Return argv as run on computer `host`: its network and its /dev/shm, in cwd (default: this one)."""
         pid = self.holders[host].pid
-        return ["nsenter", f"--net=/run/netns/{self.host_ns[host]}", f"--mount=/proc/{pid}/ns/mnt", "--", *argv]
+        # nsenter starts a process that enters a mount namespace at its root unless told otherwise
+        return ["nsenter", f"--net=/run/netns/{self.host_ns[host]}", f"--mount=/proc/{pid}/ns/mnt",
+                f"--wd={Path(cwd or os.getcwd()).resolve()}", "--", *argv]
 
     def run(self, host: int, argv: list[str], env: dict, log: Path, cwd: Path | None = None) -> subprocess.Popen:
         handle = open(log, "w")
-        proc = subprocess.Popen(self.command(host, argv), env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(self.command(host, argv, cwd), env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         handle.close()
         self.processes.append(proc)
         return proc

@@ -18,7 +18,8 @@ from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
 from bildmacro_ros.protocol.outcome import read_outcomes
 from bildmacro_ros.protocol.rounds import MAX_LEAD
 from bildmacro_ros.ros.topics import STATE_QOS, state_topic
-from helpers import AGENT_0, agent_command, assert_same_run, bildmacro, node_pids, outcomes, spinning
+from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows, node_pids,
+                     outcomes, spinning)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -95,6 +96,19 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     assert restarted.resumed_from == 100 and restarted.catch_ups, restarted
     # it rejoined before the end, and then stepped with its neighbours
     assert restarted.catch_ups[0]["to_round"] < 1500 and restarted.finished and restarted.rounds == 1500
+
+
+def test_an_agent_stopped_with_ctrl_c_keeps_the_round_it_reached_for_a_resume(tmp_path):
+    out = tmp_path / "stopped"
+    code, _, stderr = interrupt_after_rows(["swarm", "--config", "demo", "--agents", 3, "--iterations", 30000,
+                                            "--simulator", "none", "--log-every", 7, "--out", out, "--no-plots",
+                                            "--quiet"], out, rows=15)
+    assert code == 130, stderr
+    reached = {i: o.rounds for i, o in outcomes(out).items()}
+    assert sorted(reached) == [0, 1, 2] and min(reached.values()) > 100, reached
+    for i, k in reached.items():  # not the last periodic checkpoint (every 100 rounds): the round itself
+        with np.load(out / "checkpoints" / f"agent_{i}.npz") as checkpoint:
+            assert int(checkpoint["iteration"]) == k and np.all(np.isfinite(checkpoint["q"]))
 
 
 def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list):

@@ -296,6 +296,10 @@ class AgentNode(Node):
     def destroy_node(self):
         if self.outcome is None:  # stopped before it finished (Ctrl-C): still say how far it got
             self.report()
+            # and keep the round it reached: a restart with resume then loses no round (a power
+            # loss still goes back to the last periodic checkpoint)
+            if self.checkpoint is not None and self.rounds.started:
+                save_checkpoint(self.checkpoint, self.rounds.k, self.state, self.x_hat)
         super().destroy_node()
 
 
