@@ -41,8 +41,10 @@ EXECUTABLES = {
 NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PYTHONUNBUFFERED": "1"}
 # Where Fast DDS (rmw_fastrtps) looks for an XML profile, under the names of its versions 2 and 3.
-# The shipped config/fastdds.xml keeps every datagram below the MTU (a lossy link then loses
-# fragments that reliable QoS repairs, not whole messages); a profile the user set wins.
+# A plan folder's nodes (robots on separate computers) get the shipped config/fastdds.xml, which
+# keeps every datagram below the MTU: a lossy link then loses fragments that reliable QoS
+# repairs, not whole messages. One machine's swarm does not: its messages never cross a network,
+# and the profile's short heartbeat cost 6% of its rounds/s (README); a profile the user set wins.
 DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 DDS_PROFILE = "fastdds.xml"
 
@@ -52,12 +54,6 @@ def dds_profile() -> Path | None:
     from .core.config import preset_dirs
 
     return next((d / DDS_PROFILE for d in preset_dirs() if (d / DDS_PROFILE).is_file()), None)
-
-
-def node_environment() -> dict:
-    """Return what every node process gets: NODE_ENVIRONMENT and the DDS profile."""
-    profile = dds_profile()
-    return dict(NODE_ENVIRONMENT, **({name: str(profile) for name in DDS_PROFILE_VARIABLES} if profile else {}))
 
 
 def process_environment(environment: dict, outer) -> dict:
@@ -90,7 +86,7 @@ class SwarmPlan:
     robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
     recorder: NodeSpec | None = None  # the monitor node, under ros2 launch with record:=DIR
     viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
-    environment: dict = field(default_factory=node_environment)  # of every node process
+    environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))  # of every node process
 
     def nodes(self) -> list[NodeSpec]:
         """Every node process to start, robots first (a robot exists before its agent's first waypoint)."""

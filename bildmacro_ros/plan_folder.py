@@ -115,9 +115,10 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
                           "ros": f"ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:={i}"})
     environment = dict(plan.environment)
     profile = dds_profile()
-    if profile is not None:  # the robots' copy, named relative to the folder
-        shutil.copyfile(profile, out / DDS_PROFILE)
-        environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
+    if profile is None:
+        raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed with bildmacro_ros")
+    shutil.copyfile(profile, out / DDS_PROFILE)  # the robots' copy, named relative to the folder
+    environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
     every = plan.agents[0].parameters["record_every"]
     index = {
         "format": FORMAT, "agents": cfg["agents"], "namespace": plan.namespace, "iterations": cfg["iterations"],

@@ -11,7 +11,7 @@ import pytest
 
 from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.scenario import build_problem
-from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, node_environment, process_environment
+from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, process_environment, SwarmPlan
 from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.wire import NeighbourState
@@ -106,12 +106,14 @@ def test_robot_launch_arguments_are_checked():
         robot_launch_arguments("/tmp/p", "three")
 
 
-def test_a_dds_profile_the_user_set_wins_over_the_shipped_one():
-    env = node_environment()
-    assert all(env[name].endswith("fastdds.xml") for name in DDS_PROFILE_VARIABLES)
+def test_a_plans_nodes_get_the_dds_profile_unless_the_user_set_one(tmp_path):
+    _, _, folder = plan(tmp_path)
+    env = read_plan(folder).environment
+    assert all(env[name] == str(folder.resolve() / "fastdds.xml") for name in DDS_PROFILE_VARIABLES)
     mine = process_environment(env, {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/my.xml"})
     assert not set(DDS_PROFILE_VARIABLES) & set(mine) and mine["OPENBLAS_NUM_THREADS"] == "1"
     assert process_environment(env, {}) == env
+    assert not set(DDS_PROFILE_VARIABLES) & set(SwarmPlan.__dataclass_fields__["environment"].default_factory())
 
 
 def record(sender, k):
