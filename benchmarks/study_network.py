@@ -22,12 +22,11 @@ import sys
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 
-from deployment import deploy, Fault  # noqa: E402
-import netlab  # noqa: E402
-
 from bildmacro_ros.core.config import load_config  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario  # noqa: E402
 from bildmacro_ros.simulate import run as simulate  # noqa: E402
+from deployment import deploy, Fault  # noqa: E402
+import netlab  # noqa: E402
 
 
 def without_profile(root: Path) -> None:

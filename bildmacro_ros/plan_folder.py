@@ -212,8 +212,12 @@ def read_plan(folder: str | Path) -> Plan:
     return Plan(folder, index)
 
 
-def robot_launch_arguments(plan: str = "", id: str = "", resume: str = "false") -> tuple[Path, int, bool]:
-    """Check robot.launch.py's arguments (strings) and return the plan folder, the robot's id and resume."""
+def robot_launch_arguments(plan: str = "", id: str = "", resume: str = "false") -> tuple[Path, int, bool]:  # noqa: A002
+    """
+    Check robot.launch.py's arguments (strings) and return the plan folder, the robot's id and resume.
+
+    Named as the launch arguments are (`id` among them), so that the launch file passes them by name.
+    """
     if not plan:
         raise ValueError("launch argument plan:= is required: the plan folder written by bildmacro plan")
     if not id:

@@ -38,10 +38,10 @@ def launch_setup(context, *args, **kwargs):
     actions = [SetROSLogDir(str(state / "logs"))]
     agent = None
     for spec in plan.robot_nodes(robot):
+        resumed = [{"resume": True}] if resume and spec.executable == "agent" else []
         node = Node(package=spec.package, executable=spec.executable, name=spec.name, namespace=spec.namespace,
-                    parameters=[str(plan.params_file(robot))] + ([{"resume": True}] if resume and
-                                                                  spec.executable == "agent" else []),
-                    cwd=str(plan.folder), additional_env=environment, output="screen")
+                    parameters=[str(plan.params_file(robot))] + resumed, cwd=str(plan.folder),
+                    additional_env=environment, output="screen")
         agent = node if spec.executable == "agent" else agent
         actions.append(node)
 
