@@ -4,6 +4,8 @@
 import os
 from pathlib import Path
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -16,7 +18,7 @@ from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments, write_p
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.wire import NeighbourState
 from bildmacro_ros.record import SwarmRecorder
-from helpers import bildmacro
+from helpers import assert_same_run, bildmacro
 
 
 def plan(tmp_path, name="plan", **robots):
@@ -140,3 +142,35 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
     recorder.rejoin(2)
     recorder.add(record(2, 8), now=17.0)  # back before the end: no longer stands in with an old record
     assert recorder.stale == {}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_processes")
+def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simulate(tmp_path):
+    plan_dir, run = tmp_path / "plan", tmp_path / "run"
+    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
+                     "--simulator", "embedded", "--out", plan_dir)
+    assert made.returncode == 0, made.stderr
+
+    def start(*args):
+        return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    recorder = start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")
+    robots = [start("robot", "--plan", plan_dir, "--id", i) for i in range(3)]
+    try:
+        said = [proc.communicate(timeout=120)[0] for proc in robots]
+        recorded = recorder.communicate(timeout=60)[0]
+    finally:
+        for proc in robots + [recorder]:
+            proc.kill()
+    assert [proc.returncode for proc in robots] == [0, 0, 0], said
+    assert all("agent finished at round 80/80" in text and "robot at its last waypoint" in text for text in said), said
+    assert recorder.returncode == 0 and "recording of a swarm of 3 agents finished" in recorded, recorded
+    ref = tmp_path / "simulate"
+    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
+                    "--out", ref, "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert_same_run(ref, run)
+    with np.load(run / "robots.npz") as robots_data:  # the recorder measured the robots, settled
+        assert robots_data["error"].max() <= 0.02
