@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from .core.config import PRESETS
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -57,7 +59,7 @@ def _seconds(text: str) -> float:
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds a swarm from a config."""
     parser.add_argument("--config", default="default",
-                        help="YAML config file, or a preset name: default, paper (default: default)")
+                        help=f"YAML config file, or a preset name: {', '.join(PRESETS)} (default: default)")
     parser.add_argument("--agents", type=_positive_int, help="number of agents N (overrides the config)")
     parser.add_argument("--iterations", type=_non_negative_int, help="iterations K (overrides the config)")
     parser.add_argument("--seed", type=_non_negative_int, help="random seed for graph and init (overrides the config)")

@@ -35,13 +35,13 @@ def cli(*args: str) -> list[str]:
 
 @dataclass
 class Fault:
-    """Something done to one computer `at` seconds after the first recorded round."""
+    """Something done to one computer once the run has recorded round `at`."""
 
     # partition: its link passes nothing for `seconds`; power: off, and on again `seconds` later with
     # --resume; restart: its robot commands stopped with Ctrl-C, and started again with --resume
     kind: str
     computer: int
-    at: float
+    at: int  # a round: the same point of the run however fast this machine is today
     seconds: float
 
 
@@ -73,11 +73,13 @@ class Deployed:
         return float(np.median([o.rounds_per_second for o in self.outcomes.values()]))
 
 
-def _recorded_rows(run: Path) -> int:
+def _recorded_round(run: Path) -> int:
+    """Return the newest round the recorder has a metrics row for (-1: none yet)."""
     try:
-        return max(0, len((run / "metrics.csv").read_text().splitlines()) - 1)
-    except OSError:
-        return 0
+        last = (run / "metrics.csv").read_text().splitlines()[-1].split(",")[0]
+        return int(last)
+    except (OSError, IndexError, ValueError):  # no file, no row yet, or the header alone
+        return -1
 
 
 def _power_off(lab: NetLab, computer: int, robots: dict) -> None:
@@ -134,13 +136,10 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
         robots = {i: start_robot(i) for i in range(agents)}
         pending = sorted(faults, key=lambda f: f.at)
         active: list[tuple[float, Fault]] = []
-        began = None
         while recorder.poll() is None:
             now = time.monotonic()
             assert now - start < timeout, f"the deployment did not end within {timeout:.0f} s; see {root}"
-            if began is None and _recorded_rows(run) >= 1:
-                began = now
-            while began is not None and pending and now - began >= pending[0].at:
+            while pending and _recorded_round(run) >= pending[0].at:
                 fault = pending.pop(0)
                 here = {i: p for i, p in robots.items() if i // PER_COMPUTER == fault.computer}
                 if fault.kind == "partition":

@@ -63,9 +63,12 @@ def load_grayscale(path: str | Path) -> np.ndarray:
     """Read a picture file as grayscale in [0, 1] (PNG, JPEG, ... through Pillow)."""
     from PIL import Image  # matplotlib depends on Pillow; import here keeps the core light
 
-    with Image.open(path) as img:
-        gray = img.convert("L")
-        return np.asarray(gray, dtype=float) / 255.0
+    try:
+        with Image.open(path) as img:
+            gray = img.convert("L")
+            return np.asarray(gray, dtype=float) / 255.0
+    except OSError as exc:  # missing, unreadable, or not a picture (PIL's UnidentifiedImageError)
+        raise ValueError(f"target image {path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def build_target(family: ExponentialFamily, spec: dict, base_dir: Path | None = None) -> np.ndarray:
