@@ -78,8 +78,9 @@ def test_init_and_weights_files_reproduce_a_run(tmp_path):
     (lambda d: None, ["--agents", 1], "config key 'agents'"),
     (lambda d: (d / "c.yaml").write_text("target: {type: image, path: gone.png}\n"), ["--config", "c.yaml"],
      "gone.png: cannot read it (No such file or directory)"),
-    (lambda d: ((d / "c.yaml").write_text("target: {type: image, path: text.png}\n"), (d / "text.png").write_text("no")),
-     ["--config", "c.yaml"], "text.png: cannot read it (cannot identify image file"),
+    (lambda d: ((d / "c.yaml").write_text("target: {type: image, path: text.png}\n"),
+                (d / "text.png").write_text("no")), ["--config", "c.yaml"],
+     "text.png: cannot read it (cannot identify image file"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, setup, args, message):
     setup(tmp_path)
