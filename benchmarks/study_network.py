@@ -63,8 +63,10 @@ def main() -> int:
     ]
     rows = ["| case | final KL | vs offline | spread of y | late agent-rounds | deaths | catch-ups | rounds/s "
             "| wall (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name, options, profile in [case for case in cases if args.only in case[0]]:
-        root = args.out / name.split(",")[0].replace(" ", "_").replace("%", "pc").replace("±", "pm")
+    for number, (name, options, profile) in enumerate(cases):
+        if args.only not in name:
+            continue
+        root = args.out / f"case_{number}"
         hook = None if profile else without_profile
         print(f"{name} ...", file=sys.stderr, flush=True)
         try:
@@ -76,8 +78,11 @@ def main() -> int:
         kl = done.summary["final_kl"]
         catch_ups = sum(len(o.catch_ups) for o in done.outcomes.values())
         finished = f" ({len(done.alive)}/6 finished)" if len(done.alive) < 6 else ""
-        rows.append(f"| {name} | {kl:.4f}{finished} | {100 * (kl / offline.final_kl - 1):+.1f}% | "
-                    f"{done.spread:.1e} | {done.late_rounds} | {done.deaths} | {catch_ups} | "
+        if done.summary["failure"]:  # what the recorder holds is not the run's end
+            result = f"not recorded: the recorder stopped at round {done.summary['iterations']} | | "
+        else:
+            result = f"{kl:.4f}{finished} | {100 * (kl / offline.final_kl - 1):+.1f}% | {done.spread:.1e} | "
+        rows.append(f"| {name} | {result}{done.late_rounds} | {done.deaths} | {catch_ups} | "
                     f"{done.rounds_per_second:.1f} | {done.wall:.0f} |")
         print(rows[-1], flush=True)
     table = "\n".join(rows)
