@@ -91,12 +91,16 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         raise ValueError(f"--out {out} exists and is not a folder")
     if (out / INDEX).exists() and not overwrite:
         raise ValueError(f"--out {out} already holds a plan; choose another folder or pass --overwrite")
+    profile = dds_profile()
+    if profile is None:
+        raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed with bildmacro_ros")
+    # everything that can refuse the input comes before the first file is written
+    plan = plan_swarm(cfg, base, init, weights, namespace, monitors=1 if record else 0, record_every=record_every)
     if out.is_dir() and overwrite:
         for old in [out / name for name in (INDEX, "config.yaml", "weights.npy", "initial_state.npz")] + \
                 list(out.glob("robot_*")) + list(out.glob("target.*")) + [out / DDS_PROFILE]:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    plan = plan_swarm(cfg, base, init, weights, namespace, monitors=1 if record else 0, record_every=record_every)
     cfg = _relative_target(plan.scenario.config, base, out)
     target = parameters_from_config(cfg, ["target"])["target"]
     for i, spec in enumerate(plan.agents):
@@ -110,13 +114,10 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     for i in range(cfg["agents"]):
         nodes = robot_nodes(plan, i)
         (out / params_name(i)).write_text(params_yaml(nodes))
-        computers.append({"id": i, "nodes": [spec.name for spec in nodes],
+        computers.append({"id": i, "nodes": [{"name": spec.name, "executable": spec.executable} for spec in nodes],
                           "pip": f"bildmacro robot --plan PLAN --id {i}",
                           "ros": f"ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:={i}"})
     environment = dict(plan.environment)
-    profile = dds_profile()
-    if profile is None:
-        raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed with bildmacro_ros")
     shutil.copyfile(profile, out / DDS_PROFILE)  # the robots' copy, named relative to the folder
     environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
     every = plan.agents[0].parameters["record_every"]
@@ -168,13 +169,8 @@ class Plan:
     def robot_nodes(self, i: int) -> list[NodeSpec]:
         """Return robot i's nodes, with the parameters its file gives them."""
         doc = yaml.safe_load(self.params_file(i).read_text())
-        nodes = []
-        for name in self.index["robots"][i]["nodes"]:
-            params = doc[f"{self.namespace}/{name}"]["ros__parameters"]
-            executable = "agent" if "agent_id" in params else \
-                "swarm_simulator" if "initial_poses" in params else "follower"
-            nodes.append(NodeSpec(name, executable, params, self.namespace))
-        return nodes
+        return [NodeSpec(node["name"], node["executable"], doc[f"{self.namespace}/{node['name']}"]["ros__parameters"],
+                         self.namespace) for node in self.index["robots"][i]["nodes"]]
 
     def robot_state(self, i: int) -> Path:
         """Make robot i's run-time folders (checkpoints, outcomes, logs) and return robot_<i>/."""

@@ -4,8 +4,10 @@
 import os
 from pathlib import Path
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -174,3 +176,37 @@ def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simu
     assert_same_run(ref, run)
     with np.load(run / "robots.npz") as robots_data:  # the recorder measured the robots, settled
         assert robots_data["error"].max() <= 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_processes")
+def test_ctrl_c_stops_a_recorder_and_a_robot_with_their_work_kept(tmp_path):
+    plan_dir, run = tmp_path / "plan", tmp_path / "run"
+    made = bildmacro("plan", "--config", "demo", "--agents", 2, "--iterations", 30000, "--log-every", 10,
+                     "--simulator", "none", "--out", plan_dir)
+    assert made.returncode == 0, made.stderr
+
+    def start(*args):  # SIGINT as a terminal user has it
+        return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    procs = [start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")]
+    procs += [start("robot", "--plan", plan_dir, "--id", i) for i in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+                (run / "metrics.csv").is_file() and len((run / "metrics.csv").read_text().splitlines()) > 20):
+            time.sleep(0.1)
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        said = [proc.communicate(timeout=60)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [130, 130, 130], said
+    assert "interrupted" in said[0] and all("agent interrupted at round" in text for text in said[1:]), said
+    assert len((run / "metrics.csv").read_text().splitlines()) > 20 and (run / "final_state.npz").is_file()
+    for i in range(2):  # each robot kept its agent's round for a resume
+        with np.load(plan_dir / f"robot_{i}" / "checkpoints" / f"agent_{i}.npz") as checkpoint:
+            assert int(checkpoint["iteration"]) > 200
