@@ -83,13 +83,18 @@ def _recorded_round(run: Path) -> int:
 
 
 def _power_off(lab: NetLab, computer: int, robots: dict) -> None:
-    """SIGKILL every process of the computer's robots at once: no goodbye, no last checkpoint."""
+    """
+    End every process of the computer's robots at once: no goodbye, no last checkpoint.
+
+    All are stopped before any is killed: a node whose launcher dies first is sent SIGINT (its
+    parent-death signal) and would save its round, as no node without power can.
+    """
     pids = subprocess.run(["ip", "netns", "pids", lab.host_ns[computer]], capture_output=True, text=True).stdout
-    holder = lab.holders[computer].pid
-    for pid in map(int, pids.split()):
-        if pid != holder:
+    victims = [pid for pid in map(int, pids.split()) if pid != lab.holders[computer].pid]
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in victims:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
     for proc in robots.values():
