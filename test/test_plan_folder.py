@@ -146,18 +146,25 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
     assert recorder.stale == {}
 
 
+def planned(tmp_path, agents: int, iterations: int, log_every: int, simulator: str) -> tuple[Path, Path]:
+    """Make a plan folder with `bildmacro plan`; return it and the run folder its recorder will write."""
+    made = bildmacro("plan", "--config", "demo", "--agents", agents, "--iterations", iterations, "--log-every",
+                     log_every, "--simulator", simulator, "--out", tmp_path / "plan")
+    assert made.returncode == 0, made.stderr
+    return tmp_path / "plan", tmp_path / "run"
+
+
+def start(*args) -> subprocess.Popen:
+    """Start `bildmacro ARGS` in the background, with SIGINT as a terminal user has it."""
+    return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_leftover_processes")
 def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simulate(tmp_path):
-    plan_dir, run = tmp_path / "plan", tmp_path / "run"
-    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
-                     "--simulator", "embedded", "--out", plan_dir)
-    assert made.returncode == 0, made.stderr
-
-    def start(*args):
-        return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
+    plan_dir, run = planned(tmp_path, agents=3, iterations=80, log_every=1, simulator="embedded")
     recorder = start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")
     robots = [start("robot", "--plan", plan_dir, "--id", i) for i in range(3)]
     try:
@@ -181,16 +188,7 @@ def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simu
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_leftover_processes")
 def test_ctrl_c_stops_a_recorder_and_a_robot_with_their_work_kept(tmp_path):
-    plan_dir, run = tmp_path / "plan", tmp_path / "run"
-    made = bildmacro("plan", "--config", "demo", "--agents", 2, "--iterations", 30000, "--log-every", 10,
-                     "--simulator", "none", "--out", plan_dir)
-    assert made.returncode == 0, made.stderr
-
-    def start(*args):  # SIGINT as a terminal user has it
-        return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
+    plan_dir, run = planned(tmp_path, agents=2, iterations=30000, log_every=10, simulator="none")
     procs = [start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")]
     procs += [start("robot", "--plan", plan_dir, "--id", i) for i in range(2)]
     try:
