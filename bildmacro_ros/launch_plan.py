@@ -56,12 +56,6 @@ def dds_profile() -> Path | None:
     return next((d / DDS_PROFILE for d in preset_dirs() if (d / DDS_PROFILE).is_file()), None)
 
 
-def process_environment(environment: dict, outer) -> dict:
-    """Return the variables a plan adds to the environment `outer`: all of them but a DDS profile set there."""
-    own_profile = any(outer.get(name) for name in DDS_PROFILE_VARIABLES)
-    return {k: v for k, v in environment.items() if not (own_profile and k in DDS_PROFILE_VARIABLES)}
-
-
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
 PARAMETER_SERVICES = "BILDMACRO_PARAMETER_SERVICES"
 

@@ -12,6 +12,7 @@ relative to the folder, and each robot keeps its own checkpoints, outcomes and l
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
 from pathlib import Path
 import shutil
 
@@ -153,9 +154,19 @@ class Plan:
 
     @property
     def environment(self) -> dict:
-        """Return the environment of every node process, the DDS profile at this copy of the folder."""
+        """
+        Return what every node process on this computer gets on top of its own environment.
+
+        The plan's variables, with the DDS profile at this copy of the folder; a profile already set
+        here (FASTRTPS_DEFAULT_PROFILES_FILE, say) is the user's, and wins.
+        """
         env = {str(k): str(v) for k, v in self.index["environment"].items()}
-        env.update({k: str(self.folder / v) for k, v in env.items() if k in DDS_PROFILE_VARIABLES})
+        own_profile = any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES)
+        for name in DDS_PROFILE_VARIABLES:
+            if own_profile:
+                env.pop(name, None)
+            elif name in env:
+                env[name] = str(self.folder / env[name])
         return env
 
     def params_file(self, i: int) -> Path:

@@ -18,7 +18,7 @@ import sys
 import time
 
 from .core.metrics import default_log_every
-from .launch_plan import EXECUTABLES, NodeSpec, plan_swarm, process_environment
+from .launch_plan import EXECUTABLES, NodeSpec, plan_swarm
 from .progress import Progress
 from .protocol.outcome import AgentOutcome, read_outcomes
 from .recording import METHOD, Recording
@@ -168,7 +168,7 @@ class Supervisor:
         self.namespace, self.params_path, self.logs, self.cwd = namespace, params_path, logs, cwd
         self.table: list[ManagedProcess] = []
         self._handles = []
-        self.env = dict(os.environ, **process_environment(environment, os.environ))
+        self.env = dict(os.environ, **environment)
 
     def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
         handle = open(log, "w")

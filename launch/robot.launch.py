@@ -25,16 +25,13 @@ ARGUMENTS = {
 
 
 def launch_setup(context, *args, **kwargs):
-    import os
-
-    from bildmacro_ros.launch_plan import process_environment
     from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     plan_dir, robot, resume = robot_launch_arguments(**values)
     plan = read_plan(plan_dir)
     state = plan.robot_state(robot)
-    environment = process_environment(plan.environment, os.environ)
+    environment = plan.environment
     actions = [SetROSLogDir(str(state / "logs"))]
     agent = None
     for spec in plan.robot_nodes(robot):

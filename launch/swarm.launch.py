@@ -78,7 +78,7 @@ def _end_of_run(agents, recorder):
 
 
 def launch_setup(context, *args, **kwargs):
-    from bildmacro_ros.launch_plan import missing_executables, plan_from_arguments, process_environment
+    from bildmacro_ros.launch_plan import missing_executables, plan_from_arguments
     from bildmacro_ros.run_folder import write_swarm_inputs
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
@@ -92,7 +92,6 @@ def launch_setup(context, *args, **kwargs):
     actions = [SetROSLogDir(str(folder / "logs"))] if values["record"] else [
         RegisterEventHandler(OnShutdown(on_shutdown=[OpaqueFunction(
             function=lambda context: shutil.rmtree(folder, ignore_errors=True))]))]
-    environment = process_environment(plan.environment, os.environ)
     nodes = {}
     for spec in plan.nodes():
         nodes[spec.name] = Node(
@@ -100,7 +99,7 @@ def launch_setup(context, *args, **kwargs):
             # an agent group's nodes are named in its code; __node:= would rename them all
             name=None if spec.executable == "agent_group" else spec.name, namespace=spec.namespace,
             parameters=[str(params)] if spec.package == "bildmacro_ros" else [], arguments=spec.arguments,
-            ros_arguments=spec.ros_arguments, additional_env=environment, output="screen",
+            ros_arguments=spec.ros_arguments, additional_env=plan.environment, output="screen",
             sigterm_timeout=RECORDER_GRACE if spec is plan.recorder else "5")
         actions.append(nodes[spec.name])
     recorder = nodes[plan.recorder.name] if plan.recorder is not None else None
