@@ -33,6 +33,27 @@ def _whole_number(low: int):
 _positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Show each option's default where it has one (None: the config's value, said in the help)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """One line for bad input, as for every other error of the command: the usage is a --help away."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)  # subcommands' parsers are of this class too
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _kill(text: str):
     """--kill AGENT@ROUND."""
     from .swarm import Kill
@@ -101,6 +122,11 @@ def add_fault_arguments(parser: argparse.ArgumentParser):
     faults.add_argument("--drop", type=float, help="injected: probability that a neighbour's round is lost")
     faults.add_argument("--delay", type=_seconds, help="injected: messages arrive up to this many seconds late")
     faults.add_argument("--fault-seed", type=_non_negative_int, help="seed of the injected losses and delays")
+    from .core.config import default
+
+    for action in faults._group_actions:  # the defaults are the config's, which --help should show
+        action.help += f" (default: the config's faults.{action.dest}, {default('faults.' + action.dest)!r} " \
+                       f"unless it sets one)"
     return faults
 
 
@@ -163,7 +189,8 @@ def cmd_swarm(args) -> int:
     summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
                         namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
                         progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
-                        animation=args.animation, visualiser=args.visualiser, kill=kill)
+                        animation=args.animation, visualiser=args.visualiser, kill=kill,
+                        bag_every_round=args.bag_every_round)
     return _report(summary)
 
 
@@ -216,7 +243,7 @@ def cmd_plot(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bildmacro", description="BILD-MACRO swarm density control.")
+    parser = Parser(prog="bildmacro", description="BILD-MACRO swarm density control.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="run the whole swarm in one process (vectorised)",
@@ -246,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="give up when no recorded round (one every --log-every rounds) completes for this "
                             "many seconds (default 60)")
     add_output_arguments(swarm)
+    swarm.add_argument("--bag-every-round", action="store_true",
+                       help="agents record every round, so run.mcap holds every round's (x, y, r, q), 10.7 kB per "
+                            "agent and round; metrics rows stay every --log-every rounds")
     swarm.add_argument("--visualiser", action="store_true",
                        help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this "
                             "domain")

@@ -133,6 +133,7 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
         "self_weight": float(w[agent, agent]),
         "initial_x": [float(v) for v in scenario.x0[agent]],
         "initial_y": [float(v) for v in scenario.y0[agent]],
+        "initial_y_bound": float(np.abs(scenario.y0).max()),
         "listeners": int(np.count_nonzero(w[:, agent] > 0)) - 1,  # agents that listen to this one
         "record_every": int(record_every),
         "recorders": int(recorders),

@@ -38,6 +38,8 @@ class SwarmRecorder:
         self.rejoining: set[int] = set()
         self.newest: dict[int, NeighbourState] = {}
         self.heard_at = np.full(agents, np.nan)  # when each agent's newest record came (caller's clock)
+        self.previous: dict[int, NeighbourState] = {}  # each agent's newest record of a forgotten round
+        self.stood_in: dict[int, list[int]] = {}  # filled round -> the agents stood in by an older record
 
     def leave(self, agent: int) -> None:
         """Agent `agent` was killed: rounds from now on are complete without it."""
@@ -128,33 +130,79 @@ class SwarmRecorder:
     def missing_rows(self) -> list[int]:
         return self.pending_rows[self._next_row:]
 
+    def _row(self, k: int, stand_ins: int = 0) -> dict:
+        x, y = self.stack(k, "x"), self.stack(k, "y")
+        mean = self.problem.evaluate(y, cov=False).mean
+        return {"lower_grad_norm": lower_grad_norm(self.problem, x, y, mean),
+                "step_norm": step_norm(self.stack(k, "x_hat"), x),
+                "consensus_error": consensus_error(y), "kl": self.objective(x), "stand_ins": stand_ins}
+
     def ready_rows(self):
         """Metrics rows (iteration, values) whose round is complete, in order."""
         while self._next_row < len(self.pending_rows) and self._complete(self.pending_rows[self._next_row]):
             k = self.pending_rows[self._next_row]
-            x, y = self.stack(k, "x"), self.stack(k, "y")
-            mean = self.problem.evaluate(y, cov=False).mean
-            values = {"lower_grad_norm": lower_grad_norm(self.problem, x, y, mean),
-                      "step_norm": step_norm(self.stack(k, "x_hat"), x),
-                      "consensus_error": consensus_error(y), "kl": self.objective(x)}
+            values = self._row(k)
             self._next_row += 1
             yield k, values
             self._forget(k)
 
     def ready_snapshots(self):
-        """(k, positions, agent 1's y) for snapshot rounds that are complete, in order."""
+        """(k, positions, agent 0's y) for snapshot rounds that are complete, in order."""
         while self._next_snapshot < len(self.snapshot_at) and self._complete(self.snapshot_at[self._next_snapshot]):
             k = self.snapshot_at[self._next_snapshot]
             self._next_snapshot += 1
             yield k, self.stack(k, "x"), self._entry(k, 0).y
             self._forget(k)
 
+    def fill(self, upto: int):
+        """
+        Finish the rows and snapshots of rounds up to `upto` that never completed, and say how.
+
+        Yields ("row", k, values) and ("snapshot", k, x, agent 0's y). An agent whose round-k record
+        never came (it was gone, or its record lost) is stood in by its newest record before k, as a
+        neighbour's late message is; the row's stand_ins column counts such agents, and
+        `self.stood_in` maps each filled round to them. A round with an agent never heard before it
+        stays out (missing_rows).
+        """
+        while self._next_row < len(self.pending_rows) and self.pending_rows[self._next_row] <= upto:
+            k = self.pending_rows[self._next_row]
+            absent = self._stand_in(k)
+            if absent is None:
+                break
+            values = self._row(k, len(absent))
+            self._next_row += 1
+            yield "row", k, values
+            self._forget(k)
+        while self._next_snapshot < len(self.snapshot_at) and self.snapshot_at[self._next_snapshot] <= upto:
+            k = self.snapshot_at[self._next_snapshot]
+            if self._stand_in(k) is None:
+                break
+            self._next_snapshot += 1
+            yield "snapshot", k, self.stack(k, "x"), self._entry(k, 0).y
+            self._forget(k)
+
+    def _stand_in(self, k: int) -> list[int] | None:
+        """Complete round k's frame with stand-ins; return the agents stood in, or None if one cannot be."""
+        frame = self.frames.setdefault(k, {})
+        absent = [i for i in range(self.agents) if i not in frame and self._required(i, k)]
+        for i in absent:
+            earlier = [r for r in self.frames if r < k and i in self.frames[r]]
+            last = self.frames[max(earlier)][i] if earlier else self.previous.get(i)
+            if last is None:
+                return None
+            frame[i] = last
+        if absent:
+            self.stood_in[k] = absent
+        return absent
+
     def _forget(self, k: int) -> None:
         """Drop a round once its row and snapshot are written (round K stays for the final state)."""
         row_done = k not in self.pending_rows[self._next_row:]
         snap_done = k not in self.snapshot_at[self._next_snapshot:]
         if row_done and snap_done and k != self.iterations:
-            self.frames.pop(k, None)
+            for i, msg in self.frames.pop(k, {}).items():
+                if i not in self.previous or self.previous[i].iteration < msg.iteration:
+                    self.previous[i] = msg  # a stand-in for a later round that never comes complete
 
     def final(self) -> tuple[int, dict]:
         """Round K's state if the run finished, else the newest complete round; (-1, {}) if none."""
@@ -175,6 +223,7 @@ class RobotTrack:
         self.period = period
         self.times: list[float] = []
         self.poses: list[np.ndarray] = []
+        self.rounds: list[int] = []  # the round every agent had recorded at each sample (-1: none yet)
 
     def update(self, robot: int, pose) -> None:
         self.latest[robot] = pose
@@ -183,12 +232,13 @@ class RobotTrack:
     def seen_all(self) -> bool:
         return bool(np.all(np.isfinite(self.latest)))
 
-    def sample(self, t: float, force: bool = False) -> bool:
-        """Keep the swarm's poses at time t if every robot has reported and a period has passed."""
+    def sample(self, t: float, force: bool = False, round_k: int = -1) -> bool:
+        """Keep the swarm's poses at time t (in round round_k) if every robot has reported and a period has passed."""
         if not self.seen_all or (self.times and t - self.times[-1] < self.period and not force):
             return False
         self.times.append(t)
         self.poses.append(self.latest.copy())
+        self.rounds.append(int(round_k))
         return True
 
     def error(self, x: np.ndarray) -> np.ndarray:
@@ -197,7 +247,8 @@ class RobotTrack:
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = len(self.latest)
-        return {"time": np.array(self.times), "pose": np.array(self.poses).reshape(-1, n, 3)}
+        return {"time": np.array(self.times), "pose": np.array(self.poses).reshape(-1, n, 3),
+                "round": np.array(self.rounds, dtype=np.int64)}
 
 
 def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, curve_points: int = 200) -> dict:
@@ -213,7 +264,8 @@ def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, 
     objective = ObjectiveTracker(problem)
     kl = np.array([objective(np.clip(poses[n, :, :2], -1, 1)) for n in picks])
     final = poses[-1] if len(times) else np.full((len(x), 3), np.nan)
-    result = {"time": times, "pose": poses, "kl_time": times[picks] if len(times) else times, "kl": kl,
+    result = {"time": times, "pose": poses, "round": track.get("round", np.full(len(times), -1)),
+              "kl_time": times[picks] if len(times) else times, "kl": kl,
               "final_pose": final, "x": x, "error": np.hypot(*(final[:, :2] - x).T),
               "final_kl": np.float64(kl[-1] if len(kl) else np.nan)}
     np.savez(path, **result)

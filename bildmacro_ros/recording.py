@@ -76,7 +76,8 @@ class Recording:
         robots = getattr(self.monitor, "robots", None)
         measured = robots is not None and len(robots["time"])
         result = {"iterations": max(k, 0), "final_kl": kl, "dropped": dict(self.monitor.dropped),
-                  "missing_rows": len(self.recorder.missing_rows), "stale": self.recorder.stale,
+                  "missing_rows": len([r for r in self.recorder.missing_rows if r < k]), "stale": self.recorder.stale,
+                  "stood_in": dict(self.recorder.stood_in),
                   "robot_error": float(np.nanmax(robots["error"])) if measured else None,
                   "robot_kl": float(robots["final_kl"]) if measured else None}
         self.monitor.destroy_node()
@@ -103,7 +104,7 @@ def record_plan(plan_dir: Path, out: Path, overwrite: bool = False, stall_timeou
     scenario = plan.scenario()
     cfg = scenario.config
     robots = cfg["robots"]["simulator"] != "none"
-    writer = RunWriter(out, scenario, METHOD, overwrite)
+    writer = RunWriter(out, scenario, METHOD, overwrite, progress=progress)
     recording = Recording(scenario, writer, int(plan.index["record_every"]), robots, plan.namespace, away_after)
     meter = Progress(f"record N={plan.agents}", cfg["iterations"], stream, progress)
     started = time.monotonic()

@@ -17,7 +17,7 @@ from .launch_plan import write_run_inputs
 
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
                 "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
-                "swarm.gif", "run.mcap", "summary.json")
+                "swarm.gif", "run.mcap", "metadata.yaml", "summary.json")
 
 
 def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
@@ -39,8 +39,10 @@ def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
 class RunWriter:
     """The files of a run, in the same formats whichever method or front end produced them."""
 
-    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False, keep=()):
+    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False, keep=(),
+                 progress: bool = True):
         self.out = prepare_output(out, overwrite, keep)
+        self.progress = progress  # a line on stderr per figure drawn
         self.scenario, self.method = scenario, method
         (self.out / "config.yaml").write_text(dump_config(scenario.config))
         np.save(self.out / "weights.npy", scenario.weights)
@@ -53,7 +55,8 @@ class RunWriter:
         self.figures_skipped = False  # a Ctrl-C while they were drawn
 
     def row(self, iteration: int, values: dict):
-        self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:]])
+        self._csv.writerow([iteration] + [repr(float(values[c])) for c in COLUMNS[1:-1]]
+                           + [int(values.get("stand_ins", 0))])
         self._handle.flush()  # a run cut short still leaves every row computed so far
         self.last_kl = values["kl"]
         if iteration == 0:
@@ -84,7 +87,7 @@ class RunWriter:
 
             try:
                 with allow_interrupt() if allow_interrupt is not None else contextlib.nullcontext():
-                    plot_run(self.out, self.scenario.problem.family, animation)
+                    plot_run(self.out, self.scenario.problem.family, animation, self.progress)
             except KeyboardInterrupt:
                 self.figures_skipped = True
         return sorted(p.name for p in self.out.iterdir())

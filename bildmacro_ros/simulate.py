@@ -135,7 +135,7 @@ def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: i
     """Run `method` for config['iterations'] iterations and write every output into `out`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    writer = RunWriter(out, scenario, method, overwrite)
+    writer = RunWriter(out, scenario, method, overwrite, progress=progress)
     iterations = scenario.config["iterations"]
     log_every = log_every or default_log_every(iterations)
     algo = Distributed(scenario) if method == "distributed" else Centralized(scenario)

@@ -40,7 +40,9 @@ class SwarmSummary:
     interrupted: bool = False
     failure: str | None = None
     dropped: dict | None = None  # records the recorder dropped, by reason
-    missing_rows: int = 0
+    missing_rows: int = 0  # metrics rows of the rounds reached that could not be written
+    # rounds whose row was written with stand-ins -> the agents whose record of that round never came
+    stood_in: dict[int, list[int]] = field(default_factory=dict)
     robot_error: float | None = None  # largest distance between a robot's measured position and x_i^K
     robot_kl: float | None = None  # KL of the robots' measured positions at the end
     tolerance: float = 0.0
@@ -86,8 +88,11 @@ class SwarmSummary:
                    + (f" (killed: {self.killed})" if self.killed else "")
                    + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"
                    if self.killed or self.late_rounds else "")
-                + (f"\nwarning: the recorder missed {self.missing_rows} metrics rows (it fell behind)"
-                   if self.missing_rows and not (self.interrupted or self.failure) else "")
+                + (f"\nwarning: {self.missing_rows} metrics rows of the rounds reached could not be written"
+                   if self.missing_rows else "")
+                + (f"\nwarning: {len(self.stood_in)} rounds recorded with stand-ins (agents "
+                   f"{sorted({i for v in self.stood_in.values() for i in v})} missed records; metrics.csv's "
+                   f"stand_ins column)" if self.stood_in else "")
                 + (f"\nwarning: agents {sorted(self.stale)} were not heard to the end: the final state holds their "
                    f"last records (rounds {sorted(set(self.stale.values()))})" if self.stale else ""))
 
@@ -237,17 +242,20 @@ def _tail(path: Path, lines: int = 8) -> str:
 def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
               namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
               overwrite: bool = False, stall_timeout: float = 60.0, stream=None, animation: bool = False,
-              visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None) -> SwarmSummary:
+              visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None,
+              bag_every_round: bool = False) -> SwarmSummary:
     iterations = cfg["iterations"]
     log_every = log_every or default_log_every(iterations)
-    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1, record_every=log_every,
+    # every round's record, for the bag: paced like every record, so none is lost
+    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, monitors=1,
+                      record_every=1 if bag_every_round else log_every,
                       visualiser=visualiser, run_dir=Path(out).resolve())
     if kill is not None and not 0 <= kill.agent < plan.scenario.agents:
         raise ValueError(f"--kill: there is no agent {kill.agent} (agents are 0..{plan.scenario.agents - 1})")
     robots = cfg["robots"]["simulator"] != "none"
     for spec in plan.robots:
         require_startable(spec)  # refuse turtlesim before anything is written
-    writer = RunWriter(out, plan.scenario, METHOD, overwrite)
+    writer = RunWriter(out, plan.scenario, METHOD, overwrite, progress=progress)
     params_path = write_swarm_inputs(plan, writer.out)
     logs = writer.out / "logs"
 

@@ -79,7 +79,7 @@ def finish(proc: subprocess.Popen, timeout: float) -> int:
             proc.wait()
 
 
-def assert_complete_record(out: Path, agents: int, finished: bool) -> int:
+def assert_complete_record(out: Path, agents: int) -> int:
     """Check that the record folder holds the run, every file `bildmacro swarm` writes, readable; return K."""
     for name in ("final_state.npz", "metrics.csv", "snapshots.npz", "config.yaml", "weights.npy",
                  "initial_state.npz", "agents.params.yaml", "robots.npz", "convergence.png", "snapshots.png"):
@@ -88,9 +88,10 @@ def assert_complete_record(out: Path, agents: int, finished: bool) -> int:
     with np.load(out / "final_state.npz") as final:
         assert np.all(np.isfinite(final["y"]))
         reached = int(final["iteration"])
-    bag = [topic for topic, _, _ in read_messages(out / "run.mcap")]  # a readable bag: every agent's waypoints,
-    assert {f"/agent_{i}/waypoint" for i in range(agents)} <= set(bag)  # and the final records of a finished run
-    assert sum(topic.endswith("/record") for topic in bag) == (agents if finished else 0)
+    bag = [(topic, msg) for topic, _, msg in read_messages(out / "run.mcap")]  # a readable bag
+    assert {f"/agent_{i}/waypoint" for i in range(agents)} <= {topic for topic, _ in bag}
+    records = {(topic, int(msg.data[0])) for topic, msg in bag if topic.endswith("/record")}
+    assert all((f"/agent_{i}/record", reached) in records for i in range(agents))  # the final state's records
     return reached
 
 
@@ -99,7 +100,7 @@ def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
     leftovers = set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*"))
     code = finish(start_launch(*SMALL, "iterations:=150", f"record:={out}", log=log), timeout=180)
     assert code == 0, log.read_text()[-3000:]
-    assert assert_complete_record(out, 5, finished=True) == 150
+    assert assert_complete_record(out, 5) == 150
     assert all(r.finished and r.rounds == 150 for r in outcomes(out).values())
     ref = tmp_path / "simulate"
     res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 150, "--log-every", 1,
@@ -139,7 +140,7 @@ def test_a_sigint_mid_run_stops_every_node_with_exit_0_and_keeps_the_run(tmp_pat
     text = log.read_text()
     assert code == 0, text[-3000:]
     assert "Traceback" not in text and "process has died" not in text, text[-3000:]
-    assert assert_complete_record(out, 5, finished=False) >= 10
+    assert assert_complete_record(out, 5) >= 10
     assert not node_pids()
 
 

@@ -12,8 +12,8 @@ import pytest
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from bildmacro_ros.core.symmetric import packed_size
-from bildmacro_ros.protocol.wire import encode, layout_label, message_length
+from bildmacro_ros.core.symmetric import pack, packed_size
+from bildmacro_ros.protocol.wire import decode_message, encode, layout_label, message_length
 from bildmacro_ros.ros.topics import STATE_QOS
 from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows, node_processes, outcomes,
                      spinning)
@@ -125,6 +125,61 @@ def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
     reports = outcomes(out)
     for reason in ("wrong_size", "non_finite", "wrong_sender", "too_far_ahead", "stale"):
         assert any(reports[i].dropped.get(reason, 0) > 0 for i in (1, 2)), (reason, reports)
+
+
+class Forger(Node):
+    """
+    Publishes well-formed but absurd agent_1/state messages, one round ahead of the real agent 1.
+
+    Ahead, so that without the plausibility bounds a forgery would be the message its neighbours use.
+    """
+
+    def __init__(self, context, m=49):
+        super().__init__("forger", context=context)
+        eye = np.eye(m)
+        self.kinds = {"implausible_y": {"y": np.full(m, 1e300)}, "implausible_r": {"r": np.full(m, 1e300)},
+                      "implausible_q": {"q": pack(-1000 * eye)},  # far below positive semidefinite
+                      # every entry within H's size, the smallest eigenvalue -480
+                      "indefinite_q": {"q": pack(-10 * (np.ones((m, m)) - eye))}}
+        self.m, self.sent = m, 0
+        self.pub = self.create_publisher(Float64MultiArray, "agent_1/state", STATE_QOS)
+        self.create_subscription(Float64MultiArray, "agent_1/state", self.forge, STATE_QOS)
+        self.layout = [MultiArrayDimension(label=layout_label(m), size=message_length(m), stride=message_length(m))]
+
+    def forge(self, msg):
+        state = decode_message(msg, self.m)
+        if state.sender != 1 or state.y.max() > 1e299 or state.r.max() > 1e299 or state.q.min() < -9:
+            return  # its own forgery, heard back
+        for kind in self.kinds.values():
+            values = {"y": state.y, "r": state.r, "q": state.q, **kind}
+            forged = Float64MultiArray()
+            forged.layout.dim = self.layout
+            forged.data = encode(state.iteration + 1, 1, state.x, state.x_hat, values["y"], values["r"],
+                                 values["q"]).tolist()
+            self.pub.publish(forged)
+            self.sent += 1
+
+
+def test_absurd_values_on_an_agents_topic_are_dropped_counted_and_warned_about(tmp_path):
+    """Without the bounds, a few such messages drove every y to 1e301 and the final KL from 0.28 to 5.47."""
+    ref = reference(tmp_path, 4, 300, 3)
+    out = tmp_path / "forged"
+    with spinning(Forger) as forger:
+        res = bildmacro("swarm", "--agents", 4, "--iterations", 300, "--log-every", 10, "--simulator", "none",
+                        "--init", ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out,
+                        "--no-plots")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert forger.sent > 100
+    assert_same_run(ref, out, metrics=False)  # every forgery dropped: the run is the honest one
+    weights = np.load(ref / "weights.npy")
+    listeners = [i for i in range(4) if i != 1 and weights[i, 1] > 0]
+    reports = outcomes(out)
+    for i in listeners:
+        for reason in forger.kinds:
+            assert reports[i].dropped.get(reason, 0) > 0, (i, reason, reports[i].dropped)
+            assert "agent 1's" in (out / "logs" / f"agent_{i}.log").read_text()
+        log = (out / "logs" / f"agent_{i}.log").read_text()
+        assert all(reason.replace("_", " ") in log for reason in forger.kinds), log[-2000:]
 
 
 @pytest.mark.parametrize("sig,repeat", [(signal.SIGINT, 1), (signal.SIGTERM, 1), (signal.SIGINT, 3)],

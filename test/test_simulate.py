@@ -31,7 +31,7 @@ def test_outputs(tmp_path):
     assert "300/300 iterations (100%)" in res.stderr  # the progress line
     with open(out / "metrics.csv") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl"]
+    assert rows[0] == ["iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl", "stand_ins"]
     assert [int(r[0]) for r in rows[1:]] == list(range(0, 300, 10)) + [299]
     assert all(np.isfinite(float(v)) for r in rows[1:] for v in r)
     with np.load(out / "final_state.npz") as final:
@@ -81,6 +81,10 @@ def test_init_and_weights_files_reproduce_a_run(tmp_path):
     (lambda d: ((d / "c.yaml").write_text("target: {type: image, path: text.png}\n"),
                 (d / "text.png").write_text("no")), ["--config", "c.yaml"],
      "text.png: cannot read it (cannot identify image file"),
+    (lambda d: (d / "c.yaml").write_text("agents: [1\n"), ["--config", "c.yaml"], "is not valid YAML (line 2"),
+    (lambda d: None, ["--agents", 0], "argument --agents: must be >= 1, got 0 (see bildmacro simulate --help)"),
+    (lambda d: None, ["--method", "best"], "argument --method: invalid choice"),
+    (lambda d: None, ["--stall-timeout", 5], "unrecognized arguments: --stall-timeout 5"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, setup, args, message):
     setup(tmp_path)
@@ -88,8 +92,19 @@ def test_bad_input_is_a_clear_error(tmp_path, setup, args, message):
     res = cli("simulate", "--iterations", 3, "--out", tmp_path / "out", *args)
     assert res.returncode == 2
     assert message in res.stderr
-    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr  # one line, not a usage block or a traceback
     assert not (tmp_path / "out" / "final_state.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "swarm", "plan"])
+def test_help_names_every_preset_and_the_defaults(command):
+    res = cli(command, "--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    assert "preset name: default, paper, demo (default: default)" in text
+    assert "(default: runs/" in text or command == "plan"
+    if command != "simulate":
+        assert "the config's faults.deadline, 2.0" in text
 
 
 def test_ctrl_c_keeps_what_was_computed(tmp_path):

@@ -316,7 +316,10 @@ def load_config(name_or_path: str | Path | None = None, overrides: dict | None =
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError("", f"{path} is not valid YAML{where}: {problem}") from None
         if not isinstance(raw, dict):
             raise ConfigError("", f"{path} must hold a mapping of keys, not {type(raw).__name__}")
     for key, value in (overrides or {}).items():

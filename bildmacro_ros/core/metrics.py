@@ -7,7 +7,9 @@ import numpy as np
 
 from .problem import BilevelProblem, ThetaSolution
 
-COLUMNS = ("iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl")
+# stand_ins: agents whose record of the round never reached a distributed run's recorder, stood in
+# by their newest earlier record (always 0 offline)
+COLUMNS = ("iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl", "stand_ins")
 
 
 def default_log_every(iterations: int) -> int:

@@ -87,6 +87,8 @@ AGENT_PARAMETERS = (
     *DENSITY_MODEL,
     _P("initial_x", "float[]", "x_i^0 in [-1,1]^2"),
     _P("initial_y", "float[]", "y_i^0, m values"),
+    _P("initial_y_bound", float, "the largest |y_j^0| entry over the swarm: the plausibility bound on neighbours' y "
+       "grows from it (0: this agent's own, at least 5)", default=0.0, low=0.0),
     _P("iterations", int, "iterations K to run", "iterations"),
     _P("listeners", int, "subscribers to wait for before round 0 (-1: one per neighbour)", default=-1, low=-1,
        high=1_000_000),

@@ -73,7 +73,7 @@ class Neighbour:
 
 @dataclass(frozen=True)
 class Wait:
-    reason: str  # not_started, neighbours, robot, finished
+    reason: str  # not_started, neighbours, robot, recorder, finished
 
 
 @dataclass(frozen=True)
@@ -186,12 +186,13 @@ class RoundController:
         return self.inbox.reject(reason)
 
     # -- what it answers -----------------------------------------------------------------------
-    def decide(self, robot_ready: bool = True) -> Wait | Step | CatchUp | Finish:
+    def decide(self, robot_ready: bool = True, recorder_ready: bool = True) -> Wait | Step | CatchUp | Finish:
         """
         Decide the next thing to do.
 
         A Step or CatchUp moves to its round at once; the node then computes and publishes it, and calls
-        sent().
+        sent(). robot_ready: the robot is at x_i^k (wait_for_robot); recorder_ready: the recorder's
+        backpressure lets round k's record out (protocol/pacing.py).
         """
         if self.finished:
             return Wait("finished")
@@ -202,6 +203,8 @@ class RoundController:
             return Finish(self.k)
         if not robot_ready:
             return Wait("robot")
+        if not recorder_ready:
+            return Wait("recorder")
         late = [j for j in self.inbox.missing(self.k) if not self.neighbours[j].dead]
         if late and not self.overdue(late):
             return Wait("neighbours")

@@ -21,13 +21,13 @@ import numpy as np
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.task import Future
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Int64MultiArray
 
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
-from .topics import (odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS, record_topic, STATE_QOS,
-                     state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (LATCHED_QOS, odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS, record_topic,
+                     recorder_progress_topic, STATE_QOS, state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
@@ -35,7 +35,9 @@ from ..core.scenario import build_problem
 from ..protocol.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from ..protocol.faulty_link import FaultyLink
 from ..protocol.outcome import AgentOutcome
+from ..protocol.pacing import RecorderPace
 from ..protocol.parameters import ParameterError
+from ..protocol.plausible import Bounds
 from ..protocol.rounds import CatchUp, Finish, RoundController, RoundRules, Step
 from ..protocol.wire import decode_message, MalformedMessage, NeighbourState
 
@@ -57,6 +59,9 @@ class AgentNode(Node):
         except (ValueError, OSError) as exc:  # e.g. an image target that cannot be read
             raise ParameterError(f"parameter 'target': {exc}") from None
         self.m = self.problem.m
+        self.bounds = Bounds.of(self.m, self.steps.omega, self.steps.gamma_y,
+                                max(s.initial_y_bound, float(np.abs(setup.y0).max())))
+        self.implausible: set[tuple[int, str]] = set()  # (neighbour, reason) already warned about
         self.state, self.x_hat, start = initial_state(self.problem, setup.x0[None], setup.y0[None]), setup.x0, 0
         self.checkpoint = checkpoint_path(s.checkpoint_dir, self.id) if s.checkpoint_dir else None
         if self.checkpoint is not None:
@@ -77,6 +82,12 @@ class AgentNode(Node):
         self.recorded = recorded_rounds(self.iterations, s.record_every) if s.record_every else set()
         self.record_pub = self.create_publisher(Float64MultiArray, record_topic(self.id), RECORD_QOS,
                                                 event_callbacks=QUIET_PUB) if self.recorded else None
+        # A recorder that was waited for at startup is also kept up with: no record is ever lost
+        self.pace = None
+        if self.record_pub is not None and s.recorders > 0:
+            self.pace = RecorderPace()
+            self.create_subscription(Int64MultiArray, recorder_progress_topic(), self._on_recorder_progress,
+                                     LATCHED_QOS, event_callbacks=QUIET_SUB)
         self.waypoint_pub = self.create_publisher(PoseStamped, waypoint_topic(self.id), WAYPOINT_QOS,
                                                   event_callbacks=QUIET_PUB)
         self.projected_pub = self.create_publisher(PoseStamped, projected_topic(self.id), WAYPOINT_QOS,
@@ -129,6 +140,14 @@ class AgentNode(Node):
             return True
         return self.robot_xy is not None and float(np.hypot(*(self.robot_xy - xy))) <= self.settings.arrival_tolerance
 
+    def _on_recorder_progress(self, msg: Int64MultiArray):
+        if self.id < len(msg.data):
+            self.pace.heard(int(msg.data[self.id]))
+            self._advance()
+
+    def recorder_ready(self) -> bool:
+        return self.pace is None or self.pace.may_step(publishes=self.rounds.k in self.recorded)
+
     # -- messages in -----------------------------------------------------------------------------
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
@@ -142,11 +161,25 @@ class AgentNode(Node):
 
     def deliver(self, msg: NeighbourState):
         """Take a decoded neighbour message (from DDS, or handed over in-process by an agent group)."""
+        reason = self.bounds.check(msg)
+        if reason is not None:
+            self._implausible(msg, reason)
+            return
         fate = self.link.admit(msg)
         if fate == "now":
             self._filed(msg.sender, self.rounds.receive(msg))
         elif fate == "lost":
             self._filed(msg.sender, self.rounds.reject("injected_loss"))
+
+    def _implausible(self, msg: NeighbourState, reason: str):
+        # at once for each neighbour and reason: a forger is named the moment it starts
+        if (msg.sender, reason) not in self.implausible:
+            self.implausible.add((msg.sender, reason))
+            self.get_logger().warning(f"agent {self.id}: dropped agent {msg.sender}'s round-{msg.iteration} "
+                                      f"message: {reason.replace('_', ' ')} (outside the bounds an honest "
+                                      f"agent's values keep; README, Plausible messages)")
+        self.rounds.reject(reason)
+        self._advance()
 
     def _release_delayed(self):
         for msg in self.link.due():
@@ -161,7 +194,7 @@ class AgentNode(Node):
     def _on_tick(self):
         self.rounds.tick()
         if self.rounds.started and self.rounds.k < self.iterations:
-            if self.rounds.rules.deadline > 0:
+            if self.rounds.rules.deadline > 0 or (self.pace is not None and self.pace.holding):
                 self._advance()
             self._resend()
 
@@ -174,7 +207,8 @@ class AgentNode(Node):
         self.advancing = True
         try:
             while True:
-                action = self.rounds.decide(robot_ready=self.robot_at(self.state.x[0]))
+                action = self.rounds.decide(robot_ready=self.robot_at(self.state.x[0]),
+                                            recorder_ready=self.recorder_ready())
                 self._log_events()
                 if isinstance(action, Step):
                     self._step(action)
@@ -200,6 +234,8 @@ class AgentNode(Node):
         self.state, self.x_hat = result.state, result.x_hat[0]
         if step.k in self.recorded:  # round k with the x_hat^k its step produced
             self.record_pub.publish(self.messages.build(step.k, self.id, before, self.x_hat)[0])
+            if self.pace is not None:
+                self.pace.published(step.k)
         k = step.k + 1
         self.state = reset_tracking(self.problem, self.state, k, self.settings.tracking_reset)
         self._publish_round()

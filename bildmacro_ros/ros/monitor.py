@@ -21,14 +21,15 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Int64MultiArray
 
 from .bag import BagWriter
 from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import declare
-from .topics import odom_topic, QUIET_SUB, RECORD_QOS, record_topic, STREAM_SUB_QOS, waypoint_topic
+from .topics import (LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topic, recorder_progress_topic,
+                     STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
@@ -57,7 +58,14 @@ class MonitorNode(Node):
         self.ignored = IgnoredInput(self)
         self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
                                               event_callbacks=QUIET_SUB) for i in range(n)]
-        # run.mcap: waypoints, final records and sampled odometry, replayable with `ros2 bag play`
+        # Backpressure (protocol/pacing.py): the agents hold their rounds while this node is too many
+        # records behind, so a loaded machine slows the swarm instead of costing rows
+        self.progress_pub = self.create_publisher(Int64MultiArray, recorder_progress_topic(), LATCHED_QOS)
+        self.taken = np.full(n, -1)  # each agent's newest record taken, of any round
+        self.told = None
+        self.progress_timer = self.create_timer(0.05, self._tell_progress)
+        # run.mcap and metadata.yaml, a rosbag2 bag: every record (every round's, when the agents
+        # record every round), the waypoints they hold and sampled odometry; `ros2 bag play RUN`
         self.bag = None
         if bag:
             try:
@@ -77,6 +85,12 @@ class MonitorNode(Node):
         if away_after > 0:
             self.away_timer = self.create_timer(min(1.0, away_after / 4), self._check_silent)
 
+    def _tell_progress(self):
+        taken = [int(k) for k in self.taken]
+        if taken != self.told:
+            self.progress_pub.publish(Int64MultiArray(data=taken))
+            self.told = taken
+
     def _check_silent(self):
         for i in self.recorder.silent(time.monotonic(), self.away_after):
             self.recorder.leave(i)
@@ -91,17 +105,11 @@ class MonitorNode(Node):
             self.writer.snapshot(k, x, learned)
 
     def _bag_record(self, state, msg: Float64MultiArray) -> None:
-        """
-        Bag x_i^k of every recorded round as the agent's waypoint (what RViz replays).
-
-        The full record goes in only for the final round: q makes a record 10.7 kB of incompressible
-        doubles.
-        """
+        """Bag the record, and its x_i^k as the agent's waypoint (what RViz replays)."""
         now = self.get_clock().now()
         pose = pose_stamped(now.to_msg(), "map", state.x)
-        self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds)
-        if state.iteration == self.recorder.iterations:
-            self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds)
+        self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds, WAYPOINT_QOS)
+        self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds, RECORD_QOS)
 
     def _on_odom(self, robot: int):
         def on_odom(msg: Odometry):
@@ -113,9 +121,9 @@ class MonitorNode(Node):
 
     def _sample(self):
         now = self.get_clock().now().nanoseconds
-        if self.track.sample(now * 1e-9) and self.bag is not None:
+        if self.track.sample(now * 1e-9, round_k=self.recorder.progress) and self.bag is not None:
             for i, msg in enumerate(self.odom):
-                self.bag.write(self.resolve_topic_name(odom_topic(i)), msg, now)
+                self.bag.write(self.resolve_topic_name(odom_topic(i)), msg, now, STREAM_PUB_QOS)
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):
@@ -127,12 +135,15 @@ class MonitorNode(Node):
             if self.away_after > 0 and sender in self.recorder.away and sender not in self.recorder.rejoining:
                 self.recorder.rejoin(sender)
                 self.get_logger().info(f"agent_{sender} is back at round {state.iteration}")
-            if not self.recorder.add(state, time.monotonic()):
+            if state.iteration > self.recorder.iterations:
                 self.dropped["not_this_run"] += 1
                 return
+            self.taken[sender] = max(self.taken[sender], state.iteration)
             if self.bag is not None:
                 self._bag_record(state, msg)
-            self._write_ready()
+            # records of rounds without a row or snapshot (agents that record every round) are only bagged
+            if state.iteration in self.recorder.rounds and self.recorder.add(state, time.monotonic()):
+                self._write_ready()
         return on_message
 
     def matched(self) -> bool:
@@ -153,7 +164,7 @@ class MonitorNode(Node):
             executor.spin_once(timeout_sec=0.05)
             if np.all(self.track.error(arrays["x"]) <= stopped_within):
                 break
-        self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True)  # the settled poses
+        self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True, round_k=k)  # the settled poses
 
     def finish(self, plots: bool = True, animation: bool = False, stops=None) -> tuple[int, float, list[str]]:
         """
@@ -167,6 +178,15 @@ class MonitorNode(Node):
         k, arrays = self.recorder.final()
         if k < 0:
             return k, float("nan"), []
+        # a round some record of which never came is still written, its stand-ins counted in the row
+        for item in self.recorder.fill(k):
+            if item[0] == "row":
+                self.writer.row(*item[1:])
+            else:
+                self.writer.snapshot(*item[1:])
+        if self.recorder.stood_in:
+            self.get_logger().warning(f"{len(self.recorder.stood_in)} rounds recorded with stand-ins for "
+                                      f"records that never came (metrics.csv, column stand_ins)")
         kl = self.recorder.objective(arrays["x"])
         self.writer.snapshot(k, arrays["x"], arrays["y"][0])
         if self.track is not None:

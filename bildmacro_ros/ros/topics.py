@@ -66,6 +66,11 @@ def record_topic(agent: int) -> str:
     return f"agent_{agent}/record"
 
 
+def recorder_progress_topic() -> str:
+    """Name the recorder's backpressure topic (protocol/pacing.py): entry i is agent i's newest record taken."""
+    return "recorder/progress"
+
+
 def waypoint_topic(agent: int) -> str:
     return f"agent_{agent}/waypoint"
 

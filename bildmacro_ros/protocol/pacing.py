@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+When agent i must wait for the recorder: backpressure that keeps every record within DDS's history.
+
+A record travels on a reliable KEEP_LAST topic (ros/topics.py, RECORD_QOS): a recorder that falls
+more than that depth behind an agent loses the oldest records for good, and a loaded machine made
+one lose 590 of 600 rows. So the recorder tells each agent, on `recorder/progress`, the newest of
+its records it has taken, and the agent does not step while more than `lead` of its records are
+out and untaken. A recorder that says nothing for `patience` seconds while an agent waits on it
+(killed, or cut off by the network) no longer holds the swarm: the agent goes on, and is held
+again from the recorder's next word. Time comes from the clock it is given, so the rule is tested
+with a scripted clock (test/test_pacing.py).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+import time
+from typing import Callable
+
+# rounds' records a recorder may have out per agent: well inside RECORD_QOS's depth of 100, so
+# neither the writer's nor the reader's history ever drops one
+RECORD_LEAD = 50
+RECORDER_PATIENCE = 10.0  # seconds an agent waits on a silent recorder before it goes on without
+
+
+class RecorderPace:
+    """Agent i's side of the recorder's backpressure. Not thread-safe; one per agent."""
+
+    def __init__(self, lead: int = RECORD_LEAD, patience: float = RECORDER_PATIENCE,
+                 read: Callable[[], float] = time.monotonic):
+        if lead < 1:
+            raise ValueError(f"lead must be at least 1 record, got {lead}")
+        self.lead, self.patience, self.read = lead, patience, read
+        self.taken = -1  # the newest of this agent's records the recorder has taken
+        # rounds of the records published and not yet taken: the ones sent, not the ones due, since
+        # a catch-up skips rounds whose records never go out
+        self.out: deque[int] = deque()
+        self.held_since: float | None = None
+        self.waived = False  # the recorder went silent while holding this agent
+        self.holds = 0  # times this agent was held, for its outcome
+
+    def published(self, k: int) -> None:
+        """Note that this agent published its round-k record."""
+        if k > self.taken:
+            self.out.append(k)
+
+    def heard(self, taken: int) -> None:
+        """Note that the recorder has taken this agent's records up to round `taken`."""
+        if taken > self.taken:
+            self.taken = taken
+            while self.out and self.out[0] <= taken:
+                self.out.popleft()
+            self.held_since, self.waived = None, False
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.out)
+
+    def may_step(self, publishes: bool) -> bool:
+        """Tell whether the next round may be stepped now: one that publishes a record must leave at most lead out."""
+        if self.waived or not publishes or len(self.out) < self.lead:
+            return True
+        now = self.read()
+        if self.held_since is None:
+            self.held_since = now
+            self.holds += 1
+        if now - self.held_since >= self.patience:
+            self.waived = True
+            return True
+        return False
+
+    @property
+    def holding(self) -> bool:
+        """Tell whether this agent waits on the recorder (its patience then needs the clock's ticks)."""
+        return self.held_since is not None and not self.waived

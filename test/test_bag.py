@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A run folder is a rosbag2 bag: read back by readers nobody here wrote (rosbags, mcap-ros2-support)."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from bildmacro_ros.core.config import load_config
+from bildmacro_ros.core.metrics import consensus_error
+from bildmacro_ros.protocol.wire import decode
+from bildmacro_ros.ros.bag import type_hash
+from helpers import bildmacro
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
+AGENTS, ITERATIONS = 4, 60
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bag") / "run"
+    res = bildmacro("swarm", "--config", "demo", "--agents", AGENTS, "--iterations", ITERATIONS, "--log-every", 2,
+                    "--bag-every-round", "--no-plots", "--out", out)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out
+
+
+def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import get_typestore, Stores
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    cfg, _ = load_config("demo")
+    m = (cfg["basis"]["order"] + 1) ** 2
+    records: dict[int, dict[int, object]] = {}
+    with Reader(run) as reader:
+        topics = {c.topic: c for c in reader.connections}
+        record = topics["/agent_0/record"]
+        assert record.msgtype == "std_msgs/msg/Float64MultiArray"
+        # what `ros2 bag play` offers again: the record topic's own QoS, not the default
+        (qos,) = record.ext.offered_qos_profiles
+        assert (qos.reliability.name, qos.durability.name, qos.depth) == ("RELIABLE", "TRANSIENT_LOCAL", 100)
+        assert record.digest == type_hash(__import__("std_msgs.msg", fromlist=["x"]).Float64MultiArray)
+        assert {f"/robot_{i}/odom" for i in range(AGENTS)} <= set(topics)
+        for connection, _, raw in reader.messages():
+            if connection.msgtype != "std_msgs/msg/Float64MultiArray":
+                continue
+            msg = store.deserialize_cdr(raw, connection.msgtype)
+            state = decode(np.asarray(msg.data), m, label=msg.layout.dim[0].label)
+            assert connection.topic == f"/agent_{state.sender}/record"
+            records.setdefault(state.iteration, {})[state.sender] = state
+    assert sorted(records) == list(range(ITERATIONS + 1))  # --bag-every-round: every round, none lost
+    assert all(sorted(frame) == list(range(AGENTS)) for frame in records.values())
+    # record by record: the bag holds what the recorder computed its rows from
+    with open(run / "metrics.csv") as handle:
+        rows = {int(r["iteration"]): float(r["consensus_error"]) for r in csv.DictReader(handle)}
+    assert sorted(rows) == list(range(0, ITERATIONS, 2)) + [ITERATIONS - 1]  # rows stay every --log-every
+    for k, expected in rows.items():
+        y = np.stack([records[k][i].y for i in range(AGENTS)])
+        assert consensus_error(y) == pytest.approx(expected, rel=1e-12), k
+    with np.load(run / "final_state.npz") as final:
+        assert np.array_equal(np.stack([records[ITERATIONS][i].y for i in range(AGENTS)]), final["y"])
+
+
+def test_mcap_ros2_decodes_every_message_from_the_schemas_in_the_file(run):
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+    import yaml
+
+    counts: dict[str, int] = {}
+    with open(run / "run.mcap", "rb") as stream:
+        for _, channel, _, decoded in make_reader(stream, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+            counts[channel.topic] = counts.get(channel.topic, 0) + 1
+            if channel.topic == "/agent_1/waypoint":
+                assert decoded.header.frame_id == "map" and abs(decoded.pose.position.x) <= 1
+
+    info = yaml.safe_load((run / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert info["storage_identifier"] == "mcap" and info["relative_file_paths"] == ["run.mcap"]
+    assert {t["topic_metadata"]["name"]: t["message_count"] for t in info["topics_with_message_count"]} == counts
+    assert info["message_count"] == sum(counts.values())

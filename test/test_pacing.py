@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A recorder loses no row: the agents' backpressure (scripted clock), stand-in rows, and a loaded DDS swarm."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bildmacro_ros.protocol.pacing import RecorderPace
+from bildmacro_ros.protocol.rounds import RoundController, RoundRules, Wait
+from bildmacro_ros.protocol.wire import NeighbourState
+from bildmacro_ros.record import SwarmRecorder
+from helpers import bildmacro
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def step(pace: RecorderPace, k: int, every: int = 1) -> bool:
+    """Step round k if the pace allows it, publishing its record when it has one (every `every` rounds)."""
+    publishes = k % every == 0
+    if not pace.may_step(publishes):
+        return False
+    if publishes:
+        pace.published(k)
+    return True
+
+
+def test_an_agent_steps_while_few_records_are_out_and_waits_when_lead_records_are_untaken():
+    clock = Clock()
+    pace = RecorderPace(lead=3, patience=5.0, read=clock)
+    assert all(step(pace, k, every=2) for k in range(6))  # records 0, 2, 4 out
+    assert pace.outstanding == 3 and pace.may_step(publishes=False)  # round 5 publishes no record
+    assert not pace.may_step(publishes=True) and pace.holding and pace.holds == 1
+    pace.heard(0)  # the recorder took record 0: one more record may go out
+    assert not pace.holding and step(pace, 6, every=2) and step(pace, 7, every=2) and not step(pace, 8, every=2)
+    pace.heard(6)
+    assert pace.outstanding == 0 and all(step(pace, k, every=2) for k in range(8, 14))
+
+
+def test_a_silent_recorder_holds_an_agent_for_its_patience_only_and_holds_it_again_once_heard():
+    clock = Clock()
+    pace = RecorderPace(lead=2, patience=5.0, read=clock)
+    assert step(pace, 0) and step(pace, 1) and not step(pace, 2)
+    clock.t = 4.9
+    assert not step(pace, 2)
+    clock.t = 5.0  # the recorder is gone or cut off: the swarm goes on without it
+    assert all(step(pace, k) for k in range(2, 50)) and not pace.holding
+    pace.heard(47)  # it speaks again: held again as soon as it is too far behind
+    assert pace.outstanding == 2 and not step(pace, 50) and pace.holding
+    clock.t = 9.9
+    assert not step(pace, 50)
+    clock.t = 10.0
+    assert step(pace, 50)
+
+
+def test_rounds_a_catch_up_skipped_are_not_waited_for():
+    """A catch-up jumps rounds whose records never go out: only records sent count as out."""
+    pace = RecorderPace(lead=2, patience=5.0, read=Clock())
+    assert step(pace, 0) and step(pace, 1)
+    pace.heard(1)
+    assert step(pace, 400) and step(pace, 401) and pace.outstanding == 2 and not step(pace, 402)
+    pace.heard(400)
+    assert step(pace, 402)
+
+
+def test_a_lead_below_one_record_is_refused():
+    with pytest.raises(ValueError, match="lead"):
+        RecorderPace(lead=0)
+
+
+def test_a_held_agent_waits_for_the_recorder_after_its_neighbours_and_robot():
+    clock = Clock()
+    rounds = RoundController([], [], 1.0, m=1, iterations=10, rules=RoundRules(deadline=1.0), read=clock)
+    rounds.start()
+    assert rounds.decide(recorder_ready=False) == Wait("recorder") and rounds.k == 0
+    assert rounds.decide(robot_ready=False, recorder_ready=False) == Wait("robot")
+    clock.t = 100.0  # a recorder's wait is no neighbour's deadline: nothing is stepped late
+    assert rounds.decide(recorder_ready=False) == Wait("recorder")
+    assert rounds.decide().k == 0 and rounds.log.late_rounds == 0
+
+
+def record(m: int, sender: int, k: int, value: float) -> NeighbourState:
+    y = np.full(m, value / 100)
+    return NeighbourState(k, sender, np.full(2, value / 10), np.zeros(2), y, y, np.zeros(m * (m + 1) // 2))
+
+
+def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_and_counted(problem):
+    recorder = SwarmRecorder(problem, agents=2, iterations=6, log_every=1)
+    for k in range(7):
+        for i in range(2):
+            if (i, k) not in ((1, 2), (1, 3)):  # agent 1's records of rounds 2 and 3 were lost
+                recorder.add(record(problem.m, i, k, k + i))
+    assert [k for k, _ in recorder.ready_rows()] == [0, 1] and recorder.missing_rows == [2, 3, 4, 5]
+    filled = list(recorder.fill(recorder.final()[0]))
+    rows = {item[1]: item[2] for item in filled if item[0] == "row"}
+    assert sorted(rows) == [2, 3, 4, 5] and [rows[k]["stand_ins"] for k in (2, 3, 4, 5)] == [1, 1, 0, 0]
+    assert recorder.stood_in == {2: [1], 3: [1]} and recorder.missing_rows == []
+    # rounds 2 and 3 stand in agent 1's round-1 record (y = 0.02), the newest it sent before them
+    assert rows[3]["consensus_error"] == pytest.approx(np.sqrt(problem.m) * 0.005)
+    assert rows[5]["consensus_error"] == pytest.approx(np.sqrt(problem.m) * 0.005)
+
+
+def test_a_round_with_an_agent_never_heard_before_it_is_left_out_not_forged(problem):
+    recorder = SwarmRecorder(problem, agents=2, iterations=4, log_every=1)
+    for k in range(5):
+        recorder.add(record(problem.m, 0, k, k))
+    recorder.add(record(problem.m, 1, 2, 2))
+    assert list(recorder.fill(4)) == [] and recorder.missing_rows == [0, 1, 2, 3]
+
+
+BUSY = "while True: pass"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_processes")
+def test_a_swarm_beside_two_busy_loops_keeps_every_metrics_row(tmp_path):
+    """Without backpressure this run lost 588 to 597 of its 600 rows, in 4 of 4 tries."""
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(2)]
+    try:
+        res = bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", 300, "--log-every", 1,
+                        "--simulator", "none", "--out", tmp_path / "run", "--no-plots", timeout=400)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert res.returncode == 0, res.stdout + res.stderr
+    with open(tmp_path / "run" / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["iteration"]) for r in rows] == list(range(300))
+    assert all(r["stand_ins"] == "0" for r in rows)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["missing_rows"] == 0 and summary["stood_in"] == {} and summary["iterations"] == 300
