@@ -5,8 +5,9 @@ Rebuild a distributed run's metrics, snapshots and final state from the agents' 
 An agent publishes a record (same layout as its state message) only for the rounds a run's files
 need (core.metrics.recorded_rounds): after stepping round k it sends x^k, y^k, r^k, q^k with the
 x_hat^k that step produced, and at the end round K's state. So one round's records give a whole
-metrics row, the recorder's load is 1/log_every of the neighbours' traffic, and it never sits on
-the agents' per-round path.
+metrics row, and the recorder's load is 1/log_every of the neighbours' traffic. It sits on the
+agents' path only when it falls 50 records behind one (protocol/pacing.py); a record that never
+comes is stood in for by its agent's newest earlier one when the run's files are written (fill).
 """
 
 from __future__ import annotations

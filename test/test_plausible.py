@@ -56,6 +56,9 @@ def test_a_q_far_from_positive_semidefinite_is_dropped_though_its_entries_are_sm
     assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, far)) == "indefinite_q"
     near = pack(-0.5 * bounds.q_floor / m * (np.ones((m, m)) - np.eye(m)))  # smallest eigenvalue -q_floor/2
     assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, near)) is None
+    # large (||q||_F = 490, past the shortcut that skips the factorisation) but semidefinite: plausible
+    big = pack(np.full((m, m), 10.0))
+    assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, big)) is None
 
 
 def test_the_y_bound_starts_from_the_swarms_initial_y_and_grows_as_7_allows():

@@ -22,6 +22,9 @@ from typing import Callable
 # neither the writer's nor the reader's history ever drops one
 RECORD_LEAD = 50
 RECORDER_PATIENCE = 10.0  # seconds an agent waits on a silent recorder before it goes on without
+# records a recorder takes from one agent before it says so (or a second passes): its word then
+# lags by at most this many, well inside RECORD_LEAD
+PROGRESS_STEP = 10
 
 
 class RecorderPace:

@@ -23,12 +23,13 @@ benchmarks/study_bounds.py measures the largest honest value against each bound.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import lapack
 
 from .wire import NeighbourState
-from ..core.symmetric import unpack
+from ..core.symmetric import triu_indices, unpack
 
 SAFETY = 10.0
 GRADIENT = 4.0  # envelope of |grad_y g_i|_inf, see above
@@ -71,7 +72,18 @@ class Bounds:
             return "implausible_y"
         if np.abs(msg.r).max(initial=0.0) > self.r:
             return "implausible_r"
-        if np.abs(msg.q).max(initial=0.0) > self.q:
+        q = msg.q
+        if np.abs(q).max(initial=0.0) > self.q:
             return "implausible_q"
-        _, info = lapack.dpotrf(unpack(msg.q) + self.q_floor * np.eye(self.m), lower=0, overwrite_a=1, clean=0)
+        # |lambda_min(q)| <= ||q||_F: an honest q (||q||_F of a few units) needs no factorisation
+        if np.dot(self._frobenius_weights, q * q) <= self.q_floor ** 2:
+            return None
+        # q + q_floor I positive definite <=> lambda_min(q) > -q_floor; only the verdict is kept
+        _, info = lapack.dpotrf(unpack(q) + self.q_floor * np.eye(self.m), lower=0, overwrite_a=1, clean=0)
         return None if info == 0 else "indefinite_q"
+
+    @cached_property
+    def _frobenius_weights(self) -> np.ndarray:
+        """Weights w with w . q_packed^2 = ||q||_F^2: 1 on the diagonal, 2 off it."""
+        rows, cols = triu_indices(self.m)
+        return np.where(rows == cols, 1.0, 2.0)

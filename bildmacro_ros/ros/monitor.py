@@ -33,6 +33,7 @@ from .topics import (LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topi
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
+from ..protocol.pacing import PROGRESS_STEP
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import decode_message, MalformedMessage
 from ..record import RobotTrack, save_robot_track, SwarmRecorder
@@ -62,7 +63,8 @@ class MonitorNode(Node):
         # records behind, so a loaded machine slows the swarm instead of costing rows
         self.progress_pub = self.create_publisher(Int64MultiArray, recorder_progress_topic(), LATCHED_QOS)
         self.taken = np.full(n, -1)  # each agent's newest record taken, of any round
-        self.told = None
+        self.since_told = np.zeros(n, dtype=int)  # records taken per agent since the last word
+        self.told_at = -np.inf
         self.progress_timer = self.create_timer(0.05, self._tell_progress)
         # run.mcap and metadata.yaml, a rosbag2 bag: every record (every round's, when the agents
         # record every round), the waypoints they hold and sampled odometry; `ros2 bag play RUN`
@@ -86,10 +88,14 @@ class MonitorNode(Node):
             self.away_timer = self.create_timer(min(1.0, away_after / 4), self._check_silent)
 
     def _tell_progress(self):
-        taken = [int(k) for k in self.taken]
-        if taken != self.told:
-            self.progress_pub.publish(Int64MultiArray(data=taken))
-            self.told = taken
+        # Every word wakes every agent, which costs it about as much as a neighbour's message: so only
+        # once an agent has PROGRESS_STEP more records taken (far inside its lead of RECORD_LEAD), or
+        # a second after anything changed
+        now = time.monotonic()
+        if self.since_told.max() >= PROGRESS_STEP or (self.since_told.any() and now - self.told_at >= 1.0):
+            self.progress_pub.publish(Int64MultiArray(data=[int(k) for k in self.taken]))
+            self.since_told[:] = 0
+            self.told_at = now
 
     def _check_silent(self):
         for i in self.recorder.silent(time.monotonic(), self.away_after):
@@ -139,6 +145,7 @@ class MonitorNode(Node):
                 self.dropped["not_this_run"] += 1
                 return
             self.taken[sender] = max(self.taken[sender], state.iteration)
+            self.since_told[sender] += 1
             if self.bag is not None:
                 self._bag_record(state, msg)
             # records of rounds without a row or snapshot (agents that record every round) are only bagged
