@@ -67,14 +67,22 @@ def _kill(text: str):
         raise argparse.ArgumentTypeError(f"must be AGENT@ROUND with whole numbers, e.g. 3@500, got {text!r}") from None
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not (value >= 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
-    return value
+def _non_negative(unit: str):
+    """Make an argparse type: a finite number of `unit` >= 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
+        if not (value >= 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"must be a finite number of {unit} >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+_seconds, _metres = _non_negative("seconds"), _non_negative("metres")
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,11 +95,17 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, help=".npz with x (N,2) and y (N,m); r, q start as in Theorem 1")
     parser.add_argument("--weights", type=Path,
                         help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
+    parser.add_argument("--radius", type=_metres, help="each robot's body radius in metres: robots start at least "
+                        "two radii apart, and a safety filter keeps their bodies apart (overrides the config's "
+                        "robots.radius, 0 unless it sets one: points)")
 
 
 def add_swarm_arguments(parser: argparse.ArgumentParser, simulators: tuple[str, ...]) -> None:
     """Options of the nodes a swarm runs, shared by `bildmacro swarm` and `bildmacro plan`."""
     parser.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
+    parser.add_argument("--no-safety", action="store_true",
+                        help="with a radius, drive without the safety filter: the simulator then counts the contacts "
+                             "it would have prevented")
     parser.add_argument("--simulator", choices=simulators,
                         help="robots that follow the waypoints: embedded (the built-in diff-drive simulator)"
                              + (", external (robots of your own, or a Gazebo world, on robot_<i>/cmd_vel and "
@@ -134,8 +148,13 @@ def run_inputs(args):
     """Config + overrides + optional init/weights from the shared options; ValueError if bad."""
     from .core.scenario import load_run_inputs
 
+    from .core.config import validate
+
     overrides = {"agents": args.agents, "iterations": args.iterations, "seed": args.seed}
-    return load_run_inputs(args.config, overrides, args.init, args.weights)
+    cfg, base, init, weights = load_run_inputs(args.config, overrides, args.init, args.weights)
+    if args.radius is not None:
+        cfg = validate(dict(cfg, robots=dict(cfg["robots"], radius=args.radius)))
+    return cfg, base, init, weights
 
 
 def cmd_simulate(args) -> int:
@@ -171,6 +190,8 @@ def swarm_config(args) -> tuple:
         robots["simulator"] = args.simulator
     if args.wait_for_robots:
         robots["wait"] = True
+    if args.no_safety:
+        robots["safety"] = False
     # each option is named as its faults.<key>, so the config names the option at fault
     faults = dict(cfg["faults"])
     faults.update({key: getattr(args, key) for key in faults if getattr(args, key, None) is not None})

@@ -177,14 +177,17 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
     specs = []
     if robots["simulator"] == "embedded":
         specs.append(NodeSpec("swarm_simulator", "swarm_simulator", {
-            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0), "rate": robots["rate"], **limits}, ns))
+            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0), "rate": robots["rate"],
+            "radius": robots["radius"], **limits}, ns))
     elif robots["simulator"] == "turtlesim":
         specs.append(NodeSpec("turtlesim", "turtlesim_node", {}, ns, package="turtlesim"))
         specs.append(NodeSpec("turtlesim_bridge", "turtlesim_bridge", {
             "robot_ids": ids, "initial_poses": initial_poses(scenario.x0)}, ns))
     if robots["simulator"] != "none":
+        # swarm_ids: a follower cut down to one robot (plan folders) still filters against them all
         specs.append(NodeSpec("waypoint_follower", "follower", {
-            "robot_ids": ids, "rate": robots["rate"], "tolerance": stop_tolerance(cfg), **limits}, ns))
+            "robot_ids": ids, "rate": robots["rate"], "tolerance": stop_tolerance(cfg), "radius": robots["radius"],
+            "safety": robots["safety"], "sensing_range": robots["sensing_range"], "swarm_ids": ids, **limits}, ns))
     if visualiser:
         edges = [v for edge in graph_edges(scenario.weights) for v in edge]
         specs.append(NodeSpec("visualiser", "visualiser", {
@@ -282,7 +285,7 @@ def flag_argument(name: str, text: str) -> bool:
 def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
                         iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
                         agents_per_process: str = "1", record: str = "", simulator: str = "",
-                        wait_for_robots: str = "", rviz: str = "false",
+                        wait_for_robots: str = "", radius: str = "", safety: str = "", rviz: str = "false",
                         parameter_services: str = "true") -> tuple[SwarmPlan, dict]:
     """
     Plan a launch from the launch file's arguments (strings; empty keeps the config's value).
@@ -307,6 +310,10 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
         robots["simulator"] = simulator
     if wait_for_robots:
         robots["wait"] = flag_argument("wait_for_robots", wait_for_robots)
+    if radius:
+        robots["radius"] = number_argument("radius", radius, float)
+    if safety:
+        robots["safety"] = flag_argument("safety", safety)
     cfg = validate(dict(cfg, robots=robots))
     folder = Path(record).expanduser().resolve() if record else None
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,

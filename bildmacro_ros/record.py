@@ -252,7 +252,8 @@ class RobotTrack:
                 "round": np.array(self.rounds, dtype=np.int64)}
 
 
-def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, curve_points: int = 200) -> dict:
+def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, curve_points: int = 200,
+                     extra: dict | None = None) -> dict:
     """
     Write robots.npz and return what it holds.
 
@@ -268,6 +269,6 @@ def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, 
     result = {"time": times, "pose": poses, "round": track.get("round", np.full(len(times), -1)),
               "kl_time": times[picks] if len(times) else times, "kl": kl,
               "final_pose": final, "x": x, "error": np.hypot(*(final[:, :2] - x).T),
-              "final_kl": np.float64(kl[-1] if len(kl) else np.nan)}
+              "final_kl": np.float64(kl[-1] if len(kl) else np.nan), **(extra or {})}
     np.savez(path, **result)
     return result

@@ -79,7 +79,9 @@ class Recording:
                   "missing_rows": len([r for r in self.recorder.missing_rows if r < k]), "stale": self.recorder.stale,
                   "stood_in": dict(self.recorder.stood_in),
                   "robot_error": float(np.nanmax(robots["error"])) if measured else None,
-                  "robot_kl": float(robots["final_kl"]) if measured else None}
+                  "robot_kl": float(robots["final_kl"]) if measured else None,
+                  "contacts": int(robots["contacts"]) if measured and "contacts" in robots else None,
+                  "closest": float(robots["closest"]) if measured and "closest" in robots else None}
         self.monitor.destroy_node()
         self.executor.shutdown()
         rclpy.try_shutdown(context=self.context)

@@ -45,6 +45,8 @@ class SwarmSummary:
     stood_in: dict[int, list[int]] = field(default_factory=dict)
     robot_error: float | None = None  # largest distance between a robot's measured position and x_i^K
     robot_kl: float | None = None  # KL of the robots' measured positions at the end
+    contacts: int | None = None  # (bodies, embedded simulator) pairs of bodies that came to overlap
+    closest: float | None = None  # the smallest distance between two robots' centres, at the simulator's rate
     tolerance: float = 0.0
     killed: list[int] = field(default_factory=list)  # agents killed on purpose (--kill) and not restarted
     # agents the recorder lost (gone to the end): the round of their last record, which stands in
@@ -84,6 +86,8 @@ class SwarmSummary:
                 + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i (tolerance "
                    f"{self.tolerance:g} m); KL of the robots' positions {self.robot_kl:.4f}"
                    if self.robot_error is not None else "")
+                + (f"\nbodies: {self.contacts} contacts; the closest two robots came was {self.closest:.4f} m"
+                   if self.contacts is not None else "")
                 + (f"\nfaults: {len(self.finished)}/{self.agents} agents finished"
                    + (f" (killed: {self.killed})" if self.killed else "")
                    + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"

@@ -40,6 +40,10 @@ ARGUMENTS = {
                       "(empty: the config's robots.simulator)"),
     "wait_for_robots": ("", "true: each round waits until the robot is within robots.tolerance of x_i "
                             "(physical robots); empty: the config's robots.wait"),
+    "radius": ("", "each robot's body radius in metres: a safety filter keeps bodies apart, and the embedded "
+                   "simulator reports contacts (empty: the config's robots.radius; 0: points)"),
+    "safety": ("", "false: with a radius, drive without the safety filter, to see what it prevents (empty: the "
+                   "config's robots.safety)"),
     "rviz": ("false", "true: start the visualiser node and RViz with config/swarm.rviz"),
     "parameter_services": ("true", "false: nodes start without parameter services (no ros2 param), which "
                                    "saves each agent work on every message"),

@@ -119,6 +119,10 @@ def stop_now_and_then(stopped: float, running: float, done: threading.Event, sto
     stopping some of them (one still starting, the others not) is a different fault, which does
     make rounds late: most likely why one CI run had a late round at round 2.
     """
+    try:  # not preempted between two signals by the busy machine (CI runs as root; elsewhere, best effort)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, OSError):
+        pass
     while not done.wait(running):
         pids = list(node_pids())
         if len(pids) < every:
@@ -143,11 +147,13 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
                     "--log-every", 10, "--out", tmp_path / "ref", "--no-plots", "--quiet")
     assert ref.returncode == 0, ref.stderr
     done, stops = threading.Event(), []
-    # each stop is four deadlines long: it outlasts dead_after (3) deadlines
-    stopper = threading.Thread(target=stop_now_and_then, args=(0.4, 0.3, done, stops, 6))
+    # each stop is four deadlines long: it outlasts dead_after (3) deadlines. A deadline of 0.3 s, not
+    # less: a loaded CI machine can keep one agent off the CPU for a few tenths of a second, which
+    # is lateness, not the fault this test is about
+    stopper = threading.Thread(target=stop_now_and_then, args=(1.2, 0.6, done, stops, 6))
     stopper.start()
     try:
-        res = run_swarm(tmp_path / "stopped", "--deadline", 0.1)
+        res = run_swarm(tmp_path / "stopped", "--deadline", 0.3)
     finally:
         done.set()
         stopper.join()

@@ -133,6 +133,19 @@ def test_robot_launch_arguments():
         plan_from_arguments(rviz="maybe")
 
 
+def test_bodies_reach_the_simulator_and_every_follower_with_the_whole_swarm():
+    plan, cfg = plan_from_arguments(agents="4", radius="0.05", safety="false")
+    assert cfg["robots"]["radius"] == 0.05 and cfg["robots"]["safety"] is False
+    simulator, follower = plan.robots
+    assert simulator.parameters["radius"] == 0.05
+    assert follower.parameters["radius"] == 0.05 and follower.parameters["safety"] is False
+    assert follower.parameters["swarm_ids"] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="robots.radius"):
+        plan_from_arguments(radius="-1")
+    with pytest.raises(ValueError, match="safety:='sometimes' must be true or false"):
+        plan_from_arguments(safety="sometimes")
+
+
 def test_setup_declares_every_executable():
     source = (ROOT / "setup.py").read_text()
     declared = dict(line.strip().strip('",').split(" = ") for line in source.splitlines()

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Robots in the loop over real DDS: simulator, follower, visualiser, and whole swarms with robots."""
 
+import json
 import subprocess
 import threading
 import time
@@ -26,7 +27,7 @@ from bildmacro_ros.ros.messages import pose_of
 from bildmacro_ros.ros.topics import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS
 from bildmacro_ros.scene import density_from_occupancy
 from bildmacro_ros.swarm import process_command
-from helpers import bildmacro
+from helpers import assert_same_run, bildmacro
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -240,6 +241,45 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
     assert (waypoints[-1].pose.position.x, waypoints[-1].pose.position.y) == tuple(final_x[3])
     records = [int(msg.data[0]) for topic, _, msg in bag if topic == "/agent_3/record"]
     assert records == sorted(set(recorded_rounds(400, 20)) | {400})
+
+
+BODIES = 0.05  # robots.radius: bodies touch when two centres are closer than 0.1 m
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    """12 robots with bodies that the demo's target draws into two clusters, and the offline run."""
+    folder = tmp_path_factory.mktemp("bodies")
+    args = ["--config", "demo", "--agents", 12, "--iterations", 300, "--seed", 4, "--log-every", 20,
+            "--radius", BODIES]
+    res = bildmacro("simulate", *args, "--out", folder / "simulate", "--no-plots", "--quiet")
+    assert res.returncode == 0, res.stderr
+    return folder, args
+
+
+@pytest.mark.parametrize("mode", ["run ahead", "wait for robots", "no filter"])
+def test_robots_with_bodies_never_touch_and_the_swarm_finishes(crowded, mode):
+    """
+    The simulator watches every pair at its own rate; the algorithm is still the offline run's.
+
+    Without the filter the same swarm's bodies overlap: what the filter prevents.
+    """
+    folder, args = crowded
+    out = folder / mode.replace(" ", "_")
+    extra = {"run ahead": [], "wait for robots": ["--wait-for-robots"], "no filter": ["--no-safety"]}[mode]
+    res = bildmacro("swarm", *args, "--agents-per-process", 3, "--out", out, "--no-plots", *extra, timeout=400)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "finished after 300/300 rounds" in res.stdout
+    with np.load(out / "robots.npz") as robots:
+        contacts, closest, steps = int(robots["contacts"]), float(robots["closest"]), int(robots["simulator_steps"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["contacts"] == contacts and steps > 300
+    if mode == "no filter":
+        assert contacts > 0 and closest < 2 * BODIES, (contacts, closest)
+        assert "contact: robots" in (out / "logs" / "swarm_simulator.log").read_text()
+        return
+    assert contacts == 0 and closest >= 2 * BODIES, (contacts, closest)
+    assert_same_run(folder / "simulate", out, metrics=False)  # the filter moves robots, not the algorithm
 
 
 def test_turtlesim_bridge_drives_turtles(tmp_path):

@@ -85,6 +85,9 @@ def test_init_and_weights_files_reproduce_a_run(tmp_path):
     (lambda d: None, ["--agents", 0], "argument --agents: must be >= 1, got 0 (see bildmacro simulate --help)"),
     (lambda d: None, ["--method", "best"], "argument --method: invalid choice"),
     (lambda d: None, ["--stall-timeout", 5], "unrecognized arguments: --stall-timeout 5"),
+    (lambda d: None, ["--radius", 0.6], "config key 'robots.radius': must be in [0, 0.5], got 0.6"),
+    (lambda d: np.savez(d / "i.npz", x=np.zeros((20, 2)), y=np.zeros((20, 49))), ["--init", "i.npz", "--radius", 0.05],
+     "init x: robots 0 and 1 start 0.0000 m apart, closer than two radii (0.1 m, robots.radius 0.05)"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, setup, args, message):
     setup(tmp_path)

@@ -39,8 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "algorithm": {"gamma_x": 1.0e-3, "gamma_y": 0.045, "omega": 1.0e-4, "delta": 0.02},
     "iterations": 20000,
     # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate ignores them)
+    # radius: each robot's body, a disc (metres; 0: points); with a radius, a safety filter keeps the
+    # bodies apart (safety: false measures what it prevents) using the robots within sensing_range
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
-               "max_turn_rate": 3.0, "rate": 20.0},
+               "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True, "sensing_range": 0.5},
     # late and dead neighbours (agents over DDS), seeded fault injection, tracking re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
                "drop": 0.0, "delay": 0.0, "fault_seed": 0},
@@ -166,6 +168,9 @@ FIELDS: dict[str, Field] = {
     "robots.max_speed": Field("float", 0, 100, low_open=True),
     "robots.max_turn_rate": Field("float", 0, 100, low_open=True),
     "robots.rate": Field("float", 1, 1000),
+    "robots.radius": Field("float", 0, 0.5),
+    "robots.safety": Field("bool"),
+    "robots.sensing_range": Field("float", 0, 10, low_open=True),
     # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
     "faults.deadline": Field("float", 0, 3600),
     "faults.late_policy": Field("choice", choices=LATE_POLICIES),

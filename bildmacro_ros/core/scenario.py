@@ -108,6 +108,38 @@ def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.nd
     return x, y
 
 
+def closest_pair(x: np.ndarray) -> tuple[float, int, int]:
+    """Return the smallest distance between two rows of x, and the two rows (inf, -1, -1 for one row)."""
+    x = np.asarray(x, float)
+    if len(x) < 2:
+        return float("inf"), -1, -1
+    gaps = np.hypot(*(x[:, None, :] - x[None, :, :]).transpose(2, 0, 1))
+    gaps[np.arange(len(x)), np.arange(len(x))] = np.inf
+    i, j = np.unravel_index(np.argmin(gaps), gaps.shape)
+    return float(gaps[i, j]), int(min(i, j)), int(max(i, j))
+
+
+def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000) -> np.ndarray:
+    """
+    Redraw, uniformly in C, each position closer than `distance` to an earlier one: robots with bodies.
+
+    Positions that already keep their distance stay as drawn, and the redraws come from a stream of
+    their own, so y^0 and the graph are those of the same seed without bodies. ValueError if the
+    robots do not fit.
+    """
+    x = np.array(x, float)
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+    for i in range(1, len(x)):
+        for _ in range(attempts):
+            if np.all(np.hypot(*(x[:i] - x[i]).T) >= distance):
+                break
+            x[i] = rng.uniform(-1.0, 1.0, 2)
+        else:
+            raise ValueError(f"cannot place {len(x)} robots at least {distance:g} m apart in C = [-1, 1]^2 "
+                             f"(robots.radius {distance / 2:g}): use fewer robots or a smaller radius")
+    return x
+
+
 def build_problem(cfg: dict, base_dir: Path | None = None) -> tuple[BilevelProblem, StepSizes]:
     """Return the bilevel problem (basis, grid, target, omega) and the step sizes a config describes."""
     family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
@@ -128,4 +160,13 @@ def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarr
         y0 = init_rng.standard_normal((agents, family.m))
     else:
         x0, y0 = check_init(np.asarray(init[0], float), np.asarray(init[1], float), agents, family.m)
+    radius = cfg["robots"]["radius"]
+    if radius > 0:  # robots with bodies start apart (bildmacro simulate too, so that runs compare)
+        if init is None:
+            x0 = spread_out(x0, 2 * radius, cfg["seed"])
+        else:
+            gap, i, j = closest_pair(x0)
+            if gap < 2 * radius:
+                raise ValueError(f"init x: robots {i} and {j} start {gap:.4f} m apart, closer than two radii "
+                                 f"({2 * radius:g} m, robots.radius {radius:g})")
     return Scenario(cfg, problem, steps, w, x0, y0)

@@ -26,8 +26,9 @@ from std_msgs.msg import Float64MultiArray, Int64MultiArray
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
-from .topics import (LATCHED_QOS, odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS, record_topic,
-                     recorder_progress_topic, STATE_QOS, state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (held_topic, LATCHED_QOS, odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS,
+                     record_topic, recorder_progress_topic, STATE_QOS, state_topic, STREAM_SUB_QOS, WAYPOINT_QOS,
+                     waypoint_topic)
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
@@ -103,8 +104,11 @@ class AgentNode(Node):
         # Physical-robot mode: x_i^k is where the robot must be before round k is stepped, so the
         # algorithm never runs ahead of the measured pose and stays exactly Algorithm 1.
         self.robot_xy: np.ndarray | None = None
+        self.held_at: np.ndarray | None = None  # the goal the follower says neighbours hold the robot back from
         if s.wait_for_robot:
             self.create_subscription(Odometry, odom_topic(self.id), self._on_odom, STREAM_SUB_QOS,
+                                     event_callbacks=QUIET_SUB)
+            self.create_subscription(PoseStamped, held_topic(self.id), self._on_held, LATCHED_QOS,
                                      event_callbacks=QUIET_SUB)
         self.ready_timer = self.create_timer(0.01, self._try_start)
         self.tick_timer = self.create_timer(self.rounds.rules.tick, self._on_tick)  # one timer: see QUIET_SUB
@@ -134,9 +138,20 @@ class AgentNode(Node):
             self.robot_xy = xy
             self._advance()
 
+    def _on_held(self, msg: PoseStamped):
+        self.held_at = np.array([msg.pose.position.x, msg.pose.position.y])
+        self._advance()
+
     def robot_at(self, xy: np.ndarray) -> bool:
-        """Return True when no robot is waited for, or the measured pose is within tolerance of xy."""
+        """
+        Return True when no robot is waited for, or the robot is at xy.
+
+        At xy: its measured pose within tolerance, or its follower's word that the robot's neighbours
+        hold it back from exactly this waypoint (bodies with a safety filter, README).
+        """
         if not self.settings.wait_for_robot:
+            return True
+        if self.held_at is not None and np.array_equal(self.held_at, xy):
             return True
         return self.robot_xy is not None and float(np.hypot(*(self.robot_xy - xy))) <= self.settings.arrival_tolerance
 

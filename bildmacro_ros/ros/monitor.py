@@ -15,6 +15,7 @@ from pathlib import Path
 import sys
 import time
 
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 import numpy as np
 import rclpy
@@ -28,8 +29,8 @@ from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import declare
-from .topics import (LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topic, recorder_progress_topic,
-                     STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (bodies_topic, held_topic, LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topic,
+                     recorder_progress_topic, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
@@ -76,10 +77,14 @@ class MonitorNode(Node):
                 self.get_logger().warning("no run.mcap: the mcap library is missing (pip install mcap)")
         self.track = RobotTrack(n) if robots else None
         self.odom: list[Odometry | None] = [None] * n
+        self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
+        self.bodies: list[float] | None = None  # the simulator's contacts, closest distance and steps
         if robots:
             for i in range(n):
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
                                          event_callbacks=QUIET_SUB)
+                self.create_subscription(PoseStamped, held_topic(i), self._on_held(i), LATCHED_QOS)
+            self.create_subscription(Float64MultiArray, bodies_topic(), self._on_bodies, LATCHED_QOS)
             self.sample_timer = self.create_timer(self.track.period, self._sample)
         # Standing alone (not under `bildmacro swarm`, which knows whom it killed), an agent whose
         # records stop is taken as gone after away_after seconds, and back with its next record.
@@ -125,6 +130,15 @@ class MonitorNode(Node):
                 self.odom[robot] = msg
         return on_odom
 
+    def _on_held(self, robot: int):
+        def on_held(msg: PoseStamped):
+            self.held[robot] = (msg.pose.position.x, msg.pose.position.y)
+        return on_held
+
+    def _on_bodies(self, msg: Float64MultiArray):
+        if len(msg.data) == 3 and np.all(np.isfinite(msg.data[:1])):
+            self.bodies = list(msg.data)
+
     def _sample(self):
         now = self.get_clock().now().nanoseconds
         if self.track.sample(now * 1e-9, round_k=self.recorder.progress) and self.bag is not None:
@@ -169,7 +183,8 @@ class MonitorNode(Node):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not (stops is not None and stops.requested):
             executor.spin_once(timeout_sec=0.05)
-            if np.all(self.track.error(arrays["x"]) <= stopped_within):
+            held = np.all(self.held == arrays["x"], axis=1)  # as close as their neighbours let them
+            if np.all((self.track.error(arrays["x"]) <= stopped_within) | held):
                 break
         self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True, round_k=k)  # the settled poses
 
@@ -197,8 +212,11 @@ class MonitorNode(Node):
         kl = self.recorder.objective(arrays["x"])
         self.writer.snapshot(k, arrays["x"], arrays["y"][0])
         if self.track is not None:
+            bodies = {} if self.bodies is None else {
+                "contacts": np.int64(self.bodies[0]), "closest": np.float64(self.bodies[1]),
+                "simulator_steps": np.int64(self.bodies[2])}
             self.robots = save_robot_track(self.writer.out / "robots.npz", self.scenario.problem, self.track.arrays(),
-                                           arrays["x"])
+                                           arrays["x"], extra=bodies)
         return k, kl, self.writer.finish(k, arrays, kl, plots, animation,
                                          allow_interrupt=stops.raising if stops is not None else None)
 

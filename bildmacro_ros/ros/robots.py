@@ -16,15 +16,16 @@ from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
 import numpy as np
 from rclpy.node import Node
-from std_msgs.msg import Bool
+from std_msgs.msg import Bool, Float64MultiArray
 
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
-from .messages import pose_of, set_heading
+from .messages import pose_of, pose_stamped, set_heading
 from .parameters import declare
-from .topics import (arrived_topic, cmd_vel_topic, LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS,
-                     STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (arrived_topic, bodies_topic, cmd_vel_topic, held_topic, LATCHED_QOS, odom_topic,
+                     robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.motion import Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step
+from ..core.safety import BodyWatch, HeldBack, safe_command, SafetySettings
 from ..protocol.parameters import ParameterError
 
 
@@ -44,7 +45,9 @@ class SwarmSimulatorNode(Node):
     """
     N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
 
-    A robot whose last command is older than command_timeout stops, as real drivers do.
+    A robot whose last command is older than command_timeout stops, as real drivers do. With a
+    radius, it watches the bodies at its own rate: every contact (two bodies overlapping) is logged,
+    and simulator/bodies (latched) reports the contacts so far and the closest two bodies came.
     """
 
     def __init__(self, **kwargs):
@@ -57,6 +60,8 @@ class SwarmSimulatorNode(Node):
         self.command_timeout = declare(self, "command_timeout", float, "seconds without cmd_vel before a robot "
                                        "stops", 0.5, low=0.01, high=60.0)
         self.frame_id = declare(self, "frame_id", str, "frame of the published poses", "map")
+        self.radius = declare(self, "radius", float, "each robot's body radius (m), for contacts; 0: points", 0.0,
+                              low=0.0, high=0.5)
         if len(poses) != 3 * len(self.ids) or not np.all(np.isfinite(poses)):
             raise ParameterError(f"parameter 'initial_poses': needs 3 finite values per robot "
                                  f"({3 * len(self.ids)}), got {len(poses)}")
@@ -69,6 +74,10 @@ class SwarmSimulatorNode(Node):
             self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(slot), STREAM_SUB_QOS)
         self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS) for i in self.ids]
         self.timer = self.create_timer(self.dt, self._tick)
+        self.bodies = BodyWatch(len(self.ids), self.radius)
+        if self.radius > 0:
+            self.bodies_pub = self.create_publisher(Float64MultiArray, bodies_topic(), LATCHED_QOS)
+            self.bodies_timer = self.create_timer(0.2, self._report_bodies)
         self.get_logger().info(f"simulating {len(self.ids)} robots at {rate:g} Hz "
                                f"(max {self.limits.max_speed:g} m/s, {self.limits.max_turn_rate:g} rad/s)")
 
@@ -86,6 +95,9 @@ class SwarmSimulatorNode(Node):
         fresh = (time.monotonic() - self.heard) <= self.command_timeout
         v, w = np.where(fresh, self.command[:, 0], 0.0), np.where(fresh, self.command[:, 1], 0.0)
         self.pose = unicycle_step(self.pose, v, w, self.dt)
+        for a, b, gap in self.bodies.step(self.pose[:, :2]):
+            self.get_logger().warning(f"contact: robots {self.ids[a]} and {self.ids[b]} overlap ({gap:.4f} m apart, "
+                                      f"bodies of radius {self.radius:g} m)", throttle_duration_sec=1.0)
         stamp = self.get_clock().now().to_msg()
         for slot, pub in enumerate(self.odom_pubs):
             msg = Odometry()
@@ -96,12 +108,20 @@ class SwarmSimulatorNode(Node):
             msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(v[slot]), float(w[slot])
             pub.publish(msg)
 
+    def _report_bodies(self):
+        self.bodies_pub.publish(Float64MultiArray(data=[float(self.bodies.contacts), self.bodies.closest,
+                                                        float(self.bodies.steps)]))
+
 
 class FollowerNode(Node):
     """
     Drives robot i to agent i's newest waypoint with the saturated go-to-goal controller.
 
-    For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool).
+    For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool). With a radius,
+    each command passes the safety filter (core/safety.py) against the poses of every robot of the
+    swarm within sensing_range, its own or another computer's (their robot_<j>/odom). A robot its
+    neighbours hold back short of its goal counts as arrived, and robot_<i>/held (latched
+    PoseStamped) names the goal it was held back from, for an agent waiting on its robot.
     """
 
     def __init__(self, **kwargs):
@@ -116,26 +136,47 @@ class FollowerNode(Node):
         rate = declare(self, "rate", float, "control rate (Hz)", 20.0, low=1.0, high=1000.0)
         self.odom_timeout = declare(self, "odom_timeout", float, "stop a robot whose odometry is this old (s)", 0.5,
                                     low=0.01, high=60.0)
-        n = len(self.ids)
-        self.pose = np.zeros((n, 3))
+        radius = declare(self, "radius", float, "each robot's body radius (m); 0: points, no safety filter", 0.0,
+                         low=0.0, high=0.5)
+        filtering = declare(self, "safety", bool, "with a radius, filter every command so that bodies never "
+                            "touch (false: measure what it prevents)", True)
+        self.safety = SafetySettings(radius=radius, sensing_range=declare(
+            self, "sensing_range", float, "robots farther than this are not considered (m)", 0.5, low=1e-3,
+            high=100.0)) if radius > 0 and filtering else None
+        swarm = declare(self, "swarm_ids", "int[]", "every robot of the swarm, whose poses the filter uses "
+                        "(default: robot_ids)", list(self.ids))
+        self.swarm = sorted(set(swarm) | set(self.ids))
+        n, total = len(self.ids), len(self.swarm)
+        self.own = [self.swarm.index(i) for i in self.ids]  # each slot's row in the swarm's poses
+        self.pose = np.zeros((total, 3))
         self.goal = np.full((n, 2), np.nan)
-        self.pose_at = np.full(n, -np.inf)
+        self.pose_at = np.full(total, -np.inf)
         self.arrived = [None] * n
+        self.holds = [HeldBack(still=self.gains.tolerance) for _ in self.ids]
+        self.last_goal: list[tuple | None] = [None] * n
+        self.held_goal: list[tuple | None] = [None] * n
+        self.filtered = 0  # control steps the filter changed, for the log
         self.ignored = IgnoredInput(self)
+        for row, i in enumerate(self.swarm):  # another robot's odometry is needed only for the filter
+            if i in self.ids or self.safety is not None:
+                self.create_subscription(Odometry, odom_topic(i), self._on_odom(row), STREAM_SUB_QOS)
         for slot, i in enumerate(self.ids):
-            self.create_subscription(Odometry, odom_topic(i), self._on_odom(slot), STREAM_SUB_QOS)
             self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot), WAYPOINT_QOS)
         self.cmd_pubs = [self.create_publisher(Twist, cmd_vel_topic(i), STREAM_PUB_QOS) for i in self.ids]
         self.arrived_pubs = [self.create_publisher(Bool, arrived_topic(i), LATCHED_QOS) for i in self.ids]
+        self.held_pubs = [self.create_publisher(PoseStamped, held_topic(i), LATCHED_QOS) for i in self.ids]
         self.timer = self.create_timer(1.0 / rate, self._tick)
+        if self.safety is not None:
+            self.get_logger().info(f"safety filter on: bodies of radius {radius:g} m, robots within "
+                                   f"{self.safety.sensing_range:g} m")
 
-    def _on_odom(self, slot: int):
-        topic = odom_topic(self.ids[slot])
+    def _on_odom(self, row: int):
+        topic = odom_topic(self.swarm[row])
 
         def on_odom(msg: Odometry):
             pose = pose_of(msg)
             if self.ignored.finite(topic, pose):
-                self.pose[slot], self.pose_at[slot] = pose, time.monotonic()
+                self.pose[row], self.pose_at[row] = pose, time.monotonic()
         return on_odom
 
     def _on_waypoint(self, slot: int):
@@ -148,15 +189,33 @@ class FollowerNode(Node):
         return on_waypoint
 
     def _tick(self):
-        live = (time.monotonic() - self.pose_at <= self.odom_timeout) & np.isfinite(self.goal[:, 0])
+        now = time.monotonic()
+        fresh = now - self.pose_at <= self.odom_timeout
+        live = fresh[self.own] & np.isfinite(self.goal[:, 0])
         if not live.any():
             return
-        v, w, distance = go_to_goal(self.pose, np.nan_to_num(self.goal), self.limits, self.gains)
+        mine = self.pose[self.own]
+        v, w, distance = go_to_goal(mine, np.nan_to_num(self.goal), self.limits, self.gains)
         for slot in np.flatnonzero(live):
+            held, goal = False, tuple(float(c) for c in self.goal[slot])
+            if self.safety is not None:
+                others = self.pose[fresh & (np.arange(len(self.swarm)) != self.own[slot])]
+                v[slot], w[slot], changed = safe_command(mine[slot], v[slot], w[slot], others, self.safety,
+                                                         self.limits.max_speed, self.limits.max_turn_rate)
+                self.filtered += changed
+                if distance[slot] <= self.gains.tolerance:
+                    self.holds[slot].clear()  # there: not held back from its next goal
+                else:
+                    held = self.holds[slot].update(now, changed, float(distance[slot]),
+                                                   new_goal=goal != self.last_goal[slot])
+                self.last_goal[slot] = goal
             cmd = Twist()
             cmd.linear.x, cmd.angular.z = float(v[slot]), float(w[slot])
             self.cmd_pubs[slot].publish(cmd)
-            arrived = bool(distance[slot] <= self.gains.tolerance)
+            if held and self.held_goal[slot] != goal:  # as close to this goal as its neighbours let it
+                self.held_goal[slot] = goal
+                self.held_pubs[slot].publish(pose_stamped(self.get_clock().now().to_msg(), "map", goal))
+            arrived = bool(distance[slot] <= self.gains.tolerance or held)
             if arrived != self.arrived[slot]:
                 self.arrived[slot] = arrived
                 self.arrived_pubs[slot].publish(Bool(data=arrived))

@@ -57,6 +57,16 @@ def arrived_topic(robot: int) -> str:
     return f"{robot_namespace(robot)}/arrived"
 
 
+def held_topic(robot: int) -> str:
+    """Name the latched topic on which a follower says which goal its robot's neighbours hold it back from."""
+    return f"{robot_namespace(robot)}/held"
+
+
+def bodies_topic() -> str:
+    """Name the embedded simulator's latched report on its robots' bodies: contacts and the closest pair."""
+    return "simulator/bodies"
+
+
 def state_topic(agent: int) -> str:
     """Relative, so the whole swarm lives under the nodes' namespace."""
     return f"agent_{agent}/state"
