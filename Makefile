@@ -13,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(0, 101))")
 export ROS_LOG_DIR ?= $(shell mktemp -d -t bildmacro-roslog-XXXXXX)
 
-.PHONY: faults network venv demo experiment test test-fast bench bounds clean
+.PHONY: faults network venv demo experiment test test-fast bench bounds bodies clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,12 @@ bench: $(STAMP)
 ## How close honest neighbour messages come to the plausibility bounds (the README's table)
 bounds: $(STAMP)
 	$(BIN)/python benchmarks/study_bounds.py
+
+## Robots with bodies, with and without the safety filter (the README's table and docs/bodies.png)
+bodies: $(STAMP)
+	$(BIN)/python benchmarks/study_bodies.py --out runs/bodies --iterations 600 --targets demo
+	$(BIN)/python benchmarks/study_bodies.py --out runs/bodies --iterations 600 --targets letter --agents 30 \
+		--picture docs/bodies.png
 
 faults: $(STAMP)
 	$(BIN)/python benchmarks/study_faults.py --out runs/faults

@@ -9,7 +9,7 @@ robots' centres over the whole run (at the simulator's rate; bodies touch below 
 contacts, the KL of the robots' measured positions against the algorithm's, and the seconds the
 robots took to settle after the last round.
 
-    python benchmarks/study_bodies.py --out runs/bodies             # the whole table (~15 min)
+    python benchmarks/study_bodies.py --out runs/bodies             # the demo rows (~15 min)
     python benchmarks/study_bodies.py --agents 12 --targets demo    # one row pair
 """
 
@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bodies"))
     parser.add_argument("--agents", type=int, nargs="+", default=[12, 20, 30])
     parser.add_argument("--targets", nargs="+", default=["demo", "letter"], choices=["demo", "letter"])
-    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--picture", type=Path, help="also draw the largest letter runs' final bodies here "
                         "(the README's docs/bodies.png)")
     args = parser.parse_args()
