@@ -155,7 +155,7 @@ class FollowerNode(Node):
         self.holds = [HeldBack(still=self.gains.tolerance) for _ in self.ids]
         self.last_goal: list[tuple | None] = [None] * n
         self.held_goal: list[tuple | None] = [None] * n
-        self.filtered = 0  # control steps the filter changed, for the log
+        self.filtered = 0  # control steps whose command the filter changed
         self.ignored = IgnoredInput(self)
         for row, i in enumerate(self.swarm):  # another robot's odometry is needed only for the filter
             if i in self.ids or self.safety is not None:
