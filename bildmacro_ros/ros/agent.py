@@ -27,8 +27,8 @@ from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
 from .topics import (held_topic, LATCHED_QOS, odom_topic, projected_topic, QUIET_PUB, QUIET_SUB, RECORD_QOS,
-                     record_topic, recorder_progress_topic, STATE_QOS, state_topic, STREAM_SUB_QOS, WAYPOINT_QOS,
-                     waypoint_topic)
+                     record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS, state_topic, STREAM_SUB_QOS,
+                     WAYPOINT_QOS, waypoint_topic)
 from ..core.bildmacro import agent_step, initial_state, reset_tracking
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
@@ -95,7 +95,7 @@ class AgentNode(Node):
                                                    event_callbacks=QUIET_PUB)
         self.bus = bus
         if bus is None:
-            self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_QOS,
+            self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_SUB_QOS,
                                                   event_callbacks=QUIET_SUB) for j in self.neighbours]
         else:
             bus.register(self)

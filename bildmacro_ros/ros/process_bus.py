@@ -9,7 +9,7 @@ import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
-from .topics import QUIET_SUB, STATE_QOS, state_topic
+from .topics import QUIET_SUB, STATE_SUB_QOS, state_topic
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import decode, decode_message, MalformedMessage, NeighbourState
 
@@ -46,7 +46,7 @@ class ProcessBus:
         for j in self.listeners:
             if j not in self.local:
                 self.subs[j] = self.node.create_subscription(Float64MultiArray, state_topic(j), self._remote(j),
-                                                             STATE_QOS, event_callbacks=QUIET_SUB)
+                                                             STATE_SUB_QOS, event_callbacks=QUIET_SUB)
 
     def remote_links(self, neighbours) -> list:
         return [self.subs[j] for j in neighbours if j in self.subs]

@@ -12,6 +12,12 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 # the reader once it is ready. A neighbour runs at most a round ahead, so 10 samples suffice.
 STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# A reader's history is one per topic, shared by every writer on it: a peer flooding an agent's
+# topic with junk evicted that agent's real message from a depth of 10 before a busy reader took
+# it (a late round in a CI run). Readers keep 50 (about 0.5 MB), which a flood must outrun for
+# 200 ms instead of 40.
+STATE_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Records (the rounds a recorder needs, ~1 in K/1000): the recorder shares the CPU with the agents
 # and may fall behind, and a reliable KEEP_LAST writer forgets unacknowledged samples beyond its
 # depth. 100 records of ~10.7 kB is ~1 MB per agent: bounded, and 100 rows of slack.
