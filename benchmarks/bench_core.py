@@ -2,14 +2,16 @@
 """
 Iterations/s of the vectorised BILD-MACRO core against the straightforward implementation.
 
-    python benchmarks/bench_core.py [--sizes 20 100 1000] [--warmup 300]
+    python benchmarks/bench_core.py [--sizes 20 100 1000] [--warmup 300] [--experiment 100000]
 
 The default config (ER(0.5), Metropolis, order 6, 41 x 41 grid) with gamma_y = 0.9/N. Timings
 start after a warm-up from the paper's initialisation, because the first iterations (y ~ N(0, I),
 very peaked densities) need eigenvalue clipping that later ones do not; the warm-up cost is
 reported too. Times are the best of five blocks (the machine is shared, so the minimum is the
 most repeatable figure); the median is printed beside it. Memory is the peak allocated during one
-iteration (tracemalloc), per agent.
+iteration (tracemalloc), per agent. Last, the paper's experiment as a user runs it: `bildmacro
+simulate` of the default config (N = 20) for --experiment iterations (the paper's Fig. 1 shows
+10^5), metrics and snapshots included, figures left out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -28,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))  # the ind
 from bildmacro_ros.core.bildmacro import initial_state, Mixer, swarm_step  # noqa: E402
 from bildmacro_ros.core.config import validate  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario  # noqa: E402
-from straightforward import Straightforward  # noqa: E402
+from bildmacro_ros.simulate import run  # noqa: E402
+from straightforward import Straightforward  # noqa: E402, I100
 
 
 def scenario_for(n: int):
@@ -79,6 +83,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 1000])
     parser.add_argument("--warmup", type=int, default=300, help="iterations before timing (default 300)")
     parser.add_argument("--reference-size", type=int, default=100, help="N for the straightforward run")
+    parser.add_argument("--experiment", type=int, default=100000,
+                        help="iterations of the paper's experiment to time (0: skip; default 100000)")
     args = parser.parse_args()
 
     print(f"{'N':>6} {'ms/it':>9} {'median':>9} {'it/s':>9} {'warm-up ms/it':>14} {'clip % (warm-up)':>17} "
@@ -95,13 +101,21 @@ def main() -> None:
     fast = results.get(n) or time_fast(n, args.warmup, 50)
     print(f"\nstraightforward (dense 1681 x 49, agent by agent, eigh every projection), N = {n}: "
           f"{ref_ms:.1f} ms/it ({1e3 / ref_ms:.1f} it/s)")
-    print(f"speed-up at N = {n}: {ref_ms / fast['ms']:.1f}x steady, {ref_ms / fast['warm_ms']:.1f}x over the warm-up")
+    print(f"speed-up at N = {n}: {ref_ms / fast['ms']:.1f}x steady, {ref_ms / fast['warm_ms']:.1f}x over the warm-up "
+          f"(target: 25x)")
     if len(results) > 1:
         sizes = sorted(results)
         lo, hi = sizes[0], sizes[-1]
         print(f"memory per agent, N = {lo} -> {hi}: {results[lo]['peak_bytes_per_agent'] / 1024:.0f} -> "
               f"{results[hi]['peak_bytes_per_agent'] / 1024:.0f} KiB (the N x N weight matrix is the only "
               f"non-linear term: {8 * hi / 1024:.0f} KiB per agent at N = {hi})")
+    if args.experiment:
+        sc = build_scenario(validate({"iterations": args.experiment}))
+        with tempfile.TemporaryDirectory() as out:
+            summary = run(sc, Path(out) / "run", plots=False, progress=False)
+        print(f"\nthe paper's experiment (bildmacro simulate, default config, N = {sc.agents}, {args.experiment} "
+              f"iterations, metrics every {max(1, args.experiment // 1000)}): {summary.seconds:.1f} s "
+              f"({summary.iterations / summary.seconds:.0f} it/s; target: 10^5 iterations in 60 s)")
 
 
 if __name__ == "__main__":

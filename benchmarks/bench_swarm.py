@@ -1,23 +1,26 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Synchronous rounds per second of real agent processes over DDS (loopback), and message size.
+Synchronous rounds per second of real agent processes over DDS (loopback), against the relay floor.
 
-    python benchmarks/bench_swarm.py [--iterations 300]
+    python benchmarks/bench_swarm.py [--iterations 600] [--relay-rounds 600]
 
-Runs `bildmacro swarm` for N = 10 and N = 30 agent processes, and for 60 agents packed into one
-and into two processes (agent groups: one executor per process, neighbours in the same process
-served in-process). The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
-rounds_per_second, after round 1), i.e. after discovery and start-up, and the slowest agent
-sets the swarm's rate. Needs
-the same DDS isolation as the tests (the Makefile's `bench` target sets it).
+In one run, alternated: the relay (benchmarks/relay.py: the same graph and message, nothing
+computed) with each of its three ways to wait, and `bildmacro swarm` for N = 10 and 30 agent
+processes and for 60 agents packed into one and into two processes (agent groups: one executor
+per process, neighbours in the same process served in-process). The swarm runs without robots
+(`--simulator none`), so the rounds go at the speed of the agents and the network, and records
+only its first and last rounds. The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
+rounds_per_second, after round 1), so discovery and start-up are left out, and the slowest agent
+sets the swarm's. CPU per agent-round is every process's CPU time over the run, less a run of
+the same swarm that stops after 20 rounds (start-up), over the rounds between. Needs the same DDS
+isolation as the tests (set here, as the Makefile's `bench` target does).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,47 +28,65 @@ import time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bildmacro_ros.protocol.outcome import read_outcomes  # noqa: E402
 from bildmacro_ros.protocol.wire import message_length  # noqa: E402
+import relay  # noqa: E402, I100, I201
+
+STARTUP_ROUNDS = 20
 
 
-def measure(agents: int, per_process: int, iterations: int) -> dict:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def swarm(agents: int, per_process: int, iterations: int) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bildmacro-bench-")) / "run"
-    start = time.monotonic()
+    cpu, start = children_cpu(), time.monotonic()
     res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents", str(agents), "--iterations",
                           str(iterations), "--agents-per-process", str(per_process), "--out", str(out), "--no-plots",
-                          "--quiet", "--log-every", str(iterations)], capture_output=True, text=True, cwd=ROOT)
-    wall = time.monotonic() - start
+                          "--quiet", "--simulator", "none", "--log-every", str(iterations)],
+                         capture_output=True, text=True, cwd=ROOT)
+    wall, cpu = time.monotonic() - start, children_cpu() - cpu
     if res.returncode != 0:
         raise SystemExit(f"swarm of {agents} failed:\n{res.stdout}\n{res.stderr}")
-    rates = [outcome.rounds_per_second for outcome in read_outcomes(out / "outcomes").values() if outcome.finished]
-    return {"rate": min(rates), "median": sorted(rates)[len(rates) // 2], "wall": wall, "agents_logged": len(rates)}
+    rates = sorted(o.rounds_per_second for o in read_outcomes(out / "outcomes").values() if o.finished)
+    if len(rates) != agents:
+        raise SystemExit(f"swarm of {agents}: {len(rates)} agents finished")
+    return {"rate": rates[0], "median": rates[len(rates) // 2], "wall": wall, "cpu": cpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--iterations", type=int, default=600, help="rounds of each swarm (default 600)")
+    parser.add_argument("--relay-rounds", type=int, default=600, help="rounds of each relay (default 600)")
     args = parser.parse_args()
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
-    os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
-    from std_msgs.msg import Float64MultiArray, MultiArrayDimension
-    from rclpy.serialization import serialize_message
+    relay.isolate()
+    from std_msgs.msg import Float64MultiArray  # noqa: F401 - after the isolation is set
 
-    from bildmacro_ros.protocol.wire import layout_label
+    from bildmacro_ros.ros.messages import StateMessages
 
-    n = message_length(49)
-    msg = Float64MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label=layout_label(49), size=n, stride=n)]
-    msg.data = [0.0] * n
-    print(f"message per agent per round: {n} float64 = {8 * n} bytes of payload, "
-          f"{len(serialize_message(msg))} bytes serialized (CDR, with the layout label)")
-    print(f"{'agents':>7} {'processes':>10} {'rounds/s (slowest)':>19} {'median agent':>13} {'wall s':>8}")
+    print(f"message per agent per round: {message_length(49)} float64, {StateMessages(49).size} bytes serialized "
+          f"(CDR, with the layout label)")
+    floor = {}
+    print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} {'rounds/s (slowest)':>19} {'median':>8}")
+    for executor in relay.EXECUTORS:
+        floor[executor] = relay.run(10, args.relay_rounds, executor)
+        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f}", flush=True)
+    print(f"\nswarm (bildmacro swarm --simulator none)\n{'agents':>7} {'processes':>10} {'rounds/s (slowest)':>19} "
+          f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17}")
     for agents, per_process in [(10, 1), (30, 1), (60, 60), (60, 30)]:
-        r = measure(agents, per_process, args.iterations)
+        r = swarm(agents, per_process, args.iterations)
+        startup = swarm(agents, per_process, STARTUP_ROUNDS)
+        per_round = (r["cpu"] - startup["cpu"]) / (args.iterations - STARTUP_ROUNDS) / agents * 1e3
         processes = -(-agents // per_process)
-        print(f"{agents:>7} {processes:>10} {r['rate']:>19.1f} {r['median']:>13.1f} {r['wall']:>8.1f}", flush=True)
+        ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if (agents, per_process) == (10, 1) else ""
+        print(f"{agents:>7} {processes:>10} {r['rate']:>19.1f} {r['median']:>8.1f} {per_round:>19.2f} {ratio:>17}",
+              flush=True)
+    again = relay.run(10, args.relay_rounds, "waitset")
+    print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's drift over the run)")
 
 
 if __name__ == "__main__":

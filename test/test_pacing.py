@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from bildmacro_ros.protocol.pacing import RecorderPace
+from bildmacro_ros.protocol.pacing import RecorderPace, WaypointPace
 from bildmacro_ros.protocol.rounds import RoundController, RoundRules, Wait
 from bildmacro_ros.protocol.wire import NeighbourState
 from bildmacro_ros.record import SwarmRecorder
@@ -139,3 +139,29 @@ def test_a_swarm_beside_two_busy_loops_keeps_every_metrics_row(tmp_path):
     assert all(r["stand_ins"] == "0" for r in rows)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["missing_rows"] == 0 and summary["stood_in"] == {} and summary["iterations"] == 300
+
+
+def test_a_waypoint_goes_out_at_once_after_a_quiet_period_and_the_newest_within_one_period():
+    now = [0.0]
+    pace = WaypointPace(0.05, read=lambda: now[0])
+    assert pace.new()  # the first at once
+    now[0] = 0.01
+    assert not pace.new() and not pace.due()  # the next rounds' waypoints wait
+    now[0] = 0.03
+    assert not pace.new()
+    now[0] = 0.05
+    assert pace.due()  # the timer sends the newest, one period after the last
+    assert not pace.due()  # and only once
+    now[0] = 0.2
+    assert pace.new()  # a round after a quiet spell goes out at once
+    now[0] = 0.21
+    assert not pace.new()
+    assert pace.flush() and not pace.flush()  # the run's last waypoint, whatever the period
+
+
+def test_period_zero_sends_every_waypoint_and_a_negative_period_is_refused():
+    pace = WaypointPace(0.0, read=lambda: 1.0)
+    assert all(pace.new() for _ in range(5))
+    assert not pace.flush()
+    with pytest.raises(ValueError, match="period"):
+        WaypointPace(-1.0)

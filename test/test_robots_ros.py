@@ -272,8 +272,10 @@ def test_robots_with_bodies_never_touch_and_the_swarm_finishes(crowded, mode):
     assert "finished after 300/300 rounds" in res.stdout
     with np.load(out / "robots.npz") as robots:
         contacts, closest, steps = int(robots["contacts"]), float(robots["closest"]), int(robots["simulator_steps"])
+        watched = float(robots["time"][-1] - robots["time"][0])
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["contacts"] == contacts and steps > 300
+    # it watched at its own rate (20 Hz) through the whole run (half of it, on a loaded machine)
+    assert summary["contacts"] == contacts and watched > 1.0 and steps >= 0.5 * 20 * watched, (steps, watched)
     if mode == "no filter":
         assert contacts > 0 and closest < 2 * BODIES, (contacts, closest)
         assert "contact: robots" in (out / "logs" / "swarm_simulator.log").read_text()

@@ -18,6 +18,8 @@ def legendre(c: np.ndarray, order: int) -> np.ndarray:
     Uses k P_k = (2k-1) c P_{k-1} - (k-1) P_{k-2}, the recurrence the paper prints.
     """
     c = np.asarray(c, dtype=float)
+    if c.size <= SMALL:
+        return _legendre_small(c, order)
     out = np.empty(c.shape + (order + 1,))
     out[..., 0] = 1.0
     if order >= 1:
@@ -27,10 +29,38 @@ def legendre(c: np.ndarray, order: int) -> np.ndarray:
     return out
 
 
+# An agent evaluates the basis at its own two coordinates: on so few numbers each numpy operation
+# costs a microsecond of overhead, and plain floats do the same IEEE operations in the same order
+# (so both paths give the same bits; test_basis checks it).
+SMALL = 8
+
+
+def _legendre_small(c: np.ndarray, order: int) -> np.ndarray:
+    rows = []
+    for value in c.ravel().tolist():
+        row = [1.0, value]
+        for k in range(2, order + 1):
+            row.append(((2 * k - 1) * value * row[k - 1] - (k - 1) * row[k - 2]) / k)
+        rows.append(row[:order + 1])
+    return np.array(rows).reshape(c.shape + (order + 1,))
+
+
+def _legendre_derivative_small(c: np.ndarray, order: int, p: np.ndarray) -> np.ndarray:
+    rows = []
+    for values in p.reshape(-1, order + 1).tolist():
+        row = [0.0, 1.0]
+        for k in range(2, order + 1):
+            row.append(row[k - 2] + (2 * k - 1) * values[k - 1])
+        rows.append(row[:order + 1])
+    return np.array(rows).reshape(c.shape + (order + 1,))
+
+
 def legendre_derivative(c: np.ndarray, order: int, values: np.ndarray | None = None) -> np.ndarray:
     """P'_0..P'_order at c, from P'_k = P'_{k-2} + (2k-1) P_{k-1} (no division by c^2 - 1)."""
     c = np.asarray(c, dtype=float)
     p = legendre(c, order) if values is None else values
+    if c.size <= SMALL:
+        return _legendre_derivative_small(c, order, p)
     out = np.zeros(c.shape + (order + 1,))
     if order >= 1:
         out[..., 1] = 1.0
@@ -115,8 +145,8 @@ class TensorBasis:
 
     def phi(self, x: np.ndarray) -> np.ndarray:
         """Evaluate the features phi at every row x_i of x (n, 2): (n, m)."""
-        p1, p2, _, _ = self.values(x)
-        return (p1[:, :, None] * p2[:, None, :]).reshape(len(p1), self.m)
+        p = legendre(np.asarray(x, dtype=float), self.order)  # (n, 2, K); no derivatives needed
+        return (p[:, 0, :, None] * p[:, 1, None, :]).reshape(len(p), self.m)
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """Jphi(x_i), shape (n, m, 2); the paper's nabla phi(x_i) is its transpose."""

@@ -22,6 +22,35 @@ class FamilyStats:
     grad_f: np.ndarray | None = None  # (n, m)
 
 
+# exp(x) for x below this is under 1e-304: nothing next to the peak's exp(0) = 1 (see evaluate)
+EXP_FLOOR = -700.0
+
+
+@dataclass
+class _Scratch:
+    """Intermediates of one evaluation of n rows; overwritten by the next one."""
+
+    yu: np.ndarray  # (n, K, G)  Y U^T
+    s: np.ndarray  # (n, G, G)  the exponent S, then S - ln p* weighted by the density
+    e: np.ndarray  # (n, G, G)  exp(S - peak)
+    eu: np.ndarray  # (n, G, J)
+    m2: np.ndarray  # (n, J, J)
+    lm: np.ndarray  # (n, pairs, J)
+    pairs: np.ndarray  # (n, pairs, pairs)
+    outer: np.ndarray  # (n, m(m+1)/2)
+    outer2: np.ndarray
+    du: np.ndarray  # (n, G, K)
+    proj: np.ndarray  # (n, K, K)
+
+    @classmethod
+    def make(cls, n: int, k: int, g: int, j: int, pairs: int, m: int) -> "_Scratch":
+        empty = np.empty
+        return cls(yu=empty((n, k, g)), s=empty((n, g, g)), e=empty((n, g, g)), eu=empty((n, g, j)),
+                   m2=empty((n, j, j)), lm=empty((n, pairs, j)), pairs=empty((n, pairs, pairs)),
+                   outer=empty((n, packed_size(m))), outer2=empty((n, packed_size(m))), du=empty((n, g, k)),
+                   proj=empty((n, k, k)))
+
+
 class ExponentialFamily:
     """
     Moments of phi under p(., y) by the tensor structure of basis and grid.
@@ -59,6 +88,7 @@ class ExponentialFamily:
         k2, l2 = np.divmod(cols, k)
         self._gather = pair_index[k1, k2] * len(pair_k) + pair_index[l1, l2]
         self._rows, self._cols = rows, cols
+        self._buffers: dict[int, _Scratch] = {}  # not thread-safe: one family per node or run
 
     # -- densities ---------------------------------------------------------------------------
     def exponent(self, y: np.ndarray) -> np.ndarray:
@@ -90,36 +120,61 @@ class ExponentialFamily:
         Moments of p(., y_i) for each row y_i; with log_target also f(y_i) and grad f(y_i).
 
         Every pass over the (n, G, G) grid costs about as much as all the moments together, so
-        the masses pi are never formed: the weights live in Uw, and Z is the (0, 0) moment.
+        the masses pi are never formed: the weights live in Uw, and Z is the (0, 0) moment. The
+        grid-sized intermediates live in buffers kept per batch size (`_scratch`): allocated
+        afresh, each was a new mapping of memory whose pages faulted in at every step.
         """
-        y = np.atleast_2d(np.asarray(y, dtype=float))
-        n = len(y)
-        s = self.exponent(y)
+        y = np.ascontiguousarray(np.atleast_2d(np.asarray(y, dtype=float)))
+        n, k, g = len(y), self.basis.size_1d, self.grid.size
+        b = self._scratch(n)
+        # S = U Y U^T, with Y U^T as one product over every row
+        np.matmul(y.reshape(n * k, k), self.U.T, out=b.yu.reshape(n * k, g))
+        s = np.matmul(self.U, b.yu, out=b.s)
         peak = s[:, self._support, self._support].max(axis=(1, 2))
-        e = s - peak[:, None, None]
-        np.exp(e, out=e)  # exp(S - peak): unnormalised density, in (0, 1]
-        raw = self.U2w.T @ e @ self.U2w  # (n, J, J): Z e^-peak times the moments of P_j(c1) P_j'(c2)
-        total = raw[:, 0, 0].copy()
+        e = np.subtract(s, peak[:, None, None], out=b.e)
+        # exp(S - peak): the unnormalised density, in (0, 1]. Below e^-700 a value is below a
+        # 1e-300th of the peak's and vanishes in every sum, but libm's exp takes a slow path
+        # for results that underflow (2 to 4x per element), so such exponents are raised to it.
+        np.maximum(e, EXP_FLOOR, out=e)
+        np.exp(e, out=e)
+        # (Uw2^T E Uw2)_jj' = Z e^-peak times the moments of P_j(c1) P_j'(c2)
+        np.matmul(e.reshape(n * g, g), self.U2w, out=b.eu.reshape(n * g, -1))
+        m2 = np.matmul(self.U2w.T, b.eu, out=b.m2)
+        total = m2[:, 0, 0].copy()
         log_z = peak + np.log(total)
-        m2 = raw / total[:, None, None]
-        k = self.basis.size_1d
-        mean = m2[:, :k, :k].reshape(n, self.m)
+        m2 /= total[:, None, None]
+        mean = np.ascontiguousarray(m2[:, :k, :k]).reshape(n, self.m)
         stats = FamilyStats(log_z=log_z, mean=mean)
         if cov:
-            pairs = (self._lin @ m2 @ self._lin.T).reshape(n, -1)
+            np.matmul(self._lin, m2, out=b.lm)
+            pairs = np.matmul(b.lm, self._lin.T, out=b.pairs).reshape(n, -1)
             # np.take: fancy indexing along axis 1 is ~8x slower for these sizes
-            outer = np.take(mean, self._rows, axis=1) * np.take(mean, self._cols, axis=1)
-            stats.cov = np.take(pairs, self._gather, axis=1) - outer
+            stats.cov = np.take(pairs, self._gather, axis=1)
+            outer = np.take(mean, self._rows, axis=1, out=b.outer)
+            outer *= np.take(mean, self._cols, axis=1, out=b.outer2)
+            stats.cov -= outer
         if log_target is not None:
             # with dev = ln p - ln p* = S - ln Z - ln p* (from the exponent: no 0 log 0),
             # f = E[dev] and grad f = cov_p[phi, dev] = E[phi (S - ln p*)] - (ln Z + f) mu
-            dev = s - log_target
+            dev = np.subtract(s, log_target, out=b.s)
             dev *= e
-            proj = (self.Uw.T @ dev @ self.Uw) / total[:, None, None]
+            np.matmul(dev.reshape(n * g, g), self.Uw, out=b.du.reshape(n * g, k))
+            proj = np.matmul(self.Uw.T, b.du, out=b.proj)
+            proj /= total[:, None, None]
             kl = proj[:, 0, 0] - log_z
             stats.kl = kl
             stats.grad_f = proj.reshape(n, self.m) - (log_z + kl)[:, None] * mean
         return stats
+
+    def _scratch(self, n: int) -> "_Scratch":
+        """Return the buffers for a batch of n rows, made on first use (a node has one size, a run one)."""
+        scratch = self._buffers.get(n)
+        if scratch is None:
+            if len(self._buffers) >= 4:  # a caller cycling through sizes: keep memory bounded
+                self._buffers.clear()
+            scratch = self._buffers[n] = _Scratch.make(n, self.basis.size_1d, self.grid.size, self.U2.shape[1],
+                                                       len(self._lin), self.m)
+        return scratch
 
     def packed_size(self) -> int:
         return packed_size(self.m)

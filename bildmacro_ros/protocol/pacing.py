@@ -77,3 +77,41 @@ class RecorderPace:
     def holding(self) -> bool:
         """Tell whether this agent waits on the recorder (its patience then needs the clock's ticks)."""
         return self.held_since is not None and not self.waived
+
+
+class WaypointPace:
+    """
+    When agent i's newest waypoint goes out: at most once per `period` seconds, and never left unsent.
+
+    The rounds can run at 150 a second; a robot's controller uses a goal at its own rate (robots.rate,
+    20 Hz by default), and every waypoint between two of its ticks is overwritten unread, while each
+    costs the agent a publish and every follower and visualiser a take. A new waypoint goes out at
+    once when the last went out `period` ago or more; otherwise it waits for the node's timer, which
+    asks `due()` every period, so the newest is never more than one period late. Period 0 sends every
+    one (a robot the rounds wait for needs each waypoint at once).
+    """
+
+    def __init__(self, period: float, read: Callable[[], float] = time.monotonic):
+        if not period >= 0:
+            raise ValueError(f"period must be >= 0 seconds, got {period}")
+        self.period, self.read = period, read
+        self.sent_at = -float("inf")
+        self.pending = False
+
+    def new(self) -> bool:
+        """Note a new waypoint; True if it goes out now (then it counts as sent)."""
+        self.pending = True
+        return self.due()
+
+    def due(self) -> bool:
+        """Return True if the newest waypoint is unsent and may go out now (then it counts as sent)."""
+        now = self.read()
+        if not self.pending or now - self.sent_at < self.period:
+            return False
+        self.pending, self.sent_at = False, now
+        return True
+
+    def flush(self) -> bool:
+        """Return True if a waypoint is unsent, whatever the period (the last one of a run)."""
+        pending, self.pending = self.pending, False
+        return pending

@@ -103,6 +103,8 @@ AGENT_PARAMETERS = (
     _P("wait_for_robot", bool, "step round k only once the robot's odometry (robot_<i>/odom) is within "
        "arrival_tolerance of x_i^k", "robots.wait"),
     _P("arrival_tolerance", float, "metres; see wait_for_robot", "robots.tolerance"),
+    _P("waypoint_rate", float, "publish agent_<i>/waypoint and x_hat at most this often (Hz; the newest always "
+       "goes out, and every round's with wait_for_robot)", "robots.rate"),
     _P("deadline", float, "seconds a round waits for a neighbour's message before stepping without it "
        "(0: for ever)", "faults.deadline"),
     _P("late_policy", str, "for a late neighbour: reuse (its newest message stands in) or drop (its weight "

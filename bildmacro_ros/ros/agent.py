@@ -36,11 +36,11 @@ from ..core.scenario import build_problem
 from ..protocol.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from ..protocol.faulty_link import FaultyLink
 from ..protocol.outcome import AgentOutcome
-from ..protocol.pacing import RecorderPace
+from ..protocol.pacing import RecorderPace, WaypointPace
 from ..protocol.parameters import ParameterError
 from ..protocol.plausible import Bounds
 from ..protocol.rounds import CatchUp, Finish, RoundController, RoundRules, Step
-from ..protocol.wire import decode_message, MalformedMessage, NeighbourState
+from ..protocol.wire import MalformedMessage, NeighbourState
 
 
 class AgentNode(Node):
@@ -75,7 +75,7 @@ class AgentNode(Node):
                                                  s.republish_period), start_round=start)
         self.link = FaultyLink(FaultInjector(s.fault_seed, s.drop, s.delay), self.id)
         self.messages = StateMessages(self.m)
-        self.recent: list[Float64MultiArray] = []  # the last two rounds sent, for re-sends
+        self.recent: list[bytes] = []  # the last two rounds sent (serialized), for re-sends
         self.done, self.outcome = Future(), None
         self.advancing = False
         self.state_pub = self.create_publisher(Float64MultiArray, state_topic(self.id), STATE_QOS,
@@ -95,8 +95,9 @@ class AgentNode(Node):
                                                    event_callbacks=QUIET_PUB)
         self.bus = bus
         if bus is None:
+            # raw: the callback gets the serialized message and StateMessages.read decodes it in one copy
             self.subs = [self.create_subscription(Float64MultiArray, state_topic(j), self._receiver(j), STATE_SUB_QOS,
-                                                  event_callbacks=QUIET_SUB) for j in self.neighbours]
+                                                  event_callbacks=QUIET_SUB, raw=True) for j in self.neighbours]
         else:
             bus.register(self)
             self.subs = []  # the bus subscribes once per process to each remote neighbour
@@ -110,6 +111,12 @@ class AgentNode(Node):
                                      event_callbacks=QUIET_SUB)
             self.create_subscription(PoseStamped, held_topic(self.id), self._on_held, LATCHED_QOS,
                                      event_callbacks=QUIET_SUB)
+        # Waypoints at the rate a robot can use them, the newest always: a round-by-round stream of
+        # poses at 150 rounds/s would cost every agent and follower a publish and a take per round.
+        # A robot the rounds wait for needs each waypoint at once, and rounds then go at its pace.
+        self.waypoints = WaypointPace(0.0 if s.wait_for_robot else 1.0 / s.waypoint_rate)
+        if self.waypoints.period > 0:
+            self.waypoint_timer = self.create_timer(self.waypoints.period, self._on_waypoint_timer)
         self.ready_timer = self.create_timer(0.01, self._try_start)
         self.tick_timer = self.create_timer(self.rounds.rules.tick, self._on_tick)  # one timer: see QUIET_SUB
         if self.link.injector.delay > 0:
@@ -165,9 +172,9 @@ class AgentNode(Node):
 
     # -- messages in -----------------------------------------------------------------------------
     def _receiver(self, sender: int):
-        def on_message(msg: Float64MultiArray):
+        def on_message(data: bytes):
             try:
-                state = decode_message(msg, self.m, sender)
+                state = self.messages.read(data, sender)
             except MalformedMessage as exc:
                 self._filed(sender, self.rounds.reject(exc.reason))
                 return
@@ -290,15 +297,24 @@ class AgentNode(Node):
     # -- messages out ----------------------------------------------------------------------------
     def _publish_round(self):
         """Round k begins: the waypoint x_i^k, the projected point, and the state for the neighbours."""
-        stamp = self.get_clock().now().to_msg()
-        self.waypoint_pub.publish(pose_stamped(stamp, self.settings.frame_id, self.state.x[0]))
-        self.projected_pub.publish(pose_stamped(stamp, self.settings.frame_id, self.x_hat))
+        if self.waypoints.new():
+            self._send_waypoints()
         msg, payload = self.messages.build(self.rounds.k, self.id, self.state, self.x_hat)
         self.state_pub.publish(msg)
         self.recent = (self.recent + [msg])[-2:]
         self.rounds.sent()
         if self.bus is not None:
             self.bus.published(self.id, payload)
+
+    def _on_waypoint_timer(self):
+        if self.waypoints.due():
+            self._send_waypoints()
+
+    def _send_waypoints(self):
+        """Publish the newest waypoint x_i^k and projected point."""
+        stamp = self.get_clock().now().to_msg()
+        self.waypoint_pub.publish(pose_stamped(stamp, self.settings.frame_id, self.state.x[0]))
+        self.projected_pub.publish(pose_stamped(stamp, self.settings.frame_id, self.x_hat))
 
     # -- the end ---------------------------------------------------------------------------------
     def _resume(self) -> int | None:
@@ -313,6 +329,8 @@ class AgentNode(Node):
         return k
 
     def _finish(self):
+        if self.waypoints.flush():  # the last one, whatever the rate
+            self._send_waypoints()
         if self.record_pub is not None:  # round K's state is the run's final state
             self.record_pub.publish(self.messages.build(self.rounds.k, self.id, self.state, self.x_hat)[0])
         # Stay until the last messages are acknowledged (polled: agents in one process share this
@@ -360,6 +378,16 @@ def agents_done(nodes) -> list[Future]:
 
 def main() -> int:
     """Run one agent: `ros2 run bildmacro_ros agent --ros-args -p agent_id:=3 ...`."""
+    import os
+    if os.environ.get("TMP_PROFILE"):
+        import cProfile
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            return run_nodes(lambda: [AgentNode()], agents_done)
+        finally:
+            prof.disable()
+            prof.dump_stats(os.environ["TMP_PROFILE"] + f".{os.getpid()}")
     return run_nodes(lambda: [AgentNode()], agents_done)
 
 

@@ -103,6 +103,13 @@ class StopRequests:
             raise KeyboardInterrupt
 
 
+def make_executor():
+    if os.environ.get("BILDMACRO_EXECUTOR", "events") == "events":
+        from rclpy.experimental import EventsExecutor
+        return EventsExecutor()
+    return SingleThreadedExecutor()
+
+
 def spin_until(executor, stops: StopRequests, done) -> None:
     """Spin until done() or a stop is requested, looking at both at least every 0.1 s."""
     while not stops.requested and not done():
@@ -127,7 +134,7 @@ def run_nodes(make_nodes, until=None) -> int:
     nodes = []
     try:
         nodes = make_nodes()
-        executor = SingleThreadedExecutor()
+        executor = make_executor()
         for node in nodes:
             executor.add_node(node)
         futures = until(nodes) if until is not None else []

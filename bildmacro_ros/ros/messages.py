@@ -7,26 +7,70 @@ import array
 import math
 
 from geometry_msgs.msg import PoseStamped
+import numpy as np
+from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from ..protocol.wire import encode, layout_label, message_length
+from ..protocol.wire import (decode, decode_message, encode, layout_label, MalformedMessage, message_length,
+                             NeighbourState)
 
 
 class StateMessages:
-    """Float64MultiArray messages in the wire layout for one m (protocol/wire.py)."""
+    """
+    Float64MultiArray messages in the wire layout for one m (protocol/wire.py), built and read as CDR bytes.
+
+    A neighbour message is 10.7 kB of doubles behind a layout that never changes. As a message
+    object, rclpy converts all 1331 values between Python and C on every publish and every take;
+    as bytes it copies them once. rclpy's own serializer writes the template once, so the prefix
+    is exactly what it would write, and anything else that arrives (another publisher's layout, a
+    foreign serializer) is deserialized the slow way and checked as before.
+    """
 
     def __init__(self, m: int):
         self.m = m
-        # one labelled dimension: rclpy builds a Python object per dimension on every message received
-        self.layout = [MultiArrayDimension(label=layout_label(m), size=message_length(m), stride=message_length(m))]
+        self.length = message_length(m)
+        # one labelled dimension: rclpy builds a Python object per dimension of a message it converts
+        self.layout = [MultiArrayDimension(label=layout_label(m), size=self.length, stride=self.length)]
+        template = Float64MultiArray()
+        template.layout.dim = self.layout
+        template.data = array.array("d", bytes(8 * self.length))
+        wire = serialize_message(template)
+        prefix = bytearray(wire[:len(wire) - 8 * self.length])
+        # CDR pads the label to 4 bytes and the doubles to 8, and the serializer leaves those bytes
+        # as it finds them: the prefix is compared around them, and sent with zeros in them
+        label_end = 12 + len(self.layout[0].label) + 1  # header, dim count, string length, label, NUL
+        counts = label_end + (-label_end) % 4
+        data_start = counts + 16 + (-(counts + 16 - 4)) % 8  # size, stride, data_offset, data length
+        self.fast = data_start == len(prefix)  # else (another CDR form) every message takes the slow path
+        if self.fast:
+            prefix[label_end:counts] = bytes(counts - label_end)
+            prefix[counts + 16:data_start] = bytes(data_start - counts - 16)
+        self.prefix, self.size = bytes(prefix), len(wire)
+        self._label_end, self._counts = label_end, counts
 
-    def build(self, k: int, sender: int, state, x_hat):
-        """(message, payload) for row 0 of an AgentState at round k."""
+    def build(self, k: int, sender: int, state, x_hat) -> tuple[bytes, np.ndarray]:
+        """Serialize row 0 of an AgentState at round k: returns (message bytes, payload)."""
         payload = encode(k, sender, state.x[0], x_hat, state.y[0], state.r[0], state.q[0])
-        msg = Float64MultiArray()
-        msg.layout.dim = self.layout
-        msg.data = array.array("d", payload.tobytes())  # ~20x faster than a list
-        return msg, payload
+        return self.prefix + payload.tobytes(), payload
+
+    def _ours(self, data: bytes) -> bool:
+        """Tell whether data is this layout as rclpy serializes it, padding aside."""
+        if not self.fast or len(data) != self.size:
+            return False
+        view, prefix = memoryview(data), self.prefix
+        return (view[:self._label_end] == prefix[:self._label_end]
+                and view[self._counts:self._counts + 16] == prefix[self._counts:self._counts + 16])
+
+    def read(self, data: bytes, sender: int | None = None) -> NeighbourState:
+        """Decode a serialized message (raises MalformedMessage with the reason)."""
+        if self._ours(data):  # our layout: the label is in the prefix
+            return decode(np.frombuffer(data, dtype=np.float64, offset=len(self.prefix)), self.m, sender)
+        try:
+            msg = deserialize_message(data, Float64MultiArray)
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not the message
+            raise MalformedMessage("undecodable", f"{len(data)} bytes that are not a Float64MultiArray: "
+                                                  f"{str(exc)[:80]}") from None
+        return decode_message(msg, self.m, sender)
 
 
 def pose_stamped(stamp, frame_id: str, xy) -> PoseStamped:

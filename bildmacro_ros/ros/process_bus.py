@@ -9,9 +9,10 @@ import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray
 
+from .messages import StateMessages
 from .topics import QUIET_SUB, STATE_SUB_QOS, state_topic
 from ..protocol.parameters import ParameterError
-from ..protocol.wire import decode, decode_message, MalformedMessage, NeighbourState
+from ..protocol.wire import decode, MalformedMessage, NeighbourState
 
 
 class ProcessBus:
@@ -43,18 +44,19 @@ class ProcessBus:
 
     def connect(self) -> None:
         """Subscribe to the remote neighbours of all local agents (call after every register)."""
+        self.messages = StateMessages(self.m)
         for j in self.listeners:
             if j not in self.local:
                 self.subs[j] = self.node.create_subscription(Float64MultiArray, state_topic(j), self._remote(j),
-                                                             STATE_SUB_QOS, event_callbacks=QUIET_SUB)
+                                                             STATE_SUB_QOS, event_callbacks=QUIET_SUB, raw=True)
 
     def remote_links(self, neighbours) -> list:
         return [self.subs[j] for j in neighbours if j in self.subs]
 
     def _remote(self, sender: int):
-        def on_message(msg: Float64MultiArray):
+        def on_message(data: bytes):
             try:
-                state = decode_message(msg, self.m, sender)
+                state = self.messages.read(data, sender)
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 for agent in self.listeners[sender]:

@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+The floor under the swarm's rounds/s: processes that only relay a neighbour message per round.
+
+    python benchmarks/relay.py [--agents 10] [--rounds 600] [--executor single events waitset]
+
+One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
+each round a process publishes one message of the agents' size and layout (1331 float64 in a
+Float64MultiArray, 10.7 kB, serialized as the agents send it) with the agents' QoS, and waits until
+it holds round k from every in-neighbour. Nothing is computed, so the rate is what DDS, the
+executor and Python cost on this machine. Three ways to wait:
+
+    single   rclpy's SingleThreadedExecutor, spin_once (it rebuilds its wait set on every wake-up)
+    events   rclpy.experimental.EventsExecutor, spin_once (as the agents run)
+    waitset  one rcl wait set over the subscriptions, refilled and waited on by hand, messages taken raw
+
+The rate is each process's rounds after round 1 over their time, and the slowest sets the swarm's,
+as in the agents' outcomes. bench_swarm.py runs this beside the agents and prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EXECUTORS = ("single", "events", "waitset")
+
+
+def graph(agents: int) -> list[list[int]]:
+    """Return each agent's in-neighbours in the swarm's default graph for N agents."""
+    from bildmacro_ros.core.config import validate
+    from bildmacro_ros.core.scenario import build_scenario
+
+    weights = build_scenario(validate({"agents": agents})).weights
+    return [[j for j in range(agents) if j != i and weights[i, j] > 0] for i in range(agents)]
+
+
+def isolate() -> None:
+    """Isolate DDS as the tests do: loopback only, a private domain, logs in a temporary folder."""
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
+    os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
+
+
+def run(agents: int, rounds: int, executor: str) -> dict:
+    """Start one relay process per agent and return the slowest and median rates (rounds/s)."""
+    neighbours = graph(agents)
+    listeners = [sum(i in near for near in neighbours) for i in range(agents)]
+    procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds), "--executor",
+                               executor, "--neighbours", ",".join(map(str, neighbours[i])), "--listeners",
+                               str(listeners[i])], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+             for i in range(agents)]
+    rates = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise SystemExit(f"relay process failed ({proc.returncode})")
+        rates.append(json.loads(out.strip().splitlines()[-1])["rounds_per_second"])
+    rates.sort()
+    return {"rate": rates[0], "median": rates[len(rates) // 2]}
+
+
+def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], listeners: int) -> None:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.experimental import EventsExecutor
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+    from rclpy.node import Node
+    from std_msgs.msg import Float64MultiArray
+    import numpy as np
+
+    from bildmacro_ros.ros.messages import StateMessages
+    from bildmacro_ros.ros.topics import QUIET_PUB, QUIET_SUB, STATE_QOS, STATE_SUB_QOS, state_topic
+
+    rclpy.init()
+    node = Node(f"relay_{agent}", start_parameter_services=False)
+    messages = StateMessages(49)
+    offset = len(messages.prefix)
+    newest = {j: -1 for j in neighbours}
+
+    def heard(j: int, data: bytes) -> None:
+        newest[j] = max(newest[j], int(np.frombuffer(data, np.float64, 1, offset)[0]))
+
+    waitset = executor == "waitset"
+    # the wait-set loop takes messages itself; a node's subscriptions need a callback all the same
+    subs = [node.create_subscription(Float64MultiArray, state_topic(j), lambda data, j=j: heard(j, data),
+                                     STATE_SUB_QOS, raw=True, event_callbacks=QUIET_SUB) for j in neighbours]
+    pub = node.create_publisher(Float64MultiArray, state_topic(agent), STATE_QOS, event_callbacks=QUIET_PUB)
+    payload = np.zeros(messages.length)
+    payload[1:4] = agent, 49, 1
+
+    if waitset:
+        context = node.context
+        wait_set = _rclpy.WaitSet(len(subs), 0, 0, 0, 0, 0, context.handle)
+        by_pointer = {sub.handle.pointer: (j, sub) for j, sub in zip(neighbours, subs)}
+
+        def spin() -> None:
+            wait_set.clear_entities()
+            for sub in subs:
+                wait_set.add_subscription(sub.handle)
+            wait_set.wait(100_000_000)
+            for pointer in wait_set.get_ready_entities("subscription"):
+                j, sub = by_pointer[pointer]
+                while (taken := sub.handle.take_message(sub.msg_type, True)) is not None:
+                    heard(j, taken[0])
+    else:
+        spinner = SingleThreadedExecutor() if executor == "single" else EventsExecutor()
+        spinner.add_node(node)
+
+        def spin() -> None:
+            spinner.spin_once(timeout_sec=0.1)
+
+    while not (pub.get_subscription_count() >= listeners and all(s.get_publisher_count() > 0 for s in subs)):
+        spin() if not waitset else time.sleep(0.01)
+    first = None
+    for k in range(rounds):
+        payload[0] = k
+        pub.publish(messages.prefix + payload.tobytes())
+        if k == 1:
+            first = time.monotonic()
+        while min(newest.values(), default=k) < k:
+            spin()
+    seconds = time.monotonic() - first
+    # stay until every neighbour has had the last round
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and not pub.wait_for_all_acked(rclpy.duration.Duration(seconds=0.05)):
+        spin()
+    print(json.dumps({"agent": agent, "rounds_per_second": (rounds - 2) / seconds}))
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=600)
+    parser.add_argument("--executor", nargs="+", choices=EXECUTORS, default=list(EXECUTORS))
+    parser.add_argument("--node", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--neighbours", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--listeners", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.node is not None:
+        near = [int(j) for j in args.neighbours.split(",") if j]
+        node_main(args.node, args.rounds, args.executor[0], near, args.listeners)
+        return
+    isolate()
+    print(f"{'executor':>9} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8}")
+    for executor in args.executor:
+        r = run(args.agents, args.rounds, executor)
+        print(f"{executor:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
