@@ -142,6 +142,7 @@ class RoundController:
         self.inbox = Inbox(self.order, m)
         self.k = start_round
         self.log = RoundLog()
+        self.dead_count = 0  # neighbours now declared dead
         self.startup_deadline = read() + rules.startup_timeout
         self.started = self.finished = False
         self.started_at = self.first_round_at = None
@@ -178,6 +179,7 @@ class RoundController:
             record.heard_at = now
             if record.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
                 record.dead = False
+                self.dead_count -= 1
                 self._note(Event("back", record.agent, msg.iteration))
         return self.inbox.offer_decoded(msg, self.k)
 
@@ -205,6 +207,10 @@ class RoundController:
             return Wait("robot")
         if not recorder_ready:
             return Wait("recorder")
+        # asked once per message: while round k lacks a message, no neighbour is dead and its
+        # deadline has not passed, the answer is to wait, found without listing who is missing
+        if not self.inbox.complete(self.k) and not self.dead_count and not self.past_deadline():
+            return Wait("neighbours")
         late = [j for j in self.inbox.missing(self.k) if not self.neighbours[j].dead]
         if late and not self.overdue(late):
             return Wait("neighbours")
@@ -253,12 +259,15 @@ class RoundController:
         return [j for j in self.order if self.neighbours[j].dead]
 
     # -- the rules -----------------------------------------------------------------------------
+    def past_deadline(self) -> bool:
+        """Tell whether round k has waited its deadline (never, without one)."""
+        return self.rules.deadline > 0 and self.clock.now() - self.round_started >= self.rules.deadline
+
     def overdue(self, late: list[int]) -> bool:
         """Tell whether the deadline has passed and no late neighbour is one still worth waiting for."""
-        now = self.clock.now()
-        deadline = self.rules.deadline
-        if deadline <= 0 or now - self.round_started < deadline:
+        if not self.past_deadline():
             return False
+        now, deadline = self.clock.now(), self.rules.deadline
         # A neighbour never heard past round 0 may still be starting (discovering its own
         # neighbours, up to startup_timeout), and the first rounds wait on the slowest starter.
         if (self.read() - self.started_at < self.rules.startup_timeout
@@ -339,6 +348,7 @@ class RoundController:
             silent = now - record.heard_at
             if silent >= self.rules.dead_after * self.rules.deadline:
                 record.dead = True
+                self.dead_count += 1
                 self._note(Event("dead", j, self.k, silent))
 
     def _note(self, event: Event) -> None:

@@ -137,17 +137,17 @@ class AgentNode(Node):
         self.destroy_timer(self.ready_timer)  # a cancelled timer would stay in every wait set
         self.rounds.start()
         self._publish_round()  # x_i^0 first: with wait_for_robot, round 0 waits for the robot to get there
-        self._advance()
+        self.advance()
 
     def _on_odom(self, msg: Odometry):
         xy = np.array(pose_of(msg)[:2])
         if np.all(np.isfinite(xy)):
             self.robot_xy = xy
-            self._advance()
+            self.advance()
 
     def _on_held(self, msg: PoseStamped):
         self.held_at = np.array([msg.pose.position.x, msg.pose.position.y])
-        self._advance()
+        self.advance()
 
     def robot_at(self, xy: np.ndarray) -> bool:
         """
@@ -165,7 +165,7 @@ class AgentNode(Node):
     def _on_recorder_progress(self, msg: Int64MultiArray):
         if self.id < len(msg.data):
             self.pace.heard(int(msg.data[self.id]))
-            self._advance()
+            self.advance()
 
     def recorder_ready(self) -> bool:
         return self.pace is None or self.pace.may_step(publishes=self.rounds.k in self.recorded)
@@ -177,13 +177,25 @@ class AgentNode(Node):
                 state = self.messages.read(data, sender)
             except MalformedMessage as exc:
                 self._filed(sender, self.rounds.reject(exc.reason))
+                self.advance()
                 return
             self.deliver(state)
         return on_message
 
     def deliver(self, msg: NeighbourState):
-        """Take a decoded neighbour message (from DDS, or handed over in-process by an agent group)."""
-        reason = self.bounds.check(msg)
+        """Take a decoded neighbour message from DDS, and do what it allows."""
+        self.take(msg)
+        self.advance()
+
+    def take(self, msg: NeighbourState, verdict: str | None | bool = True) -> None:
+        """
+        File a decoded neighbour message without acting on it yet: the caller then calls advance.
+
+        verdict: the message's plausibility (None, or why not) when the caller already checked it
+        against equal bounds (an agent group checks each message once for all its listeners); True
+        to check it here.
+        """
+        reason = self.bounds.check(msg) if verdict is True else verdict
         if reason is not None:
             self._implausible(msg, reason)
             return
@@ -201,27 +213,26 @@ class AgentNode(Node):
                                       f"message: {reason.replace('_', ' ')} (outside the bounds an honest "
                                       f"agent's values keep; README, Plausible messages)")
         self.rounds.reject(reason)
-        self._advance()
 
     def _release_delayed(self):
         for msg in self.link.due():
             self._filed(msg.sender, self.rounds.receive(msg))
+        self.advance()
 
     def _filed(self, sender: int, status: str):
         if status not in ("accepted", "duplicate", "stale", "injected_loss"):
             self.get_logger().warning(f"dropped a message from agent {sender}: {status} "
                                       f"(dropped so far: {dict(self.rounds.inbox.dropped)})", throttle_duration_sec=2.0)
-        self._advance()  # which logs what the message changed (a neighbour back)
 
     def _on_tick(self):
         self.rounds.tick()
         if self.rounds.started and self.rounds.k < self.iterations:
             if self.rounds.rules.deadline > 0 or (self.pace is not None and self.pace.holding):
-                self._advance()
+                self.advance()
             self._resend()
 
     # -- rounds ----------------------------------------------------------------------------------
-    def _advance(self):
+    def advance(self):
         # Not re-entrant: an in-process neighbour may answer while this agent publishes; the loop
         # asks again after every round, so it sees what arrived meanwhile.
         if self.advancing:
@@ -233,7 +244,8 @@ class AgentNode(Node):
                                             recorder_ready=self.recorder_ready())
                 self._log_events()
                 if isinstance(action, Step):
-                    self._step(action)
+                    if self._step(action):
+                        return  # its group steps it with every other agent that is ready, then asks again
                 elif isinstance(action, CatchUp):
                     self.get_logger().warning(f"agent {self.id}: behind at round {action.from_round}; catching up "
                                               f"with its neighbours at round {action.to_round}")
@@ -246,13 +258,21 @@ class AgentNode(Node):
         finally:
             self.advancing = False
 
-    def _step(self, step: Step):
+    def _step(self, step: Step) -> bool:
+        """Step round k now, or return True if this agent's group will step it (then it calls stepped())."""
+        if self.bus is not None and self.bus.defer(self, step):
+            return True
+        self.stepped(step, agent_step(self.problem, self.steps, self.state, step.self_weight, step.weights,
+                                      *step.stacked(self.m)))
+        return False
+
+    def stepped(self, step: Step, result):
+        """Take round k's step result (core.StepResult, one row): record, publish round k+1, checkpoint."""
         if step.late:
             self.get_logger().warning(f"agent {self.id}: round {step.k} stepped without agents {step.late} "
                                       f"after the {self.settings.deadline:g} s deadline ({self.settings.late_policy})",
                                       throttle_duration_sec=2.0)
         before = self.state
-        result = agent_step(self.problem, self.steps, self.state, step.self_weight, step.weights, *step.stacked(self.m))
         self.state, self.x_hat = result.state, result.x_hat[0]
         if step.k in self.recorded:  # round k with the x_hat^k its step produced
             self.record_pub.publish(self.messages.build(step.k, self.id, before, self.x_hat)[0])
