@@ -47,7 +47,8 @@ def swarm(agents: int, per_process: int, iterations: int) -> dict:
     cpu, start = children_cpu(), time.monotonic()
     res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents", str(agents), "--iterations",
                           str(iterations), "--agents-per-process", str(per_process), "--out", str(out), "--no-plots",
-                          "--quiet", "--simulator", "none", "--log-every", str(iterations)],
+                          "--quiet", "--simulator", "none", "--log-every", str(iterations),
+                          "--stall-timeout", "900"],  # few records, so a slow swarm goes long between them
                          capture_output=True, text=True, cwd=ROOT)
     wall, cpu = time.monotonic() - start, children_cpu() - cpu
     if res.returncode != 0:

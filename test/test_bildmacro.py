@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bildmacro_ros.core import graph
-from bildmacro_ros.core.bildmacro import agent_step, AgentState, initial_state, Mixer, StepSizes, swarm_step
+from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state, Mixer, StepSizes,
+                                          swarm_step)
 from bildmacro_ros.core.centralized import centralized_step
 from bildmacro_ros.core.symmetric import pack, unpack
 from straightforward import Straightforward
@@ -50,6 +51,25 @@ def test_agent_step_equals_vectorised_step(problem):
                                    rtol=1e-12, atol=1e-13), name
             assert np.allclose(alone.x_hat[0], result.x_hat[i], rtol=0, atol=1e-15)
         state = result.state
+
+
+def test_a_groups_batched_steps_equal_each_agents_own_step(problem):
+    """agent_steps (an agent group's ready agents in one core call) gives each agent its own agent_step."""
+    weights, state = swarm(problem, 7)
+    for _ in range(5):
+        some = [5, 0, 3]  # any agents, in any order
+        inputs = [(weights[i, i], weights[i, graph.in_neighbours(weights, i)], state.y[graph.in_neighbours(weights, i)],
+                   state.r[graph.in_neighbours(weights, i)], state.q[graph.in_neighbours(weights, i)]) for i in some]
+        together = agent_steps(problem, STEPS, [state.rows(i) for i in some], inputs)
+        for i, args, batched in zip(some, inputs, together):
+            alone = agent_step(problem, STEPS, state.rows(i), *args)
+            # equal to rounding: BLAS tiles a batch's products differently from one row's
+            for name in ("x", "y", "r", "q", "mean", "cov", "grad_f", "kl", "phi"):
+                assert np.allclose(getattr(alone.state, name), getattr(batched.state, name), rtol=1e-12,
+                                   atol=1e-13), name
+            assert np.allclose(alone.x_hat, batched.x_hat, rtol=0, atol=1e-15)
+            assert np.array_equal(alone.clipped, batched.clipped)
+        state = swarm_step(problem, STEPS, state, Mixer(weights)).state
 
 
 def test_matches_straightforward_implementation(problem):

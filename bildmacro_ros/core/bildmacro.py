@@ -175,8 +175,9 @@ def agent_steps(problem: BilevelProblem, steps: StepSizes, owns: list[AgentState
     """
     agent_step for several agents at once (an agent group's ready agents): one batched local_step.
 
-    inputs[i] is agent i's (self_weight, weights, y, r, q). A row's result does not depend on its
-    batch, so each equals its agent_step; the batch pays numpy's per-call overhead once, not per agent.
+    inputs[i] is agent i's (self_weight, weights, y, r, q). Each row equals its agent_step to rounding
+    (BLAS tiles a batch's products differently); the batch pays numpy's per-call overhead once, not
+    once per agent.
     """
     mixes = [neighbour_mix(own, *args) for own, args in zip(owns, inputs)]
     state = AgentState(**{f.name: np.concatenate([getattr(own, f.name) for own in owns]) for f in fields(AgentState)})

@@ -27,9 +27,9 @@ class ProcessBus:
     subscribed once per process, decoded once, and fanned out. Every agent still publishes on DDS,
     for remote agents, the recorder and RViz. Hand-overs are queued and drained by the outermost
     call, so one agent's publish never runs another agent's round inside it. Agents that become
-    ready to step while the queue drains are stepped together, in one batched call of the core (a
-    row's result does not depend on its batch): 60 agents' steps cost about what a handful cost one
-    by one. Agents of one model share one BilevelProblem, and equal plausibility bounds one object.
+    ready to step while the queue drains are stepped together, in one batched call of the core
+    (each row equal to its agent's own step to rounding): 60 agents' steps cost about what a handful
+    cost one by one. Agents of one model share one BilevelProblem, and equal plausibility bounds one object.
     """
 
     def __init__(self, node: Node):
