@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .problem import BilevelProblem
-from .symmetric import packed_identity, unpack
+from .symmetric import packed_identity, solve_projected, unpack
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class StepResult:
 def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
                y_mix: np.ndarray, r_mix: np.ndarray, q_mix: np.ndarray) -> StepResult:
     """Equations (6)-(9) for each row, given sum_j a_ij y_j, sum_j a_ij r_j, sum_j a_ij q_j (packed)."""
-    z, clipped = problem.solve_projected(state.q, steps.omega, state.grad_f)
+    z, clipped = solve_projected(state.q, steps.omega, state.grad_f)
     x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
     y_next = y_mix - steps.gamma_y * state.r
     stats = problem.evaluate(y_next)

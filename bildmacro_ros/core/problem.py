@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .family import ExponentialFamily, FamilyStats
-from .symmetric import ProjectedSolver, unpack
+from .symmetric import unpack
 
 
 @dataclass
@@ -33,7 +33,6 @@ class BilevelProblem:
         self.log_target = np.log(self.target)
         self.omega = float(omega)
         self.m = family.m
-        self.solve_projected = ProjectedSolver()  # z = (P_{>=omega}[q])^{-1} rhs, its work arrays reused
 
     def evaluate(self, y: np.ndarray, cov: bool = True) -> FamilyStats:
         return self.family.evaluate(y, self.log_target, cov=cov)

@@ -70,7 +70,7 @@ def _block_diagonal(m: int) -> np.ndarray:
     return mask
 
 
-class ProjectedSolver:
+def solve_projected(q_packed: np.ndarray, omega: float, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     z_i = (P_{>=omega}[q_i])^{-1} rhs_i for each row; also which rows needed a real clip.
 
@@ -90,29 +90,22 @@ class ProjectedSolver:
     48 x 48 blocks, direct LAPACK calls cost a third of numpy's batched linalg, which copies
     every matrix in and out around the same routines.
     """
-
-    def __call__(self, q_packed: np.ndarray, omega: float, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        q_packed = np.asarray(q_packed, dtype=float)
-        rhs = np.asarray(rhs, dtype=float)
-        n, m = rhs.shape
-        block = q_packed[:, m:].copy()  # LAPACK factorises in place
-        shifted = block - omega * _block_diagonal(m)  # q - omega I, every row at once
-        z = np.empty_like(rhs)
-        z[:, 0] = rhs[:, 0] / omega
-        clipped = np.zeros(n, dtype=bool)
-        for i in range(n):
-            _, info = dpptrf(m - 1, shifted[i], lower=1, overwrite_ap=1)
+    q_packed = np.asarray(q_packed, dtype=float)
+    rhs = np.asarray(rhs, dtype=float)
+    n, m = rhs.shape
+    block = q_packed[:, m:].copy()  # LAPACK factorises in place
+    shifted = block - omega * _block_diagonal(m)  # q - omega I, every row at once
+    z = np.empty_like(rhs)
+    z[:, 0] = rhs[:, 0] / omega
+    clipped = np.zeros(n, dtype=bool)
+    for i in range(n):
+        _, info = dpptrf(m - 1, shifted[i], lower=1, overwrite_ap=1)
+        if info == 0:
+            solution, info = dppsv(m - 1, block[i], rhs[i, 1:, None], lower=1)
             if info == 0:
-                solution, info = dppsv(m - 1, block[i], rhs[i, 1:, None], lower=1)
-                if info == 0:
-                    z[i, 1:] = solution[:, 0]
-                    continue
-            lam, vec = np.linalg.eigh(unpack(q_packed[i], skip=1))
-            z[i, 1:] = vec @ ((vec.T @ rhs[i, 1:]) / np.maximum(lam, omega))
-            clipped[i] = True
-        return z, clipped
-
-
-def solve_projected(q_packed: np.ndarray, omega: float, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z_i = (P_{>=omega}[q_i])^{-1} rhs_i for each row; also which rows needed a real clip (ProjectedSolver)."""
-    return ProjectedSolver()(q_packed, omega, rhs)
+                z[i, 1:] = solution[:, 0]
+                continue
+        lam, vec = np.linalg.eigh(unpack(q_packed[i], skip=1))
+        z[i, 1:] = vec @ ((vec.T @ rhs[i, 1:]) / np.maximum(lam, omega))
+        clipped[i] = True
+    return z, clipped

@@ -215,9 +215,11 @@ class AgentNode(Node):
         self.rounds.reject(reason)
 
     def _release_delayed(self):
-        for msg in self.link.due():
+        due = self.link.due()
+        for msg in due:
             self._filed(msg.sender, self.rounds.receive(msg))
-        self.advance()
+        if due:
+            self.advance()
 
     def _filed(self, sender: int, status: str):
         if status not in ("accepted", "duplicate", "stale", "injected_loss"):
@@ -233,6 +235,7 @@ class AgentNode(Node):
 
     # -- rounds ----------------------------------------------------------------------------------
     def advance(self):
+        """Do what the round rules answer (step, catch up, finish) until they answer wait."""
         # Not re-entrant: an in-process neighbour may answer while this agent publishes; the loop
         # asks again after every round, so it sees what arrived meanwhile.
         if self.advancing:
