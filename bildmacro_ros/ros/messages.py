@@ -22,7 +22,7 @@ class StateMessages:
     A neighbour message is 10.7 kB of doubles behind a layout that never changes. As a message
     object, rclpy converts all 1331 values between Python and C on every publish and every take;
     as bytes it copies them once. rclpy's own serializer writes the template once, so the prefix
-    is exactly what it would write, and anything else that arrives (another publisher's layout, a
+    is what it would write (with zeros in the padding), and anything else that arrives (another publisher's layout, a
     foreign serializer) is deserialized the slow way and checked as before.
     """
 

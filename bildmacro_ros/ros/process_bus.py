@@ -117,9 +117,6 @@ class ProcessBus:
                     touched[agent.id] = agent  # it may step its next round at once
         finally:
             self.draining = False
-        self.deferred: list[tuple[object, Step]] = []  # (agent, its round's Step) stepped together
-        self.problems: dict[tuple, BilevelProblem] = {}  # one per model, shared by its agents
-        self.bounds: dict[Bounds, Bounds] = {}  # one per distinct value, so verdicts key on identity
 
     def defer(self, agent, step: Step) -> bool:
         """Take an agent's ready round to step with the others (True), while the queue is being drained."""
