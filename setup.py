@@ -29,7 +29,7 @@ setup(
             "bildmacro = bildmacro_ros.cli:main",
             "agent = bildmacro_ros.ros.agent:main",
             "agent_group = bildmacro_ros.ros.agent_group:main",
-            "monitor = bildmacro_ros.ros.monitor:main",
+            "recorder = bildmacro_ros.ros.recorder:main",
             "swarm_simulator = bildmacro_ros.ros.robots:simulator_main",
             "follower = bildmacro_ros.ros.robots:follower_main",
             "turtlesim_bridge = bildmacro_ros.ros.robots:turtlesim_bridge_main",

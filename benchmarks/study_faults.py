@@ -28,7 +28,7 @@ from bildmacro_ros.core.faults import FaultInjector, mix_inputs  # noqa: E402
 from bildmacro_ros.core.graph import in_neighbours  # noqa: E402
 from bildmacro_ros.core.metrics import ObjectiveTracker  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs  # noqa: E402
-from bildmacro_ros.swarm import Kill, run_swarm  # noqa: E402
+from bildmacro_ros.launchers.swarm import Kill, run_swarm  # noqa: E402
 
 
 def offline_kl(scenario, injector: FaultInjector, policy: str, iterations: int) -> float:

@@ -56,7 +56,7 @@ class Parser(argparse.ArgumentParser):
 
 def _kill(text: str):
     """--kill AGENT@ROUND."""
-    from .swarm import Kill
+    from .launchers.swarm import Kill
 
     agent, sep, at = text.partition("@")
     try:
@@ -199,7 +199,7 @@ def swarm_config(args) -> tuple:
 
 
 def cmd_swarm(args) -> int:
-    from .swarm import run_swarm
+    from .launchers.swarm import run_swarm
 
     cfg, base, init, weights = swarm_config(args)
     kill = args.kill
@@ -232,14 +232,14 @@ def cmd_plan(args) -> int:
 
 
 def cmd_robot(args) -> int:
-    from .robot import run_robot
+    from .launchers.computer import run_computer
 
-    summary = run_robot(args.plan, args.id, resume=args.resume, settle=args.settle)
+    summary = run_computer(args.plan, args.id, resume=args.resume, settle=args.settle)
     return _report(summary)
 
 
 def cmd_record(args) -> int:
-    from .recording import record_plan
+    from .launchers.record import record_plan
 
     summary = record_plan(args.plan, args.out, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
                           away_after=args.away_after, plots=not args.no_plots, animation=args.animation,

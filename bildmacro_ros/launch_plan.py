@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .core.config import dump_config
 from .core.graph import in_neighbours
 from .core.metrics import default_log_every
 from .core.scenario import build_scenario, Scenario
@@ -28,7 +27,7 @@ EXECUTABLES = {
     "bildmacro": "bildmacro_ros.cli:main",
     "agent": "bildmacro_ros.ros.agent:main",
     "agent_group": "bildmacro_ros.ros.agent_group:main",
-    "monitor": "bildmacro_ros.ros.monitor:main",
+    "recorder": "bildmacro_ros.ros.recorder:main",
     "swarm_simulator": "bildmacro_ros.ros.robots:simulator_main",
     "follower": "bildmacro_ros.ros.robots:follower_main",
     "turtlesim_bridge": "bildmacro_ros.ros.robots:turtlesim_bridge_main",
@@ -78,7 +77,7 @@ class SwarmPlan:
     processes: list[NodeSpec] = field(default_factory=list)  # what to start: agents or agent groups
     namespace: str = ""
     robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
-    recorder: NodeSpec | None = None  # the monitor node, under ros2 launch with record:=DIR
+    recorder: NodeSpec | None = None  # the recorder node, under ros2 launch with record:=DIR
     viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
     environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))  # of every node process
 
@@ -197,14 +196,14 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
 
 
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
-               agents_per_process: int = 1, monitors: int = 0, record_every: int | None = None,
+               agents_per_process: int = 1, recorders: int = 0, record_every: int | None = None,
                visualiser: bool = False, run_dir: Path | None = None) -> SwarmPlan:
     """
     Return the whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
-    is how 50+ agents fit on one machine. monitors counts recorders every agent waits for before
-    its first round; with monitors, agents publish records every record_every rounds (default
+    is how 50+ agents fit on one machine. recorders counts the recorders every agent waits for before
+    its first round; with recorders, agents publish records every record_every rounds (default
     about K/1000, as `bildmacro simulate` logs). With run_dir, agents keep their checkpoints and
     write their outcomes there (run_dir/checkpoints, run_dir/outcomes).
     """
@@ -213,8 +212,8 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
     namespace = namespace.strip("/")
     scenario = build_scenario(cfg, base_dir, init, weights)
     ns = f"/{namespace}" if namespace else ""
-    every = (record_every or default_log_every(cfg["iterations"])) if monitors else 0
-    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, monitors, every, run_dir), ns)
+    every = (record_every or default_log_every(cfg["iterations"])) if recorders else 0
+    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, recorders, every, run_dir), ns)
               for i in range(cfg["agents"])]
     if agents_per_process == 1:
         processes = list(agents)
@@ -251,87 +250,6 @@ class _NoAliases(yaml.SafeDumper):
 
     def ignore_aliases(self, data):
         return True
-
-
-def write_run_inputs(plan: SwarmPlan, out: Path) -> dict[str, Path]:
-    """Write the files a run starts from: config, weights, initial state, every node's parameters."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"config": out / "config.yaml", "weights": out / "weights.npy", "init": out / "initial_state.npz",
-             "params": out / "agents.params.yaml"}
-    paths["config"].write_text(dump_config(plan.scenario.config))
-    np.save(paths["weights"], plan.weights)
-    np.savez(paths["init"], x=plan.scenario.x0, y=plan.scenario.y0)
-    paths["params"].write_text(params_file_content(plan))
-    return paths
-
-
-def number_argument(name: str, text: str, kind):
-    try:
-        return kind(text)
-    except ValueError:
-        what = "whole number" if kind is int else "number"
-        raise ValueError(f"launch argument {name}:={text!r} is not a {what}") from None
-
-
-def flag_argument(name: str, text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no", ""):
-        return False
-    raise ValueError(f"launch argument {name}:={text!r} must be true or false")
-
-
-def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
-                        iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
-                        agents_per_process: str = "1", record: str = "", simulator: str = "",
-                        wait_for_robots: str = "", radius: str = "", safety: str = "", rviz: str = "false",
-                        parameter_services: str = "true") -> tuple[SwarmPlan, dict]:
-    """
-    Plan a launch from the launch file's arguments (strings; empty keeps the config's value).
-
-    Returns the plan and the resolved config. Everything the launch file computes happens here, so
-    it is tested without `launch` installed.
-    """
-    from .core.config import preset_dirs, validate
-    from .core.scenario import load_run_inputs
-
-    overrides = {"agents": number_argument("agents", agents, int) if agents else None,
-                 "seed": number_argument("seed", seed, int) if seed else None,
-                 "iterations": number_argument("iterations", iterations, int) if iterations else None}
-    cfg, base, init_arrays, weight_matrix = load_run_inputs(config, overrides, init or None, weights or None)
-    if edge_probability:
-        graph = dict(cfg["graph"], type="erdos_renyi",
-                     edge_probability=number_argument("edge_probability", edge_probability, float))
-        graph.pop("edges", None)
-        cfg = validate(dict(cfg, graph=graph))
-    robots = dict(cfg["robots"])
-    if simulator:
-        robots["simulator"] = simulator
-    if wait_for_robots:
-        robots["wait"] = flag_argument("wait_for_robots", wait_for_robots)
-    if radius:
-        robots["radius"] = number_argument("radius", radius, float)
-    if safety:
-        robots["safety"] = flag_argument("safety", safety)
-    cfg = validate(dict(cfg, robots=robots))
-    folder = Path(record).expanduser().resolve() if record else None
-    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
-                      number_argument("agents_per_process", agents_per_process, int), monitors=1 if record else 0,
-                      visualiser=flag_argument("rviz", rviz), run_dir=folder)
-    if not flag_argument("parameter_services", parameter_services):
-        plan.environment[PARAMETER_SERVICES] = "0"
-    if folder is not None:
-        # the monitor rebuilds the scenario from the inputs the launch writes into the folder
-        plan.recorder = NodeSpec("monitor", "monitor", {
-            "config": str(folder / "config.yaml"), "out": str(folder), "init": str(folder / "initial_state.npz"),
-            "weights": str(folder / "weights.npy"), "log_every": plan.agents[0].parameters["record_every"],
-            "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
-    if flag_argument("rviz", rviz):
-        layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()), Path("swarm.rviz"))
-        plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
-                                     arguments=["-d", str(layout)]))
-    return plan, cfg
 
 
 def missing_executables(plan: SwarmPlan, exists) -> list[str]:

@@ -16,14 +16,13 @@ import os
 from pathlib import Path
 import shutil
 
-import numpy as np
 import yaml
 
-from .core.config import dump_config, load_config
+from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
-from .launch_plan import (DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, flag_argument, NodeSpec, number_argument,
-                          params_yaml, plan_swarm, SwarmPlan)
+from .launch_plan import DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, NodeSpec, params_yaml, plan_swarm, SwarmPlan
 from .protocol.parameters import parameters_from_config
+from .run_folder import INPUT_FILES, write_inputs
 
 INDEX = "plan.yaml"
 FORMAT = 1
@@ -54,7 +53,7 @@ def _relative_target(cfg: dict, base: Path | None, out: Path) -> dict:
     return dict(cfg, target=dict(target, path=name))
 
 
-def robot_nodes(plan: SwarmPlan, i: int) -> list[NodeSpec]:
+def computer_nodes(plan: SwarmPlan, i: int) -> list[NodeSpec]:
     """
     Return the nodes robot i runs: its body (a one-robot embedded simulator), its follower, its agent.
 
@@ -96,9 +95,9 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     if profile is None:
         raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed with bildmacro_ros")
     # everything that can refuse the input comes before the first file is written
-    plan = plan_swarm(cfg, base, init, weights, namespace, monitors=1 if record else 0, record_every=record_every)
+    plan = plan_swarm(cfg, base, init, weights, namespace, recorders=1 if record else 0, record_every=record_every)
     if out.is_dir() and overwrite:
-        for old in [out / name for name in (INDEX, "config.yaml", "weights.npy", "initial_state.npz")] + \
+        for old in [out / name for name in (INDEX, *INPUT_FILES)] + \
                 list(out.glob("robot_*")) + list(out.glob("target.*")) + [out / DDS_PROFILE]:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,12 +107,10 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         # relative to the robot's copy of the folder, where its processes run
         spec.parameters.update(target=target, checkpoint_dir=f"{robot_folder(i)}/checkpoints",
                                outcome_dir=f"{robot_folder(i)}/outcomes")
-    (out / "config.yaml").write_text(dump_config(cfg))
-    np.save(out / "weights.npy", plan.weights)
-    np.savez(out / "initial_state.npz", x=plan.scenario.x0, y=plan.scenario.y0)
+    write_inputs(out, cfg, plan.weights, plan.scenario.x0, plan.scenario.y0)
     computers = []
     for i in range(cfg["agents"]):
-        nodes = robot_nodes(plan, i)
+        nodes = computer_nodes(plan, i)
         (out / params_name(i)).write_text(params_yaml(nodes))
         computers.append({"id": i, "nodes": [{"name": spec.name, "executable": spec.executable} for spec in nodes],
                           "pip": f"bildmacro robot --plan PLAN --id {i}",
@@ -177,7 +174,7 @@ class Plan:
         if not 0 <= i < self.agents:
             raise ValueError(f"--id {i}: this plan has robots 0..{self.agents - 1}")
 
-    def robot_nodes(self, i: int) -> list[NodeSpec]:
+    def computer_nodes(self, i: int) -> list[NodeSpec]:
         """Return robot i's nodes, with the parameters its file gives them."""
         doc = yaml.safe_load(self.params_file(i).read_text())
         return [NodeSpec(node["name"], node["executable"], doc[f"{self.namespace}/{node['name']}"]["ros__parameters"],
@@ -212,21 +209,8 @@ def read_plan(folder: str | Path) -> Plan:
         raise ValueError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise ValueError(f"{path} is not a plan of this version (format {FORMAT}): make it again with bildmacro plan")
-    missing = [name for name in ("config.yaml", "weights.npy", "initial_state.npz")
+    missing = [name for name in INPUT_FILES
                + tuple(params_name(i) for i in range(index["agents"])) if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"plan folder {folder} is incomplete: missing {', '.join(missing[:5])}")
     return Plan(folder, index)
-
-
-def robot_launch_arguments(plan: str = "", id: str = "", resume: str = "false") -> tuple[Path, int, bool]:  # noqa: A002
-    """
-    Check robot.launch.py's arguments (strings) and return the plan folder, the robot's id and resume.
-
-    Named as the launch arguments are (`id` among them), so that the launch file passes them by name.
-    """
-    if not plan:
-        raise ValueError("launch argument plan:= is required: the plan folder written by bildmacro plan")
-    if not id:
-        raise ValueError("launch argument id:= is required: this robot's id")
-    return Path(plan).expanduser().resolve(), number_argument("id", id, int), flag_argument("resume", resume)

@@ -13,11 +13,20 @@ import numpy as np
 from .core.config import dump_config
 from .core.metrics import COLUMNS
 from .core.scenario import Scenario
-from .launch_plan import write_run_inputs
+from .launch_plan import params_file_content, SwarmPlan
 
+# what a run starts from: with them, a recorder or `bildmacro simulate --init --weights` rebuilds it
+INPUT_FILES = ("config.yaml", "weights.npy", "initial_state.npz")
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
                 "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
                 "swarm.gif", "run.mcap", "metadata.yaml", "summary.json")
+
+
+def write_inputs(out: Path, config: dict, weights: np.ndarray, x0: np.ndarray, y0: np.ndarray):
+    """Write INPUT_FILES: the one writer of a run's or a plan's inputs."""
+    (out / "config.yaml").write_text(dump_config(config))
+    np.save(out / "weights.npy", weights)
+    np.savez(out / "initial_state.npz", x=x0, y=y0)
 
 
 def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
@@ -40,13 +49,13 @@ class RunWriter:
     """The files of a run, in the same formats whichever method or front end produced them."""
 
     def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False, keep=(),
-                 progress: bool = True):
-        self.out = prepare_output(out, overwrite, keep)
+                 progress: bool = True, inputs: bool = True):
+        """Prepare the folder; inputs: write INPUT_FILES (False: a launch wrote them, they stay)."""
+        self.out = prepare_output(out, overwrite, keep if inputs else (*keep, *INPUT_FILES))
         self.progress = progress  # a line on stderr per figure drawn
         self.scenario, self.method = scenario, method
-        (self.out / "config.yaml").write_text(dump_config(scenario.config))
-        np.save(self.out / "weights.npy", scenario.weights)
-        np.savez(self.out / "initial_state.npz", x=scenario.x0, y=scenario.y0)
+        if inputs:
+            write_inputs(self.out, scenario.config, scenario.weights, scenario.x0, scenario.y0)
         self._handle = open(self.out / "metrics.csv", "w", newline="")
         self._csv = csv.writer(self._handle)
         self._csv.writerow(COLUMNS)
@@ -93,15 +102,20 @@ class RunWriter:
         return sorted(p.name for p in self.out.iterdir())
 
 
-def write_swarm_inputs(plan, out: Path) -> Path:
+def prepare_swarm_folder(plan: SwarmPlan, out: Path, inputs: bool = False) -> Path:
     """
-    Prepare a swarm run's folder: its inputs, and empty logs/, checkpoints/ and outcomes/.
+    Prepare a swarm run's folder: every node's parameters, and empty logs/, checkpoints/, outcomes/.
 
-    The inputs are the config, the weights, the initial state and every node's parameters. Shared by
-    `bildmacro swarm` and the launch file, so both leave the same folder. Returns the parameters file.
+    inputs: also write INPUT_FILES (a launch, whose recorder reads them; `bildmacro swarm`'s
+    RunWriter has written them). Shared by `bildmacro swarm` and the launch file, so both leave the
+    same folder. Returns the parameters file.
     """
     out = Path(out)
     for folder in ("logs", "checkpoints", "outcomes"):
         shutil.rmtree(out / folder, ignore_errors=True)  # nothing of an old run may pass for this one's
         (out / folder).mkdir(parents=True)
-    return write_run_inputs(plan, out)["params"]
+    if inputs:
+        write_inputs(out, plan.scenario.config, plan.weights, plan.scenario.x0, plan.scenario.y0)
+    params = out / "agents.params.yaml"
+    params.write_text(params_file_content(plan))
+    return params

@@ -25,7 +25,8 @@ ARGUMENTS = {
 
 
 def launch_setup(context, *args, **kwargs):
-    from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments
+    from bildmacro_ros.launch_arguments import robot_launch_arguments
+    from bildmacro_ros.plan_folder import read_plan
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     plan_dir, robot, resume = robot_launch_arguments(**values)
@@ -34,7 +35,7 @@ def launch_setup(context, *args, **kwargs):
     environment = plan.environment
     actions = [SetROSLogDir(str(state / "logs"))]
     agent = None
-    for spec in plan.robot_nodes(robot):
+    for spec in plan.computer_nodes(robot):
         resumed = [{"resume": True}] if resume and spec.executable == "agent" else []
         node = Node(package=spec.package, executable=spec.executable, name=spec.name, namespace=spec.namespace,
                     parameters=[str(plan.params_file(robot))] + resumed, cwd=str(plan.folder),

@@ -32,7 +32,7 @@ ARGUMENTS = {
     "init": ("", ".npz with x (N,2) and y (N,m) instead of the seeded initial state"),
     "namespace": ("", "namespace for every node and topic"),
     "agents_per_process": ("1", "agent nodes per process (one executor each); raise for 50+ agents"),
-    "record": ("", "folder to record the run into with the monitor node, as bildmacro swarm does (empty: no "
+    "record": ("", "folder to record the run into with the recorder node, as bildmacro swarm does (empty: no "
                    "recording)"),
     "simulator": ("", "robots that follow the waypoints: embedded (the built-in diff-drive swarm), turtlesim, "
                       "gazebo or external (your world or your robots' drivers provide robot_<i>/cmd_vel and "
@@ -82,8 +82,9 @@ def _end_of_run(agents, recorder):
 
 
 def launch_setup(context, *args, **kwargs):
-    from bildmacro_ros.launch_plan import missing_executables, plan_from_arguments
-    from bildmacro_ros.run_folder import write_swarm_inputs
+    from bildmacro_ros.launch_arguments import plan_from_arguments
+    from bildmacro_ros.launch_plan import missing_executables
+    from bildmacro_ros.run_folder import prepare_swarm_folder
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     plan, _ = plan_from_arguments(**values)
@@ -92,7 +93,7 @@ def launch_setup(context, *args, **kwargs):
         raise RuntimeError(f"cannot start {', '.join(missing)}: not installed; nothing was started")
     folder = Path(values["record"]).expanduser().resolve() if values["record"] else \
         Path(tempfile.mkdtemp(prefix="bildmacro-launch-"))
-    params = write_swarm_inputs(plan, folder)
+    params = prepare_swarm_folder(plan, folder, inputs=True)
     actions = [SetROSLogDir(str(folder / "logs"))] if values["record"] else [
         RegisterEventHandler(OnShutdown(on_shutdown=[OpaqueFunction(
             function=lambda context: shutil.rmtree(folder, ignore_errors=True))]))]

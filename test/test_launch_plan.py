@@ -12,8 +12,8 @@ import yaml
 from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
-from bildmacro_ros.launch_plan import (EXECUTABLES, missing_executables, params_file_content, plan_from_arguments,
-                                       plan_swarm)
+from bildmacro_ros.launch_arguments import plan_from_arguments
+from bildmacro_ros.launch_plan import EXECUTABLES, missing_executables, params_file_content, plan_swarm
 from bildmacro_ros.scene import graph_edges
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_plan_seeds_reproduce():
 
 
 def test_groups_and_params_file():
-    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3, namespace="/swarm", monitors=1)
+    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3, namespace="/swarm", recorders=1)
     assert [s.parameters["agent_ids"] for s in plan.processes] == [[0, 1, 2], [3, 4, 5], [6]]
     assert all(s.executable == "agent_group" and s.namespace == "/swarm" for s in plan.processes)
     doc = yaml.safe_load(params_file_content(plan))
@@ -169,14 +169,14 @@ def test_a_launch_checks_every_executable_before_it_starts_any():
         "rviz2/rviz2", "turtlesim/turtlesim_node"]
     assert missing_executables(plan, lambda package, exe: True) == []
     assert {spec.executable for spec in plan.nodes()} == {"turtlesim_node", "turtlesim_bridge", "follower",
-                                                          "visualiser", "agent", "monitor", "rviz2"}
+                                                          "visualiser", "agent", "recorder", "rviz2"}
 
 
 def test_a_recorded_launch_records_like_bildmacro_swarm(tmp_path):
     plan, cfg = plan_from_arguments(agents="4", iterations="300", record=str(tmp_path / "run"))
-    monitor = plan.recorder
-    assert monitor.executable == "monitor" and monitor.parameters["out"] == str(tmp_path / "run")
-    assert monitor.parameters["log_every"] == plan.agents[0].parameters["record_every"] == 1  # K / 1000 rounded up
+    recorder = plan.recorder
+    assert recorder.executable == "recorder" and recorder.parameters["out"] == str(tmp_path / "run")
+    assert recorder.parameters["log_every"] == plan.agents[0].parameters["record_every"] == 1  # K / 1000 rounded up
     assert plan.agents[2].parameters["checkpoint_dir"] == str(tmp_path / "run" / "checkpoints")
     assert plan.agents[2].parameters["outcome_dir"] == str(tmp_path / "run" / "outcomes")
     assert plan.environment["OPENBLAS_NUM_THREADS"] == "1"  # the same thread environment as bildmacro swarm

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from bildmacro_ros.protocol.pacing import RecorderPace, WaypointPace
+from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.rounds import RoundController, RoundRules, Wait
 from bildmacro_ros.protocol.wire import NeighbourState
-from bildmacro_ros.record import SwarmRecorder
 from helpers import bildmacro
 
 
@@ -94,7 +94,7 @@ def record(m: int, sender: int, k: int, value: float) -> NeighbourState:
 
 
 def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_and_counted(problem):
-    recorder = SwarmRecorder(problem, agents=2, iterations=6, log_every=1)
+    recorder = Recorder(problem, agents=2, iterations=6, log_every=1)
     for k in range(7):
         for i in range(2):
             if (i, k) not in ((1, 2), (1, 3)):  # agent 1's records of rounds 2 and 3 were lost
@@ -110,7 +110,7 @@ def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_an
 
 
 def test_a_round_with_an_agent_never_heard_before_it_is_left_out_not_forged(problem):
-    recorder = SwarmRecorder(problem, agents=2, iterations=4, log_every=1)
+    recorder = Recorder(problem, agents=2, iterations=4, log_every=1)
     for k in range(5):
         recorder.add(record(problem.m, 0, k, k))
     recorder.add(record(problem.m, 1, 2, 2))

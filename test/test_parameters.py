@@ -17,7 +17,7 @@ NODE_DEFAULTS = {spec.name: spec.default_value for spec in AGENT_PARAMETERS if s
 
 
 def planned(agent=1, **cfg):
-    plan = plan_swarm(validate({"agents": 5, "seed": 2, **cfg}), monitors=1, run_dir="/tmp/run")
+    plan = plan_swarm(validate({"agents": 5, "seed": 2, **cfg}), recorders=1, run_dir="/tmp/run")
     return plan, plan.agents[agent].parameters
 
 

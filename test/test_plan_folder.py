@@ -15,11 +15,12 @@ import pytest
 
 from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.scenario import build_problem
+from bildmacro_ros.launch_arguments import robot_launch_arguments
 from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, SwarmPlan
-from bildmacro_ros.plan_folder import read_plan, robot_launch_arguments, write_plan
+from bildmacro_ros.plan_folder import read_plan, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
+from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.wire import NeighbourState
-from bildmacro_ros.record import SwarmRecorder
 from helpers import assert_same_run, bildmacro
 
 
@@ -47,7 +48,7 @@ def test_a_plan_folder_is_all_a_robot_needs_even_with_an_image_target(tmp_path, 
     copy = read_plan(robot)
     assert (robot / "target.png").is_file() and "path: target.png" in (robot / "config.yaml").read_text()
     assert Path(copy.config()["target"]["path"]) == robot / "target.png"  # read where the copy is
-    nodes = copy.robot_nodes(2)
+    nodes = copy.computer_nodes(2)
     assert [n.executable for n in nodes] == ["swarm_simulator", "follower", "agent"]
     assert [n.parameters["robot_ids"] for n in nodes[:2]] == [[2], [2]]
     agent = nodes[-1].parameters
@@ -72,17 +73,17 @@ def test_a_plan_folder_is_all_a_robot_needs_even_with_an_image_target(tmp_path, 
 
 def test_robots_of_your_own_get_a_follower_and_really_wait(tmp_path):
     _, _, folder = plan(tmp_path, simulator="external", wait=True)
-    nodes = read_plan(folder).robot_nodes(1)
+    nodes = read_plan(folder).computer_nodes(1)
     assert [n.executable for n in nodes] == ["follower", "agent"]
     assert nodes[-1].parameters["wait_for_robot"] is True and nodes[-1].parameters["deadline"] == 0.0
     _, _, alone = plan(tmp_path, "alone", simulator="none")
-    assert [n.executable for n in read_plan(alone).robot_nodes(0)] == ["agent"]
+    assert [n.executable for n in read_plan(alone).computer_nodes(0)] == ["agent"]
 
 
 def test_a_plan_without_a_recorder_has_agents_that_neither_wait_for_one_nor_record(tmp_path):
     res = bildmacro("plan", "--config", "demo", "--agents", 3, "--no-record", "--out", tmp_path / "p")
     assert res.returncode == 0, res.stderr
-    agent = read_plan(tmp_path / "p").robot_nodes(0)[-1].parameters
+    agent = read_plan(tmp_path / "p").computer_nodes(0)[-1].parameters
     assert agent["recorders"] == 0 and agent["record_every"] == 0
     res = bildmacro("record", "--plan", tmp_path / "p", "--out", tmp_path / "run")
     assert res.returncode == 2 and "--no-record" in res.stderr and not (tmp_path / "run").exists()
@@ -130,7 +131,7 @@ def record(sender, k):
 
 
 def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_its_state_is_stale(problem):
-    recorder = SwarmRecorder(problem, agents=3, iterations=10, log_every=1)
+    recorder = Recorder(problem, agents=3, iterations=10, log_every=1)
     for k in range(4):
         for i in range(3):
             recorder.add(record(i, k), now=float(k))

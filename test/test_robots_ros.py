@@ -21,12 +21,12 @@ from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.metrics import recorded_rounds
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
+from bildmacro_ros.launchers.processes import process_command
 from bildmacro_ros.protocol.wire import encode, layout_label, message_length
 from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.messages import pose_of
 from bildmacro_ros.ros.topics import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS
 from bildmacro_ros.scene import density_from_occupancy
-from bildmacro_ros.swarm import process_command
 from helpers import assert_same_run, bildmacro
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]

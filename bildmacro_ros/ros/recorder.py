@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-The `monitor` node: listens to every agent's record topic and records the run to disk.
+The `recorder` node: listens to every agent's record topic and records the run to disk.
 
 It writes the same files as `bildmacro simulate` (metrics.csv, final_state.npz, figures), so a
 distributed run and an offline one compare directly. `bildmacro swarm` runs it in-process; in a
@@ -36,25 +36,25 @@ from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
 from ..protocol.pacing import PROGRESS_STEP
 from ..protocol.parameters import ParameterError
+from ..protocol.recorder import Recorder, RobotTrack, save_robot_track
 from ..protocol.wire import decode_message, MalformedMessage
-from ..record import RobotTrack, save_robot_track, SwarmRecorder
 from ..run_folder import RunWriter
 
 
-class MonitorNode(Node):
+class RecorderNode(Node):
     """
-    Subscribes to agent_<i>/record for i = 0..N-1 and feeds a SwarmRecorder and a RunWriter.
+    Subscribes to agent_<i>/record for i = 0..N-1 and feeds a Recorder and a RunWriter.
 
     The agents must publish records every log_every rounds (agent parameter record_every).
     """
 
-    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "monitor",
+    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "recorder",
                  robots: bool = False, bag: bool = True, away_after: float = 0.0, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
         n, iterations = scenario.agents, scenario.config["iterations"]
-        self.recorder = SwarmRecorder(scenario.problem, n, iterations, log_every)
+        self.recorder = Recorder(scenario.problem, n, iterations, log_every)
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
         self.ignored = IgnoredInput(self)
@@ -223,7 +223,7 @@ class MonitorNode(Node):
 
 def main() -> int:
     """
-    Record a swarm: `ros2 run bildmacro_ros monitor --ros-args -p config:=run/config.yaml -p out:=runs/x`.
+    Record a swarm: `ros2 run bildmacro_ros recorder --ros-args -p config:=run/config.yaml -p out:=runs/x`.
 
     The agents' record_every must equal this node's log_every (the launch file sets both). It ends by
     itself once every agent has recorded its last round and the robots have settled. Ctrl-C ends it
@@ -234,7 +234,7 @@ def main() -> int:
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        helper = Node("monitor_setup")
+        helper = Node("recorder_setup")
         try:
             config = declare(helper, "config", str, "the swarm's config file (the same one the launch used)")
             out = declare(helper, "out", str, "folder for metrics.csv, final_state.npz and the figures")
@@ -253,8 +253,9 @@ def main() -> int:
                                                                 init, weights)
         scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
         # the launch prepared the folder and wrote the agents' parameters into it
-        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",))
-        node = MonitorNode(scenario, writer, log_every or default_log_every(cfg["iterations"]), robots=robots)
+        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",),
+                           inputs=False)
+        node = RecorderNode(scenario, writer, log_every or default_log_every(cfg["iterations"]), robots=robots)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         start = time.monotonic()

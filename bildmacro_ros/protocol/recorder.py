@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core.metrics import (consensus_error, lower_grad_norm, metric_rounds, ObjectiveTracker, recorded_rounds,
-                           snapshot_iterations, step_norm)
-from .core.problem import BilevelProblem
-from .core.symmetric import unpack
-from .protocol.wire import NeighbourState
+from .wire import NeighbourState
+from ..core.metrics import (consensus_error, lower_grad_norm, metric_rounds, ObjectiveTracker,
+                            recorded_rounds, snapshot_iterations, step_norm)
+from ..core.problem import BilevelProblem
+from ..core.symmetric import unpack
 
 
-class SwarmRecorder:
+class Recorder:
     def __init__(self, problem: BilevelProblem, agents: int, iterations: int, log_every: int):
         self.problem, self.agents, self.iterations = problem, agents, iterations
         self.rounds = recorded_rounds(iterations, log_every)

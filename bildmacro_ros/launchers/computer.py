@@ -3,7 +3,7 @@
 `bildmacro robot`: on robot i's computer, start its nodes from a plan folder and see them through.
 
 The pip-install twin of `ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:=i`: both start
-the nodes that the plan lists for robot i (plan_folder.robot_nodes) with the plan's parameters,
+the nodes that the plan lists for robot i (plan_folder.computer_nodes) with the plan's parameters,
 from the robot's copy of the folder. It ends when the agent has finished and its robot has reached
 its last waypoint (or `settle` seconds have passed), and stops everything on Ctrl-C.
 """
@@ -15,14 +15,14 @@ from pathlib import Path
 import sys
 import time
 
-from .plan_folder import Plan, read_plan
-from .protocol.outcome import outcome_path, read_outcomes
-from .ros.lifecycle import StopRequests
-from .swarm import Supervisor
+from .processes import Supervisor
+from ..plan_folder import Plan, read_plan
+from ..protocol.outcome import outcome_path, read_outcomes
+from ..ros.lifecycle import StopRequests
 
 
 @dataclass
-class RobotSummary:
+class ComputerSummary:
     agent: int
     finished: bool
     rounds: int
@@ -49,7 +49,7 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
     from rclpy.signals import SignalHandlerOptions
     from std_msgs.msg import Bool
 
-    from .ros.topics import arrived_topic, LATCHED_QOS
+    from ..ros.topics import arrived_topic, LATCHED_QOS
 
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
@@ -70,11 +70,12 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
         rclpy.try_shutdown(context=context)
 
 
-def run_robot(plan_dir: Path, robot: int, resume: bool = False, settle: float = 30.0, stream=None) -> RobotSummary:
+def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float = 30.0,
+                 stream=None) -> ComputerSummary:
     """Start robot `robot`'s nodes from the plan in plan_dir and run them until its agent finishes."""
     stream = stream if stream is not None else sys.stderr
     plan = read_plan(plan_dir)
-    nodes = plan.robot_nodes(robot)
+    nodes = plan.computer_nodes(robot)
     state = plan.robot_state(robot)
     outcome = outcome_path(state / "outcomes", robot)
     outcome.unlink(missing_ok=True)  # this start's outcome, not an earlier one's
@@ -108,5 +109,6 @@ def run_robot(plan_dir: Path, robot: int, resume: bool = False, settle: float = 
         supervisor.stop()
         stops.restore()
     report = read_outcomes(outcome.parent).get(robot)
-    return RobotSummary(robot, bool(report and report.finished), report.rounds if report else -1,
-                        int(plan.index["iterations"]), time.monotonic() - started, interrupted, failure, arrived)
+    return ComputerSummary(robot, bool(report and report.finished),
+                           report.rounds if report else -1, int(plan.index["iterations"]),
+                           time.monotonic() - started, interrupted, failure, arrived)

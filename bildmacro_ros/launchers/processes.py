@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The node processes a launcher runs: how each is started, and the table that watches them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+from ..launch_plan import EXECUTABLES, NodeSpec
+
+
+def require_startable(spec: NodeSpec) -> None:
+    """Only this package's nodes can be started without a ROS install."""
+    if spec.package != "bildmacro_ros":
+        raise ValueError(f"{spec.package}'s {spec.executable} needs a ROS install: run this simulator with "
+                         f"`ros2 launch bildmacro_ros swarm.launch.py simulator:=...`; bildmacro swarm runs "
+                         f"robots.simulator embedded or none")
+
+
+def process_command(spec: NodeSpec, namespace: str, params_path: Path, parent: int | None = None) -> list[str]:
+    """
+    How one node of the plan is started.
+
+    Its entry point, run by this interpreter, with the same --ros-args `ros2 run` would get. With
+    `parent`, the node shuts down when that process dies (ros/lifecycle.py: end_with_parent).
+    """
+    require_startable(spec)
+    module, function = EXECUTABLES[spec.executable].split(":")
+    program = f"import sys; from {module} import {function}; sys.exit({function}())"
+    if parent is not None:
+        program = f"from bildmacro_ros.ros.lifecycle import end_with_parent; end_with_parent({parent}); " + program
+    cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
+    if namespace:
+        cmd += ["-r", f"__ns:={namespace}"]
+    if spec.executable != "agent_group":
+        cmd += ["-r", f"__node:={spec.name}"]
+    return cmd + spec.ros_arguments
+
+
+def agents_of(spec: NodeSpec) -> list[int]:
+    """Return the agents a process of the plan runs (none for a robot node)."""
+    if spec.executable == "agent_group":
+        return list(spec.parameters["agent_ids"])
+    return [spec.parameters["agent_id"]] if spec.executable == "agent" else []
+
+
+@dataclass
+class ManagedProcess:
+    """One node process the launcher runs: what it is, how it runs, where it logs."""
+
+    role: str  # robots or agents
+    spec: NodeSpec
+    process: subprocess.Popen
+    log: Path
+    killed: bool = False  # on purpose (--kill), and not restarted
+
+    @property
+    def agents(self) -> list[int]:
+        return agents_of(self.spec)
+
+    @property
+    def crashed(self) -> bool:
+        return not self.killed and self.process.poll() not in (None, 0)
+
+
+class Supervisor:
+    """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
+
+    def __init__(self, namespace: str, environment: dict, params_path: Path, logs: Path, cwd: Path | None = None):
+        self.namespace, self.params_path, self.logs, self.cwd = namespace, params_path, logs, cwd
+        self.table: list[ManagedProcess] = []
+        self._handles = []
+        self.env = dict(os.environ, **environment)
+
+    def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
+        handle = open(log, "w")
+        self._handles.append(handle)
+        return subprocess.Popen(process_command(spec, self.namespace, self.params_path, parent=os.getpid()) + extra,
+                                env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                                cwd=self.cwd)
+
+    def start(self, role: str, spec: NodeSpec, extra: list[str] = ()) -> ManagedProcess:
+        log = self.logs / f"{spec.name}.log"
+        entry = ManagedProcess(role, spec, self._popen(spec, log, list(extra)), log)
+        self.table.append(entry)
+        return entry
+
+    def of_agent(self, agent: int) -> ManagedProcess:
+        return next(entry for entry in self.table if agent in entry.agents)
+
+    def kill(self, entry: ManagedProcess) -> None:
+        os.killpg(entry.process.pid, signal.SIGKILL)
+        entry.process.wait()
+        entry.killed = True
+
+    def restart(self, entry: ManagedProcess) -> None:
+        """Start a killed process again, resuming from its checkpoint; it logs to NAME.restarted.log."""
+        entry.log = self.logs / f"{entry.spec.name}.restarted.log"
+        entry.process = self._popen(entry.spec, entry.log, ["-p", "resume:=true"])
+        entry.killed = False
+
+    def crashed(self) -> ManagedProcess | None:
+        return next((entry for entry in self.table if entry.crashed), None)
+
+    def wait_agents(self, timeout: float) -> None:
+        """Finished agents exit once their last messages are acknowledged."""
+        deadline = time.monotonic() + timeout
+        for entry in self.table:
+            if entry.role == "agents" and not entry.killed:
+                try:
+                    entry.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGINT (the nodes shut down cleanly), then SIGKILL for any that linger."""
+        procs = [entry.process for entry in self.table]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for handle in self._handles:
+            handle.close()
+
+
+def tail(path: Path, lines: int = 8) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+The recorder in a launcher's process: its node on an executor of its own, and the recording loop.
+
+`bildmacro swarm` and `bildmacro record` both record through a RecorderSession: `record` takes
+records until the swarm has finished, a stop is requested, no round is recorded for a while, or
+the launcher's own check (a crashed or killed process) names a failure; `close` writes the run's
+files and its summary.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+from .summary import SwarmSummary
+from ..launch_plan import stop_tolerance
+from ..progress import Progress
+from ..protocol.outcome import read_outcomes
+from ..ros.lifecycle import StopRequests
+from ..run_folder import RunWriter
+
+METHOD = "distributed over DDS"
+
+
+class RecorderSession:
+    """A recorder node fed in slices between a launcher's housekeeping."""
+
+    def __init__(self, scenario, writer: RunWriter, log_every: int, robots: bool, namespace: str,
+                 away_after: float = 0.0):
+        from ..ros.recorder import RecorderNode  # rclpy-heavy; only when a swarm really runs
+
+        self.writer, self.config = writer, scenario.config
+        self.context = rclpy.Context()
+        # Ctrl-C is the launcher's
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = RecorderNode(scenario, writer, log_every, context=self.context, robots=robots,
+                                 namespace=namespace or None, away_after=away_after)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.recorder = self.node.recorder
+        self.last_progress, self.last_change = -2, time.monotonic()
+        self.started = time.monotonic()
+
+    def spin(self, stops: StopRequests, seconds: float = 0.1) -> int:
+        """
+        Take records for a while and return the newest round every agent has recorded.
+
+        In slices: the recorder shares the cores with the agents, and per-message bookkeeping
+        would slow the whole swarm.
+        """
+        until = time.monotonic() + seconds
+        while time.monotonic() < until and not self.recorder.complete and not stops.requested:
+            self.executor.spin_once(timeout_sec=0.02)
+        done = self.recorder.progress
+        if done != self.last_progress:
+            self.last_progress, self.last_change = done, time.monotonic()
+        return done
+
+    def stalled(self, timeout: float, logs) -> str | None:
+        """Say why the run counts as stalled: no recorded round for `timeout` s (else None)."""
+        if time.monotonic() - self.last_change <= timeout:
+            return None
+        latest = self.recorder.latest
+        behind = [i for i, k in enumerate(latest) if k == latest.min()]
+        return (f"no progress for {timeout:.0f} s at round {max(self.last_progress, 0)}; agents "
+                f"still at that round: {behind[:20]}; see {logs}")
+
+    def record(self, stops: StopRequests, meter: Progress, stall_timeout: float, logs,
+               check: Callable[[], str | None] = lambda: None) -> tuple[bool, str | None]:
+        """
+        Take records until the end; return (interrupted, failure).
+
+        check: the launcher's own look at its processes between two slices (kill, restart,
+        crash), which names a failure or returns None.
+        """
+        while True:
+            meter.update(max(self.spin(stops), 0))
+            if stops.requested:
+                return True, None
+            failure = check()
+            if failure is None and not self.recorder.complete:
+                failure = self.stalled(stall_timeout, logs)
+            if failure is not None or self.recorder.complete:
+                return False, failure
+
+    def settle(self, timeout: float, stops: StopRequests) -> None:
+        self.node.settle(self.executor, stop_tolerance(self.config), timeout, stops)
+
+    def close(self, plots: bool, animation: bool, stops: StopRequests, **summary) -> SwarmSummary:
+        """Write the run's files and summary.json; summary: the launcher's fields of it."""
+        k, kl, _ = self.node.finish(plots, animation, stops)
+        robots = getattr(self.node, "robots", None)
+        measured = robots is not None and len(robots["time"])
+        recorder = self.recorder
+        result = SwarmSummary(
+            out=self.writer.out, requested=self.config["iterations"],
+            seconds=time.monotonic() - self.started, tolerance=self.config["robots"]["tolerance"],
+            outcomes=read_outcomes(self.writer.out / "outcomes"), iterations=max(k, 0),
+            final_kl=kl, dropped=dict(self.node.dropped),
+            missing_rows=len([r for r in recorder.missing_rows if r < k]), stale=recorder.stale,
+            stood_in=dict(recorder.stood_in),
+            robot_error=float(np.nanmax(robots["error"])) if measured else None,
+            robot_kl=float(robots["final_kl"]) if measured else None,
+            contacts=int(robots["contacts"]) if measured and "contacts" in robots else None,
+            closest=float(robots["closest"]) if measured and "closest" in robots else None,
+            **summary)
+        self.node.destroy_node()
+        self.executor.shutdown()
+        rclpy.try_shutdown(context=self.context)
+        result.write()
+        return result

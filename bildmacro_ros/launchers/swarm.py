@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+`bildmacro swarm`: the launch plan's agent nodes as separate processes over real DDS, recorded.
+
+The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start the nodes that
+`launch_plan.plan_swarm` lists, with the same parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import time
+
+from .processes import require_startable, Supervisor, tail
+from .session import METHOD, RecorderSession
+from .summary import SwarmSummary
+from ..core.metrics import default_log_every
+from ..launch_plan import plan_swarm
+from ..progress import Progress
+from ..ros.lifecycle import StopRequests
+from ..run_folder import prepare_swarm_folder, RunWriter
+
+
+@dataclass
+class Kill:
+    """
+    Fault injection in `bildmacro swarm`: kill an agent's process, and maybe restart it.
+
+    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has recorded round `at_round`, and
+    restarts it after `restart_after` seconds (None: never). The restarted agent resumes from its
+    checkpoint and catches up with its neighbours.
+    """
+
+    agent: int
+    at_round: int
+    restart_after: float | None = None
+
+
+def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
+              namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
+              overwrite: bool = False, stall_timeout: float = 60.0, stream=None, animation: bool = False,
+              visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None,
+              bag_every_round: bool = False) -> SwarmSummary:
+    iterations = cfg["iterations"]
+    log_every = log_every or default_log_every(iterations)
+    # every round's record, for the bag: paced like every record, so none is lost
+    plan = plan_swarm(cfg, base, init, weights, namespace, agents_per_process, recorders=1,
+                      record_every=1 if bag_every_round else log_every,
+                      visualiser=visualiser, run_dir=Path(out).resolve())
+    if kill is not None and not 0 <= kill.agent < plan.scenario.agents:
+        raise ValueError(f"--kill: there is no agent {kill.agent} (agents are 0..{plan.scenario.agents - 1})")
+    robots = cfg["robots"]["simulator"] != "none"
+    for spec in plan.robots:
+        require_startable(spec)  # refuse turtlesim before anything is written
+    writer = RunWriter(out, plan.scenario, METHOD, overwrite, progress=progress)
+    params_path = prepare_swarm_folder(plan, writer.out)
+    logs = writer.out / "logs"
+    session = RecorderSession(plan.scenario, writer, log_every, robots, plan.namespace)
+    recorder = session.recorder
+    supervisor = Supervisor(plan.namespace, plan.environment, params_path, logs)
+    meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations,
+                     stream, progress)
+    victim, killed_at = None, None
+
+    def check() -> str | None:
+        """Kill and restart on cue (--kill), and notice a crashed node process."""
+        nonlocal victim, killed_at
+        if victim is not None:
+            if killed_at is None and recorder.latest[kill.agent] >= kill.at_round:
+                supervisor.kill(victim)
+                killed_at = time.monotonic()
+                for agent in victim.agents:
+                    recorder.leave(agent)
+                meter.note(f"killed agent {kill.agent}'s process (agents {victim.agents}) at "
+                           f"round {recorder.latest[kill.agent]}")
+            elif victim.killed and kill.restart_after is not None \
+                    and time.monotonic() - killed_at >= kill.restart_after:
+                supervisor.restart(victim)
+                for agent in victim.agents:
+                    recorder.rejoin(agent)
+                meter.note(f"restarted agent {kill.agent}'s process")
+                victim = None
+        crashed = supervisor.crashed()
+        if crashed is None:
+            return None
+        return (f"{crashed.spec.name} exited with code {crashed.process.returncode}; its log "
+                f"({crashed.log}) ends:\n{tail(crashed.log)}")
+
+    interrupted, failure = False, None
+    # Ctrl-C and SIGTERM are counted, not raised, until the data is written: a second or third one
+    # must not cut the clean-up short and lose the run (only the figures may be skipped)
+    stops = StopRequests().install()
+    try:
+        for spec in plan.robots:  # robots first: a robot exists before its agent's first waypoint
+            supervisor.start("robots", spec)
+        for spec in plan.processes:
+            supervisor.start("agents", spec)
+        victim = supervisor.of_agent(kill.agent) if kill is not None else None
+        interrupted, failure = session.record(stops, meter, stall_timeout, logs, check)
+    except KeyboardInterrupt:  # only before the handlers were installed
+        interrupted = True
+    finally:
+        if failure is None and not interrupted:
+            supervisor.wait_agents(timeout=10)
+            if robots:
+                session.settle(settle_timeout, stops)
+        supervisor.stop()
+    meter.update(max(recorder.progress, 0), force=True)
+    try:
+        return session.close(plots, animation, stops, agents=cfg["agents"],
+                             processes=len(plan.processes), interrupted=interrupted,
+                             failure=failure, killed=sorted(a for entry in supervisor.table
+                                                            if entry.killed for a in entry.agents))
+    finally:
+        stops.restore()

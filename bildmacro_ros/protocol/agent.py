@@ -1,0 +1,387 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+Agent i of Algorithm 1 without ROS: messages, poses and clock ticks in; what to send, as data.
+
+The node (ros/agent.py) subscribes, publishes and calls this object; an agent group's bus
+(ros/process_bus.py) calls the same methods for many agents and steps their ready rounds in one
+batch. Everything the agent decides lives here and reads time only from the clock it is given, so
+each rule is tested on a scripted clock (test/unit/test_agent.py): when the robot counts as
+arrived, which dropped messages are worth a warning, when a tick lets the rounds move, the
+tracking-reset and checkpoint cadence, when a stalled round is reported, how long the end waits
+for acknowledgements and the robot, and what is kept on Ctrl-C. The round rules themselves are
+the RoundController's (protocol/rounds.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import time
+from typing import Callable
+
+import numpy as np
+
+from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .faulty_link import FaultyLink
+from .outcome import AgentOutcome
+from .pacing import RecorderPace, WaypointPace
+from .parameters import ParameterError
+from .plausible import Bounds
+from .rounds import CatchUp, Finish, RoundController, RoundRules, Step
+from .wire import NeighbourState
+from ..core.bildmacro import agent_step, initial_state, reset_tracking, StepSizes
+from ..core.faults import FaultInjector
+from ..core.metrics import recorded_rounds
+from ..core.problem import BilevelProblem
+
+# Drops an honest swarm makes all the time, counted in the outcome but not worth a warning: a
+# resend already held, a message for a round already stepped, and the losses a test injected.
+QUIET_DROPS = frozenset(("accepted", "duplicate", "stale", "injected_loss"))
+STALL_REPORT = 5.0  # seconds a round may wait before the agent says what it waits for
+REPEAT_EVERY = {"drop": 2.0, "late": 2.0, "stall": 5.0}  # seconds between two warnings of a kind
+# seconds the end waits for neighbours and the recorder to acknowledge the last messages, and for
+# a robot the rounds wait for to reach its last waypoint
+FINISH_WAIT = 5.0
+FINISH_WAIT_ROBOT = 30.0
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Serialized bytes for the agent's `state` or `record` topic."""
+
+    topic: str
+    data: bytes
+    payload: np.ndarray | None = None  # a new round's wire payload, for listeners in this process
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """The newest waypoint x_i^k and projected point x_hat_i, for the robot and RViz."""
+
+    x: np.ndarray
+    x_hat: np.ndarray
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line for the log: level `info` or `warning`."""
+
+    level: str
+    text: str
+
+
+Encode = Callable[[int, int, object, np.ndarray], tuple[bytes, np.ndarray]]
+
+
+class Agent:
+    """
+    Agent i's rounds, its robot and its recorder, and the messages they produce. One per agent.
+
+    encode(k, i, state, x_hat) serializes row 0 of a state at round k for the wire and returns
+    (bytes, payload); read is the clock every rule and timeout uses.
+    """
+
+    def __init__(self, settings, problem: BilevelProblem, steps: StepSizes, x0: np.ndarray,
+                 y0: np.ndarray, encode: Encode, read: Callable[[], float] = time.monotonic):
+        s = self.settings = settings
+        self.problem, self.steps, self.encode, self.read = problem, steps, encode, read
+        self.outbox: list = []
+        self.said_at: dict[str, float] = {}
+        self.id, self.iterations, self.m = s.agent_id, s.iterations, problem.m
+        self.neighbours = list(s.neighbours)
+        self.bounds = Bounds.of(self.m, steps.omega, steps.gamma_y,
+                                max(s.initial_y_bound, float(np.abs(y0).max())))
+        self.state, self.x_hat = initial_state(problem, x0[None], y0[None]), np.array(x0)
+        self.checkpoint = checkpoint_path(s.checkpoint_dir, self.id) if s.checkpoint_dir else None
+        if self.checkpoint is not None:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        self.resumed_from = self._resume() if s.resume else None
+        rules = RoundRules(s.deadline, s.late_policy, s.dead_after, s.startup_timeout,
+                           s.republish_period)
+        self.rounds = RoundController(self.neighbours, s.neighbour_weights, s.self_weight, self.m,
+                                      self.iterations, rules, start_round=self.resumed_from or 0,
+                                      read=read)
+        self.link = FaultyLink(FaultInjector(s.fault_seed, s.drop, s.delay), self.id, read=read)
+        self.recorded = recorded_rounds(self.iterations, s.record_every) if s.record_every \
+            else set()
+        # a recorder that was waited for at startup is also kept up with: no record is ever lost
+        self.pace = RecorderPace(read=read) if self.recorded and s.recorders > 0 else None
+        # A robot the rounds wait for needs each waypoint at once; otherwise at the robot's rate,
+        # the newest always: a stream at 150 rounds/s would cost every follower a take per round.
+        self.waypoints = WaypointPace(0.0 if s.wait_for_robot else 1.0 / s.waypoint_rate, read)
+        self.recent: list[bytes] = []  # the last two rounds sent, for re-sends
+        self.robot_xy: np.ndarray | None = None
+        self.held_at: np.ndarray | None = None  # the goal the follower holds the robot back from
+        self.warned: set[tuple[int, str]] = set()  # (neighbour, reason) warned implausible
+        self.finish_deadline: float | None = None
+        self.outcome: AgentOutcome | None = None
+
+    @property
+    def listeners(self) -> int:
+        """Count the subscribers of its state topic to wait for before round 0."""
+        s = self.settings
+        return len(self.neighbours) if s.listeners < 0 else s.listeners
+
+    @property
+    def finishing(self) -> bool:
+        """Tell whether the last round is done and the end waits on acknowledgements."""
+        return self.finish_deadline is not None
+
+    def drain(self) -> list:
+        """Return what to send and log since the last call (Publish, Waypoint, Notice)."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    # -- what comes in -------------------------------------------------------------------------
+    def start(self, matched: bool) -> bool:
+        """Start round 0 once discovery has `matched` or its timeout passed; True if it did."""
+        if self.rounds.started or not self.rounds.may_start(matched):
+            return False
+        if not matched:
+            self._say("warning", "discovery incomplete at startup_timeout; starting, re-sending "
+                                 "until heard")
+        self.rounds.start()
+        self._publish_round()  # x_i^0 first: round 0 may wait for the robot to get there
+        return True
+
+    def take(self, msg: NeighbourState, verdict: str | None | bool = True) -> None:
+        """
+        File a decoded neighbour message; act() then does what it allows.
+
+        verdict: its plausibility (None, or why not) when the caller checked it against equal
+        bounds already (a bus checks each message once for all its listeners); True: check here.
+        """
+        reason = self.bounds.check(msg) if verdict is True else verdict
+        if reason is not None:
+            # at once for each neighbour and reason: a forger is named the moment it starts
+            if (msg.sender, reason) not in self.warned:
+                self.warned.add((msg.sender, reason))
+                self._say("warning", f"agent {self.id}: dropped agent {msg.sender}'s round-"
+                                     f"{msg.iteration} message: {reason.replace('_', ' ')} (outside "
+                                     f"the bounds an honest agent's values keep; docs/faults.md)")
+            self.rounds.reject(reason)
+            return
+        fate = self.link.admit(msg)
+        if fate == "now":
+            self._filed(msg.sender, self.rounds.receive(msg))
+        elif fate == "lost":
+            self._filed(msg.sender, self.rounds.reject("injected_loss"))
+
+    def malformed(self, sender: int, reason: str) -> None:
+        """Count a message that could not be decoded."""
+        self._filed(sender, self.rounds.reject(reason))
+
+    def release_delayed(self) -> bool:
+        """File the delayed messages now due; True if any."""
+        due = self.link.due()
+        for msg in due:
+            self._filed(msg.sender, self.rounds.receive(msg))
+        return bool(due)
+
+    def robot_pose(self, xy) -> None:
+        xy = np.asarray(xy, dtype=float)
+        if np.all(np.isfinite(xy)):
+            self.robot_xy = xy
+
+    def held(self, xy) -> None:
+        """Note the follower's word that neighbours hold the robot back from waypoint xy."""
+        self.held_at = np.asarray(xy, dtype=float)
+
+    def recorder_heard(self, taken: int) -> None:
+        """Note that the recorder has taken this agent's records up to round `taken`."""
+        if self.pace is not None:
+            self.pace.heard(taken)
+
+    def tick(self) -> bool:
+        """Read the clock; True if the rounds should be asked again (then resend())."""
+        self.rounds.tick()
+        if not self.rounds.started or self.rounds.k >= self.iterations or self.finishing:
+            return False
+        # only a deadline or a recorder's patience can turn a wait into a step as time passes
+        return self.rounds.rules.deadline > 0 or (self.pace is not None and self.pace.holding)
+
+    def waypoint_due(self) -> None:
+        """At the waypoint rate: send the newest waypoint if it has not gone out."""
+        if self.waypoints.due():
+            self._send_waypoint()
+
+    # -- rounds --------------------------------------------------------------------------------
+    def robot_at(self, xy: np.ndarray) -> bool:
+        """
+        Return True when no robot is waited for, or the robot is at xy.
+
+        At xy: its measured pose within tolerance, or its follower's word that the robot's
+        neighbours hold it back from exactly this waypoint (bodies with a safety filter).
+        """
+        if not self.settings.wait_for_robot:
+            return True
+        if self.held_at is not None and np.array_equal(self.held_at, xy):
+            return True
+        return self.robot_xy is not None and \
+            float(np.hypot(*(self.robot_xy - xy))) <= self.settings.arrival_tolerance
+
+    def next_step(self) -> Step | None:
+        """Follow the round rules through catch-ups and the finish; the Step to take, or None."""
+        while True:
+            recorder_ready = self.pace is None or \
+                self.pace.may_step(publishes=self.rounds.k in self.recorded)
+            action = self.rounds.decide(robot_ready=self.robot_at(self.state.x[0]),
+                                        recorder_ready=recorder_ready)
+            self._log_events()
+            if isinstance(action, Step):
+                return action
+            if isinstance(action, CatchUp):
+                self._say("warning", f"agent {self.id}: behind at round {action.from_round}; "
+                                     f"catching up with its neighbours at round {action.to_round}")
+                self._publish_round()
+                continue
+            if isinstance(action, Finish):
+                self._finish()
+            return None
+
+    def compute(self, step: Step):
+        """Round k's step alone (an agent group steps its ready agents in one batch instead)."""
+        return agent_step(self.problem, self.steps, self.state, step.self_weight, step.weights,
+                          *step.stacked(self.m))
+
+    def act(self) -> None:
+        """Step every round the rules allow now, one after another."""
+        while (step := self.next_step()) is not None:
+            self.stepped(step, self.compute(step))
+
+    def stepped(self, step: Step, result) -> None:
+        """Take round k's result (a one-row core.StepResult): record, checkpoint, send k+1."""
+        if step.late:
+            self._say("warning", f"agent {self.id}: round {step.k} stepped without agents "
+                                 f"{step.late} after the {self.settings.deadline:g} s deadline "
+                                 f"({self.settings.late_policy})", repeat="late")
+        before = self.state
+        self.state, self.x_hat = result.state, result.x_hat[0]
+        if step.k in self.recorded:  # round k with the x_hat^k its step produced
+            self.outbox.append(Publish("record", self.encode(step.k, self.id, before,
+                                                             self.x_hat)[0]))
+            if self.pace is not None:
+                self.pace.published(step.k)
+        k = step.k + 1
+        self.state = reset_tracking(self.problem, self.state, k, self.settings.tracking_reset)
+        self._publish_round()
+        if self.checkpoint is not None and k % self.settings.checkpoint_every == 0:
+            save_checkpoint(self.checkpoint, k, self.state, self.x_hat)
+
+    # -- the end -------------------------------------------------------------------------------
+    def settle(self, acked: bool) -> bool:
+        """
+        After the last round: True once the end may come, having reported the outcome.
+
+        acked: every neighbour and the recorder acknowledged the last messages. The end waits
+        for that and for the robot at its last waypoint, up to the finish deadline.
+        """
+        there = self.robot_at(self.state.x[0])
+        if not (acked and there) and self.read() < self.finish_deadline:
+            return False
+        if not there:
+            self._say("warning", f"agent {self.id}: the robot did not reach its last waypoint in "
+                                 f"time")
+        o = self.report()
+        self._say("info", f"agent {self.id}: finished {o.rounds} iterations in {o.seconds:.1f} s "
+                          f"({o.rounds_per_second:.1f} rounds/s after round 1); {o.late_rounds} "
+                          f"rounds stepped late; dropped messages: {o.dropped or 'none'}")
+        return True
+
+    def stop(self) -> None:
+        """Stop before the end (Ctrl-C): report how far it got and keep the round reached."""
+        if self.outcome is not None:
+            return
+        self.report()
+        # a restart with resume then loses no round (a power loss still goes back to the last
+        # periodic checkpoint)
+        if self.checkpoint is not None and self.rounds.started:
+            save_checkpoint(self.checkpoint, self.rounds.k, self.state, self.x_hat)
+
+    def report(self) -> AgentOutcome:
+        """Report this agent's outcome so far, written to outcome_dir when that is set."""
+        self.outcome = self.rounds.outcome(self.id, self.resumed_from)
+        if self.settings.outcome_dir:
+            Path(self.settings.outcome_dir).mkdir(parents=True, exist_ok=True)
+            self.outcome.write(self.settings.outcome_dir)
+        return self.outcome
+
+    # -- inside --------------------------------------------------------------------------------
+    def _resume(self) -> int | None:
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            self._say("warning", f"agent {self.id}: no checkpoint to resume from; starting from "
+                                 f"x_i^0, y_i^0")
+            return None
+        try:
+            k, self.state, self.x_hat = load_checkpoint(self.checkpoint, self.problem,
+                                                        self.iterations)
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'checkpoint_dir': {exc}") from None
+        self._say("info", f"agent {self.id}: resumed from round {k} ({self.checkpoint})")
+        return k
+
+    def _publish_round(self) -> None:
+        """Round k begins: the waypoint x_i^k, the projected point, the state for neighbours."""
+        if self.waypoints.new():
+            self._send_waypoint()
+        data, payload = self.encode(self.rounds.k, self.id, self.state, self.x_hat)
+        self.outbox.append(Publish("state", data, payload))
+        self.recent = (self.recent + [data])[-2:]
+        self.rounds.sent()
+
+    def _send_waypoint(self) -> None:
+        self.outbox.append(Waypoint(self.state.x[0], self.x_hat))
+
+    def _finish(self) -> None:
+        if self.waypoints.flush():  # the last one, whatever the rate
+            self._send_waypoint()
+        if self.recorded:  # round K's state is the run's final state
+            self.outbox.append(Publish("record", self.encode(self.rounds.k, self.id, self.state,
+                                                             self.x_hat)[0]))
+        wait = FINISH_WAIT_ROBOT if self.settings.wait_for_robot else FINISH_WAIT
+        self.finish_deadline = self.read() + wait
+
+    def resend(self) -> None:
+        """
+        After a tick: re-send the last two rounds when a round has stalled.
+
+        Neighbours are at most one round behind or ahead, so whichever message one of them lost
+        is among these two.
+        """
+        if not self.rounds.should_resend():
+            return
+        self.outbox.extend(Publish("state", data) for data in self.recent)
+        self.rounds.resent()
+        waited = self.rounds.waited()
+        if waited > STALL_REPORT:
+            missing = self.rounds.inbox.missing(self.rounds.k)
+            what = f"agents {missing}" if missing else \
+                f"the robot to reach {np.round(self.state.x[0], 3)} (odometry: {self.robot_xy})"
+            self._say("warning", f"round {self.rounds.k} has waited {waited:.0f} s for {what}",
+                      repeat="stall")
+
+    def _filed(self, sender: int, status: str) -> None:
+        if status not in QUIET_DROPS:
+            self._say("warning", f"dropped a message from agent {sender}: {status} (dropped so far:"
+                                 f" {dict(self.rounds.inbox.dropped)})", repeat="drop")
+
+    def _log_events(self) -> None:
+        for event in self.rounds.drain_events():
+            if event.kind == "dead":
+                s = self.settings
+                self._say("warning", f"agent {self.id}: agent {event.neighbour} has been silent "
+                                     f"for {event.silent:.1f} s ({s.dead_after} deadlines) and is "
+                                     f"declared dead at round {event.k}: dropped from the sums "
+                                     f"until it is heard again")
+            else:
+                self._say("info", f"agent {self.id}: agent {event.neighbour} is back at round "
+                                  f"{event.k}")
+
+    def _say(self, level: str, text: str, repeat: str | None = None) -> None:
+        """Queue a log line; one of a `repeat` kind at most every REPEAT_EVERY[kind] seconds."""
+        if repeat is not None:
+            now = self.read()
+            if now - self.said_at.get(repeat, -np.inf) < REPEAT_EVERY[repeat]:
+                return
+            self.said_at[repeat] = now
+        self.outbox.append(Notice(level, text))
