@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .core.bildmacro import initial_state, Mixer, reset_tracking, swarm_step
+from .core.bildmacro import initial_state, Mixer, projected_point, reset_tracking, swarm_step
 from .core.centralized import centralized_step
 from .core.metrics import (consensus_error, default_log_every, lower_grad_norm, ObjectiveTracker, snapshot_iterations,
                            step_norm)
@@ -53,14 +53,20 @@ class Distributed:
         if measure:
             if not np.all(np.isfinite(result.state.y)):
                 raise Diverged("y became non-finite")
-            row = {"lower_grad_norm": lower_grad_norm(self.problem, before.x, before.y, before.mean),
-                   "step_norm": step_norm(result.x_hat, before.x),
-                   "consensus_error": consensus_error(before.y),
-                   "kl": self.objective(before.x)}
+            row = self._row(before, result.x_hat)
         self.k += 1
         self.state, self.x_hat = reset_tracking(self.problem, result.state, self.k, self.reset_every), result.x_hat
         self.clipped += int(result.clipped.sum())
         return row
+
+    def _row(self, state, x_hat) -> dict:
+        return {"lower_grad_norm": lower_grad_norm(self.problem, state.x, state.y, state.mean),
+                "step_norm": step_norm(x_hat, state.x), "consensus_error": consensus_error(state.y),
+                "kl": self.objective(state.x)}
+
+    def last_row(self) -> dict:
+        """Row K: iterate K, with the step (6a) would take from it."""
+        return self._row(self.state, projected_point(self.problem, self.steps, self.state))
 
     def kl(self) -> float:
         return self.objective(self.state.x)
@@ -84,16 +90,21 @@ class Centralized:
 
     def advance(self, measure: bool) -> dict | None:
         x_hat, x_next, solution = centralized_step(self.problem, self.steps, self.x, self.solution)
-        row = None
-        if measure:
-            n = len(self.x)
-            theta = np.broadcast_to(self.solution.theta, (n, self.problem.m))
-            mean = np.broadcast_to(self.solution.stats.mean[0], (n, self.problem.m))
-            row = {"lower_grad_norm": lower_grad_norm(self.problem, self.x, theta, mean),
-                   "step_norm": step_norm(x_hat, self.x), "consensus_error": 0.0,
-                   "kl": float(self.solution.stats.kl[0])}
+        row = self._row(x_hat) if measure else None
         self.x, self.x_hat, self.solution = x_next, x_hat, solution
         return row
+
+    def _row(self, x_hat) -> dict:
+        n = len(self.x)
+        theta = np.broadcast_to(self.solution.theta, (n, self.problem.m))
+        mean = np.broadcast_to(self.solution.stats.mean[0], (n, self.problem.m))
+        return {"lower_grad_norm": lower_grad_norm(self.problem, self.x, theta, mean),
+                "step_norm": step_norm(x_hat, self.x), "consensus_error": 0.0,
+                "kl": float(self.solution.stats.kl[0])}
+
+    def last_row(self) -> dict:
+        """Row K: iterate K, with the step the method would take from it."""
+        return self._row(centralized_step(self.problem, self.steps, self.x, self.solution)[0])
 
     def kl(self) -> float:
         return float(self.solution.stats.kl[0])
@@ -161,6 +172,8 @@ def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: i
     meter.update(k, f"KL {final_kl:.4f}", force=True)
     if diverged is None:
         writer.snapshot(k, algo.x, algo.learned())
+    if k == iterations:  # the last point of Fig. 1, and the final KL, in the table too
+        writer.row(k, algo.last_row())
     files = writer.finish(k, algo.final_arrays(), final_kl, plots)
     return RunSummary(out=writer.out, method=method, iterations=k, requested=iterations, final_kl=final_kl,
                       initial_kl=final_kl if iterations == 0 else writer.first_kl,

@@ -12,12 +12,15 @@ import time
 
 import numpy as np
 
+from bildmacro_ros.core.bildmacro import StepSizes
 from bildmacro_ros.core.config import DEFAULTS
 from bildmacro_ros.core.problem import BilevelProblem
 from bildmacro_ros.core.target import gaussian_mixture
 from bildmacro_ros.protocol.outcome import read_outcomes
 
 ROOT = Path(__file__).resolve().parents[1]
+# step sizes for the conftest's problem (omega = 1e-2)
+STEPS = StepSizes(gamma_x=1e-3, gamma_y=0.05, omega=1e-2, delta=0.02)
 
 
 def make_problem(family, omega):

@@ -13,7 +13,7 @@ from bildmacro_ros.protocol.pacing import RecorderPace, WaypointPace
 from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.rounds import RoundController, RoundRules, Wait
 from bildmacro_ros.protocol.wire import NeighbourState
-from helpers import bildmacro
+from helpers import bildmacro, STEPS
 
 
 class Clock:
@@ -94,15 +94,15 @@ def record(m: int, sender: int, k: int, value: float) -> NeighbourState:
 
 
 def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_and_counted(problem):
-    recorder = Recorder(problem, agents=2, iterations=6, log_every=1)
+    recorder = Recorder(problem, STEPS, agents=2, iterations=6, log_every=1)
     for k in range(7):
         for i in range(2):
             if (i, k) not in ((1, 2), (1, 3)):  # agent 1's records of rounds 2 and 3 were lost
                 recorder.add(record(problem.m, i, k, k + i))
-    assert [k for k, _ in recorder.ready_rows()] == [0, 1] and recorder.missing_rows == [2, 3, 4, 5]
+    assert [k for k, _ in recorder.ready_rows()] == [0, 1] and recorder.missing_rows == [2, 3, 4, 5, 6]
     filled = list(recorder.fill(recorder.final()[0]))
     rows = {item[1]: item[2] for item in filled if item[0] == "row"}
-    assert sorted(rows) == [2, 3, 4, 5] and [rows[k]["stand_ins"] for k in (2, 3, 4, 5)] == [1, 1, 0, 0]
+    assert sorted(rows) == [2, 3, 4, 5, 6] and [rows[k]["stand_ins"] for k in (2, 3, 4, 5, 6)] == [1, 1, 0, 0, 0]
     assert recorder.stood_in == {2: [1], 3: [1]} and recorder.missing_rows == []
     # rounds 2 and 3 stand in agent 1's round-1 record (y = 0.02), the newest it sent before them
     assert rows[3]["consensus_error"] == pytest.approx(np.sqrt(problem.m) * 0.005)
@@ -110,11 +110,11 @@ def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_an
 
 
 def test_a_round_with_an_agent_never_heard_before_it_is_left_out_not_forged(problem):
-    recorder = Recorder(problem, agents=2, iterations=4, log_every=1)
+    recorder = Recorder(problem, STEPS, agents=2, iterations=4, log_every=1)
     for k in range(5):
         recorder.add(record(problem.m, 0, k, k))
     recorder.add(record(problem.m, 1, 2, 2))
-    assert list(recorder.fill(4)) == [] and recorder.missing_rows == [0, 1, 2, 3]
+    assert list(recorder.fill(4)) == [] and recorder.missing_rows == [0, 1, 2, 3, 4]
 
 
 BUSY = "while True: pass"

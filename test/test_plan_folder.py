@@ -21,7 +21,7 @@ from bildmacro_ros.plan_folder import read_plan, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.wire import NeighbourState
-from helpers import assert_same_run, bildmacro
+from helpers import assert_same_run, bildmacro, STEPS
 
 
 def plan(tmp_path, name="plan", **robots):
@@ -131,7 +131,7 @@ def record(sender, k):
 
 
 def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_its_state_is_stale(problem):
-    recorder = Recorder(problem, agents=3, iterations=10, log_every=1)
+    recorder = Recorder(problem, STEPS, agents=3, iterations=10, log_every=1)
     for k in range(4):
         for i in range(3):
             recorder.add(record(i, k), now=float(k))

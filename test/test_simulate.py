@@ -32,10 +32,11 @@ def test_outputs(tmp_path):
     with open(out / "metrics.csv") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["iteration", "lower_grad_norm", "step_norm", "consensus_error", "kl", "stand_ins"]
-    assert [int(r[0]) for r in rows[1:]] == list(range(0, 300, 10)) + [299]
+    assert [int(r[0]) for r in rows[1:]] == list(range(0, 300, 10)) + [299, 300]
     assert all(np.isfinite(float(v)) for r in rows[1:] for v in r)
     with np.load(out / "final_state.npz") as final:
         assert int(final["iteration"]) == 300
+        assert float(rows[-1][4]) == pytest.approx(float(final["kl"]), rel=1e-12)  # row K is iterate K
         assert final["x"].shape == (6, 2) and final["x_hat"].shape == (6, 2)
         assert final["y"].shape == (6, 49) and final["r"].shape == (6, 49) and final["q"].shape == (6, 49, 49)
         assert np.allclose(final["q"], np.swapaxes(final["q"], 1, 2))

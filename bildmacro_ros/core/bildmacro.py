@@ -101,6 +101,12 @@ def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamm
     return x_hat, x + delta * (x_hat - x)
 
 
+def projected_point(problem: BilevelProblem, steps: StepSizes, state: AgentState) -> np.ndarray:
+    """(6a) at a state without stepping: x_hat^k of each row (row K of the metrics has no step K)."""
+    z, _ = solve_projected(state.q, steps.omega, state.grad_f)
+    return microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)[0]
+
+
 @dataclass
 class StepResult:
     state: AgentState

@@ -23,8 +23,8 @@ def snapshot_iterations(iterations: int) -> list[int]:
 
 
 def metric_rounds(iterations: int, log_every: int) -> list[int]:
-    """Return the rounds with a metrics row: every log_every-th, and the last step K-1."""
-    return sorted(set(range(0, iterations, log_every)) | ({iterations - 1} if iterations else set()))
+    """Return the rounds with a metrics row: every log_every-th, the last step K-1, and K."""
+    return sorted(set(range(0, iterations, log_every)) | {max(iterations - 1, 0), iterations})
 
 
 def recorded_rounds(iterations: int, log_every: int) -> set[int]:

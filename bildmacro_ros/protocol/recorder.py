@@ -12,9 +12,12 @@ comes is stood in for by its agent's newest earlier one when the run's files are
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .wire import NeighbourState
+from ..core.bildmacro import initial_state, projected_point, StepSizes
 from ..core.metrics import (consensus_error, lower_grad_norm, metric_rounds, ObjectiveTracker,
                             recorded_rounds, snapshot_iterations, step_norm)
 from ..core.problem import BilevelProblem
@@ -22,8 +25,9 @@ from ..core.symmetric import unpack
 
 
 class Recorder:
-    def __init__(self, problem: BilevelProblem, agents: int, iterations: int, log_every: int):
-        self.problem, self.agents, self.iterations = problem, agents, iterations
+    def __init__(self, problem: BilevelProblem, steps: StepSizes, agents: int, iterations: int,
+                 log_every: int):
+        self.problem, self.steps, self.agents, self.iterations = problem, steps, agents, iterations
         self.rounds = recorded_rounds(iterations, log_every)
         self.snapshot_at = snapshot_iterations(iterations)
         self.pending_rows = metric_rounds(iterations, log_every)
@@ -134,8 +138,13 @@ class Recorder:
     def _row(self, k: int, stand_ins: int = 0) -> dict:
         x, y = self.stack(k, "x"), self.stack(k, "y")
         mean = self.problem.evaluate(y, cov=False).mean
+        if k < self.iterations:
+            x_hat = self.stack(k, "x_hat")  # what step k produced
+        else:  # row K: no step K is taken, so the step (6a) would take from iterate K
+            state = dataclasses.replace(initial_state(self.problem, x, y), q=self.stack(k, "q"))
+            x_hat = projected_point(self.problem, self.steps, state)
         return {"lower_grad_norm": lower_grad_norm(self.problem, x, y, mean),
-                "step_norm": step_norm(self.stack(k, "x_hat"), x),
+                "step_norm": step_norm(x_hat, x),
                 "consensus_error": consensus_error(y), "kl": self.objective(x), "stand_ins": stand_ins}
 
     def ready_rows(self):

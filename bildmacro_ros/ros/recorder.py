@@ -54,7 +54,7 @@ class RecorderNode(Node):
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
         n, iterations = scenario.agents, scenario.config["iterations"]
-        self.recorder = Recorder(scenario.problem, n, iterations, log_every)
+        self.recorder = Recorder(scenario.problem, scenario.steps, n, iterations, log_every)
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
         self.ignored = IgnoredInput(self)
