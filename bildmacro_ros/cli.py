@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from .core.config import PRESETS
+from .options import add_options
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -82,38 +82,12 @@ def _non_negative(unit: str):
     return parse
 
 
-_seconds, _metres = _non_negative("seconds"), _non_negative("metres")
+_seconds = _non_negative("seconds")
+# options of the table (options.py) that the launchers take themselves, not the config
+LAUNCHER_OWN = ("namespace", "agents_per_process")
 
 
-def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that builds a swarm from a config."""
-    parser.add_argument("--config", default="default",
-                        help=f"YAML config file, or a preset name: {', '.join(PRESETS)} (default: default)")
-    parser.add_argument("--agents", type=_positive_int, help="number of agents N (overrides the config)")
-    parser.add_argument("--iterations", type=_non_negative_int, help="iterations K (overrides the config)")
-    parser.add_argument("--seed", type=_non_negative_int, help="random seed for graph and init (overrides the config)")
-    parser.add_argument("--init", type=Path, help=".npz with x (N,2) and y (N,m); r, q start as in Theorem 1")
-    parser.add_argument("--weights", type=Path,
-                        help="N x N doubly stochastic weights (.npy or .csv); no graph is sampled")
-    parser.add_argument("--radius", type=_metres, help="each robot's body radius in metres: robots start at least "
-                        "two radii apart, and a safety filter keeps their bodies apart (overrides the config's "
-                        "robots.radius, 0 unless it sets one: points)")
-
-
-def add_swarm_arguments(parser: argparse.ArgumentParser, simulators: tuple[str, ...]) -> None:
-    """Options of the nodes a swarm runs, shared by `bildmacro swarm` and `bildmacro plan`."""
-    parser.add_argument("--namespace", default="", help="ROS namespace for every node and topic")
-    parser.add_argument("--no-safety", action="store_true",
-                        help="with a radius, drive without the safety filter: the simulator then counts the contacts "
-                             "it would have prevented")
-    parser.add_argument("--simulator", choices=simulators,
-                        help="robots that follow the waypoints: embedded (the built-in diff-drive simulator)"
-                             + (", external (robots of your own, or a Gazebo world, on robot_<i>/cmd_vel and "
-                                "robot_<i>/odom), gazebo (the same)" if "external" in simulators else "")
-                             + ", or none (default: the config's robots.simulator, embedded)")
-    parser.add_argument("--wait-for-robots", action="store_true",
-                        help="physical-robot mode: each round waits until the robot is within robots.tolerance of "
-                             "x_i (default: the algorithm runs ahead and the robots follow)")
+def add_log_every(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
 
 
@@ -123,38 +97,12 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def add_fault_arguments(parser: argparse.ArgumentParser):
-    """Add the config's faults section as options; return the group, for options of one command."""
-    faults = parser.add_argument_group("faults", "late and dead neighbours, and injected faults (override the "
-                                       "config's faults section; see the README's Faults section)")
-    faults.add_argument("--deadline", type=_seconds, help="seconds a round waits for a neighbour (0: for ever)")
-    faults.add_argument("--late-policy", choices=("reuse", "drop"), help="what stands in for a late neighbour")
-    faults.add_argument("--dead-after", type=_positive_int, help="missed deadlines in a row before a neighbour "
-                                                                 "is declared dead")
-    faults.add_argument("--tracking-reset", type=_non_negative_int,
-                        help="re-initialise r and q (Theorem 1) every this many rounds (0: never)")
-    faults.add_argument("--drop", type=float, help="injected: probability that a neighbour's round is lost")
-    faults.add_argument("--delay", type=_seconds, help="injected: messages arrive up to this many seconds late")
-    faults.add_argument("--fault-seed", type=_non_negative_int, help="seed of the injected losses and delays")
-    from .core.config import default
-
-    for action in faults._group_actions:  # the defaults are the config's, which --help should show
-        action.help += f" (default: the config's faults.{action.dest}, {default('faults.' + action.dest)!r} " \
-                       f"unless it sets one)"
-    return faults
-
-
 def run_inputs(args):
-    """Config + overrides + optional init/weights from the shared options; ValueError if bad."""
-    from .core.scenario import load_run_inputs
+    """Return (cfg, base, init, weights) from the table's options (options.py); ValueError if bad."""
+    from .options import options_of, run_inputs as inputs
 
-    from .core.config import validate
-
-    overrides = {"agents": args.agents, "iterations": args.iterations, "seed": args.seed}
-    cfg, base, init, weights = load_run_inputs(args.config, overrides, args.init, args.weights)
-    if args.radius is not None:
-        cfg = validate(dict(cfg, robots=dict(cfg["robots"], radius=args.radius)))
-    return cfg, base, init, weights
+    return inputs({option.name: getattr(args, option.name) for option in options_of(args.command)
+                   if option.name not in LAUNCHER_OWN})
 
 
 def cmd_simulate(args) -> int:
@@ -180,28 +128,10 @@ def _report(summary) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
-def swarm_config(args) -> tuple:
-    """Return (cfg, base, init, weights) from the options `bildmacro swarm` and `bildmacro plan` share."""
-    from .core.config import validate
-
-    cfg, base, init, weights = run_inputs(args)
-    robots = dict(cfg["robots"])
-    if args.simulator:
-        robots["simulator"] = args.simulator
-    if args.wait_for_robots:
-        robots["wait"] = True
-    if args.no_safety:
-        robots["safety"] = False
-    # each option is named as its faults.<key>, so the config names the option at fault
-    faults = dict(cfg["faults"])
-    faults.update({key: getattr(args, key) for key in faults if getattr(args, key, None) is not None})
-    return validate(dict(cfg, robots=robots, faults=faults)), base, init, weights
-
-
 def cmd_swarm(args) -> int:
     from .launchers.swarm import run_swarm
 
-    cfg, base, init, weights = swarm_config(args)
+    cfg, base, init, weights = run_inputs(args)
     kill = args.kill
     if kill is not None:
         kill.restart_after = args.restart_after
@@ -218,7 +148,7 @@ def cmd_swarm(args) -> int:
 def cmd_plan(args) -> int:
     from .plan_folder import read_plan, write_plan
 
-    cfg, base, init, weights = swarm_config(args)
+    cfg, base, init, weights = run_inputs(args)
     index = write_plan(cfg, base, args.out, init, weights, args.namespace, record=not args.no_record,
                        overwrite=args.overwrite, record_every=args.log_every)
     plan = read_plan(args.out)
@@ -270,13 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run the whole swarm in one process (vectorised)",
                          description="Run BILD-MACRO (or the centralised reference) for a whole swarm in one "
                                      "process and write metrics.csv, final_state.npz, config.yaml and figures.")
-    add_scenario_arguments(sim)
+    add_options(sim, "simulate")
     sim.add_argument("--method", choices=("distributed", "centralized"), default="distributed",
                      help="distributed: Algorithm 1; centralized: method (11) with exact theta(x)")
     sim.add_argument("--out", type=Path, default=Path("runs/simulate"), help="output folder (default: runs/simulate)")
     sim.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     sim.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
-    sim.add_argument("--log-every", type=_positive_int, help="metrics every K iterations (default: K/1000)")
+    add_log_every(sim)
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     sim.set_defaults(func=cmd_simulate)
 
@@ -284,12 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Start the launch plan's agent nodes as separate processes over DDS "
                                        "(as `ros2 launch bildmacro_ros swarm.launch.py` does), record every "
                                        "round, and write the same files as `bildmacro simulate`.")
-    add_scenario_arguments(swarm)
+    add_options(swarm, "swarm", {"simulator": ("embedded", "none")})
     swarm.add_argument("--out", type=Path, default=Path("runs/swarm"), help="output folder (default: runs/swarm)")
     swarm.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    swarm.add_argument("--agents-per-process", type=_positive_int, default=1,
-                       help="agent nodes per process on one executor (e.g. 10 for 50+ agents on one machine)")
-    add_swarm_arguments(swarm, ("embedded", "none"))
+    add_log_every(swarm)
     swarm.add_argument("--stall-timeout", type=_seconds, default=60.0,
                        help="give up when no recorded round (one every --log-every rounds) completes for this "
                             "many seconds (default 60)")
@@ -300,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--visualiser", action="store_true",
                        help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this "
                             "domain")
-    faults = add_fault_arguments(swarm)
+    faults = next(group for group in swarm._action_groups if group.title == "faults")
     faults.add_argument("--kill", type=_kill, metavar="AGENT@ROUND",
                         help="SIGKILL agent AGENT's process once it has recorded round ROUND")
     faults.add_argument("--restart-after", type=_seconds, metavar="SECONDS",
@@ -312,13 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
                                       "agent's and robot's parameters, the weights, the initial state, the resolved "
                                       "config, the DDS profile and each computer's command (plan.yaml). Copy the "
                                       "folder to every robot.")
-    add_scenario_arguments(plan)
+    add_options(plan, "plan", {"simulator": ("embedded", "external", "gazebo", "none")})
     plan.add_argument("--out", type=Path, required=True, help="the plan folder to write")
     plan.add_argument("--overwrite", action="store_true", help="replace a previous plan in --out")
-    add_swarm_arguments(plan, ("embedded", "external", "gazebo", "none"))
+    add_log_every(plan)
     plan.add_argument("--no-record", action="store_true",
                       help="no recorder will run: agents neither wait for one nor publish records")
-    add_fault_arguments(plan)
     plan.set_defaults(func=cmd_plan)
 
     robot = sub.add_parser("robot", help="on robot i's computer: start its agent and robot nodes from a plan",

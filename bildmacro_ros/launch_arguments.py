@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .launch_plan import NodeSpec, PARAMETER_SERVICES, plan_swarm, SwarmPlan
+from .options import BY_NAME, describe, options_of, run_inputs
 
 
 def number_argument(name: str, text: str, kind):
@@ -29,43 +30,50 @@ def flag_argument(name: str, text: str) -> bool:
     raise ValueError(f"launch argument {name}:={text!r} must be true or false")
 
 
-def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "", edge_probability: str = "",
-                        iterations: str = "", weights: str = "", init: str = "", namespace: str = "",
-                        agents_per_process: str = "1", record: str = "", simulator: str = "",
-                        wait_for_robots: str = "", radius: str = "", safety: str = "", rviz: str = "false",
-                        parameter_services: str = "true") -> tuple[SwarmPlan, dict]:
+def launch_arguments() -> dict[str, tuple[str, str]]:
+    """Return swarm.launch.py's arguments: name -> (default text, description), from the table."""
+    out = {}
+    for option in options_of("launch"):
+        value = option.default
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        out[option.name] = (text, describe(option))
+    return out
+
+
+def _value(option, text: str):
+    """Read a launch argument's text as the option's value (empty: None, the config's or default)."""
+    if text == "":
+        return None
+    if option.kind == "flag":
+        return flag_argument(option.name, text)
+    if option.kind in ("count", "whole"):
+        return number_argument(option.name, text, int)
+    if option.kind in ("seconds", "metres", "probability"):
+        return number_argument(option.name, text, float)
+    return text  # ranges and choices are the config's to check
+
+
+def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
     """
     Plan a launch from the launch file's arguments (strings; empty keeps the config's value).
 
     Returns the plan and the resolved config.
     """
-    from .core.config import preset_dirs, validate
-    from .core.scenario import load_run_inputs
+    from .core.config import preset_dirs
 
-    overrides = {"agents": number_argument("agents", agents, int) if agents else None,
-                 "seed": number_argument("seed", seed, int) if seed else None,
-                 "iterations": number_argument("iterations", iterations, int) if iterations else None}
-    cfg, base, init_arrays, weight_matrix = load_run_inputs(config, overrides, init or None, weights or None)
-    if edge_probability:
-        graph = dict(cfg["graph"], type="erdos_renyi",
-                     edge_probability=number_argument("edge_probability", edge_probability, float))
-        graph.pop("edges", None)
-        cfg = validate(dict(cfg, graph=graph))
-    robots = dict(cfg["robots"])
-    if simulator:
-        robots["simulator"] = simulator
-    if wait_for_robots:
-        robots["wait"] = flag_argument("wait_for_robots", wait_for_robots)
-    if radius:
-        robots["radius"] = number_argument("radius", radius, float)
-    if safety:
-        robots["safety"] = flag_argument("safety", safety)
-    cfg = validate(dict(cfg, robots=robots))
+    unknown = sorted(set(arguments) - {option.name for option in options_of("launch")})
+    if unknown:
+        raise ValueError(f"unknown launch arguments: {', '.join(unknown)}")
+    values = {option.name: _value(option, arguments.get(option.name, "")) for option in options_of("launch")}
+    launcher = {name: values.pop(name) for name in ("record", "rviz", "parameter_services",
+                                                    "namespace", "agents_per_process")}
+    launcher = {name: BY_NAME[name].default if value is None else value for name, value in launcher.items()}
+    cfg, base, init_arrays, weight_matrix = run_inputs(values)
+    record = launcher["record"]
     folder = Path(record).expanduser().resolve() if record else None
-    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, namespace,
-                      number_argument("agents_per_process", agents_per_process, int), recorders=1 if record else 0,
-                      visualiser=flag_argument("rviz", rviz), run_dir=folder)
-    if not flag_argument("parameter_services", parameter_services):
+    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, launcher["namespace"], launcher["agents_per_process"],
+                      recorders=1 if record else 0, visualiser=launcher["rviz"], run_dir=folder)
+    if not launcher["parameter_services"]:
         plan.environment[PARAMETER_SERVICES] = "0"
     if folder is not None:
         # the recorder rebuilds the scenario from the inputs the launch writes into the folder
@@ -73,7 +81,7 @@ def plan_from_arguments(config: str = "default", agents: str = "", seed: str = "
             "config": str(folder / "config.yaml"), "out": str(folder), "init": str(folder / "initial_state.npz"),
             "weights": str(folder / "weights.npy"), "log_every": plan.agents[0].parameters["record_every"],
             "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
-    if flag_argument("rviz", rviz):
+    if launcher["rviz"]:
         layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()), Path("swarm.rviz"))
         plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
                                      arguments=["-d", str(layout)]))

@@ -17,6 +17,7 @@ import yaml
 from .core.graph import in_neighbours
 from .core.metrics import default_log_every
 from .core.scenario import build_scenario, Scenario
+from .protocol.node_parameters import NODE_PARAMETERS
 from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_from_config
 from .scene import graph_edges
 
@@ -172,26 +173,27 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
     cfg = scenario.config
     robots, n = cfg["robots"], cfg["agents"]
     ids = list(range(n))
-    limits = {"max_speed": robots["max_speed"], "max_turn_rate": robots["max_turn_rate"]}
     specs = []
+
+    def node(name: str, executable: str, **parameters) -> None:
+        # the config's values of the node's config-keyed parameters, and these
+        table = NODE_PARAMETERS[executable]
+        configured = parameters_from_config(dict(cfg, target=target_parameter(cfg["target"], base_dir)),
+                                            table=table)
+        specs.append(NodeSpec(name, executable, {**configured, **parameters}, ns))
+
+    poses = initial_poses(scenario.x0)
     if robots["simulator"] == "embedded":
-        specs.append(NodeSpec("swarm_simulator", "swarm_simulator", {
-            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0), "rate": robots["rate"],
-            "radius": robots["radius"], **limits}, ns))
+        node("swarm_simulator", "swarm_simulator", robot_ids=ids, initial_poses=poses)
     elif robots["simulator"] == "turtlesim":
         specs.append(NodeSpec("turtlesim", "turtlesim_node", {}, ns, package="turtlesim"))
-        specs.append(NodeSpec("turtlesim_bridge", "turtlesim_bridge", {
-            "robot_ids": ids, "initial_poses": initial_poses(scenario.x0)}, ns))
+        node("turtlesim_bridge", "turtlesim_bridge", robot_ids=ids, initial_poses=poses)
     if robots["simulator"] != "none":
         # swarm_ids: a follower cut down to one robot (plan folders) still filters against them all
-        specs.append(NodeSpec("waypoint_follower", "follower", {
-            "robot_ids": ids, "rate": robots["rate"], "tolerance": stop_tolerance(cfg), "radius": robots["radius"],
-            "safety": robots["safety"], "sensing_range": robots["sensing_range"], "swarm_ids": ids, **limits}, ns))
+        node("waypoint_follower", "follower", robot_ids=ids, tolerance=stop_tolerance(cfg), swarm_ids=ids)
     if visualiser:
-        edges = [v for edge in graph_edges(scenario.weights) for v in edge]
-        specs.append(NodeSpec("visualiser", "visualiser", {
-            "agents": n, "edges": edges, **problem_parameters(cfg, base_dir),
-            "robots": robots["simulator"] != "none"}, ns))
+        node("visualiser", "visualiser", edges=[v for edge in graph_edges(scenario.weights) for v in edge],
+             robots=robots["simulator"] != "none")
     return specs
 
 

@@ -22,32 +22,10 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, SetROSLogDir
 
-ARGUMENTS = {
-    "config": ("default", "config YAML file, or a preset name: default, paper, demo"),
-    "agents": ("", "number of agents N (empty: the config's)"),
-    "seed": ("", "seed of the graph and the initial state (empty: the config's)"),
-    "edge_probability": ("", "Erdős–Rényi edge probability in (0, 1] (empty: the config's)"),
-    "iterations": ("", "iterations K (empty: the config's)"),
-    "weights": ("", "N x N doubly stochastic weights (.npy/.csv) instead of a sampled graph"),
-    "init": ("", ".npz with x (N,2) and y (N,m) instead of the seeded initial state"),
-    "namespace": ("", "namespace for every node and topic"),
-    "agents_per_process": ("1", "agent nodes per process (one executor each); raise for 50+ agents"),
-    "record": ("", "folder to record the run into with the recorder node, as bildmacro swarm does (empty: no "
-                   "recording)"),
-    "simulator": ("", "robots that follow the waypoints: embedded (the built-in diff-drive swarm), turtlesim, "
-                      "gazebo or external (your world or your robots' drivers provide robot_<i>/cmd_vel and "
-                      "robot_<i>/odom), or none "
-                      "(empty: the config's robots.simulator)"),
-    "wait_for_robots": ("", "true: each round waits until the robot is within robots.tolerance of x_i "
-                            "(physical robots); empty: the config's robots.wait"),
-    "radius": ("", "each robot's body radius in metres: a safety filter keeps bodies apart, and the embedded "
-                   "simulator reports contacts (empty: the config's robots.radius; 0: points)"),
-    "safety": ("", "false: with a radius, drive without the safety filter, to see what it prevents (empty: the "
-                   "config's robots.safety)"),
-    "rviz": ("false", "true: start the visualiser node and RViz with config/swarm.rviz"),
-    "parameter_services": ("true", "false: nodes start without parameter services (no ros2 param), which "
-                                   "saves each agent work on every message"),
-}
+from bildmacro_ros.launch_arguments import launch_arguments
+
+# every argument, its default and description, from the one table of options (bildmacro_ros/options.py)
+ARGUMENTS = launch_arguments()
 # seconds the recorder may take after a Ctrl-C to write the run and draw its figures
 RECORDER_GRACE = "60"
 

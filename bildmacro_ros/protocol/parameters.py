@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 import math
+import types
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import yaml
 from ..core import config as configs
 
 REQUIRED = object()  # no default: the launch plan or the user must give it
+OPTIONAL = object()  # no default, and none needed: the node reads None and decides
 INT64 = 2**63 - 1
 
 
@@ -57,6 +59,24 @@ class ParameterSpec:
         if self.kind is int:
             return (-INT64 if low is None else int(low), INT64 if high is None else int(high))
         return (-math.inf if low is None else float(low), math.inf if high is None else float(high))
+
+
+def check_values(table, values: dict) -> Any:
+    """
+    Check one node's parameter values against its table; return them as attributes.
+
+    A parameter with a config key is checked as the config checks that key (open bounds too,
+    which a ROS descriptor cannot state); ParameterError names the parameter.
+    """
+    for spec in table:
+        field = configs.FIELDS.get(spec.config_key) if spec.config_key else None
+        if field is not None:
+            try:
+                field.check(spec.config_key, values[spec.name])
+            except configs.ConfigError as exc:
+                raise ParameterError(f"parameter '{spec.name}': {str(exc).split(': ', 1)[-1]}") \
+                    from None
+    return types.SimpleNamespace(**values)
 
 
 def _to_parameter(spec: ParameterSpec, value: Any) -> Any:
@@ -137,10 +157,14 @@ AgentSettings.__doc__ = "Every agent parameter, read and checked (check_settings
 AgentSettings.__module__ = __name__
 
 
-def parameters_from_config(cfg: dict, names=None) -> dict:
-    """Return the parameters that have a config key, with the config's values (names: a subset)."""
+def parameters_from_config(cfg: dict, names=None, table=None) -> dict:
+    """
+    Return a node's parameters that have a config key, with the config's values.
+
+    table: the node's (default: the agent's); names: a subset.
+    """
     out = {}
-    for spec in AGENT_PARAMETERS:
+    for spec in AGENT_PARAMETERS if table is None else table:
         if spec.config_key is None or (names is not None and spec.name not in names):
             continue
         value: Any = cfg

@@ -7,8 +7,9 @@ from rclpy.node import Node
 
 from .agent import AgentNode, agents_done
 from .lifecycle import parameter_services, run_nodes
-from .parameters import declare
+from .parameters import read_parameters
 from .process_bus import ProcessBus
+from ..protocol.node_parameters import AGENT_GROUP_PARAMETERS
 from ..protocol.parameters import ParameterError
 
 
@@ -21,7 +22,7 @@ def main() -> int:
 
     def make():
         helper = Node("agent_group", start_parameter_services=parameter_services())
-        ids = declare(helper, "agent_ids", "int[]", "agent ids to run in this process")
+        ids = read_parameters(helper, AGENT_GROUP_PARAMETERS).agent_ids
         if not ids or len(set(ids)) != len(ids):
             raise ParameterError(f"parameter 'agent_ids': needs distinct agent ids, got {ids}")
         bus = ProcessBus(helper)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 
-from ..protocol.parameters import (AGENT_PARAMETERS, AgentSetup, check_settings, config_from_parameters, DENSITY_MODEL,
-                                   ParameterError, ParameterSpec, REQUIRED)
+from ..protocol.parameters import (AGENT_PARAMETERS, AgentSetup, check_settings, check_values, OPTIONAL, ParameterError,
+                                   ParameterSpec, REQUIRED)
 
 _TYPES = {
     bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING,
@@ -15,12 +15,14 @@ _TYPES = {
 }
 
 
-def declare(node, name: str, kind, description: str, default=None, low=None, high=None):
+def declare(node, name: str, kind, description: str, default=None, low=None, high=None,
+            optional: bool = False):
     """
     Declare a typed, read-only parameter with a description and (for numbers) a range.
 
     Without a default the parameter is required: it is declared by type only, so an empty or
-    missing list is reported by name instead of surfacing as rclpy's type error.
+    missing list is reported by name instead of surfacing as rclpy's type error. An optional one
+    reads None when it is not given.
     """
     descriptor = ParameterDescriptor(name=name, description=description, read_only=True)
     if kind is int and low is not None:
@@ -38,24 +40,26 @@ def declare(node, name: str, kind, description: str, default=None, low=None, hig
         value = node.get_parameter(name).value
     except Exception:  # noqa: BLE001 - ParameterUninitializedException: declared by type, never given
         value = None
+    if value is None and optional:
+        return None
     if value is None:
         raise ParameterError(f"parameter '{name}' is required ({description})")
     return list(value) if kind in ("int[]", "float[]") else value
 
 
 def declare_spec(node, spec: ParameterSpec):
-    """Declare one parameter of the schema in protocol/parameters.py."""
+    """Declare one parameter of a node's table (protocol/parameters.py, node_parameters.py)."""
     low, high = spec.bounds or (None, None)
-    default = None if spec.default_value is REQUIRED else spec.default_value
-    return declare(node, spec.name, spec.kind, spec.description, default, low, high)
+    default = None if spec.default_value in (REQUIRED, OPTIONAL) else spec.default_value
+    return declare(node, spec.name, spec.kind, spec.description, default, low, high,
+                   optional=spec.default_value is OPTIONAL)
+
+
+def read_parameters(node, table):
+    """Declare every parameter of a node's table and check them; the values as attributes."""
+    return check_values(table, {spec.name: declare_spec(node, spec) for spec in table})
 
 
 def read_agent_setup(node) -> AgentSetup:
     """Declare every agent parameter and check them together; ParameterError names the one at fault."""
     return check_settings({spec.name: declare_spec(node, spec) for spec in AGENT_PARAMETERS})
-
-
-def read_density_model(node, agents: int) -> dict:
-    """Return the density model's parameters (basis, grid, target) as a validated config."""
-    return config_from_parameters({spec.name: declare_spec(node, spec) for spec in DENSITY_MODEL},
-                                  {"agents": agents})

@@ -28,12 +28,13 @@ from .bag import BagWriter
 from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
-from .parameters import declare
+from .parameters import read_parameters
 from .topics import (bodies_topic, held_topic, LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topic,
                      recorder_progress_topic, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
+from ..protocol.node_parameters import RECORDER_PARAMETERS
 from ..protocol.pacing import PROGRESS_STEP
 from ..protocol.parameters import ParameterError
 from ..protocol.recorder import Recorder, RobotTrack, save_robot_track
@@ -236,35 +237,26 @@ def main() -> int:
     try:
         helper = Node("recorder_setup")
         try:
-            config = declare(helper, "config", str, "the swarm's config file (the same one the launch used)")
-            out = declare(helper, "out", str, "folder for metrics.csv, final_state.npz and the figures")
-            log_every = declare(helper, "log_every", int, "metrics every K rounds (0: K/1000)", 0, low=0,
-                                high=2**31 - 1)
-            init = declare(helper, "init", str, "the --init .npz the launch used, if any", "")
-            weights = declare(helper, "weights", str, "the weights file the launch used, if any", "")
-            robots = declare(helper, "robots", bool, "also record robot_<i>/odom (robots.npz, robots.png)", False)
-            settle_timeout = declare(helper, "settle_timeout", float, "seconds the robots may take to reach their "
-                                     "last waypoints after the last round", 30.0, low=0.0, high=3600.0)
-            overrides = {name: declare(helper, name, int, f"override of the config's {name} (0: keep)", 0,
-                                       low=0, high=2**31 - 1) for name in ("agents", "seed", "iterations")}
+            p = read_parameters(helper, RECORDER_PARAMETERS)
         finally:
             helper.destroy_node()
-        cfg, base, init_arrays, weight_matrix = load_run_inputs(config, {k: v for k, v in overrides.items() if v},
-                                                                init, weights)
+        overrides = {name: getattr(p, name) for name in ("agents", "seed", "iterations")}
+        cfg, base, init_arrays, weight_matrix = load_run_inputs(
+            p.config, {k: v for k, v in overrides.items() if v}, p.init, p.weights)
         scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
         # the launch prepared the folder and wrote the agents' parameters into it
-        writer = RunWriter(Path(out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",),
+        writer = RunWriter(Path(p.out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",),
                            inputs=False)
-        node = RecorderNode(scenario, writer, log_every or default_log_every(cfg["iterations"]), robots=robots)
+        node = RecorderNode(scenario, writer, p.log_every or default_log_every(cfg["iterations"]), robots=p.robots)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         start = time.monotonic()
         spin_until(executor, stops, lambda: node.recorder.complete)
-        if robots:
-            node.settle(executor, stop_tolerance(cfg), settle_timeout, stops)
+        if p.robots:
+            node.settle(executor, stop_tolerance(cfg), p.settle_timeout, stops)
         k, kl, _ = node.finish(stops=stops)
         node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final KL {kl:.4f}; "
-                               f"files in {out}" + ("; figures skipped" if writer.figures_skipped else ""))
+                               f"files in {p.out}" + ("; figures skipped" if writer.figures_skipped else ""))
         return 0
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

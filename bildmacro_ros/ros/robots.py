@@ -21,21 +21,17 @@ from std_msgs.msg import Bool, Float64MultiArray
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, set_heading
-from .parameters import declare
+from .parameters import read_parameters
 from .topics import (arrived_topic, bodies_topic, cmd_vel_topic, held_topic, LATCHED_QOS, odom_topic,
                      robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.motion import Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step
 from ..core.safety import BodyWatch, HeldBack, safe_command, SafetySettings
+from ..protocol.node_parameters import (FOLLOWER_PARAMETERS, SIMULATOR_PARAMETERS,
+                                        TURTLESIM_BRIDGE_PARAMETERS)
 from ..protocol.parameters import ParameterError
 
 
-def _limits(node: Node) -> Limits:
-    return Limits(declare(node, "max_speed", float, "forward speed limit (m/s)", 0.5, low=1e-6, high=100.0),
-                  declare(node, "max_turn_rate", float, "turn-rate limit (rad/s)", 3.0, low=1e-6, high=100.0))
-
-
-def _robot_ids(node: Node) -> list[int]:
-    ids = declare(node, "robot_ids", "int[]", "ids i of the robots this node serves (topics robot_<i>/...)")
+def _robot_ids(ids: list[int]) -> list[int]:
     if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
         raise ParameterError(f"parameter 'robot_ids': needs distinct ids >= 0, got {ids}")
     return ids
@@ -53,15 +49,10 @@ class SwarmSimulatorNode(Node):
     def __init__(self, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("swarm_simulator", **kwargs)
-        self.ids = _robot_ids(self)
-        poses = declare(self, "initial_poses", "float[]", "x, y, heading of each robot, in robot_ids order")
-        self.limits = _limits(self)
-        rate = declare(self, "rate", float, "integration and odometry rate (Hz)", 20.0, low=1.0, high=1000.0)
-        self.command_timeout = declare(self, "command_timeout", float, "seconds without cmd_vel before a robot "
-                                       "stops", 0.5, low=0.01, high=60.0)
-        self.frame_id = declare(self, "frame_id", str, "frame of the published poses", "map")
-        self.radius = declare(self, "radius", float, "each robot's body radius (m), for contacts; 0: points", 0.0,
-                              low=0.0, high=0.5)
+        p = read_parameters(self, SIMULATOR_PARAMETERS)
+        self.ids, poses, rate = _robot_ids(p.robot_ids), p.initial_poses, p.rate
+        self.limits = Limits(p.max_speed, p.max_turn_rate)
+        self.command_timeout, self.frame_id, self.radius = p.command_timeout, p.frame_id, p.radius
         if len(poses) != 3 * len(self.ids) or not np.all(np.isfinite(poses)):
             raise ParameterError(f"parameter 'initial_poses': needs 3 finite values per robot "
                                  f"({3 * len(self.ids)}), got {len(poses)}")
@@ -127,25 +118,14 @@ class FollowerNode(Node):
     def __init__(self, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("waypoint_follower", **kwargs)
-        self.ids = _robot_ids(self)
-        self.limits = _limits(self)
-        self.gains = Gains(
-            declare(self, "distance_gain", float, "v = distance_gain * distance (1/s)", 1.5, low=1e-6, high=100.0),
-            declare(self, "heading_gain", float, "w = heading_gain * bearing (1/s)", 4.0, low=1e-6, high=100.0),
-            declare(self, "tolerance", float, "arrived within this distance (m)", 0.01, low=1e-6, high=10.0))
-        rate = declare(self, "rate", float, "control rate (Hz)", 20.0, low=1.0, high=1000.0)
-        self.odom_timeout = declare(self, "odom_timeout", float, "stop a robot whose odometry is this old (s)", 0.5,
-                                    low=0.01, high=60.0)
-        radius = declare(self, "radius", float, "each robot's body radius (m); 0: points, no safety filter", 0.0,
-                         low=0.0, high=0.5)
-        filtering = declare(self, "safety", bool, "with a radius, filter every command so that bodies never "
-                            "touch (false: measure what it prevents)", True)
-        self.safety = SafetySettings(radius=radius, sensing_range=declare(
-            self, "sensing_range", float, "robots farther than this are not considered (m)", 0.5, low=1e-3,
-            high=100.0)) if radius > 0 and filtering else None
-        swarm = declare(self, "swarm_ids", "int[]", "every robot of the swarm, whose poses the filter uses "
-                        "(default: robot_ids)", list(self.ids))
-        self.swarm = sorted(set(swarm) | set(self.ids))
+        p = read_parameters(self, FOLLOWER_PARAMETERS)
+        self.ids, rate, radius = _robot_ids(p.robot_ids), p.rate, p.radius
+        self.limits = Limits(p.max_speed, p.max_turn_rate)
+        self.gains = Gains(p.distance_gain, p.heading_gain, p.tolerance)
+        self.odom_timeout = p.odom_timeout
+        self.safety = SafetySettings(radius=radius, sensing_range=p.sensing_range) \
+            if radius > 0 and p.safety else None
+        self.swarm = sorted(set(p.swarm_ids or ()) | set(self.ids))
         n, total = len(self.ids), len(self.swarm)
         self.own = [self.swarm.index(i) for i in self.ids]  # each slot's row in the swarm's poses
         self.pose = np.zeros((total, 3))
@@ -237,13 +217,12 @@ class TurtlesimBridgeNode(Node):
             raise ParameterError("turtlesim is not installed (apt install ros-$ROS_DISTRO-turtlesim)") from None
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("turtlesim_bridge", **kwargs)
-        self.ids = _robot_ids(self)
-        poses = declare(self, "initial_poses", "float[]", "x, y, heading of each robot in C, in robot_ids order")
+        p = read_parameters(self, TURTLESIM_BRIDGE_PARAMETERS)
+        self.ids, poses = _robot_ids(p.robot_ids), p.initial_poses
         if len(poses) != 3 * len(self.ids):
-            raise ParameterError(f"parameter 'initial_poses': needs {3 * len(self.ids)} values, got {len(poses)}")
-        self.frame = TurtlesimFrame(margin=declare(self, "margin", float, "window fraction left free on each side",
-                                                   0.1, low=0.0, high=0.45))
-        self.frame_id = declare(self, "frame_id", str, "frame of the published poses", "map")
+            raise ParameterError(f"parameter 'initial_poses': needs {3 * len(self.ids)} values, got "
+                                 f"{len(poses)}")
+        self.frame, self.frame_id = TurtlesimFrame(margin=p.margin), p.frame_id
         self.odom_pubs, self.turtle_pubs = {}, {}
         for slot, i in enumerate(self.ids):
             turtle = f"turtle{i + 1}"

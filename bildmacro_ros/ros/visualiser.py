@@ -22,10 +22,11 @@ from visualization_msgs.msg import Marker, MarkerArray
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, set_heading
-from .parameters import declare, read_density_model
+from .parameters import read_parameters
 from .topics import LATCHED_QOS, odom_topic, state_topic, STREAM_SUB_QOS, waypoint_topic
 from ..core.scenario import build_problem
-from ..protocol.parameters import ParameterError
+from ..protocol.node_parameters import VISUALISER_PARAMETERS
+from ..protocol.parameters import config_from_parameters, DENSITY_MODEL, ParameterError
 from ..protocol.wire import decode_message, MalformedMessage
 from ..scene import occupancy
 
@@ -36,20 +37,17 @@ class VisualiserNode(Node):
     def __init__(self, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("visualiser", **kwargs)
-        n = declare(self, "agents", int, "swarm size N", low=2, high=1_000_000)
-        flat = declare(self, "edges", "int[]", "communication links as a flat list i0, j0, i1, j1, ...")
-        self.learned_agent = declare(self, "learned_agent", int, "whose learned density p(., y_i) to show", 0,
-                                     low=0, high=1_000_000)
-        self.robots = declare(self, "robots", bool, "show robots at their odometry (false: at their waypoints)", True)
-        self.frame_id = declare(self, "frame_id", str, "frame of every published message", "map")
-        rate = declare(self, "rate", float, "publishing rate (Hz)", 5.0, low=0.1, high=100.0)
+        p = read_parameters(self, VISUALISER_PARAMETERS)
+        n, flat, rate = p.agents, p.edges, p.rate
+        self.learned_agent, self.robots, self.frame_id = p.learned_agent, p.robots, p.frame_id
         if len(flat) % 2 or min(flat) < 0 or max(flat) >= n:
             raise ParameterError(f"parameter 'edges': needs pairs of agent ids in [0, {n - 1}], got {flat}")
         if self.learned_agent >= n:
             raise ParameterError(f"parameter 'learned_agent': {self.learned_agent} is not below agents = {n}")
         self.n, self.edges = n, list(zip(flat[0::2], flat[1::2]))
         try:
-            problem, _ = build_problem(read_density_model(self, n))
+            problem, _ = build_problem(config_from_parameters(
+                {spec.name: getattr(p, spec.name) for spec in DENSITY_MODEL}, {"agents": n}))
         except (ValueError, OSError) as exc:
             raise ParameterError(f"parameter 'target': {exc}") from None
         self.family, self.m = problem.family, problem.m

@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: Apache-2.0
+"""One table of options (options.py): the command line and the launch file offer exactly it."""
+
+import argparse
+
+from bildmacro_ros.cli import build_parser
+from bildmacro_ros.core.config import FIELDS
+from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
+from bildmacro_ros.options import OPTIONS, options_of
+
+# what the launchers take for themselves, beside the table: outputs, fault drills, a robot's id
+OWN = {"help", "out", "overwrite", "method", "log_every", "no_plots", "quiet", "stall_timeout",
+       "animation", "bag_every_round", "visualiser", "kill", "restart_after", "no_record"}
+
+
+def options(command: str) -> set[str]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest for action in sub.choices[command]._actions}
+
+
+def test_each_command_offers_its_options_of_the_table_and_no_other_setting():
+    for command in ("simulate", "swarm", "plan"):
+        table = {option.name for option in options_of(command)}
+        offered = options(command)
+        assert table <= offered, (command, table - offered)
+        assert offered - table <= OWN, (command, offered - table - OWN)
+
+
+def test_the_launch_file_declares_exactly_the_table_and_plans_from_it():
+    assert set(launch_arguments()) == {option.name for option in options_of("launch")}
+    plan, cfg = plan_from_arguments(agents="4", deadline="0.7", late_policy="reuse", drop="0.1")
+    assert cfg["faults"]["deadline"] == 0.7 and cfg["faults"]["late_policy"] == "reuse"
+    assert plan.agents[0].parameters["deadline"] == 0.7 and plan.agents[0].parameters["drop"] == 0.1
+
+
+def test_every_config_override_is_on_the_command_line_and_in_the_launch_file():
+    for option in OPTIONS:
+        if option.key is not None:
+            assert option.key in FIELDS or option.key == "graph.edge_probability", option.name
+            assert {"swarm", "launch"} <= option.commands, option.name
