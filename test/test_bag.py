@@ -2,6 +2,9 @@
 """A run folder is a rosbag2 bag: read back by readers nobody here wrote (rosbags, mcap-ros2-support)."""
 
 import csv
+import json
+from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
@@ -9,11 +12,17 @@ import pytest
 from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.metrics import consensus_error
 from bildmacro_ros.protocol.wire import decode
-from bildmacro_ros.ros.bag import type_hash
 from helpers import bildmacro
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 AGENTS, ITERATIONS = 4, 60
+
+
+def rosidl_hash(package: str, name: str) -> str:
+    """Return a type's RIHS01 hash from the type description rosidl installed beside its .msg."""
+    description = json.loads((Path(sys.prefix) / "share" / package / "msg" / f"{name}.json").read_text())
+    return next(h["hash_string"] for h in description["type_hashes"]
+                if h["type_name"] == f"{package}/msg/{name}")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +49,7 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
         # what `ros2 bag play` offers again: the record topic's own QoS, not the default
         (qos,) = record.ext.offered_qos_profiles
         assert (qos.reliability.name, qos.durability.name, qos.depth) == ("RELIABLE", "TRANSIENT_LOCAL", 100)
-        assert record.digest == type_hash(__import__("std_msgs.msg", fromlist=["x"]).Float64MultiArray)
+        assert record.digest == rosidl_hash("std_msgs", "Float64MultiArray")
         assert {f"/robot_{i}/odom" for i in range(AGENTS)} <= set(topics)
         for connection, _, raw in reader.messages():
             if connection.msgtype != "std_msgs/msg/Float64MultiArray":
@@ -54,7 +63,8 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
     # record by record: the bag holds what the recorder computed its rows from
     with open(run / "metrics.csv") as handle:
         rows = {int(r["iteration"]): float(r["consensus_error"]) for r in csv.DictReader(handle)}
-    assert sorted(rows) == list(range(0, ITERATIONS, 2)) + [ITERATIONS - 1]  # rows stay every --log-every
+    # rows stay every --log-every, with the last step and iterate K
+    assert sorted(rows) == list(range(0, ITERATIONS, 2)) + [ITERATIONS - 1, ITERATIONS]
     for k, expected in rows.items():
         y = np.stack([records[k][i].y for i in range(AGENTS)])
         assert consensus_error(y) == pytest.approx(expected, rel=1e-12), k
@@ -71,6 +81,10 @@ def test_mcap_ros2_decodes_every_message_from_the_schemas_in_the_file(run):
     with open(run / "run.mcap", "rb") as stream:
         for _, channel, _, decoded in make_reader(stream, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
             counts[channel.topic] = counts.get(channel.topic, 0) + 1
+            # what rosbag2's MCAP storage puts on a channel: the QoS offered, and the type's hash
+            assert "offered_qos_profiles" in channel.metadata, channel.topic
+            if channel.topic.endswith("/record"):
+                assert channel.metadata["topic_type_hash"] == rosidl_hash("std_msgs", "Float64MultiArray")
             if channel.topic == "/agent_1/waypoint":
                 assert decoded.header.frame_id == "map" and abs(decoded.pose.position.x) <= 1
 

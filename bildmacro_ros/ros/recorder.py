@@ -73,9 +73,9 @@ class RecorderNode(Node):
         self.bag = None
         if bag:
             try:
-                self.bag = BagWriter(writer.out / "run.mcap")
+                self.bag = BagWriter(writer.out)
             except ImportError:
-                self.get_logger().warning("no run.mcap: the mcap library is missing (pip install mcap)")
+                self.get_logger().warning("no run.mcap: the rosbags library is missing (pip install rosbags)")
         self.track = RobotTrack(n) if robots else None
         self.odom: list[Odometry | None] = [None] * n
         self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
