@@ -16,8 +16,8 @@ Two things stay here, because rosbags cannot do them:
 
 from __future__ import annotations
 
-from io import BytesIO
 import importlib
+from io import BytesIO
 from pathlib import Path
 import shutil
 
