@@ -26,7 +26,7 @@ import tracemalloc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))  # the independent oracle
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "support"))  # the independent oracle
 
 from bildmacro_ros.core.bildmacro import initial_state, Mixer, swarm_step  # noqa: E402
 from bildmacro_ros.core.config import validate  # noqa: E402

@@ -4,9 +4,9 @@ Robots on separate computers over a lossy network: the README's "Deploying on ro
 
     sudo python benchmarks/study_network.py [--iterations 1500] [--out runs/network]
 
-6 agents, two on each of 3 emulated computers and a recorder on a fourth (test/netlab.py: network
+6 agents, two on each of 3 emulated computers and a recorder on a fourth (test/support/netlab.py: network
 namespaces and a user-space switch with per-link loss and delay), each started from its own copy
-of one plan folder (test/deployment.py). Cases: a clean network; 5%, 10% and 20% frame loss on
+of one plan folder (test/support/deployment.py). Cases: a clean network; 5%, 10% and 20% frame loss on
 every link; 30 ± 10 ms of delay; a 10 s partition of one computer; a power loss of one computer
 for 5 s, then a restart with --resume; a Ctrl-C restart of one computer. The 10% case runs a
 second time without the shipped DDS profile, to show what it buys. Prints a Markdown table and
@@ -20,7 +20,7 @@ from pathlib import Path
 import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test" / "support"))
 
 from bildmacro_ros.core.config import load_config  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario  # noqa: E402

@@ -2,7 +2,9 @@
 """Shared fixtures: DDS isolation, a small well-conditioned problem, a seeded generator, no leftover nodes."""
 
 import os
+from pathlib import Path
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -19,6 +21,9 @@ os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"
 # Every process a test starts carries this mark, so that a test checks and ends only its own
 # (helpers.node_pids), even those a killed launcher left behind.
 os.environ.setdefault("BILDMACRO_TEST_RUN", uuid.uuid4().hex)
+
+# the helpers every folder's tests share (test/support), importable by their module names
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 from bildmacro_ros.core.family import ExponentialFamily  # noqa: E402
 from helpers import make_problem, node_processes  # noqa: E402

@@ -9,7 +9,7 @@ its records it has taken, and the agent does not step while more than `lead` of 
 out and untaken. A recorder that says nothing for `patience` seconds while an agent waits on it
 (killed, or cut off by the network) no longer holds the swarm: the agent goes on, and is held
 again from the recorder's next word. Time comes from the clock it is given, so the rule is tested
-with a scripted clock (test/test_pacing.py).
+with a scripted clock (test/unit/test_pacing.py).
 """
 
 from __future__ import annotations

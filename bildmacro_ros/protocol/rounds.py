@@ -7,7 +7,7 @@ Algorithm 1 is synchronous: round k needs every in-neighbour's round-k message. 
 record per in-neighbour, the deadline and the late policy. The node feeds it messages and clock
 ticks and does what `decide()` answers: `Wait`, `Step` with these inputs, `CatchUp` to a round,
 or `Finish`. It reads time only from the clock it is given, so every rule is tested with a
-scripted clock and scripted messages (test/test_rounds.py); the README's Faults section states
+scripted clock and scripted messages (test/unit/test_rounds.py); the README's Faults section states
 the rules and why.
 """
 

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Record ROS messages to a rosbag2 bag of one MCAP file with `rosbags`' writer, as `ros2 bag record
--s mcap` would.
+Record ROS messages to a rosbag2 bag of one MCAP file, as `ros2 bag record -s mcap` would.
 
-rosbags writes the bag: CDR messages, each type's ros2msg schema and RIHS01 hash (from its Jazzy
-type store, equal to the hashes rosidl installs), each channel's `offered_qos_profiles` (what
-`ros2 bag play` offers again), the `rosbag2` metadata record and `metadata.yaml` (version 9).
+The `rosbags` library's writer writes it: CDR messages, each type's ros2msg schema and RIHS01
+hash (from its Jazzy type store, equal to the hashes rosidl installs), each channel's
+`offered_qos_profiles` (what `ros2 bag play` offers again), the `rosbag2` metadata record and
+`metadata.yaml` (version 9).
 Two things stay here, because rosbags cannot do them:
 - rosbag2's MCAP storage also puts `topic_type_hash` on each channel, which rosbags leaves out:
   its channel record is written by `_McapWriter` below (rosbags' internals, pinned version);
@@ -33,7 +33,7 @@ def type_name(msg_type) -> str:
 
 
 def _writer_types():
-    """rosbags' Writer with rosbag2's channel metadata; imported late (an optional dependency)."""
+    """Return the Writer of rosbags with rosbag2's channel metadata, and its storage plugin."""
     from rosbags.interfaces import ConnectionExtRosbag2
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.rosbag2.storage_mcap import Channel, McapWriter, write_channel, write_string

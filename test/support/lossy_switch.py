@@ -2,7 +2,7 @@
 """
 A user-space Ethernet switch with per-link loss, delay and cuts, for emulated computers.
 
-This kernel has no netem, so the test network (test/netlab.py) puts this switch between its
+This kernel has no netem, so the test network (test/support/netlab.py) puts this switch between its
 network namespaces: it runs in a namespace of its own, holds one raw packet socket per port, learns
 which MAC sits behind which port, and forwards each frame, or loses or delays it on the way. It
 reads its settings as JSON lines on stdin, answers each with its counters as a JSON line, and ends

@@ -17,7 +17,7 @@ from bildmacro_ros.core.family import ExponentialFamily
 from bildmacro_ros.core.scenario import build_scenario, check_init, load_init
 from bildmacro_ros.core.target import image_density
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_yaml_is_the_builtin_default():

@@ -15,7 +15,7 @@ from bildmacro_ros.launch_plan import EXECUTABLES, missing_executables, params_f
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def weights_from_parameters(plan):

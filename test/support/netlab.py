@@ -2,7 +2,7 @@
 """
 Emulated computers for tests and studies: network namespaces joined by a lossy user-space switch.
 
-Each computer is a network namespace with one veth port to the switch (test/lossy_switch.py,
+Each computer is a network namespace with one veth port to the switch (test/support/lossy_switch.py,
 in a namespace of its own), an address on a private subnet that exists only inside these
 namespaces, a multicast route for DDS discovery, and its own /dev/shm, so that no two computers
 can talk through shared memory as two processes of one machine do. Everything is made under

@@ -18,7 +18,7 @@ from bildmacro_ros.core.problem import BilevelProblem
 from bildmacro_ros.core.target import gaussian_mixture
 from bildmacro_ros.protocol.outcome import read_outcomes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # step sizes for the conftest's problem (omega = 1e-2)
 STEPS = StepSizes(gamma_x=1e-3, gamma_y=0.05, omega=1e-2, delta=0.02)
 

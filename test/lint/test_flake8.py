@@ -6,7 +6,7 @@ from pathlib import Path
 from ament_flake8.main import main_with_errors
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.flake8

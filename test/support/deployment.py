@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-A swarm deployed as users deploy it on robots, on emulated computers (test/netlab.py).
+A swarm deployed as users deploy it on robots, on emulated computers (test/support/netlab.py).
 
 `bildmacro plan` makes one plan folder; each computer gets its own copy of it, runs its two robots
 with `bildmacro robot --plan ITS_COPY --id i`, and one more computer records with `bildmacro

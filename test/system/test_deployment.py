@@ -3,7 +3,7 @@
 Robots on separate computers: 6 agents, two on each of 3 emulated computers, a recorder on a fourth.
 
 Each started from its own copy of one plan folder by the per-robot command, over a user-space
-switch with per-link loss, delay and cuts (test/netlab.py, test/deployment.py). Needs root (CI is
+switch with per-link loss, delay and cuts (test/support/netlab.py, test/support/deployment.py). Needs root (CI is
 root); otherwise skipped with the reason.
 """
 

@@ -15,7 +15,7 @@ from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.simulate import run
 from helpers import interrupt_after_rows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args, timeout=120):

@@ -19,7 +19,7 @@ from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interru
                      spinning)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def reference(tmp_path, agents, iterations, seed):

@@ -6,7 +6,7 @@ from pathlib import Path
 from ament_pep257.main import main
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.linter
