@@ -9,28 +9,13 @@ import signal
 import sys
 import threading
 
-from .options import add_options
+from .options import add_options, argparse_type
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-def _whole_number(low: int):
-    """Make an argparse type: a whole number >= low, with a message that says so."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
+_positive_int, _non_negative_int, _seconds = (argparse_type(kind) for kind in ("count", "whole", "seconds"))
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -67,22 +52,6 @@ def _kill(text: str):
         raise argparse.ArgumentTypeError(f"must be AGENT@ROUND with whole numbers, e.g. 3@500, got {text!r}") from None
 
 
-def _non_negative(unit: str):
-    """Make an argparse type: a finite number of `unit` >= 0."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number of {unit}, got {text!r}") from None
-        if not (value >= 0 and value < float("inf")):
-            raise argparse.ArgumentTypeError(f"must be a finite number of {unit} >= 0, got {text!r}")
-        return value
-
-    return parse
-
-
-_seconds = _non_negative("seconds")
 # options of the table (options.py) that the launchers take themselves, not the config
 LAUNCHER_OWN = ("namespace", "agents_per_process")
 

@@ -112,9 +112,9 @@ def describe(option: Option) -> str:
 
 
 # -- reading values ---------------------------------------------------------------------------
-def parse(option: Option, text: str) -> Any:
-    """Read an option's value from text; ValueError says what was wrong, without the name."""
-    kind = option.kind
+def parse(option: Option | str, text: str) -> Any:
+    """Read an option's value (or a value of a kind) from text; ValueError says what is wrong."""
+    kind = option if isinstance(option, str) else option.kind
     if kind in ("count", "whole"):
         try:
             value = int(text)
@@ -142,14 +142,14 @@ def parse(option: Option, text: str) -> Any:
     return Path(text).expanduser() if kind == "path" else text
 
 
-def argparse_type(option: Option):
-    """Return the option's parse as an argparse type: its error is argparse's one line."""
+def argparse_type(option: Option | str):
+    """Return the parse of an option (or a kind) as an argparse type: its error is one line."""
     def read(text: str):
         try:
             return parse(option, text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-    read.__name__ = option.kind
+    read.__name__ = option if isinstance(option, str) else option.kind
     return read
 
 

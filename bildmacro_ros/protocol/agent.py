@@ -2,27 +2,24 @@
 """
 Agent i of Algorithm 1 without ROS: messages, poses and clock ticks in; what to send, as data.
 
-The node (ros/agent.py) subscribes, publishes and calls this object; an agent group's bus
-(ros/process_bus.py) calls the same methods for many agents and steps their ready rounds in one
-batch. Everything the agent decides lives here and reads time only from the clock it is given, so
-each rule is tested on a scripted clock (test/unit/test_agent.py): when the robot counts as
-arrived, which dropped messages are worth a warning, when a tick lets the rounds move, the
-tracking-reset and checkpoint cadence, when a stalled round is reported, how long the end waits
-for acknowledgements and the robot, and what is kept on Ctrl-C. The round rules themselves are
-the RoundController's (protocol/rounds.py).
+The node (ros/agent.py), or an agent group's bus (ros/process_bus.py), calls it. It decides
+which drops are warned about, when a tick moves the rounds, the tracking-reset and checkpoint
+cadence, when a stall is reported, how long the end waits, what Ctrl-C keeps; the round rules
+are the RoundController's. Time comes from the clock it is given (test/unit/test_agent.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 import time
 from typing import Callable
 
 import numpy as np
 
+from .arrival import Arrival
 from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from .faulty_link import FaultyLink
+from .outbox import Encode, Outbox, Publish, Waypoint
 from .outcome import AgentOutcome
 from .pacing import RecorderPace, WaypointPace
 from .parameters import ParameterError
@@ -34,43 +31,11 @@ from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
 from ..core.problem import BilevelProblem
 
-# Drops an honest swarm makes all the time, counted in the outcome but not worth a warning: a
-# resend already held, a message for a round already stepped, and the losses a test injected.
-QUIET_DROPS = frozenset(("accepted", "duplicate", "stale", "injected_loss"))
 STALL_REPORT = 5.0  # seconds a round may wait before the agent says what it waits for
-REPEAT_EVERY = {"drop": 2.0, "late": 2.0, "stall": 5.0}  # seconds between two warnings of a kind
 # seconds the end waits for neighbours and the recorder to acknowledge the last messages, and for
 # a robot the rounds wait for to reach its last waypoint
 FINISH_WAIT = 5.0
 FINISH_WAIT_ROBOT = 30.0
-
-
-@dataclass(frozen=True)
-class Publish:
-    """Serialized bytes for the agent's `state` or `record` topic."""
-
-    topic: str
-    data: bytes
-    payload: np.ndarray | None = None  # a new round's wire payload, for listeners in this process
-
-
-@dataclass(frozen=True)
-class Waypoint:
-    """The newest waypoint x_i^k and projected point x_hat_i, for the robot and RViz."""
-
-    x: np.ndarray
-    x_hat: np.ndarray
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A line for the log: level `info` or `warning`."""
-
-    level: str
-    text: str
-
-
-Encode = Callable[[int, int, object, np.ndarray], tuple[bytes, np.ndarray]]
 
 
 class Agent:
@@ -85,8 +50,8 @@ class Agent:
                  y0: np.ndarray, encode: Encode, read: Callable[[], float] = time.monotonic):
         s = self.settings = settings
         self.problem, self.steps, self.encode, self.read = problem, steps, encode, read
-        self.outbox: list = []
-        self.said_at: dict[str, float] = {}
+        self.outbox = Outbox(read)
+        self._say = self.outbox.say
         self.id, self.iterations, self.m = s.agent_id, s.iterations, problem.m
         self.neighbours = list(s.neighbours)
         self.bounds = Bounds.of(self.m, steps.omega, steps.gamma_y,
@@ -110,8 +75,7 @@ class Agent:
         # the newest always: a stream at 150 rounds/s would cost every follower a take per round.
         self.waypoints = WaypointPace(0.0 if s.wait_for_robot else 1.0 / s.waypoint_rate, read)
         self.recent: list[bytes] = []  # the last two rounds sent, for re-sends
-        self.robot_xy: np.ndarray | None = None
-        self.held_at: np.ndarray | None = None  # the goal the follower holds the robot back from
+        self.robot = Arrival(s.wait_for_robot, s.arrival_tolerance)
         self.warned: set[tuple[int, str]] = set()  # (neighbour, reason) warned implausible
         self.finish_deadline: float | None = None
         self.outcome: AgentOutcome | None = None
@@ -119,8 +83,7 @@ class Agent:
     @property
     def listeners(self) -> int:
         """Count the subscribers of its state topic to wait for before round 0."""
-        s = self.settings
-        return len(self.neighbours) if s.listeners < 0 else s.listeners
+        return len(self.neighbours) if self.settings.listeners < 0 else self.settings.listeners
 
     @property
     def finishing(self) -> bool:
@@ -129,17 +92,14 @@ class Agent:
 
     def drain(self) -> list:
         """Return what to send and log since the last call (Publish, Waypoint, Notice)."""
-        out, self.outbox = self.outbox, []
-        return out
+        return self.outbox.drain()
 
-    # -- what comes in -------------------------------------------------------------------------
     def start(self, matched: bool) -> bool:
         """Start round 0 once discovery has `matched` or its timeout passed; True if it did."""
         if self.rounds.started or not self.rounds.may_start(matched):
             return False
         if not matched:
-            self._say("warning", "discovery incomplete at startup_timeout; starting, re-sending "
-                                 "until heard")
+            self._say("warning", "discovery incomplete at startup_timeout; starting anyway")
         self.rounds.start()
         self._publish_round()  # x_i^0 first: round 0 may wait for the robot to get there
         return True
@@ -148,8 +108,8 @@ class Agent:
         """
         File a decoded neighbour message; act() then does what it allows.
 
-        verdict: its plausibility (None, or why not) when the caller checked it against equal
-        bounds already (a bus checks each message once for all its listeners); True: check here.
+        verdict: its plausibility (None, or why not), from a bus that checked it for all its
+        agents; True: check it here.
         """
         reason = self.bounds.check(msg) if verdict is True else verdict
         if reason is not None:
@@ -178,15 +138,6 @@ class Agent:
             self._filed(msg.sender, self.rounds.receive(msg))
         return bool(due)
 
-    def robot_pose(self, xy) -> None:
-        xy = np.asarray(xy, dtype=float)
-        if np.all(np.isfinite(xy)):
-            self.robot_xy = xy
-
-    def held(self, xy) -> None:
-        """Note the follower's word that neighbours hold the robot back from waypoint xy."""
-        self.held_at = np.asarray(xy, dtype=float)
-
     def recorder_heard(self, taken: int) -> None:
         """Note that the recorder has taken this agent's records up to round `taken`."""
         if self.pace is not None:
@@ -205,27 +156,12 @@ class Agent:
         if self.waypoints.due():
             self._send_waypoint()
 
-    # -- rounds --------------------------------------------------------------------------------
-    def robot_at(self, xy: np.ndarray) -> bool:
-        """
-        Return True when no robot is waited for, or the robot is at xy.
-
-        At xy: its measured pose within tolerance, or its follower's word that the robot's
-        neighbours hold it back from exactly this waypoint (bodies with a safety filter).
-        """
-        if not self.settings.wait_for_robot:
-            return True
-        if self.held_at is not None and np.array_equal(self.held_at, xy):
-            return True
-        return self.robot_xy is not None and \
-            float(np.hypot(*(self.robot_xy - xy))) <= self.settings.arrival_tolerance
-
     def next_step(self) -> Step | None:
         """Follow the round rules through catch-ups and the finish; the Step to take, or None."""
         while True:
             recorder_ready = self.pace is None or \
                 self.pace.may_step(publishes=self.rounds.k in self.recorded)
-            action = self.rounds.decide(robot_ready=self.robot_at(self.state.x[0]),
+            action = self.rounds.decide(robot_ready=self.robot.at(self.state.x[0]),
                                         recorder_ready=recorder_ready)
             self._log_events()
             if isinstance(action, Step):
@@ -268,20 +204,18 @@ class Agent:
         if self.checkpoint is not None and k % self.settings.checkpoint_every == 0:
             save_checkpoint(self.checkpoint, k, self.state, self.x_hat)
 
-    # -- the end -------------------------------------------------------------------------------
     def settle(self, acked: bool) -> bool:
         """
-        After the last round: True once the end may come, having reported the outcome.
+        After the last round: True once the end may come (outcome reported), else wait.
 
-        acked: every neighbour and the recorder acknowledged the last messages. The end waits
-        for that and for the robot at its last waypoint, up to the finish deadline.
+        It waits for acked (the last messages acknowledged) and the robot at its last waypoint,
+        up to the finish deadline.
         """
-        there = self.robot_at(self.state.x[0])
+        there = self.robot.at(self.state.x[0])
         if not (acked and there) and self.read() < self.finish_deadline:
             return False
         if not there:
-            self._say("warning", f"agent {self.id}: the robot did not reach its last waypoint in "
-                                 f"time")
+            self._say("warning", f"agent {self.id}: the robot did not reach its last waypoint")
         o = self.report()
         self._say("info", f"agent {self.id}: finished {o.rounds} iterations in {o.seconds:.1f} s "
                           f"({o.rounds_per_second:.1f} rounds/s after round 1); {o.late_rounds} "
@@ -293,8 +227,7 @@ class Agent:
         if self.outcome is not None:
             return
         self.report()
-        # a restart with resume then loses no round (a power loss still goes back to the last
-        # periodic checkpoint)
+        # a resume then loses no round (a power loss goes back to the last periodic checkpoint)
         if self.checkpoint is not None and self.rounds.started:
             save_checkpoint(self.checkpoint, self.rounds.k, self.state, self.x_hat)
 
@@ -306,15 +239,12 @@ class Agent:
             self.outcome.write(self.settings.outcome_dir)
         return self.outcome
 
-    # -- inside --------------------------------------------------------------------------------
     def _resume(self) -> int | None:
         if self.checkpoint is None or not self.checkpoint.is_file():
-            self._say("warning", f"agent {self.id}: no checkpoint to resume from; starting from "
-                                 f"x_i^0, y_i^0")
+            self._say("warning", f"agent {self.id}: no checkpoint to resume from; from x_i^0, y_i^0")
             return None
         try:
-            k, self.state, self.x_hat = load_checkpoint(self.checkpoint, self.problem,
-                                                        self.iterations)
+            k, self.state, self.x_hat = load_checkpoint(self.checkpoint, self.problem, self.iterations)
         except ValueError as exc:
             raise ParameterError(f"parameter 'checkpoint_dir': {exc}") from None
         self._say("info", f"agent {self.id}: resumed from round {k} ({self.checkpoint})")
@@ -342,12 +272,7 @@ class Agent:
         self.finish_deadline = self.read() + wait
 
     def resend(self) -> None:
-        """
-        After a tick: re-send the last two rounds when a round has stalled.
-
-        Neighbours are at most one round behind or ahead, so whichever message one of them lost
-        is among these two.
-        """
+        """After a tick: re-send the last two rounds (all a neighbour may lack) if a round stalls."""
         if not self.rounds.should_resend():
             return
         self.outbox.extend(Publish("state", data) for data in self.recent)
@@ -356,32 +281,20 @@ class Agent:
         if waited > STALL_REPORT:
             missing = self.rounds.inbox.missing(self.rounds.k)
             what = f"agents {missing}" if missing else \
-                f"the robot to reach {np.round(self.state.x[0], 3)} (odometry: {self.robot_xy})"
+                f"the robot to reach {np.round(self.state.x[0], 3)} (odometry: {self.robot.xy})"
             self._say("warning", f"round {self.rounds.k} has waited {waited:.0f} s for {what}",
                       repeat="stall")
-
-    def _filed(self, sender: int, status: str) -> None:
-        if status not in QUIET_DROPS:
-            self._say("warning", f"dropped a message from agent {sender}: {status} (dropped so far:"
-                                 f" {dict(self.rounds.inbox.dropped)})", repeat="drop")
 
     def _log_events(self) -> None:
         for event in self.rounds.drain_events():
             if event.kind == "dead":
-                s = self.settings
                 self._say("warning", f"agent {self.id}: agent {event.neighbour} has been silent "
-                                     f"for {event.silent:.1f} s ({s.dead_after} deadlines) and is "
-                                     f"declared dead at round {event.k}: dropped from the sums "
-                                     f"until it is heard again")
+                                     f"for {event.silent:.1f} s ({self.settings.dead_after} "
+                                     f"deadlines) and is declared dead at round {event.k}: "
+                                     f"dropped from the sums until it is heard again")
             else:
                 self._say("info", f"agent {self.id}: agent {event.neighbour} is back at round "
                                   f"{event.k}")
 
-    def _say(self, level: str, text: str, repeat: str | None = None) -> None:
-        """Queue a log line; one of a `repeat` kind at most every REPEAT_EVERY[kind] seconds."""
-        if repeat is not None:
-            now = self.read()
-            if now - self.said_at.get(repeat, -np.inf) < REPEAT_EVERY[repeat]:
-                return
-            self.said_at[repeat] = now
-        self.outbox.append(Notice(level, text))
+    def _filed(self, sender: int, status: str) -> None:
+        self.outbox.filed(sender, status, self.rounds.inbox.dropped)

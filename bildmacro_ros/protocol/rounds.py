@@ -13,7 +13,6 @@ the rules and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import time
 from typing import Callable
 
@@ -22,6 +21,7 @@ import numpy as np
 from .clock import RunningClock
 from .inbox import Inbox, MAX_AHEAD
 from .outcome import AgentOutcome
+from .round_types import CatchUp, Event, Finish, Neighbour, RoundLog, RoundRules, Step, Wait
 from .wire import NeighbourState
 from ..core.faults import mix_inputs
 
@@ -30,97 +30,6 @@ CATCH_UP_LEAD = 2
 # rounds an agent may step past a live neighbour's newest: its messages then still fit that
 # neighbour's inbox (MAX_AHEAD rounds)
 MAX_LEAD = MAX_AHEAD - 2
-
-
-@dataclass(frozen=True)
-class RoundRules:
-    """The settings the rules depend on (the config's faults section, and the node's timings)."""
-
-    deadline: float = 2.0  # seconds a round waits for a late neighbour; 0: for ever
-    late_policy: str = "drop"
-    dead_after: int = 3  # deadlines of silence before a neighbour is declared dead
-    startup_timeout: float = 30.0  # how long round 0's neighbours may take to start
-    republish_period: float = 30.0  # re-send period without a deadline
-
-    @property
-    def tick(self) -> float:
-        """Return how often the node must tick: often enough that a longer gap is a stop."""
-        return min(self.deadline / 4, 0.05) if self.deadline > 0 else self.republish_period / 2
-
-    @property
-    def resend_period(self) -> float:
-        """
-        Return how often a waiting agent re-sends its last two rounds.
-
-        With a deadline, every half deadline: the heartbeat by which its neighbours tell it from a dead
-        one.
-        """
-        return min(self.republish_period, self.deadline / 2) if self.deadline > 0 else self.republish_period
-
-
-@dataclass
-class Neighbour:
-    """What agent i knows of in-neighbour j. Times are on the controller's running clock."""
-
-    agent: int
-    weight: float
-    heard_at: float  # its last message, of any round
-    reached_at: float  # when its newest round first arrived
-    newest: int = -1  # the newest plausible round heard from it
-    last_used: NeighbourState | None = None  # its newest message used in a step (reuse stands it in)
-    dead: bool = False
-
-
-@dataclass(frozen=True)
-class Wait:
-    reason: str  # not_started, neighbours, robot, recorder, finished
-
-
-@dataclass(frozen=True)
-class Step:
-    """Step round k with these consensus inputs: a_ii, a_ij and the messages they weigh."""
-
-    k: int
-    self_weight: float
-    weights: np.ndarray
-    rows: list[NeighbourState]
-    late: list[int]  # neighbours stepped without (late or dead); empty in a round of Algorithm 1
-
-    def stacked(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the rows' y, r and packed q, one row per neighbour used (what core.agent_step takes)."""
-        n = len(self.rows)
-        return (np.array([g.y for g in self.rows]).reshape(n, m), np.array([g.r for g in self.rows]).reshape(n, m),
-                np.array([g.q for g in self.rows]).reshape(n, m * (m + 1) // 2))
-
-
-@dataclass(frozen=True)
-class CatchUp:
-    from_round: int
-    to_round: int
-
-
-@dataclass(frozen=True)
-class Finish:
-    k: int
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the node logs and the outcome keeps: `dead` or `back` for a neighbour."""
-
-    kind: str
-    neighbour: int
-    k: int  # the round this agent was at
-    silent: float = 0.0  # seconds of silence, for `dead`
-
-
-@dataclass
-class RoundLog:
-    """What happened to the rounds, as data (the agent's outcome reports it)."""
-
-    late_rounds: int = 0
-    events: list[Event] = field(default_factory=list)
-    catch_ups: list[CatchUp] = field(default_factory=list)
 
 
 class RoundController:

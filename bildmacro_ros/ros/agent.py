@@ -26,7 +26,8 @@ from .topics import (held_topic, LATCHED_QOS, odom_topic, projected_topic, QUIET
                      RECORD_QOS, record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS,
                      state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.scenario import build_problem
-from ..protocol.agent import Agent, Notice, Publish, Waypoint
+from ..protocol.agent import Agent
+from ..protocol.outbox import Notice, Publish, Waypoint
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import MalformedMessage
 
@@ -120,11 +121,11 @@ class AgentNode(Node):
         return on_message
 
     def _on_odom(self, msg: Odometry):
-        self.agent.robot_pose(pose_of(msg)[:2])
+        self.agent.robot.pose(pose_of(msg)[:2])
         self.act()
 
     def _on_held(self, msg: PoseStamped):
-        self.agent.held((msg.pose.position.x, msg.pose.position.y))
+        self.agent.robot.held((msg.pose.position.x, msg.pose.position.y))
         self.act()
 
     def _on_recorder_progress(self, msg: Int64MultiArray):

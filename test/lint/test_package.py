@@ -55,3 +55,75 @@ def test_the_core_and_the_round_rules_import_nothing_from_ros():
         for path in (ROOT / "bildmacro_ros" / folder).glob("*.py"):
             imported = imported_modules([path])
             assert not imported & ros, (path.name, imported & ros)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Return each module of the package -> the package's modules it imports, lazy imports too."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts): p
+               for p in (ROOT / "bildmacro_ros").rglob("*.py")}
+    modules = {name.removesuffix(".__init__"): path for name, path in modules.items()}
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            else:
+                continue
+            edges |= {t for t in targets if t in modules and t != name}
+        graph[name] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected groups of more than one module (Tarjan): each holds a cycle."""
+    index, low, stack, on, groups = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return groups
+
+
+def test_no_module_imports_itself_back_and_none_is_long():
+    graph = import_graph()
+    assert len(graph) > 40 and "bildmacro_ros.ros.agent" in graph["bildmacro_ros.ros.agent_group"]
+    assert import_cycles(graph) == []
+    sizes = {name: len(path.read_text().splitlines())
+             for name, path in ((".".join(p.relative_to(ROOT).with_suffix("").parts), p)
+                                for p in (ROOT / "bildmacro_ros").rglob("*.py"))}
+    assert sizes["bildmacro_ros.ros.agent"] <= 250
+    assert not {name: n for name, n in sizes.items() if n > 300}
+
+
+if __name__ == "__main__":  # python test/lint/test_package.py: the import cycles, counted
+    found = import_cycles(import_graph())
+    print(f"{len(found)} import cycles among the package's modules" + "".join(f"\n  {c}" for c in found))

@@ -11,8 +11,9 @@ import pytest
 from bildmacro_ros.core.bildmacro import initial_state, Mixer, reset_tracking, swarm_step
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.launch_plan import plan_swarm
-from bildmacro_ros.protocol.agent import Agent, Notice, Publish, Waypoint
+from bildmacro_ros.protocol.agent import Agent
 from bildmacro_ros.protocol.checkpoint import checkpoint_path, load_checkpoint
+from bildmacro_ros.protocol.outbox import Notice, Publish, Waypoint
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.wire import decode, encode
 
@@ -94,20 +95,20 @@ def test_a_swarm_of_plain_agents_equals_the_vectorised_simulator_iterate_for_ite
 def test_the_robot_has_arrived_within_tolerance_or_when_held_back_from_exactly_this_goal(plan):
     clock = Clock()
     free = make(plan, clock)
-    assert free.robot_at(np.array([0.5, 0.5]))  # no robot waited for
+    assert free.robot.at(np.array([0.5, 0.5]))  # no robot waited for
     agent = make(plan, clock, wait_for_robot=True, arrival_tolerance=0.02)
     goal = agent.state.x[0]
-    assert not agent.robot_at(goal)  # no pose yet
-    agent.robot_pose(goal + [0.015, 0.0])
-    assert agent.robot_at(goal)
-    agent.robot_pose(goal + [0.03, 0.0])
-    assert not agent.robot_at(goal)
-    agent.robot_pose([np.nan, 0.0])  # a broken pose is ignored, the last one stands
-    assert np.allclose(agent.robot_xy, goal + [0.03, 0.0])
-    agent.held(goal + [1e-9, 0.0])
-    assert not agent.robot_at(goal)  # held back from another goal
-    agent.held(goal)
-    assert agent.robot_at(goal)
+    assert not agent.robot.at(goal)  # no pose yet
+    agent.robot.pose(goal + [0.015, 0.0])
+    assert agent.robot.at(goal)
+    agent.robot.pose(goal + [0.03, 0.0])
+    assert not agent.robot.at(goal)
+    agent.robot.pose([np.nan, 0.0])  # a broken pose is ignored, the last one stands
+    assert np.allclose(agent.robot.xy, goal + [0.03, 0.0])
+    agent.robot.held(goal + [1e-9, 0.0])
+    assert not agent.robot.at(goal)  # held back from another goal
+    agent.robot.held(goal)
+    assert agent.robot.at(goal)
     agent.start(matched=True)
     assert agent.next_step() is None or agent.rounds.k == 0  # the rule holds round 0 for it
 
@@ -224,13 +225,13 @@ def test_the_end_waits_for_acknowledgements_and_the_robot_up_to_its_deadline(pla
     robots = [make(plan, clock, i, iterations=1, wait_for_robot=True, arrival_tolerance=1e-9)
               for i in range(4)]
     for r in robots:
-        r.robot_pose(r.state.x[0])  # at x_i^0: round 0 may step; x_i^1 is elsewhere
+        r.robot.pose(r.state.x[0])  # at x_i^0: round 0 may step; x_i^1 is elsewhere
     run_swarm(robots, 1)
     for r in robots:
         r.act()
     robot = robots[0]
     robot.drain()
-    assert robot.finishing and not robot.robot_at(robot.state.x[0])
+    assert robot.finishing and not robot.robot.at(robot.state.x[0])
     clock.t += 29.9
     assert not robot.settle(acked=True)  # the robot is not at its last waypoint
     clock.t += 0.1

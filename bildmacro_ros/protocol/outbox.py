@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What an agent hands its node to send: messages, waypoints and log lines, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import time
+from typing import Callable
+
+import numpy as np
+
+REPEAT_EVERY = {"drop": 2.0, "late": 2.0, "stall": 5.0}  # seconds between two warnings of a kind
+# Drops an honest swarm makes all the time, counted in the outcome but not worth a warning: a
+# resend already held, a message for a round already stepped, and the losses a test injected.
+QUIET_DROPS = frozenset(("accepted", "duplicate", "stale", "injected_loss"))
+# encode(k, i, state, x_hat): row 0 of a state at round k for the wire, as (bytes, payload)
+Encode = Callable[[int, int, object, np.ndarray], tuple[bytes, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Serialized bytes for the agent's `state` or `record` topic."""
+
+    topic: str
+    data: bytes
+    payload: np.ndarray | None = None  # a new round's wire payload, for listeners in this process
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """The newest waypoint x_i^k and projected point x_hat_i, for the robot and RViz."""
+
+    x: np.ndarray
+    x_hat: np.ndarray
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A line for the log: level `info` or `warning`."""
+
+    level: str
+    text: str
+
+
+class Outbox:
+    """What the agent produced since its node last drained it, in order."""
+
+    def __init__(self, read: Callable[[], float] = time.monotonic):
+        self.items: list = []
+        self.read = read
+        self.said_at: dict[str, float] = {}
+
+    def append(self, item) -> None:
+        self.items.append(item)
+
+    def extend(self, items) -> None:
+        self.items.extend(items)
+
+    def drain(self) -> list:
+        items, self.items = self.items, []
+        return items
+
+    def say(self, level: str, text: str, repeat: str | None = None) -> None:
+        """Queue a log line; one of a `repeat` kind at most every REPEAT_EVERY[kind] seconds."""
+        if repeat is not None:
+            now = self.read()
+            if now - self.said_at.get(repeat, -np.inf) < REPEAT_EVERY[repeat]:
+                return
+            self.said_at[repeat] = now
+        self.items.append(Notice(level, text))
+
+    def filed(self, sender: int, status: str, dropped: dict) -> None:
+        """Warn of a neighbour message dropped for a reason an honest swarm does not make."""
+        if status not in QUIET_DROPS:
+            self.say("warning", f"dropped a message from agent {sender}: {status} (dropped so far: "
+                                f"{dict(dropped)})", repeat="drop")
