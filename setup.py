@@ -14,7 +14,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
-        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")
+         + glob("config/*.xml")),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
     ],
     install_requires=["setuptools"],
@@ -32,7 +33,7 @@ setup(
             "recorder = bildmacro_ros.ros.recorder:main",
             "swarm_simulator = bildmacro_ros.ros.robots:simulator_main",
             "follower = bildmacro_ros.ros.robots:follower_main",
-            "turtlesim_bridge = bildmacro_ros.ros.robots:turtlesim_bridge_main",
+            "turtlesim_bridge = bildmacro_ros.ros.turtlesim_bridge:main",
             "visualiser = bildmacro_ros.ros.visualiser:main",
         ],
     },

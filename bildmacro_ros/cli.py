@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `bildmacro` command: simulate (one process), swarm (nodes over DDS), plot (redraw figures)."""
+"""
+The `bildmacro` command.
+
+Simulate (one process), swarm (nodes over DDS), plot (redraw figures).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ import signal
 import sys
 import threading
 
+from .commands import (cmd_plan, cmd_plot, cmd_record, cmd_robot, cmd_simulate, cmd_swarm,
+                       EXIT_INTERRUPTED)
 from .options import add_options, argparse_type
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
-_positive_int, _non_negative_int, _seconds = (argparse_type(kind) for kind in ("count", "whole", "seconds"))
+_positive_int, _non_negative_int, _seconds = (argparse_type(kind)
+                                              for kind in ("count", "whole", "seconds"))
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -23,16 +29,22 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, "", argparse.SUPPRESS) or not action.option_strings:
+        if "default" in text or action.default in (None, False, "",
+                                                   argparse.SUPPRESS) or not action.option_strings:
             return text
         return text + " (default: %(default)s)"
 
 
 class Parser(argparse.ArgumentParser):
-    """One line for bad input, as for every other error of the command: the usage is a --help away."""
+    """
+    One line for bad input, as for every other error of the command.
+
+    The usage is a --help away.
+    """
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", HelpFormatter)  # subcommands' parsers are of this class too
+        # subcommands' parsers are of this class too
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
@@ -49,117 +61,20 @@ def _kill(text: str):
             raise ValueError
         return Kill(_non_negative_int(agent), _non_negative_int(at))
     except (ValueError, argparse.ArgumentTypeError):
-        raise argparse.ArgumentTypeError(f"must be AGENT@ROUND with whole numbers, e.g. 3@500, got {text!r}") from None
-
-
-# options of the table (options.py) that the launchers take themselves, not the config
-LAUNCHER_OWN = ("namespace", "agents_per_process")
+        raise argparse.ArgumentTypeError("must be AGENT@ROUND with whole numbers, e.g. 3@500, "
+                                         f"got {text!r}") from None
 
 
 def add_log_every(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-every", type=_positive_int, help="metrics every K rounds (default: K/1000)")
+    parser.add_argument("--log-every", type=_positive_int,
+                        help="metrics every K rounds (default: K/1000)")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--animation", action="store_true", help="also write swarm.gif, the robots moving")
+    parser.add_argument("--animation", action="store_true",
+                        help="also write swarm.gif, the robots moving")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
-
-
-def run_inputs(args):
-    """Return (cfg, base, init, weights) from the table's options (options.py); ValueError if bad."""
-    from .options import options_of, run_inputs as inputs
-
-    return inputs({option.name: getattr(args, option.name) for option in options_of(args.command)
-                   if option.name not in LAUNCHER_OWN})
-
-
-def cmd_simulate(args) -> int:
-    from .core.scenario import build_scenario
-    from .simulate import run
-
-    scenario = build_scenario(*run_inputs(args))
-    summary = run(scenario, args.out, method=args.method, log_every=args.log_every, plots=not args.no_plots,
-                  progress=not args.quiet, overwrite=args.overwrite)
-    print(summary.describe())
-    if summary.diverged:
-        print(f"error: the run diverged ({summary.diverged}); try a smaller algorithm.gamma_y "
-              f"(stable near 0.9/N)", file=sys.stderr)
-        return 1
-    return EXIT_INTERRUPTED if summary.interrupted else 0
-
-
-def _report(summary) -> int:
-    """Print a run's summary line; return its exit code: 0, 1 on a failure, 130 when interrupted."""
-    print(summary.describe())
-    if summary.failure:
-        return 1
-    return EXIT_INTERRUPTED if summary.interrupted else 0
-
-
-def cmd_swarm(args) -> int:
-    from .launchers.swarm import run_swarm
-
-    cfg, base, init, weights = run_inputs(args)
-    kill = args.kill
-    if kill is not None:
-        kill.restart_after = args.restart_after
-    elif args.restart_after is not None:
-        raise ValueError("--restart-after needs --kill AGENT@ROUND")
-    summary = run_swarm(cfg, base, args.out, init, weights, agents_per_process=args.agents_per_process,
-                        namespace=args.namespace, log_every=args.log_every, plots=not args.no_plots,
-                        progress=not args.quiet, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
-                        animation=args.animation, visualiser=args.visualiser, kill=kill,
-                        bag_every_round=args.bag_every_round)
-    return _report(summary)
-
-
-def cmd_plan(args) -> int:
-    from .plan_folder import read_plan, write_plan
-
-    cfg, base, init, weights = run_inputs(args)
-    index = write_plan(cfg, base, args.out, init, weights, args.namespace, record=not args.no_record,
-                       overwrite=args.overwrite, record_every=args.log_every)
-    plan = read_plan(args.out)
-    print(f"plan for {plan.agents} robots in {plan.folder}; copy this folder to every computer, then:")
-    if plan.index["recorder"]:
-        print(f"  first, on any computer:  bildmacro record --plan {plan.folder} --out RUN")
-    print(f"  on robot i's computer:   bildmacro robot --plan {plan.folder} --id i")
-    print(f"    (on a ROS install:     ros2 launch bildmacro_ros robot.launch.py plan:={plan.folder} id:=i)")
-    print(f"every computer's command is in {index}")
-    return 0
-
-
-def cmd_robot(args) -> int:
-    from .launchers.computer import run_computer
-
-    summary = run_computer(args.plan, args.id, resume=args.resume, settle=args.settle)
-    return _report(summary)
-
-
-def cmd_record(args) -> int:
-    from .launchers.record import record_plan
-
-    summary = record_plan(args.plan, args.out, overwrite=args.overwrite, stall_timeout=args.stall_timeout,
-                          away_after=args.away_after, plots=not args.no_plots, animation=args.animation,
-                          progress=not args.quiet)
-    return _report(summary)
-
-
-def cmd_plot(args) -> int:
-    from .core.config import load_config
-    from .core.family import ExponentialFamily
-    from .plots import plot_run
-
-    run_dir = Path(args.run)
-    needed = [n for n in ("config.yaml", "metrics.csv", "snapshots.npz") if not (run_dir / n).is_file()]
-    if needed:
-        raise ValueError(f"{run_dir} is not a run folder: missing {', '.join(needed)}")
-    cfg, _ = load_config(run_dir / "config.yaml")
-    family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
-    for path in plot_run(run_dir, family, args.animation):
-        print(path)
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,48 +82,61 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="run the whole swarm in one process (vectorised)",
-                         description="Run BILD-MACRO (or the centralised reference) for a whole swarm in one "
-                                     "process and write metrics.csv, final_state.npz, config.yaml and figures.")
+                         description="Run BILD-MACRO (or the centralised reference) for a whole "
+                                     "swarm in one "
+                                     "process and write metrics.csv, final_state.npz, config.yaml "
+                                     "and figures.")
     add_options(sim, "simulate")
     sim.add_argument("--method", choices=("distributed", "centralized"), default="distributed",
                      help="distributed: Algorithm 1; centralized: method (11) with exact theta(x)")
-    sim.add_argument("--out", type=Path, default=Path("runs/simulate"), help="output folder (default: runs/simulate)")
+    sim.add_argument("--out", type=Path, default=Path("runs/simulate"),
+                     help="output folder (default: runs/simulate)")
     sim.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
-    sim.add_argument("--no-plots", action="store_true", help="skip convergence.png and snapshots.png")
+    sim.add_argument("--no-plots", action="store_true",
+                     help="skip convergence.png and snapshots.png")
     add_log_every(sim)
     sim.add_argument("--quiet", action="store_true", help="no progress line")
     sim.set_defaults(func=cmd_simulate)
 
     swarm = sub.add_parser("swarm", help="one agent node per robot over real DDS, recorded",
-                           description="Start the launch plan's agent nodes as separate processes over DDS "
-                                       "(as `ros2 launch bildmacro_ros swarm.launch.py` does), record every "
+                           description="Start the launch plan's agent nodes as separate processes "
+                                       "over DDS "
+                                       "(as `ros2 launch bildmacro_ros swarm.launch.py` does), "
+                                       "record every "
                                        "round, and write the same files as `bildmacro simulate`.")
     add_options(swarm, "swarm", {"simulator": ("embedded", "none")})
-    swarm.add_argument("--out", type=Path, default=Path("runs/swarm"), help="output folder (default: runs/swarm)")
+    swarm.add_argument("--out", type=Path, default=Path("runs/swarm"),
+                       help="output folder (default: runs/swarm)")
     swarm.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     add_log_every(swarm)
     swarm.add_argument("--stall-timeout", type=_seconds, default=60.0,
-                       help="give up when no recorded round (one every --log-every rounds) completes for this "
+                       help="give up when no recorded round (one every --log-every rounds) "
+                            "completes for this "
                             "many seconds (default 60)")
     add_output_arguments(swarm)
     swarm.add_argument("--bag-every-round", action="store_true",
-                       help="agents record every round, so run.mcap holds every round's (x, y, r, q), 10.7 kB per "
+                       help="agents record every round, so run.mcap holds every round's (x, y, r, "
+                            "q), 10.7 kB per "
                             "agent and round; metrics rows stay every --log-every rounds")
     swarm.add_argument("--visualiser", action="store_true",
-                       help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for an RViz on this "
+                       help="also run the RViz visualiser node (MarkerArray, OccupancyGrid), for "
+                            "an RViz on this "
                             "domain")
     faults = next(group for group in swarm._action_groups if group.title == "faults")
     faults.add_argument("--kill", type=_kill, metavar="AGENT@ROUND",
                         help="SIGKILL agent AGENT's process once it has recorded round ROUND")
     faults.add_argument("--restart-after", type=_seconds, metavar="SECONDS",
-                        help="restart the killed agent this many seconds later; it resumes from its checkpoint")
+                        help="restart the killed agent this many seconds later; it resumes from "
+                             "its checkpoint")
     swarm.set_defaults(func=cmd_swarm)
 
-    plan = sub.add_parser("plan", help="write a plan folder for robots on separate computers; runs nothing",
-                          description="Write everything the robots of one swarm need, one computer each: every "
-                                      "agent's and robot's parameters, the weights, the initial state, the resolved "
-                                      "config, the DDS profile and each computer's command (plan.yaml). Copy the "
-                                      "folder to every robot.")
+    plan = sub.add_parser("plan", help="write a plan folder for robots on separate computers; "
+                                       "runs nothing",
+                          description="Write everything the robots of one swarm need, one "
+                                      "computer each: every agent's and robot's parameters, the "
+                                      "weights, the initial state, the resolved config, the DDS "
+                                      "profile and each computer's command (plan.yaml). Copy "
+                                      "the folder to every robot.")
     add_options(plan, "plan", {"simulator": ("embedded", "external", "gazebo", "none")})
     plan.add_argument("--out", type=Path, required=True, help="the plan folder to write")
     plan.add_argument("--overwrite", action="store_true", help="replace a previous plan in --out")
@@ -217,37 +145,53 @@ def build_parser() -> argparse.ArgumentParser:
                       help="no recorder will run: agents neither wait for one nor publish records")
     plan.set_defaults(func=cmd_plan)
 
-    robot = sub.add_parser("robot", help="on robot i's computer: start its agent and robot nodes from a plan",
-                           description="Start robot i's nodes as the plan folder lists them (agent i, and its "
-                                       "follower and simulated body where the plan has them), from this computer's "
-                                       "copy of the folder; end when the agent has finished and the robot has "
+    robot = sub.add_parser("robot",
+                           help="on robot i's computer: start its agent and robot nodes from a "
+                                "plan",
+                           description="Start robot i's nodes as the plan folder lists them "
+                                       "(agent i, and its "
+                                       "follower and simulated body where the plan has them), "
+                                       "from this computer's "
+                                       "copy of the folder; end when the agent has finished and "
+                                       "the robot has "
                                        "reached its last waypoint.")
-    robot.add_argument("--plan", type=Path, required=True, help="the plan folder (made by bildmacro plan)")
+    robot.add_argument("--plan", type=Path, required=True,
+                       help="the plan folder (made by bildmacro plan)")
     robot.add_argument("--id", type=_non_negative_int, required=True, help="this robot's id i")
     robot.add_argument("--resume", action="store_true",
-                       help="a restart: resume from the robot's last checkpoint and catch up with the swarm")
+                       help="a restart: resume from the robot's last checkpoint and catch up with "
+                            "the swarm")
     robot.add_argument("--settle", type=_seconds, default=30.0,
-                       help="seconds the robot may take to reach its last waypoint after the last round (default 30)")
+                       help="seconds the robot may take to reach its last waypoint after the last "
+                            "round (default 30)")
     robot.set_defaults(func=cmd_robot)
 
-    record = sub.add_parser("record", help="record a plan's swarm into a run folder, on any computer",
-                            description="Record the swarm of a plan folder (started with bildmacro robot or "
-                                        "robot.launch.py) into the same run folder bildmacro swarm writes. Start it "
-                                        "before the robots: each agent waits for it before round 0.")
-    record.add_argument("--plan", type=Path, required=True, help="the plan folder (made by bildmacro plan)")
+    record = sub.add_parser("record",
+                            help="record a plan's swarm into a run folder, on any computer",
+                            description="Record the swarm of a plan folder (started with "
+                                        "bildmacro robot or "
+                                        "robot.launch.py) into the same run folder bildmacro "
+                                        "swarm writes. Start it "
+                                        "before the robots: each agent waits for it before round "
+                                        "0.")
+    record.add_argument("--plan", type=Path, required=True,
+                        help="the plan folder (made by bildmacro plan)")
     record.add_argument("--out", type=Path, required=True, help="output folder")
     record.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
     record.add_argument("--stall-timeout", type=_seconds, default=60.0,
-                        help="give up when no recorded round completes for this many seconds (default 60)")
+                        help="give up when no recorded round completes for this many seconds "
+                             "(default 60)")
     record.add_argument("--away-after", type=_seconds, default=10.0,
-                        help="record on without an agent silent this many seconds while others record; its last "
+                        help="record on without an agent silent this many seconds while others "
+                             "record; its last "
                              "record stands in until it is back (default 10)")
     add_output_arguments(record)
     record.set_defaults(func=cmd_record)
 
     plot = sub.add_parser("plot", help="redraw a run folder's figures")
     plot.add_argument("run", type=Path, help="a folder written by bildmacro simulate or swarm")
-    plot.add_argument("--animation", action="store_true", help="also redraw swarm.gif (swarm runs with robots)")
+    plot.add_argument("--animation", action="store_true",
+                      help="also redraw swarm.gif (swarm runs with robots)")
     plot.set_defaults(func=cmd_plot)
     return parser
 

@@ -35,13 +35,18 @@ def launch_arguments() -> dict[str, tuple[str, str]]:
     out = {}
     for option in options_of("launch"):
         value = option.default
-        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        text = "" if value is None else str(value).lower() if isinstance(value,
+                                                                         bool) else str(value)
         out[option.name] = (text, describe(option))
     return out
 
 
 def _value(option, text: str):
-    """Read a launch argument's text as the option's value (empty: None, the config's or default)."""
+    """
+    Read a launch argument's text as the option's value (empty.
+
+    None, the config's or default).
+    """
     if text == "":
         return None
     if option.kind == "flag":
@@ -64,38 +69,47 @@ def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
     unknown = sorted(set(arguments) - {option.name for option in options_of("launch")})
     if unknown:
         raise ValueError(f"unknown launch arguments: {', '.join(unknown)}")
-    values = {option.name: _value(option, arguments.get(option.name, "")) for option in options_of("launch")}
+    values = {option.name: _value(option, arguments.get(option.name, ""))
+              for option in options_of("launch")}
     launcher = {name: values.pop(name) for name in ("record", "rviz", "parameter_services",
                                                     "namespace", "agents_per_process")}
-    launcher = {name: BY_NAME[name].default if value is None else value for name, value in launcher.items()}
+    launcher = {name: BY_NAME[name].default if value is None else value for name,
+                value in launcher.items()}
     cfg, base, init_arrays, weight_matrix = run_inputs(values)
     record = launcher["record"]
     folder = Path(record).expanduser().resolve() if record else None
-    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, launcher["namespace"], launcher["agents_per_process"],
-                      recorders=1 if record else 0, visualiser=launcher["rviz"], run_dir=folder)
+    plan = plan_swarm(cfg, base, init_arrays, weight_matrix, launcher["namespace"],
+                      launcher["agents_per_process"], recorders=1 if record else 0,
+                      visualiser=launcher["rviz"], run_dir=folder)
     if not launcher["parameter_services"]:
         plan.environment[PARAMETER_SERVICES] = "0"
     if folder is not None:
         # the recorder rebuilds the scenario from the inputs the launch writes into the folder
         plan.recorder = NodeSpec("recorder", "recorder", {
-            "config": str(folder / "config.yaml"), "out": str(folder), "init": str(folder / "initial_state.npz"),
-            "weights": str(folder / "weights.npy"), "log_every": plan.agents[0].parameters["record_every"],
+            "config": str(folder / "config.yaml"), "out": str(folder),
+            "init": str(folder / "initial_state.npz"), "weights": str(folder / "weights.npy"),
+            "log_every": plan.agents[0].parameters["record_every"],
             "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
     if launcher["rviz"]:
-        layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()), Path("swarm.rviz"))
+        layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()),
+                      Path("swarm.rviz"))
         plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
                                      arguments=["-d", str(layout)]))
     return plan, cfg
 
 
-def robot_launch_arguments(plan: str = "", id: str = "", resume: str = "false") -> tuple[Path, int, bool]:  # noqa: A002
+def robot_launch_arguments(plan: str = "", id: str = "",  # noqa: A002
+                           resume: str = "false") -> tuple[Path, int, bool]:
     """
-    Check robot.launch.py's arguments (strings) and return the plan folder, the robot's id and resume.
+    Check robot.launch.py's arguments (strings); return the plan folder, robot id and resume.
 
-    Named as the launch arguments are (`id` among them), so that the launch file passes them by name.
+    Named as the launch arguments are (`id` among them), so that the launch file passes them by
+    name.
     """
     if not plan:
-        raise ValueError("launch argument plan:= is required: the plan folder written by bildmacro plan")
+        raise ValueError("launch argument plan:= is required: the plan folder written by "
+                         "bildmacro plan")
     if not id:
         raise ValueError("launch argument id:= is required: this robot's id")
-    return Path(plan).expanduser().resolve(), number_argument("id", id, int), flag_argument("resume", resume)
+    return Path(plan).expanduser().resolve(), number_argument("id", id,
+                                                              int), flag_argument("resume", resume)

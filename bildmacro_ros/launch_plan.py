@@ -31,7 +31,7 @@ EXECUTABLES = {
     "recorder": "bildmacro_ros.ros.recorder:main",
     "swarm_simulator": "bildmacro_ros.ros.robots:simulator_main",
     "follower": "bildmacro_ros.ros.robots:follower_main",
-    "turtlesim_bridge": "bildmacro_ros.ros.robots:turtlesim_bridge_main",
+    "turtlesim_bridge": "bildmacro_ros.ros.turtlesim_bridge:main",
     "visualiser": "bildmacro_ros.ros.visualiser:main",
 }
 
@@ -50,7 +50,7 @@ DDS_PROFILE = "fastdds.xml"
 
 
 def dds_profile() -> Path | None:
-    """Return the shipped Fast DDS profile (config/fastdds.xml), wherever the package is installed."""
+    """Return the shipped Fast DDS profile (config/fastdds.xml), wherever the package is."""
     from .core.config import preset_dirs
 
     return next((d / DDS_PROFILE for d in preset_dirs() if (d / DDS_PROFILE).is_file()), None)
@@ -75,16 +75,24 @@ class NodeSpec:
 class SwarmPlan:
     scenario: Scenario
     agents: list[NodeSpec]  # one spec per agent: what a node needs to run agent i
-    processes: list[NodeSpec] = field(default_factory=list)  # what to start: agents or agent groups
+    # what to start: agents or agent groups
+    processes: list[NodeSpec] = field(default_factory=list)
     namespace: str = ""
-    robots: list[NodeSpec] = field(default_factory=list)  # simulator or bridge, follower, visualiser
+    # simulator or bridge, follower, visualiser
+    robots: list[NodeSpec] = field(default_factory=list)
     recorder: NodeSpec | None = None  # the recorder node, under ros2 launch with record:=DIR
     viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
-    environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))  # of every node process
+    # of every node process
+    environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))
 
     def nodes(self) -> list[NodeSpec]:
-        """Every node process to start, robots first (a robot exists before its agent's first waypoint)."""
-        return self.robots + self.processes + ([self.recorder] if self.recorder else []) + self.viewers
+        """
+        Every node process to start, robots first.
+
+        (a robot exists before its agent's first waypoint).
+        """
+        return self.robots + self.processes + ([self.recorder] if self.recorder
+                                               else []) + self.viewers
 
     @property
     def weights(self) -> np.ndarray:
@@ -103,17 +111,23 @@ def target_parameter(target: dict, base_dir: Path | None) -> dict:
 
 
 def problem_parameters(cfg: dict, base_dir: Path | None) -> dict:
-    """Return the parameters that define the density model: the same for every node that needs one."""
+    """
+    Return the parameters that define the density model.
+
+    The same for every node that needs one.
+    """
     cfg = dict(cfg, target=target_parameter(cfg["target"], base_dir))
     return parameters_from_config(cfg, [spec.name for spec in DENSITY_MODEL])
 
 
-def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None, recorders: int = 0,
-                     record_every: int = 0, run_dir: Path | None = None) -> dict:
+def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = None,
+                     recorders: int = 0, record_every: int = 0,
+                     run_dir: Path | None = None) -> dict:
     """
     Everything agent i's node needs, as ROS parameters (flat, typed, no empty lists).
 
-    Those with a config key come from the config (protocol/parameters.py), the rest from the scenario.
+    Those with a config key come from the config (protocol/parameters.py), the rest from the
+    scenario.
     """
     cfg, w = scenario.config, scenario.weights
     near = in_neighbours(w, agent)
@@ -163,7 +177,8 @@ def stop_tolerance(cfg: dict) -> float:
     return cfg["robots"]["tolerance"] / 2
 
 
-def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: bool = False) -> list[NodeSpec]:
+def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str,
+                visualiser: bool = False) -> list[NodeSpec]:
     """
     Return the nodes around the agents.
 
@@ -178,7 +193,8 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
     def node(name: str, executable: str, **parameters) -> None:
         # the config's values of the node's config-keyed parameters, and these
         table = NODE_PARAMETERS[executable]
-        configured = parameters_from_config(dict(cfg, target=target_parameter(cfg["target"], base_dir)),
+        configured = parameters_from_config(dict(cfg,
+                                                 target=target_parameter(cfg["target"], base_dir)),
                                             table=table)
         specs.append(NodeSpec(name, executable, {**configured, **parameters}, ns))
 
@@ -190,24 +206,27 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str, visualiser: 
         node("turtlesim_bridge", "turtlesim_bridge", robot_ids=ids, initial_poses=poses)
     if robots["simulator"] != "none":
         # swarm_ids: a follower cut down to one robot (plan folders) still filters against them all
-        node("waypoint_follower", "follower", robot_ids=ids, tolerance=stop_tolerance(cfg), swarm_ids=ids)
+        node("waypoint_follower", "follower", robot_ids=ids, tolerance=stop_tolerance(cfg),
+             swarm_ids=ids)
     if visualiser:
-        node("visualiser", "visualiser", edges=[v for edge in graph_edges(scenario.weights) for v in edge],
+        node("visualiser", "visualiser",
+             edges=[v for edge in graph_edges(scenario.weights) for v in edge],
              robots=robots["simulator"] != "none")
     return specs
 
 
-def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None, namespace: str = "",
-               agents_per_process: int = 1, recorders: int = 0, record_every: int | None = None,
-               visualiser: bool = False, run_dir: Path | None = None) -> SwarmPlan:
+def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
+               namespace: str = "", agents_per_process: int = 1, recorders: int = 0,
+               record_every: int | None = None, visualiser: bool = False,
+               run_dir: Path | None = None) -> SwarmPlan:
     """
     Return the whole swarm: graph, weights, initial state and one node spec per agent.
 
     agents_per_process > 1 packs agents into `agent_group` processes (one executor each), which
-    is how 50+ agents fit on one machine. recorders counts the recorders every agent waits for before
-    its first round; with recorders, agents publish records every record_every rounds (default
-    about K/1000, as `bildmacro simulate` logs). With run_dir, agents keep their checkpoints and
-    write their outcomes there (run_dir/checkpoints, run_dir/outcomes).
+    is how 50+ agents fit on one machine. recorders counts the recorders every agent waits for
+    before its first round; with recorders, agents publish records every record_every rounds
+    (default about K/1000, as `bildmacro simulate` logs). With run_dir, agents keep their
+    checkpoints and write their outcomes there (run_dir/checkpoints, run_dir/outcomes).
     """
     if agents_per_process < 1:
         raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
@@ -215,14 +234,17 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
     scenario = build_scenario(cfg, base_dir, init, weights)
     ns = f"/{namespace}" if namespace else ""
     every = (record_every or default_log_every(cfg["iterations"])) if recorders else 0
-    agents = [NodeSpec(f"agent_{i}", "agent", agent_parameters(scenario, i, base_dir, recorders, every, run_dir), ns)
+    agents = [NodeSpec(f"agent_{i}", "agent",
+                       agent_parameters(scenario, i, base_dir, recorders, every, run_dir), ns)
               for i in range(cfg["agents"])]
     if agents_per_process == 1:
         processes = list(agents)
     else:
         ids = list(range(cfg["agents"]))
-        # the group's own node is named agent_group in its code: renamed here, so that names are unique
-        processes = [NodeSpec(f"agent_group_{g}", "agent_group", {"agent_ids": ids[s:s + agents_per_process]}, ns,
+        # the group's own node is named agent_group in its code: renamed here, so that names are
+        # unique
+        processes = [NodeSpec(f"agent_group_{g}", "agent_group",
+                              {"agent_ids": ids[s:s + agents_per_process]}, ns,
                               ros_arguments=["-r", f"agent_group:__node:=agent_group_{g}"])
                      for g, s in enumerate(range(0, len(ids), agents_per_process))]
         # In a group, local neighbours are served in-process and each other process subscribes
@@ -230,20 +252,22 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         group_of = {i: g for g, spec in enumerate(processes) for i in spec.parameters["agent_ids"]}
         w = scenario.weights
         for i, spec in enumerate(agents):
-            readers = {group_of[j] for j in range(len(agents)) if j != i and w[j, i] > 0} - {group_of[i]}
+            readers = {group_of[j] for j in range(len(agents)) if j != i
+                       and w[j, i] > 0} - {group_of[i]}
             spec.parameters["listeners"] = len(readers)
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns,
                      robots=plan_robots(scenario, base_dir, ns, visualiser))
 
 
 def params_yaml(specs: list[NodeSpec]) -> str:
-    """Return a ROS 2 parameters YAML with each node's parameters under its fully qualified node name."""
-    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in specs if spec.parameters}
+    """Return a ROS 2 parameters YAML: each node's parameters under its fully qualified name."""
+    doc = {f"{spec.namespace}/{spec.name}": {"ros__parameters": spec.parameters} for spec in specs
+           if spec.parameters}
     return yaml.dump(doc, Dumper=_NoAliases, sort_keys=False, width=10**6)
 
 
 def params_file_content(plan: SwarmPlan) -> str:
-    """Return the parameters of every node of the plan (an agent group's agents under their own names)."""
+    """Return every node's parameters of the plan (a group's agents under their own names)."""
     return params_yaml(plan.agents + [spec for spec in plan.nodes() if spec.executable != "agent"])
 
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-What a user sets when starting a swarm, in one table: the options and launch arguments come from it.
+What a user sets when starting a swarm, in one table: options and launch arguments alike.
 
 An option with a config key overrides that key, and the config checks its value; the others
 belong to the launchers. Each option lists the commands that offer it (`launch` is
@@ -35,7 +35,8 @@ class Option:
     kind: str = "text"
     commands: frozenset = SWARMS
     default: Any = None  # None: the config's value, or none
-    flag: str | None = None  # a flag's command-line form: --wait-for-robots sets true, --no-safety false
+    # a flag's command-line form: --wait-for-robots sets true, --no-safety false
+    flag: str | None = None
 
     @property
     def choices(self) -> tuple[str, ...] | None:
@@ -107,8 +108,8 @@ def describe(option: Option) -> str:
         value = option.default
         shown = str(value).lower() if isinstance(value, bool) else value
         return option.text + ("" if value in (None, "") else f" (default: {shown})")
-    return f"{option.text} (default: the config's {option.key}, {default(option.key)!r} unless it " \
-           f"sets one)"
+    return f"{option.text} (default: the config's {option.key}, {default(option.key)!r} " \
+           f"unless it sets one)"
 
 
 # -- reading values ---------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import yaml
 
 from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
-from .launch_plan import DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, NodeSpec, params_yaml, plan_swarm, SwarmPlan
+from .launch_plan import (DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, NodeSpec, params_yaml,
+                          plan_swarm, SwarmPlan)
 from .protocol.parameters import parameters_from_config
 from .run_folder import INPUT_FILES, write_inputs
 
@@ -55,7 +56,7 @@ def _relative_target(cfg: dict, base: Path | None, out: Path) -> dict:
 
 def computer_nodes(plan: SwarmPlan, i: int) -> list[NodeSpec]:
     """
-    Return the nodes robot i runs: its body (a one-robot embedded simulator), its follower, its agent.
+    Return the nodes robot i runs: its body (a one-robot simulator), its follower, its agent.
 
     The simulator and follower of the one-machine plan, each cut down to robot i and renamed so
     that names stay unique across the swarm. A robot of your own (external, gazebo) brings its
@@ -68,12 +69,14 @@ def computer_nodes(plan: SwarmPlan, i: int) -> list[NodeSpec]:
         params = dict(spec.parameters, robot_ids=[i])
         if "initial_poses" in params:
             params["initial_poses"] = params["initial_poses"][3 * i:3 * i + 3]
-        nodes.append(NodeSpec(f"{robot_folder(i)}_{spec.name}", spec.executable, params, spec.namespace))
+        nodes.append(NodeSpec(f"{robot_folder(i)}_{spec.name}", spec.executable, params,
+                              spec.namespace))
     return nodes + [plan.agents[i]]
 
 
-def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None, namespace: str = "",
-               record: bool = True, overwrite: bool = False, record_every: int | None = None) -> Path:
+def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
+               namespace: str = "", record: bool = True, overwrite: bool = False,
+               record_every: int | None = None) -> Path:
     """
     Write a plan folder for cfg and return the path of its index, plan.yaml.
 
@@ -81,21 +84,27 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     (up to startup_timeout) and publishes a record every record_every rounds (default K/1000).
     """
     if cfg["robots"]["wait"] and cfg["robots"]["simulator"] == "none":
-        raise ValueError("--wait-for-robots needs robots to wait for: --simulator external (robots of your own) "
+        raise ValueError("--wait-for-robots needs robots to wait for: --simulator external "
+                         "(robots of your own) "
                          "or embedded")
     if cfg["robots"]["simulator"] == "turtlesim":
-        raise ValueError("a plan runs one robot per computer, and one turtlesim window cannot be split: run "
-                         "turtlesim with `ros2 launch bildmacro_ros swarm.launch.py simulator:=turtlesim`")
+        raise ValueError("a plan runs one robot per computer, and one turtlesim window cannot be "
+                         "split: run "
+                         "turtlesim with `ros2 launch bildmacro_ros swarm.launch.py "
+                         "simulator:=turtlesim`")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
     if (out / INDEX).exists() and not overwrite:
-        raise ValueError(f"--out {out} already holds a plan; choose another folder or pass --overwrite")
+        raise ValueError(f"--out {out} already holds a plan; choose another folder or pass "
+                         "--overwrite")
     profile = dds_profile()
     if profile is None:
-        raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed with bildmacro_ros")
+        raise ValueError("config/fastdds.xml, the DDS profile for lossy links, is not installed "
+                         "with bildmacro_ros")
     # everything that can refuse the input comes before the first file is written
-    plan = plan_swarm(cfg, base, init, weights, namespace, recorders=1 if record else 0, record_every=record_every)
+    plan = plan_swarm(cfg, base, init, weights, namespace, recorders=1 if record else 0,
+                      record_every=record_every)
     if out.is_dir() and overwrite:
         for old in [out / name for name in (INDEX, *INPUT_FILES)] + \
                 list(out.glob("robot_*")) + list(out.glob("target.*")) + [out / DDS_PROFILE]:
@@ -112,7 +121,9 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     for i in range(cfg["agents"]):
         nodes = computer_nodes(plan, i)
         (out / params_name(i)).write_text(params_yaml(nodes))
-        computers.append({"id": i, "nodes": [{"name": spec.name, "executable": spec.executable} for spec in nodes],
+        computers.append({"id": i,
+                          "nodes": [{"name": spec.name, "executable": spec.executable}
+                                    for spec in nodes],
                           "pip": f"bildmacro robot --plan PLAN --id {i}",
                           "ros": f"ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:={i}"})
     environment = dict(plan.environment)
@@ -120,15 +131,16 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
     every = plan.agents[0].parameters["record_every"]
     index = {
-        "format": FORMAT, "agents": cfg["agents"], "namespace": plan.namespace, "iterations": cfg["iterations"],
-        "simulator": cfg["robots"]["simulator"], "wait_for_robot": plan.agents[0].parameters["wait_for_robot"],
-        "record_every": every, "recorder": bool(record),
-        "environment": environment,
+        "format": FORMAT, "agents": cfg["agents"], "namespace": plan.namespace,
+        "iterations": cfg["iterations"], "simulator": cfg["robots"]["simulator"],
+        "wait_for_robot": plan.agents[0].parameters["wait_for_robot"], "record_every": every,
+        "recorder": bool(record), "environment": environment,
         "recorder_command": "bildmacro record --plan PLAN --out RUN" if record else None,
         "robots": computers,
     }
     path = out / INDEX
-    path.write_text("# Copy this folder to every robot. Start the recorder first (it waits for the agents), "
+    path.write_text("# Copy this folder to every robot. Start the recorder first (it waits for "
+                    "the agents), "
                     "then robot i with its command; PLAN is this folder.\n"
                     + yaml.safe_dump(index, sort_keys=False, width=10**6))
     return path
@@ -154,8 +166,8 @@ class Plan:
         """
         Return what every node process on this computer gets on top of its own environment.
 
-        The plan's variables, with the DDS profile at this copy of the folder; a profile already set
-        here (FASTRTPS_DEFAULT_PROFILES_FILE, say) is the user's, and wins.
+        The plan's variables, with the DDS profile at this copy of the folder; a profile already
+        set here (FASTRTPS_DEFAULT_PROFILES_FILE, say) is the user's, and wins.
         """
         env = {str(k): str(v) for k, v in self.index["environment"].items()}
         own_profile = any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES)
@@ -177,7 +189,8 @@ class Plan:
     def computer_nodes(self, i: int) -> list[NodeSpec]:
         """Return robot i's nodes, with the parameters its file gives them."""
         doc = yaml.safe_load(self.params_file(i).read_text())
-        return [NodeSpec(node["name"], node["executable"], doc[f"{self.namespace}/{node['name']}"]["ros__parameters"],
+        return [NodeSpec(node["name"], node["executable"],
+                         doc[f"{self.namespace}/{node['name']}"]["ros__parameters"],
                          self.namespace) for node in self.index["robots"][i]["nodes"]]
 
     def robot_state(self, i: int) -> Path:
@@ -190,7 +203,8 @@ class Plan:
 
     def scenario(self) -> Scenario:
         cfg, base, init, weights = load_run_inputs(self.folder / "config.yaml", None,
-                                                   self.folder / "initial_state.npz", self.folder / "weights.npy")
+                                                   self.folder / "initial_state.npz",
+                                                   self.folder / "weights.npy")
         return build_scenario(cfg, base, init, weights)
 
     def config(self) -> dict:
@@ -202,15 +216,18 @@ def read_plan(folder: str | Path) -> Plan:
     folder = Path(folder).expanduser().resolve()
     path = folder / INDEX
     if not path.is_file():
-        raise ValueError(f"{folder} is not a plan folder (no {INDEX}): make one with `bildmacro plan --out DIR`")
+        raise ValueError(f"{folder} is not a plan folder (no {INDEX}): make one with `bildmacro "
+                         "plan --out DIR`")
     try:
         index = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a plan of this version (format {FORMAT}): make it again with bildmacro plan")
+        raise ValueError(f"{path} is not a plan of this version (format {FORMAT}): make it again "
+                         "with bildmacro plan")
     missing = [name for name in INPUT_FILES
-               + tuple(params_name(i) for i in range(index["agents"])) if not (folder / name).is_file()]
+               + tuple(params_name(i) for i in range(index["agents"]))
+               if not (folder / name).is_file()]
     if missing:
         raise ValueError(f"plan folder {folder} is incomplete: missing {', '.join(missing[:5])}")
     return Plan(folder, index)

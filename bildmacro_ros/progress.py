@@ -9,7 +9,11 @@ import time
 
 
 class Progress:
-    """A progress line on stderr: rewritten in place on a terminal, a new line every few seconds otherwise."""
+    """
+    A progress line on stderr.
+
+    Rewritten in place on a terminal, a new line every few seconds otherwise.
+    """
 
     def __init__(self, label: str, total: int, stream=None, enabled: bool = True):
         self.label, self.total = label, total

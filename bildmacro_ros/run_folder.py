@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A run folder: the files every run writes (metrics, final state, snapshots, figures), whatever ran it."""
+"""
+A run folder: the files every run writes.
+
+(metrics, final state, snapshots, figures), whatever ran it.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ from .core.metrics import COLUMNS
 from .core.scenario import Scenario
 from .launch_plan import params_file_content, SwarmPlan
 
-# what a run starts from: with them, a recorder or `bildmacro simulate --init --weights` rebuilds it
+# what a run starts from: with them, a recorder or `bildmacro simulate --init --weights` rebuilds
+# it
 INPUT_FILES = ("config.yaml", "weights.npy", "initial_state.npz")
-OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz", "initial_state.npz",
-                "weights.npy", "convergence.png", "snapshots.png", "agents.params.yaml", "robots.npz", "robots.png",
-                "swarm.gif", "run.mcap", "metadata.yaml", "summary.json")
+OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz",
+                "initial_state.npz", "weights.npy", "convergence.png", "snapshots.png",
+                "agents.params.yaml", "robots.npz", "robots.png", "swarm.gif", "run.mcap",
+                "metadata.yaml", "summary.json")
 
 
 def write_inputs(out: Path, config: dict, weights: np.ndarray, x0: np.ndarray, y0: np.ndarray):
@@ -30,14 +36,19 @@ def write_inputs(out: Path, config: dict, weights: np.ndarray, x0: np.ndarray, y
 
 
 def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
-    """Refuse to mix a new run into an old one unless asked to replace it (keep: files of this run)."""
+    """
+    Refuse to mix a new run into an old one unless asked to replace it (keep.
+
+    Files of this run).
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
     if out.is_dir():
         old = [name for name in OUTPUT_FILES if (out / name).exists() and name not in keep]
         if old and not overwrite:
-            raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another folder "
+            raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another "
+                             "folder "
                              f"or pass --overwrite")
         for name in old:  # nothing of the old run may pass for part of the new one
             (out / name).unlink()
@@ -48,9 +59,13 @@ def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
 class RunWriter:
     """The files of a run, in the same formats whichever method or front end produced them."""
 
-    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False, keep=(),
-                 progress: bool = True, inputs: bool = True):
-        """Prepare the folder; inputs: write INPUT_FILES (False: a launch wrote them, they stay)."""
+    def __init__(self, out: Path, scenario: Scenario, method: str, overwrite: bool = False,
+                 keep=(), progress: bool = True, inputs: bool = True):
+        """
+        Prepare the folder; inputs: write INPUT_FILES (False.
+
+        A launch wrote them, they stay).
+        """
         self.out = prepare_output(out, overwrite, keep if inputs else (*keep, *INPUT_FILES))
         self.progress = progress  # a line on stderr per figure drawn
         self.scenario, self.method = scenario, method
@@ -87,15 +102,17 @@ class RunWriter:
         for a process whose signals are counted rather than raised) lets that Ctrl-C through.
         """
         self._handle.close()
-        np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl), **arrays)
+        np.savez(self.out / "final_state.npz", iteration=np.int64(iteration), kl=np.float64(kl),
+                 **arrays)
         np.savez(self.out / "snapshots.npz", iteration=np.array(self.snaps_k, dtype=np.int64),
-                 x=np.array(self.snaps_x), y=np.array(self.snaps_y), target=self.scenario.problem.target,
-                 method=np.array(self.method))
+                 x=np.array(self.snaps_x), y=np.array(self.snaps_y),
+                 target=self.scenario.problem.target, method=np.array(self.method))
         if plots:
             from .plots import plot_run
 
+            interruptible = allow_interrupt or contextlib.nullcontext
             try:
-                with allow_interrupt() if allow_interrupt is not None else contextlib.nullcontext():
+                with interruptible():
                     plot_run(self.out, self.scenario.problem.family, animation, self.progress)
             except KeyboardInterrupt:
                 self.figures_skipped = True
@@ -104,7 +121,7 @@ class RunWriter:
 
 def prepare_swarm_folder(plan: SwarmPlan, out: Path, inputs: bool = False) -> Path:
     """
-    Prepare a swarm run's folder: every node's parameters, and empty logs/, checkpoints/, outcomes/.
+    Prepare a swarm run's folder: node parameters, and empty logs/, checkpoints/, outcomes/.
 
     inputs: also write INPUT_FILES (a launch, whose recorder reads them; `bildmacro swarm`'s
     RunWriter has written them). Shared by `bildmacro swarm` and the launch file, so both leave the
@@ -112,7 +129,8 @@ def prepare_swarm_folder(plan: SwarmPlan, out: Path, inputs: bool = False) -> Pa
     """
     out = Path(out)
     for folder in ("logs", "checkpoints", "outcomes"):
-        shutil.rmtree(out / folder, ignore_errors=True)  # nothing of an old run may pass for this one's
+        # nothing of an old run may pass for this one's
+        shutil.rmtree(out / folder, ignore_errors=True)
         (out / folder).mkdir(parents=True)
     if inputs:
         write_inputs(out, plan.scenario.config, plan.weights, plan.scenario.x0, plan.scenario.y0)

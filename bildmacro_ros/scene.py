@@ -22,10 +22,11 @@ def graph_edges(weights: np.ndarray) -> list[tuple[int, int]]:
 
 def occupancy(density: np.ndarray) -> tuple[np.ndarray, float]:
     """
-    Return a grid density (index [a, b] = (c1 = g_a, c2 = g_b)) as OccupancyGrid data, and its peak.
+    Return a grid density (index [a, b] = (g_a, g_b)) as OccupancyGrid data, and its peak.
 
     OccupancyGrid is row-major with rows along y, so cell (a, b) goes to data[b * width + a].
-    Values are 100 * p / peak, rounded, so the peak shows as fully occupied and p = cell * peak / 100.
+    Values are 100 * p / peak, rounded, so the peak shows as fully occupied and p = cell * peak /
+    100.
     """
     density = np.asarray(density, float)
     peak = float(density.max())

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`bildmacro simulate`: the whole swarm in one process, with metrics, final state and figures on disk."""
+"""`bildmacro simulate`: the whole swarm in one process; its metrics, state and figures on disk."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 
 from .core.bildmacro import initial_state, Mixer, projected_point, reset_tracking, swarm_step
 from .core.centralized import centralized_step
-from .core.metrics import (consensus_error, default_log_every, lower_grad_norm, ObjectiveTracker, snapshot_iterations,
-                           step_norm)
+from .core.metrics import (consensus_error, default_log_every, lower_grad_norm, ObjectiveTracker,
+                           snapshot_iterations, step_norm)
 from .core.scenario import Scenario
 from .core.symmetric import unpack
 from .progress import Progress
@@ -55,14 +55,15 @@ class Distributed:
                 raise Diverged("y became non-finite")
             row = self._row(before, result.x_hat)
         self.k += 1
-        self.state, self.x_hat = reset_tracking(self.problem, result.state, self.k, self.reset_every), result.x_hat
+        self.state, self.x_hat = reset_tracking(self.problem, result.state, self.k,
+                                                self.reset_every), result.x_hat
         self.clipped += int(result.clipped.sum())
         return row
 
     def _row(self, state, x_hat) -> dict:
         return {"lower_grad_norm": lower_grad_norm(self.problem, state.x, state.y, state.mean),
-                "step_norm": step_norm(x_hat, state.x), "consensus_error": consensus_error(state.y),
-                "kl": self.objective(state.x)}
+                "step_norm": step_norm(x_hat, state.x),
+                "consensus_error": consensus_error(state.y), "kl": self.objective(state.x)}
 
     def last_row(self) -> dict:
         """Row K: iterate K, with the step (6a) would take from it."""
@@ -112,7 +113,8 @@ class Centralized:
     def final_arrays(self) -> dict:
         n, m = len(self.x), self.problem.m
         theta = self.solution.theta
-        grad = self.problem.local_gradient(self.problem.phi(self.x), theta[None], self.solution.stats.mean)
+        grad = self.problem.local_gradient(self.problem.phi(self.x), theta[None],
+                                           self.solution.stats.mean)
         h = self.problem.hessian(self.solution.stats.cov)
         return {"x": self.x, "x_hat": self.x_hat, "y": np.tile(theta, (n, 1)), "r": grad,
                 "q": np.broadcast_to(h, (n, m, m)).copy()}
@@ -133,16 +135,20 @@ class RunSummary:
     files: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        status = ("interrupted" if self.interrupted else f"diverged ({self.diverged})" if self.diverged
+        status = ("interrupted" if self.interrupted else f"diverged ({self.diverged})"
+                  if self.diverged
                   else "finished")
         rate = self.iterations / self.seconds if self.seconds > 0 else float("nan")
-        return (f"{self.method} run {status} after {self.iterations}/{self.requested} iterations in "
-                f"{self.seconds:.1f} s ({rate:,.0f} it/s); KL {self.initial_kl:.4f} -> {self.final_kl:.4f}; "
+        return (f"{self.method} run {status} after {self.iterations}/{self.requested} iterations "
+                "in "
+                f"{self.seconds:.1f} s ({rate:,.0f} it/s); KL {self.initial_kl:.4f} -> "
+                f"{self.final_kl:.4f}; "
                 f"outputs in {self.out}")
 
 
 def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: int | None = None,
-        plots: bool = True, progress: bool = True, overwrite: bool = False, stream=None) -> RunSummary:
+        plots: bool = True, progress: bool = True, overwrite: bool = False,
+        stream=None) -> RunSummary:
     """Run `method` for config['iterations'] iterations and write every output into `out`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -175,7 +181,8 @@ def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: i
     if k == iterations:  # the last point of Fig. 1, and the final KL, in the table too
         writer.row(k, algo.last_row())
     files = writer.finish(k, algo.final_arrays(), final_kl, plots)
-    return RunSummary(out=writer.out, method=method, iterations=k, requested=iterations, final_kl=final_kl,
-                      initial_kl=final_kl if iterations == 0 else writer.first_kl,
-                      seconds=time.monotonic() - started, interrupted=interrupted, diverged=diverged,
-                      clipped=getattr(algo, "clipped", 0), files=files)
+    return RunSummary(out=writer.out, method=method, iterations=k, requested=iterations,
+                      final_kl=final_kl, initial_kl=final_kl if iterations == 0
+                      else writer.first_kl,
+                      seconds=time.monotonic() - started, interrupted=interrupted,
+                      diverged=diverged, clipped=getattr(algo, "clipped", 0), files=files)

@@ -2,7 +2,8 @@
 """
 Launch one robot of a swarm deployed on separate computers: its agent, and its robot's nodes.
 
-    bildmacro plan --config demo --simulator external --wait-for-robots --out PLAN   # once, anywhere
+    # once, anywhere
+    bildmacro plan --config demo --simulator external --wait-for-robots --out PLAN
     ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:=3                        # on robot 3
 
 The nodes and their parameters come from the plan folder (bildmacro_ros.plan_folder, the same
@@ -20,7 +21,8 @@ from launch_ros.actions import Node, SetROSLogDir
 ARGUMENTS = {
     "plan": ("", "the plan folder written by `bildmacro plan` (this computer's copy)"),
     "id": ("", "this robot's id i, 0..N-1"),
-    "resume": ("false", "true after a restart: resume from this robot's last checkpoint and catch up"),
+    "resume": ("false",
+               "true after a restart: resume from this robot's last checkpoint and catch up"),
 }
 
 
@@ -37,9 +39,9 @@ def launch_setup(context, *args, **kwargs):
     agent = None
     for spec in plan.computer_nodes(robot):
         resumed = [{"resume": True}] if resume and spec.executable == "agent" else []
-        node = Node(package=spec.package, executable=spec.executable, name=spec.name, namespace=spec.namespace,
-                    parameters=[str(plan.params_file(robot))] + resumed, cwd=str(plan.folder),
-                    additional_env=environment, output="screen")
+        node = Node(package=spec.package, executable=spec.executable, name=spec.name,
+                    namespace=spec.namespace, parameters=[str(plan.params_file(robot))] + resumed,
+                    cwd=str(plan.folder), additional_env=environment, output="screen")
         agent = node if spec.executable == "agent" else agent
         actions.append(node)
 

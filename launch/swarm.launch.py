@@ -24,14 +24,15 @@ from launch_ros.actions import Node, SetROSLogDir
 
 from bildmacro_ros.launch_arguments import launch_arguments
 
-# every argument, its default and description, from the one table of options (bildmacro_ros/options.py)
+# every argument, its default and description, from the one table of options
+# (bildmacro_ros/options.py)
 ARGUMENTS = launch_arguments()
 # seconds the recorder may take after a Ctrl-C to write the run and draw its figures
 RECORDER_GRACE = "60"
 
 
 def _installed(package: str, executable: str) -> bool:
-    """Whether launch_ros will find the executable: <prefix of package>/lib/<package>/<executable>."""
+    """Tell whether launch_ros finds the executable: <prefix>/lib/<package>/<executable>."""
     try:
         path = Path(get_package_prefix(package)) / "lib" / package / executable
     except PackageNotFoundError:
@@ -47,7 +48,8 @@ def _end_of_run(agents, recorder):
         if context.is_shutdown:
             return None
         if event.returncode != 0:  # raised, the launch stops and exits with 1
-            raise RuntimeError(f"{event.action.name} exited with code {event.returncode}; the run stops")
+            raise RuntimeError(f"{event.action.name} exited with code {event.returncode}; the run "
+                               "stops")
         waiting.discard(event.action)
         if recorder is not None and event.action is not recorder:
             return None  # with a recorder, the run is complete once it has written the run
@@ -68,7 +70,8 @@ def launch_setup(context, *args, **kwargs):
     plan, _ = plan_from_arguments(**values)
     missing = missing_executables(plan, _installed)
     if missing:  # before anything starts: a launch that fails part-way would leave orphans
-        raise RuntimeError(f"cannot start {', '.join(missing)}: not installed; nothing was started")
+        raise RuntimeError(f"cannot start {', '.join(missing)}: not installed; nothing was "
+                           "started")
     folder = Path(values["record"]).expanduser().resolve() if values["record"] else \
         Path(tempfile.mkdtemp(prefix="bildmacro-launch-"))
     params = prepare_swarm_folder(plan, folder, inputs=True)
@@ -81,9 +84,10 @@ def launch_setup(context, *args, **kwargs):
             package=spec.package, executable=spec.executable,
             # an agent group's nodes are named in its code; __node:= would rename them all
             name=None if spec.executable == "agent_group" else spec.name, namespace=spec.namespace,
-            parameters=[str(params)] if spec.package == "bildmacro_ros" else [], arguments=spec.arguments,
-            ros_arguments=spec.ros_arguments, additional_env=plan.environment, output="screen",
-            sigterm_timeout=RECORDER_GRACE if spec is plan.recorder else "5")
+            parameters=[str(params)] if spec.package == "bildmacro_ros" else [],
+            arguments=spec.arguments, ros_arguments=spec.ros_arguments,
+            additional_env=plan.environment, output="screen", sigterm_timeout=RECORDER_GRACE
+            if spec is plan.recorder else "5")
         actions.append(nodes[spec.name])
     recorder = nodes[plan.recorder.name] if plan.recorder is not None else None
     return actions + _end_of_run([nodes[spec.name] for spec in plan.processes], recorder)

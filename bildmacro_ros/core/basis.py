@@ -101,7 +101,8 @@ class Grid:
         intervals = 2.0 / step
         count = int(round(intervals))
         if count < 2 or abs(intervals - count) > 1e-9 * max(1.0, intervals):
-            raise ValueError(f"grid step must divide 2 into a whole number (>= 2) of intervals, got {step}")
+            raise ValueError("grid step must divide 2 into a whole number (>= 2) of intervals, "
+                             f"got {step}")
         points = -1.0 + step * np.arange(count + 1)
         points[-1] = 1.0
         weights = np.full(count + 1, step)

@@ -21,7 +21,7 @@ from .symmetric import packed_identity, solve_projected, unpack
 
 @dataclass(frozen=True)
 class StepSizes:
-    """The paper's parameters: gamma_x (6a), gamma_y (7), omega (regulariser and P_{>=omega}), delta (6b)."""
+    """The paper's parameters: gamma_x (6a), gamma_y (7), omega (and P_{>=omega}), delta (6b)."""
 
     gamma_x: float
     gamma_y: float
@@ -78,13 +78,14 @@ def initial_state(problem: BilevelProblem, x0: np.ndarray, y0: np.ndarray) -> Ag
     phi0 = problem.phi(x0)
     r0 = problem.local_gradient(phi0, y0, stats.mean)
     q0 = stats.cov + problem.omega * packed_identity(problem.m)
-    return AgentState(x=x0, y=y0, r=r0, q=q0, mean=stats.mean, cov=stats.cov, grad_f=stats.grad_f, kl=stats.kl,
-                      phi=phi0)
+    return AgentState(x=x0, y=y0, r=r0, q=q0, mean=stats.mean, cov=stats.cov, grad_f=stats.grad_f,
+                      kl=stats.kl, phi=phi0)
 
 
-def reset_tracking(problem: BilevelProblem, state: AgentState, round_k: int, every: int) -> AgentState:
+def reset_tracking(problem: BilevelProblem, state: AgentState, round_k: int,
+                   every: int) -> AgentState:
     """
-    Re-apply Theorem 1's initialisation at the current (x_i, y_i) on every `every`-th round (0: never).
+    Re-apply Theorem 1's initialisation at (x_i, y_i) every `every`-th round (0: never).
 
     It zeroes the tracking errors that late or lost messages left in the sums of r and q
     (core/faults.py); all agents share the round numbers, so they reset together.
@@ -94,7 +95,8 @@ def reset_tracking(problem: BilevelProblem, state: AgentState, round_k: int, eve
     return initial_state(problem, state.x, state.y)
 
 
-def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamma_x: float, delta: float):
+def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamma_x: float,
+                     delta: float):
     """(6a)-(6b) given z_i = (P[q_i])^{-1} grad f(y_i): returns (x_hat, x_next)."""
     direction = problem.family.basis.jacobian_transpose_times(x, z)
     x_hat = np.clip(x - gamma_x * direction, -1.0, 1.0)
@@ -102,7 +104,7 @@ def microscopic_step(problem: BilevelProblem, x: np.ndarray, z: np.ndarray, gamm
 
 
 def projected_point(problem: BilevelProblem, steps: StepSizes, state: AgentState) -> np.ndarray:
-    """(6a) at a state without stepping: x_hat^k of each row (row K of the metrics has no step K)."""
+    """Return (6a)'s x_hat^k of each row, without a step (metrics row K has no step K)."""
     z, _ = solve_projected(state.q, steps.omega, state.grad_f)
     return microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)[0]
 
@@ -116,7 +118,7 @@ class StepResult:
 
 def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
                y_mix: np.ndarray, r_mix: np.ndarray, q_mix: np.ndarray) -> StepResult:
-    """Equations (6)-(9) for each row, given sum_j a_ij y_j, sum_j a_ij r_j, sum_j a_ij q_j (packed)."""
+    """Equations (6)-(9) for each row, given sum_j a_ij y_j, r_j and q_j (packed)."""
     z, clipped = solve_projected(state.q, steps.omega, state.grad_f)
     x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
     y_next = y_mix - steps.gamma_y * state.r
@@ -132,7 +134,7 @@ def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
 
 
 def mix_neighbours(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """sum_j a_ij v_j for one agent: weights (d,) over the stacked values (d, ...) it holds (itself included)."""
+    """Return sum_j a_ij v_j for one agent: weights (d,) over its stacked values (d, ...)."""
     return np.tensordot(np.asarray(weights, dtype=float), np.asarray(values, dtype=float), axes=1)
 
 
@@ -150,13 +152,14 @@ class Mixer:
         return np.asarray(self._op @ flat).reshape(values.shape)
 
 
-def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState, mixer: Mixer) -> StepResult:
+def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
+               mixer: Mixer) -> StepResult:
     """One synchronous iteration of every agent."""
     return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q))
 
 
-def neighbour_mix(own: AgentState, self_weight: float, weights: np.ndarray, y: np.ndarray, r: np.ndarray,
-                  q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbour_mix(own: AgentState, self_weight: float, weights: np.ndarray, y: np.ndarray,
+                  r: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return sum_j a_ij (y_j, r_j, q_j) over [i, neighbours...] in that order, each as one row."""
     a = np.concatenate([[self_weight], np.asarray(weights, dtype=float)])
     ys = np.concatenate([own.y, np.reshape(y, (-1, own.y.shape[1]))])
@@ -181,11 +184,14 @@ def agent_steps(problem: BilevelProblem, steps: StepSizes, owns: list[AgentState
     """
     agent_step for several agents at once (an agent group's ready agents): one batched local_step.
 
-    inputs[i] is agent i's (self_weight, weights, y, r, q). Each row equals its agent_step to rounding
-    (BLAS tiles a batch's products differently); the batch pays numpy's per-call overhead once, not
-    once per agent.
+    inputs[i] is agent i's (self_weight, weights, y, r, q). Each row equals its agent_step to
+    rounding (BLAS tiles a batch's products differently); the batch pays numpy's per-call overhead
+    once, not once per agent.
     """
     mixes = [neighbour_mix(own, *args) for own, args in zip(owns, inputs)]
-    state = AgentState(**{f.name: np.concatenate([getattr(own, f.name) for own in owns]) for f in fields(AgentState)})
-    result = local_step(problem, steps, state, *(np.concatenate([mix[i] for mix in mixes]) for i in range(3)))
-    return [StepResult(result.state.rows(i), result.x_hat[i:i + 1], result.clipped[i:i + 1]) for i in range(len(owns))]
+    state = AgentState(**{f.name: np.concatenate([getattr(own, f.name) for own in owns])
+                          for f in fields(AgentState)})
+    result = local_step(problem, steps, state,
+                        *(np.concatenate([mix[i] for mix in mixes]) for i in range(3)))
+    return [StepResult(result.state.rows(i), result.x_hat[i:i + 1], result.clipped[i:i + 1])
+            for i in range(len(owns))]

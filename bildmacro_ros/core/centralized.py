@@ -16,7 +16,8 @@ from .bildmacro import microscopic_step, StepSizes
 from .problem import BilevelProblem, ThetaSolution
 
 
-def centralized_step(problem: BilevelProblem, steps: StepSizes, x: np.ndarray, solution: ThetaSolution):
+def centralized_step(problem: BilevelProblem, steps: StepSizes, x: np.ndarray,
+                     solution: ThetaSolution):
     """One iteration from x with theta(x) known; returns (x_hat, x_next, theta(x_next))."""
     z = np.broadcast_to(problem.implicit_weights(solution), (len(x), problem.m))
     x_hat, x_next = microscopic_step(problem, x, z, steps.gamma_x, steps.delta)

@@ -17,7 +17,8 @@ from .fields import _bool, _choice, _float, _int, _number, ConfigError, Field
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
-# external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and robot_<i>/odom
+# external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and
+# robot_<i>/odom
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
@@ -37,12 +38,15 @@ DEFAULTS: dict[str, Any] = {
     "graph": {"type": "erdos_renyi", "edge_probability": 0.5, "weights": "metropolis"},
     "algorithm": {"gamma_x": 1.0e-3, "gamma_y": 0.045, "omega": 1.0e-4, "delta": 0.02},
     "iterations": 20000,
-    # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate ignores them)
-    # radius: each robot's body, a disc (metres; 0: points); with a radius, a safety filter keeps the
-    # bodies apart (safety: false measures what it prevents) using the robots within sensing_range
+    # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate
+    # ignores them) radius: each robot's body, a disc (metres; 0: points); with a radius, a safety
+    # filter keeps the bodies apart (safety: false measures what it prevents) using the robots
+    # within sensing_range
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
-               "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True, "sensing_range": 0.5},
-    # late and dead neighbours (agents over DDS), seeded fault injection, tracking re-initialisation
+               "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
+               "sensing_range": 0.5},
+    # late and dead neighbours (agents over DDS), seeded fault injection, tracking
+    # re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
                "drop": 0.0, "delay": 0.0, "fault_seed": 0},
 }
@@ -61,7 +65,8 @@ def _mapping(key, value, allowed) -> dict:
     return value
 
 
-SECTIONS = ("basis", "grid", "algorithm", "robots", "faults")  # mappings whose keys merge one by one
+# mappings whose keys merge one by one
+SECTIONS = ("basis", "grid", "algorithm", "robots", "faults")
 FIELDS: dict[str, Field] = {
     "agents": Field("int", 2, 100000),
     "seed": Field("int", 0, 2**32 - 1),
@@ -109,7 +114,8 @@ def _target(spec: dict) -> dict:
         _mapping("target", spec, ("type", "components"))
         comps = spec.get("components")
         if not isinstance(comps, list) or not comps:
-            raise ConfigError("target.components", "must be a non-empty list of {weight, mean, std}")
+            raise ConfigError("target.components",
+                              "must be a non-empty list of {weight, mean, std}")
         out = []
         for n, comp in enumerate(comps):
             key = f"target.components[{n}]"
@@ -119,7 +125,8 @@ def _target(spec: dict) -> dict:
                     raise ConfigError(f"{key}.{field}", "is missing")
             mean = comp["mean"]
             if not isinstance(mean, list) or len(mean) != 2:
-                raise ConfigError(f"{key}.mean", f"must be a list of two numbers [c1, c2], got {mean!r}")
+                raise ConfigError(f"{key}.mean",
+                                  f"must be a list of two numbers [c1, c2], got {mean!r}")
             out.append({
                 "weight": _float(f"{key}.weight", comp["weight"], 0, low_open=True),
                 "mean": [_number(f"{key}.mean[{i}]", v) for i, v in enumerate(mean)],
@@ -130,30 +137,35 @@ def _target(spec: dict) -> dict:
     path = spec.get("path")
     if not isinstance(path, str) or not path:
         raise ConfigError("target.path", "must name a grayscale image file")
-    return {"type": kind, "path": path, "invert": _bool("target.invert", spec.get("invert", False)),
+    return {"type": kind, "path": path,
+            "invert": _bool("target.invert", spec.get("invert", False)),
             "floor": _float("target.floor", spec.get("floor", 0.01), 0, 1, high_open=True)}
 
 
 def _graph(spec: dict, agents: int) -> dict:
     spec = _mapping("graph", spec, ("type", "edge_probability", "weights", "edges"))
     kind = _choice("graph.type", spec.get("type", "erdos_renyi"), GRAPH_TYPES)
-    out = {"type": kind, "weights": _choice("graph.weights", spec.get("weights", "metropolis"), ("metropolis",))}
+    out = {"type": kind,
+           "weights": _choice("graph.weights", spec.get("weights", "metropolis"), ("metropolis",))}
     if kind == "erdos_renyi":
-        out["edge_probability"] = _float("graph.edge_probability", spec.get("edge_probability", 0.5), 0, 1,
-                                         low_open=True)
+        out["edge_probability"] = _float("graph.edge_probability",
+                                         spec.get("edge_probability", 0.5), 0, 1, low_open=True)
     elif "edge_probability" in spec:
-        raise ConfigError("graph.edge_probability", f"only applies to graph.type erdos_renyi, not {kind}")
+        raise ConfigError("graph.edge_probability",
+                          f"only applies to graph.type erdos_renyi, not {kind}")
     if kind == "explicit":
         edges = spec.get("edges")
         if not isinstance(edges, list) or not edges:
-            raise ConfigError("graph.edges", "must be a non-empty list of [i, j] pairs (0-based agent ids)")
+            raise ConfigError("graph.edges",
+                              "must be a non-empty list of [i, j] pairs (0-based agent ids)")
         clean = []
         for n, edge in enumerate(edges):
             if not isinstance(edge, list) or len(edge) != 2:
                 raise ConfigError(f"graph.edges[{n}]", f"must be a pair [i, j], got {edge!r}")
             i, j = (_int(f"graph.edges[{n}]", v, 0, agents - 1) for v in edge)
             if i == j:
-                raise ConfigError(f"graph.edges[{n}]", f"is a self loop [{i}, {j}]; self weights are implicit")
+                raise ConfigError(f"graph.edges[{n}]",
+                                  f"is a self loop [{i}, {j}]; self weights are implicit")
             clean.append([i, j])
         out["edges"] = clean
     elif "edges" in spec:
@@ -180,10 +192,13 @@ def validate(raw: dict) -> dict:
         section, _, name = key.rpartition(".")
         source, holder = (merged[section], cfg[section]) if section else (merged, cfg)
         holder[name] = spec.check(key, source[name])
-    # memory grows as (2 / step)^2 m^2: 0.01 (201 x 201 points) is ~0.4 GB at order 6, the finest allowed
+    # memory grows as (2 / step)^2 m^2: 0.01 (201 x 201 points) is ~0.4 GB at order 6, the finest
+    # allowed
     step = cfg["grid"]["step"]
     if abs(2 / step - round(2 / step)) > 1e-9 * (2 / step):
-        raise ConfigError("grid.step", f"must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got {step:g}")
+        raise ConfigError("grid.step",
+                          "must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got "
+                          f"{step:g}")
     cfg["target"] = _target(merged["target"])
     cfg["graph"] = _graph(merged["graph"], cfg["agents"])
     return cfg
@@ -193,8 +208,8 @@ def preset_dirs() -> list[Path]:
     """
     Where shipped presets live.
 
-    The source tree, then the share/ folder of the prefix this package is installed in (a colcon install
-    space, or a virtual environment).
+    The source tree, then the share/ folder of the prefix this package is installed in (a colcon
+    install space, or a virtual environment).
     """
     import sys
 
@@ -208,7 +223,7 @@ def preset_dirs() -> list[Path]:
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
-    """Return a config file path, or a preset name (default, paper) found among the shipped files."""
+    """Return a config file's path, or a preset's (default, paper, demo) among those shipped."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
@@ -219,10 +234,13 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
                 return candidate
         looked = ", ".join(map(str, preset_dirs()))
         raise ConfigError("", f"preset {name_or_path!r} is not installed (looked in {looked})")
-    raise ConfigError("", f"config file {str(name_or_path)!r} does not exist (presets: {', '.join(PRESETS)})")
+    raise ConfigError("",
+                      f"config file {str(name_or_path)!r} does not exist (presets: "
+                      f"{', '.join(PRESETS)})")
 
 
-def load_config(name_or_path: str | Path | None = None, overrides: dict | None = None) -> tuple[dict, Path | None]:
+def load_config(name_or_path: str | Path | None = None,
+                overrides: dict | None = None) -> tuple[dict, Path | None]:
     """Read, merge overrides (top-level keys), validate. Returns the config and its folder."""
     raw: dict = {}
     base = None
@@ -233,7 +251,7 @@ def load_config(name_or_path: str | Path | None = None, overrides: dict | None =
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            where = "" if mark is None else f" (line {mark.line + 1}, column {mark.column + 1})"
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ConfigError("", f"{path} is not valid YAML{where}: {problem}") from None
         if not isinstance(raw, dict):

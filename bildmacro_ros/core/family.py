@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The exponential family p(c, y) = exp(y^T phi(c)) / Z(y) on the grid, batched over parameters y."""
+"""The exponential family p(c, y) = exp(y^T phi(c)) / Z(y) on the grid, batched over many y."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ class _Scratch:
     @classmethod
     def make(cls, n: int, k: int, g: int, j: int, pairs: int, m: int) -> "_Scratch":
         empty = np.empty
-        return cls(yu=empty((n, k, g)), s=empty((n, g, g)), e=empty((n, g, g)), eu=empty((n, g, j)),
-                   m2=empty((n, j, j)), lm=empty((n, pairs, j)), pairs=empty((n, pairs, pairs)),
-                   outer=empty((n, packed_size(m))), outer2=empty((n, packed_size(m))), du=empty((n, g, k)),
-                   proj=empty((n, k, k)))
+        return cls(yu=empty((n, k, g)), s=empty((n, g, g)), e=empty((n, g, g)),
+                   eu=empty((n, g, j)), m2=empty((n, j, j)), lm=empty((n, pairs, j)),
+                   pairs=empty((n, pairs, pairs)), outer=empty((n, packed_size(m))),
+                   outer2=empty((n, packed_size(m))), du=empty((n, g, k)), proj=empty((n, k, k)))
 
 
 class ExponentialFamily:
@@ -70,7 +70,8 @@ class ExponentialFamily:
         self.U = legendre(self.grid.points, order)  # (G, K)
         self.U2 = legendre(self.grid.points, 2 * order)  # (G, J)
         self.log_w = self.grid.log_weights  # (G, G)
-        # quadrature weights folded into the projections: sum_ab w_ab F_ab P_j(g_a) P_j'(g_b) = (Uw^T F Uw)_jj'
+        # quadrature weights folded into the projections: sum_ab w_ab F_ab P_j(g_a) P_j'(g_b) =
+        # (Uw^T F Uw)_jj'
         w1 = self.grid.axis_weights
         self.U2w = w1[:, None] * self.U2
         self.Uw = w1[:, None] * self.U
@@ -81,7 +82,8 @@ class ExponentialFamily:
         pair_index = np.zeros((k, k), dtype=int)
         pair_index[pair_k, pair_l] = pair_index[pair_l, pair_k] = np.arange(len(pair_k))
         self._lin = linearization_coefficients(order)[pair_k, pair_l]  # (pairs, J)
-        # E2[(k,l),(k',l')] = sum_jj' C[k,k',j] C[l,l',j'] M2[j,j'] = A[pair(k,k'), pair(l,l')] with
+        # E2[(k,l),(k',l')] = sum_jj' C[k,k',j] C[l,l',j'] M2[j,j'] = A[pair(k,k'), pair(l,l')]
+        # with
         # A = C M2 C^T; gather only the packed upper triangle of E2 out of A
         rows, cols = triu_indices(self.m)
         k1, l1 = np.divmod(rows, k)
@@ -115,7 +117,8 @@ class ExponentialFamily:
         return density / total
 
     # -- moments ---------------------------------------------------------------------------
-    def evaluate(self, y: np.ndarray, log_target: np.ndarray | None = None, cov: bool = True) -> FamilyStats:
+    def evaluate(self, y: np.ndarray, log_target: np.ndarray | None = None,
+                 cov: bool = True) -> FamilyStats:
         """
         Moments of p(., y_i) for each row y_i; with log_target also f(y_i) and grad f(y_i).
 
@@ -167,13 +170,13 @@ class ExponentialFamily:
         return stats
 
     def _scratch(self, n: int) -> "_Scratch":
-        """Return the buffers for a batch of n rows, made on first use (a node has one size, a run one)."""
+        """Return the buffers for a batch of n rows, made on first use (a node needs one size)."""
         scratch = self._buffers.get(n)
         if scratch is None:
             if len(self._buffers) >= 4:  # a caller cycling through sizes: keep memory bounded
                 self._buffers.clear()
-            scratch = self._buffers[n] = _Scratch.make(n, self.basis.size_1d, self.grid.size, self.U2.shape[1],
-                                                       len(self._lin), self.m)
+            scratch = self._buffers[n] = _Scratch.make(n, self.basis.size_1d, self.grid.size,
+                                                       self.U2.shape[1], len(self._lin), self.m)
         return scratch
 
     def packed_size(self) -> int:

@@ -44,7 +44,8 @@ LATE_POLICIES = ("reuse", "drop")
 
 
 def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, stand_in: np.ndarray,
-                  policy: str, dead: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+                  policy: str,
+                  dead: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """
     Return the weights agent i uses this round, and which neighbours' rows are stale stand-ins.
 
@@ -57,14 +58,15 @@ def round_weights(self_weight: float, weights: np.ndarray, heard: np.ndarray, st
     dead = np.zeros_like(heard) if dead is None else np.asarray(dead, dtype=bool)
     if policy not in LATE_POLICIES:
         raise ValueError(f"late policy must be one of {', '.join(LATE_POLICIES)}, got {policy!r}")
-    reused = ~heard & ~dead & np.asarray(stand_in, dtype=bool) if policy == "reuse" else np.zeros_like(heard)
+    reused = ~heard & ~dead & np.asarray(stand_in,
+                                         dtype=bool) if policy == "reuse" else np.zeros_like(heard)
     used = heard | reused
     kept = np.where(used, weights, 0.0)
     return float(self_weight + weights[~used].sum()), kept, reused
 
 
-def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict, stale: dict, policy: str,
-               dead=frozenset()) -> tuple[float, np.ndarray, list]:
+def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict, stale: dict,
+               policy: str, dead=frozenset()) -> tuple[float, np.ndarray, list]:
     """
     Return what agent i mixes in a round where some neighbours are late or dead.
 
@@ -75,15 +77,16 @@ def mix_inputs(neighbours, self_weight: float, weights: np.ndarray, fresh: dict,
                                   np.array([j in stale for j in neighbours]), policy,
                                   np.array([j in dead for j in neighbours]))
     used = np.flatnonzero(kept > 0)
-    return a_ii, kept[used], [fresh[neighbours[n]] if neighbours[n] in fresh else stale[neighbours[n]] for n in used]
+    return a_ii, kept[used], [fresh[neighbours[n]] if neighbours[n] in fresh
+                              else stale[neighbours[n]] for n in used]
 
 
 def survivor_weights(weights: np.ndarray, alive: np.ndarray) -> np.ndarray:
     """
-    Return the matrix the survivors mix with once every dead agent is dropped by all its neighbours.
+    Return the matrix the survivors mix with once every neighbour drops the dead.
 
-    Each survivor's weights on dead agents move to its self weight (rows and columns of the dead are
-    removed).
+    Each survivor's weights on dead agents move to its self weight (rows and columns of the dead
+    are removed).
     """
     weights = np.asarray(weights, dtype=float)
     alive = np.asarray(alive, dtype=bool)
@@ -116,7 +119,8 @@ class FaultInjector:
 
     def _uniforms(self, sender: int, receiver: int, k: int) -> tuple[float, float]:
         # a hash, not a Generator per message: ~1 us, and identical on every platform and numpy
-        digest = hashlib.blake2b(struct.pack("<qqqq", self.seed, sender, receiver, k), digest_size=16).digest()
+        digest = hashlib.blake2b(struct.pack("<qqqq", self.seed, sender, receiver, k),
+                                 digest_size=16).digest()
         a, b = struct.unpack("<QQ", digest)
         return a / 2.0**64, b / 2.0**64
 

@@ -74,7 +74,7 @@ def _bool(key, value) -> bool:
 @dataclass(frozen=True)
 class Field:
     """
-    One scalar config key: its type and the values it admits (the bounds of a number, the options of a choice).
+    One scalar config key: its type and the values it admits (bounds, or options).
 
     The one source of these ranges: the agents' settings take theirs from here.
     """

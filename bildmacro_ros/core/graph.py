@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Communication graphs and doubly stochastic weights: Erdős–Rényi sampling, Metropolis weights, checks."""
+"""Communication graphs and doubly stochastic weights: Erdős–Rényi, Metropolis weights, checks."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ WEIGHT_TOLERANCE = 1e-9
 
 
 def is_strongly_connected(adjacency: np.ndarray) -> bool:
-    count, _ = connected_components(np.asarray(adjacency, dtype=bool), directed=True, connection="strong")
+    count, _ = connected_components(np.asarray(adjacency, dtype=bool), directed=True,
+                                    connection="strong")
     return count == 1
 
 
-def erdos_renyi(agents: int, edge_probability: float, rng: np.random.Generator, max_tries: int = 1000) -> np.ndarray:
+def erdos_renyi(agents: int, edge_probability: float, rng: np.random.Generator,
+                max_tries: int = 1000) -> np.ndarray:
     """Undirected G(N, p) adjacency (no self loops), resampled until connected."""
     if agents < 2:
         raise ValueError(f"a swarm needs at least 2 agents, got {agents}")
@@ -30,8 +32,10 @@ def erdos_renyi(agents: int, edge_probability: float, rng: np.random.Generator, 
         if is_strongly_connected(adjacency):
             return adjacency
     raise ValueError(
-        f"no connected Erdős–Rényi graph with N={agents}, p={edge_probability} in {max_tries} draws; "
-        f"raise edge_probability (connectivity needs roughly p > ln(N)/N = {np.log(agents) / agents:.3f})"
+        f"no connected Erdős–Rényi graph with N={agents}, p={edge_probability} in {max_tries} "
+        "draws; "
+        "raise edge_probability (connectivity needs roughly p > ln(N)/N = "
+        f"{np.log(agents) / agents:.3f})"
     )
 
 
@@ -59,7 +63,7 @@ def from_edges(agents: int, edges: list[list[int]]) -> np.ndarray:
 
 
 def metropolis_weights(adjacency: np.ndarray) -> np.ndarray:
-    """a_ij = 1 / (1 + max(d_i, d_j)) on edges, a_ii = 1 - sum_j a_ij: symmetric, doubly stochastic."""
+    """Return a_ij = 1 / (1 + max(d_i, d_j)) on edges, a_ii = 1 - sum_j a_ij: doubly stochastic."""
     adjacency = np.asarray(adjacency, dtype=bool)
     degree = adjacency.sum(axis=1)
     weights = np.where(adjacency, 1.0 / (1.0 + np.maximum(degree[:, None], degree[None, :])), 0.0)
@@ -68,7 +72,8 @@ def metropolis_weights(adjacency: np.ndarray) -> np.ndarray:
     return weights
 
 
-def weight_problems(weights: np.ndarray, agents: int | None = None, adjacency: np.ndarray | None = None) -> list[str]:
+def weight_problems(weights: np.ndarray, agents: int | None = None,
+                    adjacency: np.ndarray | None = None) -> list[str]:
     """Every reason these weights break Assumption 1 (empty list when they are fine)."""
     w = np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
@@ -86,21 +91,25 @@ def weight_problems(weights: np.ndarray, agents: int | None = None, adjacency: n
     if rows.max() > WEIGHT_TOLERANCE or cols.max() > WEIGHT_TOLERANCE:
         which = "rows" if rows.max() > WEIGHT_TOLERANCE else "columns"
         worst = int(np.argmax(rows if which == "rows" else cols))
-        problems.append(f"weights are not doubly stochastic: {which} must sum to 1 (index {worst} is off by "
+        problems.append(f"weights are not doubly stochastic: {which} must sum to 1 (index {worst} "
+                        "is off by "
                         f"{max(rows.max(), cols.max()):.3g})")
     if np.any(np.diag(w) <= 0):
-        problems.append(f"every agent needs a positive self weight a_ii; agent {int(np.argmin(np.diag(w)))} has none")
+        problems.append("every agent needs a positive self weight a_ii; agent "
+                        f"{int(np.argmin(np.diag(w)))} has none")
     links = (w > WEIGHT_TOLERANCE) & ~np.eye(len(w), dtype=bool)
     if adjacency is not None and not np.array_equal(links, np.asarray(adjacency, dtype=bool)):
         i, j = np.argwhere(links != np.asarray(adjacency, dtype=bool))[0]
-        problems.append(f"weights do not match the graph: a[{i},{j}] = {w[i, j]:.3g} but the edge ({i},{j}) is "
+        problems.append(f"weights do not match the graph: a[{i},{j}] = {w[i, j]:.3g} but the edge "
+                        f"({i},{j}) is "
                         f"{'absent' if links[i, j] else 'present'}")
     if not is_strongly_connected(links):
         problems.append("the graph of the weights is not (strongly) connected")
     return problems
 
 
-def check_weights(weights: np.ndarray, agents: int | None = None, adjacency: np.ndarray | None = None) -> np.ndarray:
+def check_weights(weights: np.ndarray, agents: int | None = None,
+                  adjacency: np.ndarray | None = None) -> np.ndarray:
     problems = weight_problems(weights, agents, adjacency)
     if problems:
         raise ValueError("; ".join(problems))

@@ -29,11 +29,17 @@ def metric_rounds(iterations: int, log_every: int) -> list[int]:
 
 def recorded_rounds(iterations: int, log_every: int) -> set[int]:
     """Every round a run's files need: metrics rows, snapshots, and the final state K."""
-    return set(metric_rounds(iterations, log_every)) | set(snapshot_iterations(iterations)) | {iterations}
+    return set(metric_rounds(iterations,
+                             log_every)) | set(snapshot_iterations(iterations)) | {iterations}
 
 
-def lower_grad_norm(problem: BilevelProblem, x: np.ndarray, y: np.ndarray, mean: np.ndarray) -> float:
-    """sqrt(sum_i ||grad_y g(x, y_i)||^2): the full lower-level gradient at each agent's estimate."""
+def lower_grad_norm(problem: BilevelProblem, x: np.ndarray, y: np.ndarray,
+                    mean: np.ndarray) -> float:
+    """
+    sqrt(sum_i ||grad_y g(x, y_i)||^2).
+
+    The full lower-level gradient at each agent's estimate.
+    """
     phibar = problem.phi(x).mean(axis=0)
     return float(np.linalg.norm(-phibar + mean + problem.omega * y))
 
@@ -48,7 +54,7 @@ def consensus_error(y: np.ndarray) -> float:
 
 
 class ObjectiveTracker:
-    """l(x) = f(theta(x)) along a run; each Newton solve starts from the last theta, so it is cheap."""
+    """l(x) = f(theta(x)) along a run; each Newton solve starts from the last theta (cheap)."""
 
     def __init__(self, problem: BilevelProblem):
         self.problem = problem

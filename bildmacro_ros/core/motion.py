@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Robot motion, pure numpy: unicycle kinematics, a saturated go-to-goal controller, and turtlesim's frame.
+Robot motion, pure numpy: unicycles, a saturated go-to-goal controller, turtlesim's frame.
 
 Poses are (x, y, heading) rows in the algorithm's frame, where C = [-1, 1]^2 and one unit is one
 metre. Every function works on one robot or on many at once (leading axes broadcast).
@@ -22,10 +22,12 @@ class Limits:
 
     def __post_init__(self):
         if not (self.max_speed > 0 and self.max_turn_rate > 0):
-            raise ValueError(f"limits must be > 0, got max_speed={self.max_speed}, max_turn_rate={self.max_turn_rate}")
+            raise ValueError(f"limits must be > 0, got max_speed={self.max_speed}, "
+                             f"max_turn_rate={self.max_turn_rate}")
 
     def clip(self, v, w):
-        return np.clip(v, -self.max_speed, self.max_speed), np.clip(w, -self.max_turn_rate, self.max_turn_rate)
+        return np.clip(v, -self.max_speed,
+                       self.max_speed), np.clip(w, -self.max_turn_rate, self.max_turn_rate)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def body_frame_error(pose, goal) -> tuple[np.ndarray, np.ndarray]:
     return c * dx + s * dy, -s * dx + c * dy
 
 
-def go_to_goal(pose, goal, limits: Limits, gains: Gains) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def go_to_goal(pose, goal, limits: Limits,
+               gains: Gains) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     Body-frame command (v, w) towards goal, and the distance left.
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The bilevel problem: lower-level fit g, its minimiser theta(x), the KL objective f and l = f o theta."""
+"""The bilevel problem: the fit g, its minimiser theta(x), the KL objective f and l = f o theta."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ class BilevelProblem:
     def __init__(self, family: ExponentialFamily, target: np.ndarray, omega: float):
         target = np.asarray(target, dtype=float)
         if target.shape != (family.grid.size,) * 2:
-            raise ValueError(f"target must be a ({family.grid.size}, {family.grid.size}) grid density")
+            raise ValueError(f"target must be a ({family.grid.size}, {family.grid.size}) grid "
+                             "density")
         if np.any(target <= 0) or not np.all(np.isfinite(target)):
-            raise ValueError("target density must be positive and finite on the grid (add a floor)")
+            raise ValueError("target density must be positive and finite on the grid "
+                             "(add a floor)")
         self.family = family
         self.target = family.normalise(target)
         self.log_target = np.log(self.target)
@@ -83,7 +85,8 @@ class BilevelProblem:
                 trial = y - step * direction
                 trial_stats = self.evaluate(trial)
                 # near the optimum values agree to rounding, so accept the full Newton step there
-                if norm < 1e-6 or value(trial_stats, trial) <= current - 1e-4 * step * grad @ direction or step < 1e-10:
+                sufficient = value(trial_stats, trial) <= current - 1e-4 * step * grad @ direction
+                if norm < 1e-6 or sufficient or step < 1e-10:
                     break
                 step *= 0.5
             trial_grad = -phibar + trial_stats.mean[0] + self.omega * trial
@@ -95,7 +98,8 @@ class BilevelProblem:
                 continue
             y, stats, grad, norm = trial, trial_stats, trial_grad, trial_norm
         if norm > 1e-8:
-            raise RuntimeError(f"Newton for theta(x) did not converge: ||grad|| = {norm:.3e} after {max_iter} steps")
+            raise RuntimeError(f"Newton for theta(x) did not converge: ||grad|| = {norm:.3e} "
+                               f"after {max_iter} steps")
         return ThetaSolution(y, norm, max_iter, stats)
 
     # -- upper level -------------------------------------------------------------------------
@@ -108,11 +112,13 @@ class BilevelProblem:
         x = np.asarray(x, dtype=float)
         h = self.hessian(solution.stats.cov)[0]
         jac = self.family.basis.jacobian(x)  # (N, m, 2)
-        sol = np.linalg.solve(h, jac.transpose(1, 0, 2).reshape(self.m, -1)).reshape(self.m, len(x), 2)
+        sol = np.linalg.solve(h,
+                              jac.transpose(1, 0,
+                                            2).reshape(self.m, -1)).reshape(self.m, len(x), 2)
         return sol.transpose(1, 0, 2) / len(x)
 
     def implicit_weights(self, solution: ThetaSolution) -> np.ndarray:
-        """Return z = H(theta)^{-1} grad f(theta): every agent's hypergradient is Jphi(x_i)^T z / N."""
+        """Return z = H(theta)^{-1} grad f(theta); agent i's hypergradient is Jphi(x_i)^T z / N."""
         return np.linalg.solve(self.hessian(solution.stats.cov)[0], solution.stats.grad_f[0])
 
     def hypergradient(self, x: np.ndarray, solution: ThetaSolution | None = None) -> np.ndarray:

@@ -46,18 +46,24 @@ class SafetySettings:
     def __post_init__(self):
         if not (self.radius >= 0 and self.margin >= 0 and self.projection > 0 and self.gain > 0
                 and self.sensing_range > 0):
-            raise ValueError(f"safety settings must be >= 0 (radius, margin) and > 0 (the rest), got {self}")
+            raise ValueError("safety settings must be >= 0 (radius, margin) and > 0 (the rest), "
+                             f"got {self}")
 
     @property
     def safety_distance(self) -> float:
-        """Return D, the distance the controlled points keep: bodies, clearance and both offsets."""
+        """
+        Return D, the distance the controlled points keep.
+
+        Bodies, clearance and both offsets.
+        """
         return 2 * self.radius + self.margin + 2 * self.projection
 
 
 def projected_point(pose: np.ndarray, projection: float) -> np.ndarray:
     """Return the point `projection` ahead of each pose's axle, (..., 2)."""
     pose = np.asarray(pose, float)
-    return pose[..., :2] + projection * np.stack([np.cos(pose[..., 2]), np.sin(pose[..., 2])], axis=-1)
+    return pose[..., :2] + projection * np.stack([np.cos(pose[..., 2]), np.sin(pose[..., 2])],
+                                                 axis=-1)
 
 
 def unicycle_to_point(pose: np.ndarray, v, w, projection: float) -> np.ndarray:
@@ -66,15 +72,21 @@ def unicycle_to_point(pose: np.ndarray, v, w, projection: float) -> np.ndarray:
     return np.stack([v * c - projection * w * s, v * s + projection * w * c], axis=-1)
 
 
-def point_to_unicycle(pose: np.ndarray, u: np.ndarray, projection: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return (v, w) that move the projected point at velocity u: the inverse of unicycle_to_point."""
+def point_to_unicycle(pose: np.ndarray, u: np.ndarray,
+                      projection: float) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return (v, w) that move the projected point at velocity u.
+
+    The inverse of unicycle_to_point.
+    """
     c, s = np.cos(pose[..., 2]), np.sin(pose[..., 2])
     return c * u[..., 0] + s * u[..., 1], (-s * u[..., 0] + c * u[..., 1]) / projection
 
 
-def closest_feasible(nominal: np.ndarray, normals: np.ndarray, bounds: np.ndarray) -> np.ndarray | None:
+def closest_feasible(nominal: np.ndarray, normals: np.ndarray,
+                     bounds: np.ndarray) -> np.ndarray | None:
     """
-    Return argmin |u - nominal| subject to normals[k] . u <= bounds[k], exactly; None if infeasible.
+    Return argmin |u - nominal| s.t. normals[k] . u <= bounds[k], exactly; None if infeasible.
 
     The optimum is the nominal itself, its projection onto one constraint's line, or the crossing
     of two lines: the feasible candidate nearest the nominal. At least one constraint active at the
@@ -107,8 +119,9 @@ def closest_feasible(nominal: np.ndarray, normals: np.ndarray, bounds: np.ndarra
     return points[np.argmin((gaps * gaps).sum(axis=1))]
 
 
-def safe_command(pose: np.ndarray, v: float, w: float, others: np.ndarray, settings: SafetySettings,
-                 max_speed: float, max_turn_rate: float = np.inf) -> tuple[float, float, bool]:
+def safe_command(pose: np.ndarray, v: float, w: float, others: np.ndarray,
+                 settings: SafetySettings, max_speed: float,
+                 max_turn_rate: float = np.inf) -> tuple[float, float, bool]:
     """
     Filter one robot's command (v, w) against the poses of the robots near it.
 
@@ -164,10 +177,15 @@ class HeldBack:
         self.since, self.best, self.filtered, self.held = None, np.inf, False, False
 
     def update(self, now: float, filtered: bool, distance: float, new_goal: bool = False) -> bool:
-        """Take one control step (filtered: the filter changed the command); return whether it is held back."""
+        """
+        Take one control step (filtered.
+
+        The filter changed the command); return whether it is held back.
+        """
         if new_goal:
             self.since, self.best, self.filtered = now, distance, filtered
-            return self.held  # held back from the last goal: from this one too, until it makes progress
+            # held back from the last goal: from this one too, until it makes progress
+            return self.held
         if self.since is None or distance < self.best - self.still:
             self.since, self.best, self.filtered, self.held = now, distance, filtered, False
             return False
@@ -177,17 +195,26 @@ class HeldBack:
 
 
 class BodyWatch:
-    """Contacts among bodies of one radius, step by step: new overlapping pairs, and the closest distance."""
+    """
+    Contacts among bodies of one radius, step by step.
+
+    New overlapping pairs, and the closest distance.
+    """
 
     def __init__(self, robots: int, radius: float):
         self.radius = radius
         self.touching = np.zeros((robots, robots), dtype=bool)
-        self.contacts = 0  # pairs that came into contact (one pair touching for many steps counts once)
+        # pairs that came into contact (one pair touching for many steps counts once)
+        self.contacts = 0
         self.closest = float("inf")  # the smallest distance between two robots' centres so far
         self.steps = 0
 
     def step(self, xy: np.ndarray) -> list[tuple[int, int, float]]:
-        """Take the positions after one step; return the pairs (a, b, distance) that came into contact."""
+        """
+        Take the positions after one step.
+
+        Return the pairs (a, b, distance) that came into contact.
+        """
         self.steps += 1
         xy = np.asarray(xy, float)
         if len(xy) < 2:

@@ -30,7 +30,7 @@ class Scenario:
 
 
 def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """Independent generators for the graph and the initial state, so --weights leaves x0, y0 alone."""
+    """Return independent generators for the graph and the initial state (--weights keeps x0)."""
     graph_seq, init_seq = np.random.SeedSequence(seed).spawn(2)
     return np.random.default_rng(graph_seq), np.random.default_rng(init_seq)
 
@@ -50,12 +50,13 @@ def graph_adjacency(cfg: dict, rng: np.random.Generator) -> np.ndarray:
     return adjacency
 
 
-def resolve_weights(cfg: dict, rng: np.random.Generator, weights: np.ndarray | None = None) -> np.ndarray:
+def resolve_weights(cfg: dict, rng: np.random.Generator,
+                    weights: np.ndarray | None = None) -> np.ndarray:
     """
     Return the weights of a run: given ones checked, or the configured graph's Metropolis weights.
 
-    Given weights are checked against graph.edges when the graph is explicit; otherwise the configured
-    graph is sampled.
+    Given weights are checked against graph.edges when the graph is explicit; otherwise the
+    configured graph is sampled.
     """
     if weights is not None:
         explicit = cfg["graph"]["type"] == "explicit"
@@ -73,10 +74,12 @@ def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.nda
         data = np.load(path, allow_pickle=False)
         arrays = {k: np.asarray(data[k], dtype=float) for k in ("x", "y") if k in data}
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"init file {path} is not a readable .npz of plain numeric arrays: {exc}") from None
+        raise ValueError(f"init file {path} is not a readable .npz of plain numeric arrays: "
+                         f"{exc}") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
-        raise ValueError(f"init file {path} lacks array(s) {', '.join(missing)} (needs x (N,2) and y (N,m))")
+        raise ValueError(f"init file {path} lacks array(s) {', '.join(missing)} (needs x (N,2) "
+                         "and y (N,m))")
     x, y = arrays["x"], arrays["y"]
     return check_init(x, y, agents, m)
 
@@ -100,7 +103,8 @@ def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.nd
     if x.shape != (agents, 2):
         raise ValueError(f"init x must have shape ({agents}, 2), got {x.shape}")
     if y.shape != (agents, m):
-        raise ValueError(f"init y must have shape ({agents}, {m}) for basis order {int(np.sqrt(m)) - 1}, got {y.shape}")
+        raise ValueError(f"init y must have shape ({agents}, {m}) for basis order "
+                         f"{int(np.sqrt(m)) - 1}, got {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("init x and y must be finite (found NaN or infinity)")
     if np.any(np.abs(x) > 1):
@@ -109,7 +113,7 @@ def check_init(x: np.ndarray, y: np.ndarray, agents: int, m: int) -> tuple[np.nd
 
 
 def closest_pair(x: np.ndarray) -> tuple[float, int, int]:
-    """Return the smallest distance between two rows of x, and the two rows (inf, -1, -1 for one row)."""
+    """Return the smallest distance between two rows of x and the two rows (inf, -1, -1: one)."""
     x = np.asarray(x, float)
     if len(x) < 2:
         return float("inf"), -1, -1
@@ -121,7 +125,7 @@ def closest_pair(x: np.ndarray) -> tuple[float, int, int]:
 
 def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000) -> np.ndarray:
     """
-    Redraw, uniformly in C, each position closer than `distance` to an earlier one: robots with bodies.
+    Redraw, uniformly in C, each position closer than `distance` to an earlier one (bodies).
 
     Positions that already keep their distance stay as drawn, and the redraws come from a stream of
     their own, so y^0 and the graph are those of the same seed without bodies. ValueError if the
@@ -135,19 +139,24 @@ def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000)
                 break
             x[i] = rng.uniform(-1.0, 1.0, 2)
         else:
-            raise ValueError(f"cannot place {len(x)} robots at least {distance:g} m apart in C = [-1, 1]^2 "
-                             f"(robots.radius {distance / 2:g}): use fewer robots or a smaller radius")
+            raise ValueError(f"cannot place {len(x)} robots at least {distance:g} m apart in C = "
+                             "[-1, 1]^2 "
+                             f"(robots.radius {distance / 2:g}): use fewer robots or a smaller "
+                             "radius")
     return x
 
 
 def build_problem(cfg: dict, base_dir: Path | None = None) -> tuple[BilevelProblem, StepSizes]:
-    """Return the bilevel problem (basis, grid, target, omega) and the step sizes a config describes."""
-    family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"], cfg["grid"]["quadrature"])
-    problem = BilevelProblem(family, build_target(family, cfg["target"], base_dir), cfg["algorithm"]["omega"])
+    """Return the bilevel problem (basis, grid, target, omega) and step sizes of a config."""
+    family = ExponentialFamily(cfg["basis"]["order"], cfg["grid"]["step"],
+                               cfg["grid"]["quadrature"])
+    problem = BilevelProblem(family, build_target(family, cfg["target"], base_dir),
+                             cfg["algorithm"]["omega"])
     return problem, StepSizes(**cfg["algorithm"])
 
 
-def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarray, np.ndarray] | None = None,
+def build_scenario(cfg: dict, base_dir: Path | None = None,
+                   init: tuple[np.ndarray, np.ndarray] | None = None,
                    weights: np.ndarray | None = None) -> Scenario:
     problem, steps = build_problem(cfg, base_dir)
     family = problem.family
@@ -159,7 +168,8 @@ def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarr
         x0 = init_rng.uniform(-1.0, 1.0, size=(agents, 2))
         y0 = init_rng.standard_normal((agents, family.m))
     else:
-        x0, y0 = check_init(np.asarray(init[0], float), np.asarray(init[1], float), agents, family.m)
+        x0, y0 = check_init(np.asarray(init[0], float), np.asarray(init[1], float), agents,
+                            family.m)
     radius = cfg["robots"]["radius"]
     if radius > 0:  # robots with bodies start apart (bildmacro simulate too, so that runs compare)
         if init is None:
@@ -167,6 +177,7 @@ def build_scenario(cfg: dict, base_dir: Path | None = None, init: tuple[np.ndarr
         else:
             gap, i, j = closest_pair(x0)
             if gap < 2 * radius:
-                raise ValueError(f"init x: robots {i} and {j} start {gap:.4f} m apart, closer than two radii "
+                raise ValueError(f"init x: robots {i} and {j} start {gap:.4f} m apart, closer "
+                                 "than two radii "
                                  f"({2 * radius:g} m, robots.radius {radius:g})")
     return Scenario(cfg, problem, steps, w, x0, y0)

@@ -11,7 +11,7 @@ from scipy.linalg.lapack import dppsv, dpptrf
 
 @lru_cache(maxsize=None)
 def triu_indices(m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-major upper triangle (0,0), (0,1), ..., (0,m-1), (1,1), ...: the packed order on the wire."""
+    """Row-major upper triangle (0,0), (0,1), ..., (1,1), ...: the packed order on the wire."""
     return np.triu_indices(m)
 
 
@@ -63,14 +63,15 @@ def packed_identity(m: int) -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def _block_diagonal(m: int) -> np.ndarray:
-    """Positions of the diagonal within the packed block q[1:, 1:] (q_packed[m:]), as a 0/1 mask."""
+    """Mark the diagonal within the packed block q[1:, 1:] (q_packed[m:]) as a 0/1 mask."""
     size = m - 1
     mask = np.zeros(packed_size(size))
     mask[np.concatenate([[0], np.cumsum(np.arange(size, 1, -1))])] = 1.0
     return mask
 
 
-def solve_projected(q_packed: np.ndarray, omega: float, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def solve_projected(q_packed: np.ndarray, omega: float,
+                    rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     z_i = (P_{>=omega}[q_i])^{-1} rhs_i for each row; also which rows needed a real clip.
 

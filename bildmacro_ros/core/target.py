@@ -18,7 +18,8 @@ def gaussian_mixture(family: ExponentialFamily, components: list[dict]) -> np.nd
     for comp in components:
         mx, my = comp["mean"]
         var = float(comp["std"]) ** 2
-        density += comp["weight"] * np.exp(-((c1 - mx) ** 2 + (c2 - my) ** 2) / (2 * var)) / (2 * np.pi * var)
+        density += comp["weight"] * np.exp(-((c1 - mx) ** 2
+                                             + (c2 - my) ** 2) / (2 * var)) / (2 * np.pi * var)
     return family.normalise(density)
 
 
@@ -35,7 +36,8 @@ def image_density(family: ExponentialFamily, pixels: np.ndarray, invert: bool = 
     """
     pixels = np.asarray(pixels, dtype=float)
     if pixels.ndim != 2 or min(pixels.shape) < 2:
-        raise ValueError(f"image must be a 2-D grayscale array of at least 2x2 pixels, got shape {pixels.shape}")
+        raise ValueError("image must be a 2-D grayscale array of at least 2x2 pixels, got shape "
+                         f"{pixels.shape}")
     if not np.all(np.isfinite(pixels)):
         raise ValueError("image has non-finite pixels")
     darkness = pixels if invert else 1.0 - pixels
@@ -50,12 +52,14 @@ def image_density(family: ExponentialFamily, pixels: np.ndarray, invert: bool = 
     fr = row - r0
     # out[a, b]: a indexes c1 (columns), b indexes c2 (rows)
     d = darkness
-    top = d[r0[None, :], c0[:, None]] * (1 - fc[:, None]) + d[r0[None, :], c0[:, None] + 1] * fc[:, None]
-    bottom = d[r0[None, :] + 1, c0[:, None]] * (1 - fc[:, None]) + d[r0[None, :] + 1, c0[:, None] + 1] * fc[:, None]
+    rows, cols, right = r0[None, :], c0[:, None], fc[:, None]
+    top = d[rows, cols] * (1 - right) + d[rows, cols + 1] * right
+    bottom = d[rows + 1, cols] * (1 - right) + d[rows + 1, cols + 1] * right
     sampled = top * (1 - fr[None, :]) + bottom * fr[None, :]
     peak = sampled.max()
     if peak <= 0:
-        raise ValueError("image is blank: no dark pixels to make a density from (try invert: true)")
+        raise ValueError("image is blank: no dark pixels to make a density from "
+                         "(try invert: true)")
     return family.normalise(np.maximum(sampled, 0.0) + floor * peak)
 
 
@@ -71,8 +75,13 @@ def load_grayscale(path: str | Path) -> np.ndarray:
         raise ValueError(f"target image {path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def build_target(family: ExponentialFamily, spec: dict, base_dir: Path | None = None) -> np.ndarray:
-    """Return the target density p* on the grid, (G, G), normalised, from a validated config entry."""
+def build_target(family: ExponentialFamily, spec: dict,
+                 base_dir: Path | None = None) -> np.ndarray:
+    """
+    Return the target density p* on the grid.
+
+    (G, G), normalised, from a validated config entry.
+    """
     kind = spec["type"]
     if kind == "gaussian_mixture":
         return gaussian_mixture(family, spec["components"])

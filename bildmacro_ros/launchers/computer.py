@@ -33,16 +33,16 @@ class ComputerSummary:
     arrived: bool | None = None  # None: no robot, or it was not waited for
 
     def describe(self) -> str:
-        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else \
-            "finished" if self.finished else "stopped"
-        robot = "" if self.arrived is None else "; robot at its last waypoint" if self.arrived else \
-            "; robot NOT at its last waypoint when stopped"
-        return f"robot {self.agent}: agent {status} at round {self.rounds}/{self.iterations} after " \
-               f"{self.seconds:.1f} s{robot}"
+        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" \
+            if self.failure else "finished" if self.finished else "stopped"
+        robot = "" if self.arrived is None else "; robot at its last waypoint" if self.arrived \
+            else "; robot NOT at its last waypoint when stopped"
+        return f"robot {self.agent}: agent {status} at round {self.rounds}/{self.iterations} " \
+               f"after {self.seconds:.1f} s{robot}"
 
 
 def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -> bool:
-    """Wait until robot_<i>/arrived says True (the follower's latched report), timeout or a stop."""
+    """Wait until robot_<i>/arrived (the follower's latched word) says True, a timeout or stop."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
@@ -56,12 +56,14 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
     node = Node(f"robot_{robot}_settle", namespace=plan.namespace or None, context=context,
                 start_parameter_services=False)
     arrived = []
-    node.create_subscription(Bool, arrived_topic(robot), lambda msg: arrived.append(msg.data), LATCHED_QOS)
+    node.create_subscription(Bool, arrived_topic(robot), lambda msg: arrived.append(msg.data),
+                             LATCHED_QOS)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline and not stops.requested and not (arrived and arrived[-1]):
+        while time.monotonic() < deadline and not stops.requested and not (arrived
+                                                                           and arrived[-1]):
             executor.spin_once(timeout_sec=0.05)
         return bool(arrived and arrived[-1])
     finally:
@@ -72,7 +74,7 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
 
 def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float = 30.0,
                  stream=None) -> ComputerSummary:
-    """Start robot `robot`'s nodes from the plan in plan_dir and run them until its agent finishes."""
+    """Start robot `robot`'s nodes from the plan in plan_dir; run them until its agent finishes."""
     stream = stream if stream is not None else sys.stderr
     plan = read_plan(plan_dir)
     nodes = plan.computer_nodes(robot)
@@ -80,7 +82,8 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
     outcome = outcome_path(state / "outcomes", robot)
     outcome.unlink(missing_ok=True)  # this start's outcome, not an earlier one's
     # the processes run in the robot's copy of the folder: every path in its parameters is relative
-    supervisor = Supervisor(plan.namespace, plan.environment, plan.params_file(robot), state / "logs", cwd=plan.folder)
+    supervisor = Supervisor(plan.namespace, plan.environment, plan.params_file(robot),
+                            state / "logs", cwd=plan.folder)
     stops = StopRequests().install()
     started = time.monotonic()
     interrupted, failure, arrived = False, None, None
@@ -91,12 +94,14 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
             entry = supervisor.start("agents" if is_agent else "robots", spec,
                                      ["-p", "resume:=true"] if resume and is_agent else [])
             agent = entry if is_agent else agent
-        print(f"robot {robot}: started {', '.join(spec.name for spec in nodes)}; logs in {state / 'logs'}",
+        print(f"robot {robot}: started {', '.join(spec.name for spec in nodes)}; logs in "
+              f"{state / 'logs'}",
               file=stream, flush=True)
         while not stops.requested:
             crashed = supervisor.crashed()
             if crashed is not None:
-                failure = f"{crashed.spec.name} exited with code {crashed.process.returncode}; see {crashed.log}"
+                failure = f"{crashed.spec.name} exited with code {crashed.process.returncode}; " \
+                          f"see {crashed.log}"
                 break
             if agent.process.poll() == 0:
                 break

@@ -17,12 +17,15 @@ from ..launch_plan import EXECUTABLES, NodeSpec
 def require_startable(spec: NodeSpec) -> None:
     """Only this package's nodes can be started without a ROS install."""
     if spec.package != "bildmacro_ros":
-        raise ValueError(f"{spec.package}'s {spec.executable} needs a ROS install: run this simulator with "
-                         f"`ros2 launch bildmacro_ros swarm.launch.py simulator:=...`; bildmacro swarm runs "
+        raise ValueError(f"{spec.package}'s {spec.executable} needs a ROS install: run this "
+                         "simulator with "
+                         "`ros2 launch bildmacro_ros swarm.launch.py simulator:=...`; bildmacro "
+                         "swarm runs "
                          f"robots.simulator embedded or none")
 
 
-def process_command(spec: NodeSpec, namespace: str, params_path: Path, parent: int | None = None) -> list[str]:
+def process_command(spec: NodeSpec, namespace: str, params_path: Path,
+                    parent: int | None = None) -> list[str]:
     """
     How one node of the plan is started.
 
@@ -33,7 +36,8 @@ def process_command(spec: NodeSpec, namespace: str, params_path: Path, parent: i
     module, function = EXECUTABLES[spec.executable].split(":")
     program = f"import sys; from {module} import {function}; sys.exit({function}())"
     if parent is not None:
-        program = f"from bildmacro_ros.ros.lifecycle import end_with_parent; end_with_parent({parent}); " + program
+        program = "from bildmacro_ros.ros.lifecycle import end_with_parent; " \
+                  f"end_with_parent({parent}); " + program
     cmd = [sys.executable, "-c", program, "--ros-args", "--params-file", str(params_path)]
     if namespace:
         cmd += ["-r", f"__ns:={namespace}"]
@@ -71,7 +75,8 @@ class ManagedProcess:
 class Supervisor:
     """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
 
-    def __init__(self, namespace: str, environment: dict, params_path: Path, logs: Path, cwd: Path | None = None):
+    def __init__(self, namespace: str, environment: dict, params_path: Path, logs: Path,
+                 cwd: Path | None = None):
         self.namespace, self.params_path, self.logs, self.cwd = namespace, params_path, logs, cwd
         self.table: list[ManagedProcess] = []
         self._handles = []
@@ -80,9 +85,10 @@ class Supervisor:
     def _popen(self, spec: NodeSpec, log: Path, extra: list[str]) -> subprocess.Popen:
         handle = open(log, "w")
         self._handles.append(handle)
-        return subprocess.Popen(process_command(spec, self.namespace, self.params_path, parent=os.getpid()) + extra,
-                                env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=self.cwd)
+        return subprocess.Popen(process_command(spec, self.namespace, self.params_path,
+                                                parent=os.getpid()) + extra,
+                                env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=self.cwd)
 
     def start(self, role: str, spec: NodeSpec, extra: list[str] = ()) -> ManagedProcess:
         log = self.logs / f"{spec.name}.log"
@@ -99,7 +105,11 @@ class Supervisor:
         entry.killed = True
 
     def restart(self, entry: ManagedProcess) -> None:
-        """Start a killed process again, resuming from its checkpoint; it logs to NAME.restarted.log."""
+        """
+        Start a killed process again, resuming from its checkpoint.
+
+        It logs to NAME.restarted.log.
+        """
         entry.log = self.logs / f"{entry.spec.name}.restarted.log"
         entry.process = self._popen(entry.spec, entry.log, ["-p", "resume:=true"])
         entry.killed = False

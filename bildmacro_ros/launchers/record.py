@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`bildmacro record --plan PLAN --out RUN`: record a swarm that the robots' own commands started."""
+"""
+`bildmacro record --plan PLAN --out RUN`.
+
+Record a swarm that the robots' own commands started.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ def record_plan(plan_dir: Path, out: Path, overwrite: bool = False, stall_timeou
     """
     plan = read_plan(plan_dir)
     if not plan.index["recorder"]:
-        raise ValueError(f"the plan in {plan.folder} was made with --no-record: its agents publish "
+        raise ValueError(f"the plan in {plan.folder} was made with --no-record: its agents "
+                         "publish "
                          f"no records")
     scenario = plan.scenario()
     cfg = scenario.config

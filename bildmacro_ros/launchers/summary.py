@@ -25,14 +25,19 @@ class SwarmSummary:
     failure: str | None = None
     dropped: dict | None = None  # records the recorder dropped, by reason
     missing_rows: int = 0  # metrics rows of the rounds reached that could not be written
-    # rounds whose row was written with stand-ins -> the agents whose record of that round never came
+    # rounds whose row was written with stand-ins -> the agents whose record of that round never
+    # came
     stood_in: dict[int, list[int]] = field(default_factory=dict)
-    robot_error: float | None = None  # largest distance between a robot's measured position and x_i^K
+    # largest distance between a robot's measured position and x_i^K
+    robot_error: float | None = None
     robot_kl: float | None = None  # KL of the robots' measured positions at the end
-    contacts: int | None = None  # (bodies, embedded simulator) pairs of bodies that came to overlap
-    closest: float | None = None  # the smallest distance between two robots' centres, at the simulator's rate
+    # (bodies, embedded simulator) pairs of bodies that came to overlap
+    contacts: int | None = None
+    # the smallest distance between two robots' centres, at the simulator's rate
+    closest: float | None = None
     tolerance: float = 0.0
-    killed: list[int] = field(default_factory=list)  # agents killed on purpose (--kill) and not restarted
+    # agents killed on purpose (--kill) and not restarted
+    killed: list[int] = field(default_factory=list)
     # agents the recorder lost (gone to the end): the round of their last record, which stands in
     stale: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
@@ -44,7 +49,7 @@ class SwarmSummary:
 
     @property
     def late_rounds(self) -> int:
-        """Count the rounds, summed over agents, stepped without a late or dead neighbour's message."""
+        """Count the agent-rounds stepped without a late or dead neighbour's message."""
         return sum(outcome.late_rounds for outcome in self.outcomes.values())
 
     @property
@@ -52,34 +57,45 @@ class SwarmSummary:
         return set(range(self.agents)) - set(self.killed) <= set(self.finished)
 
     def write(self) -> Path:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("out", "outcomes")}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__
+                if name not in ("out", "outcomes")}
         data.update(finished=self.finished, late_rounds=self.late_rounds,
-                    outcomes={str(i): asdict(outcome) for i, outcome in sorted(self.outcomes.items())})
+                    outcomes={str(i): asdict(outcome) for i,
+                              outcome in sorted(self.outcomes.items())})
         path = self.out / "summary.json"
         path.write_text(json.dumps(data, indent=1))
         return path
 
     def describe(self) -> str:
-        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" if self.failure else "finished"
+        status = "interrupted" if self.interrupted else f"FAILED: {self.failure}" \
+            if self.failure else "finished"
         rate = self.iterations / self.seconds if self.seconds > 0 else float("nan")
-        what = f"swarm of {self.agents} agents in {self.processes} processes" if self.processes else \
-            f"recording of a swarm of {self.agents} agents"
+        what = f"swarm of {self.agents} agents in {self.processes} processes" \
+            if self.processes else f"recording of a swarm of {self.agents} agents"
         return (f"{what} {status} after "
-                f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} rounds/s); "
+                f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} "
+                "rounds/s); "
                 f"final KL {self.final_kl:.4f}; outputs in {self.out}"
-                + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i (tolerance "
+                + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i "
+                   "(tolerance "
                    f"{self.tolerance:g} m); KL of the robots' positions {self.robot_kl:.4f}"
                    if self.robot_error is not None else "")
-                + (f"\nbodies: {self.contacts} contacts; the closest two robots came was {self.closest:.4f} m"
+                + (f"\nbodies: {self.contacts} contacts; the closest two robots came was "
+                   f"{self.closest:.4f} m"
                    if self.contacts is not None else "")
                 + (f"\nfaults: {len(self.finished)}/{self.agents} agents finished"
                    + (f" (killed: {self.killed})" if self.killed else "")
-                   + f"; {self.late_rounds} agent-rounds stepped without a late or dead neighbour's message"
+                   + f"; {self.late_rounds} agent-rounds stepped without a late or dead "
+                     "neighbour's message"
                    if self.killed or self.late_rounds else "")
-                + (f"\nwarning: {self.missing_rows} metrics rows of the rounds reached could not be written"
+                + (f"\nwarning: {self.missing_rows} metrics rows of the rounds reached could not "
+                   "be written"
                    if self.missing_rows else "")
                 + (f"\nwarning: {len(self.stood_in)} rounds recorded with stand-ins (agents "
-                   f"{sorted({i for v in self.stood_in.values() for i in v})} missed records; metrics.csv's "
+                   f"{sorted({i for v in self.stood_in.values() for i in v})} missed records; "
+                   "metrics.csv's "
                    f"stand_ins column)" if self.stood_in else "")
-                + (f"\nwarning: agents {sorted(self.stale)} were not heard to the end: the final state holds their "
-                   f"last records (rounds {sorted(set(self.stale.values()))})" if self.stale else ""))
+                + (f"\nwarning: agents {sorted(self.stale)} were not heard to the end: the final "
+                   "state holds their "
+                   f"last records (rounds {sorted(set(self.stale.values()))})" if self.stale
+                   else ""))

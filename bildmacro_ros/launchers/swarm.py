@@ -27,9 +27,9 @@ class Kill:
     """
     Fault injection in `bildmacro swarm`: kill an agent's process, and maybe restart it.
 
-    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has recorded round `at_round`, and
-    restarts it after `restart_after` seconds (None: never). The restarted agent resumes from its
-    checkpoint and catches up with its neighbours.
+    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has recorded round `at_round`,
+    and restarts it after `restart_after` seconds (None: never). The restarted agent resumes from
+    its checkpoint and catches up with its neighbours.
     """
 
     agent: int
@@ -37,9 +37,10 @@ class Kill:
     restart_after: float | None = None
 
 
-def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, agents_per_process: int = 1,
-              namespace: str = "", log_every: int | None = None, plots: bool = True, progress: bool = True,
-              overwrite: bool = False, stall_timeout: float = 60.0, stream=None, animation: bool = False,
+def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
+              agents_per_process: int = 1, namespace: str = "", log_every: int | None = None,
+              plots: bool = True, progress: bool = True, overwrite: bool = False,
+              stall_timeout: float = 60.0, stream=None, animation: bool = False,
               visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None,
               bag_every_round: bool = False) -> SwarmSummary:
     iterations = cfg["iterations"]
@@ -49,7 +50,8 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None, 
                       record_every=1 if bag_every_round else log_every,
                       visualiser=visualiser, run_dir=Path(out).resolve())
     if kill is not None and not 0 <= kill.agent < plan.scenario.agents:
-        raise ValueError(f"--kill: there is no agent {kill.agent} (agents are 0..{plan.scenario.agents - 1})")
+        raise ValueError(f"--kill: there is no agent {kill.agent} (agents are "
+                         f"0..{plan.scenario.agents - 1})")
     robots = cfg["robots"]["simulator"] != "none"
     for spec in plan.robots:
         require_startable(spec)  # refuse turtlesim before anything is written

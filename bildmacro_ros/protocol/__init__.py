@@ -1,2 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""How agents talk and when they step, without ROS: the wire format, the inbox and the round rules."""
+"""
+How agents talk and when they step, without ROS.
+
+The wire format, the inbox and the round rules.
+"""

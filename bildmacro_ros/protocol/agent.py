@@ -67,8 +67,7 @@ class Agent:
                                       self.iterations, rules, start_round=self.resumed_from or 0,
                                       read=read)
         self.link = FaultyLink(FaultInjector(s.fault_seed, s.drop, s.delay), self.id, read=read)
-        self.recorded = recorded_rounds(self.iterations, s.record_every) if s.record_every \
-            else set()
+        self.recorded = recorded_rounds(s.iterations, s.record_every) if s.record_every else set()
         # a recorder that was waited for at startup is also kept up with: no record is ever lost
         self.pace = RecorderPace(read=read) if self.recorded and s.recorders > 0 else None
         # A robot the rounds wait for needs each waypoint at once; otherwise at the robot's rate,
@@ -87,7 +86,7 @@ class Agent:
 
     @property
     def finishing(self) -> bool:
-        """Tell whether the last round is done and the end waits on acknowledgements."""
+        """Tell whether the last round is done and the end waits."""
         return self.finish_deadline is not None
 
     def drain(self) -> list:
@@ -117,8 +116,8 @@ class Agent:
             if (msg.sender, reason) not in self.warned:
                 self.warned.add((msg.sender, reason))
                 self._say("warning", f"agent {self.id}: dropped agent {msg.sender}'s round-"
-                                     f"{msg.iteration} message: {reason.replace('_', ' ')} (outside "
-                                     f"the bounds an honest agent's values keep; docs/faults.md)")
+                                     f"{msg.iteration} message: {reason.replace('_', ' ')} (out "
+                                     f"of an honest agent's bounds; docs/security.md)")
             self.rounds.reject(reason)
             return
         fate = self.link.admit(msg)
@@ -241,12 +240,13 @@ class Agent:
 
     def _resume(self) -> int | None:
         if self.checkpoint is None or not self.checkpoint.is_file():
-            self._say("warning", f"agent {self.id}: no checkpoint to resume from; from x_i^0, y_i^0")
+            self._say("warning", f"agent {self.id}: no checkpoint; starting from x_i^0, y_i^0")
             return None
         try:
-            k, self.state, self.x_hat = load_checkpoint(self.checkpoint, self.problem, self.iterations)
+            found = load_checkpoint(self.checkpoint, self.problem, self.iterations)
         except ValueError as exc:
             raise ParameterError(f"parameter 'checkpoint_dir': {exc}") from None
+        k, self.state, self.x_hat = found
         self._say("info", f"agent {self.id}: resumed from round {k} ({self.checkpoint})")
         return k
 
@@ -272,7 +272,7 @@ class Agent:
         self.finish_deadline = self.read() + wait
 
     def resend(self) -> None:
-        """After a tick: re-send the last two rounds (all a neighbour may lack) if a round stalls."""
+        """Re-send the last two rounds (all a neighbour may lack) if a round stalls."""
         if not self.rounds.should_resend():
             return
         self.outbox.extend(Publish("state", data) for data in self.recent)

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""An agent's checkpoint: (k, x, x_hat, y, r, q) on disk, so a restarted robot resumes its share."""
+"""
+An agent's checkpoint.
+
+(k, x, x_hat, y, r, q) on disk, so a restarted robot resumes its share.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ def save_checkpoint(path: Path, k: int, state: AgentState, x_hat: np.ndarray) ->
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, problem: BilevelProblem, iterations: int) -> tuple[int, AgentState, np.ndarray]:
+def load_checkpoint(path: Path, problem: BilevelProblem,
+                    iterations: int) -> tuple[int, AgentState, np.ndarray]:
     """
     (k, state, x_hat) from a checkpoint; ValueError says what is wrong with the file.
 
@@ -38,12 +43,14 @@ def load_checkpoint(path: Path, problem: BilevelProblem, iterations: int) -> tup
     try:
         with np.load(path, allow_pickle=False) as saved:
             k = int(saved["iteration"])
-            x, x_hat, y, r, q = (np.asarray(saved[n], dtype=float) for n in ("x", "x_hat", "y", "r", "q"))
+            x, x_hat, y, r, q = (np.asarray(saved[n], dtype=float)
+                                 for n in ("x", "x_hat", "y", "r", "q"))
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from None
     m = problem.m
     packed = m * (m + 1) // 2
-    shapes = {"x": (x, (2,)), "x_hat": (x_hat, (2,)), "y": (y, (m,)), "r": (r, (m,)), "q": (q, (packed,))}
+    shapes = {"x": (x, (2,)), "x_hat": (x_hat, (2,)), "y": (y, (m,)), "r": (r, (m,)),
+              "q": (q, (packed,))}
     for name, (value, shape) in shapes.items():
         if value.shape != shape or not np.all(np.isfinite(value)):
             raise ValueError(f"{name} in {path} is not {shape} finite")

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Injected faults on the messages one agent receives: seeded losses and delays (core/faults.py)."""
+"""
+Injected faults on the messages one agent receives.
+
+Seeded losses and delays (core/faults.py).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ class FaultyLink:
     receiver, round).
     """
 
-    def __init__(self, injector: FaultInjector, receiver: int, read: Callable[[], float] = time.monotonic):
+    def __init__(self, injector: FaultInjector, receiver: int,
+                 read: Callable[[], float] = time.monotonic):
         self.injector, self.receiver, self.read = injector, receiver, read
         self.delayed: list = []  # (due time, sequence, message): a heap
         self.sequence = itertools.count()

@@ -65,7 +65,11 @@ class Inbox:
         return [j for j in self.neighbours if j not in have]
 
     def take(self, iteration: int) -> dict[int, NeighbourState]:
-        """Return the round's messages by sender (those that came); forgets this and older rounds."""
+        """
+        Return the round's messages by sender (those that came).
+
+        Forgets this and older rounds.
+        """
         slot = self.rounds.pop(iteration, {})
         self.forget_before(iteration)
         return slot

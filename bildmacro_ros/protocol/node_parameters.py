@@ -13,7 +13,8 @@ from .parameters import DENSITY_MODEL, INT64, OPTIONAL, ParameterSpec as _P
 from ..core import config as configs
 
 ROBOT_IDS = _P("robot_ids", "int[]", "ids i of the robots this node serves (topics robot_<i>/...)")
-INITIAL_POSES = _P("initial_poses", "float[]", "x, y, heading of each robot in C, in robot_ids order")
+INITIAL_POSES = _P("initial_poses", "float[]",
+                   "x, y, heading of each robot in C, in robot_ids order")
 FRAME_ID = _P("frame_id", str, "frame of the published poses", default="map")
 LIMITS = (
     _P("max_speed", float, "forward speed limit (m/s)", "robots.max_speed"),
@@ -32,7 +33,8 @@ FOLLOWER_PARAMETERS = (
     ROBOT_IDS, *LIMITS,
     _P("distance_gain", float, "v = distance_gain * distance (1/s)", default=1.5, low=1e-6,
        high=100.0),
-    _P("heading_gain", float, "w = heading_gain * bearing (1/s)", default=4.0, low=1e-6, high=100.0),
+    _P("heading_gain", float, "w = heading_gain * bearing (1/s)", default=4.0, low=1e-6,
+       high=100.0),
     _P("tolerance", float, "arrived within this distance (m)", default=0.01, low=1e-6, high=10.0),
     _P("rate", float, "control rate (Hz)", "robots.rate"),
     _P("odom_timeout", float, "stop a robot whose odometry is this old (s)", default=0.5, low=0.01,

@@ -72,5 +72,6 @@ class Outbox:
     def filed(self, sender: int, status: str, dropped: dict) -> None:
         """Warn of a neighbour message dropped for a reason an honest swarm does not make."""
         if status not in QUIET_DROPS:
-            self.say("warning", f"dropped a message from agent {sender}: {status} (dropped so far: "
-                                f"{dict(dropped)})", repeat="drop")
+            self.say("warning",
+                     f"dropped a message from agent {sender}: {status} (dropped so far: "
+                     f"{dict(dropped)})", repeat="drop")

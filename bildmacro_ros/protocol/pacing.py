@@ -61,7 +61,7 @@ class RecorderPace:
         return len(self.out)
 
     def may_step(self, publishes: bool) -> bool:
-        """Tell whether the next round may be stepped now: one that publishes a record must leave at most lead out."""
+        """Tell whether the next round may step: one that publishes a record leaves <= lead out."""
         if self.waived or not publishes or len(self.out) < self.lead:
             return True
         now = self.read()
@@ -75,20 +75,24 @@ class RecorderPace:
 
     @property
     def holding(self) -> bool:
-        """Tell whether this agent waits on the recorder (its patience then needs the clock's ticks)."""
+        """
+        Tell whether this agent waits on the recorder.
+
+        (its patience then needs the clock's ticks).
+        """
         return self.held_since is not None and not self.waived
 
 
 class WaypointPace:
     """
-    When agent i's newest waypoint goes out: at most once per `period` seconds, and never left unsent.
+    When agent i's newest waypoint goes out: at most once per `period` s, and never left unsent.
 
-    The rounds can run at 150 a second; a robot's controller uses a goal at its own rate (robots.rate,
-    20 Hz by default), and every waypoint between two of its ticks is overwritten unread, while each
-    costs the agent a publish and every follower and visualiser a take. A new waypoint goes out at
-    once when the last went out `period` ago or more; otherwise it waits for the node's timer, which
-    asks `due()` every period, so the newest is never more than one period late. Period 0 sends every
-    one (a robot the rounds wait for needs each waypoint at once).
+    The rounds can run at 150 a second; a robot's controller uses a goal at its own rate
+    (robots.rate, 20 Hz by default), and every waypoint between two of its ticks is overwritten
+    unread, while each costs the agent a publish and every follower and visualiser a take. A new
+    waypoint goes out at once when the last went out `period` ago or more; otherwise it waits for
+    the node's timer, which asks `due()` every period, so the newest is never more than one period
+    late. Period 0 sends every one (a robot the rounds wait for needs each waypoint at once).
     """
 
     def __init__(self, period: float, read: Callable[[], float] = time.monotonic):
@@ -104,7 +108,11 @@ class WaypointPace:
         return self.due()
 
     def due(self) -> bool:
-        """Return True if the newest waypoint is unsent and may go out now (then it counts as sent)."""
+        """
+        Return True if the newest waypoint is unsent and may go out now.
+
+        (then it counts as sent).
+        """
         now = self.read()
         if not self.pending or now - self.sent_at < self.period:
             return False

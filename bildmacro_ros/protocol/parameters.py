@@ -49,7 +49,11 @@ class ParameterSpec:
 
     @property
     def bounds(self) -> tuple[float, float] | None:
-        """Return the closed range a ROS descriptor can state; an open bound is checked by the config."""
+        """
+        Return the closed range a ROS descriptor can state.
+
+        An open bound is checked by the config.
+        """
         if self.kind not in (int, float):
             return None
         low, high = self.low, self.high
@@ -58,7 +62,8 @@ class ParameterSpec:
             low, high = field.low, field.high
         if self.kind is int:
             return (-INT64 if low is None else int(low), INT64 if high is None else int(high))
-        return (-math.inf if low is None else float(low), math.inf if high is None else float(high))
+        return (-math.inf if low is None else float(low), math.inf if high is None
+                else float(high))
 
 
 def check_values(table, values: dict) -> Any:
@@ -95,7 +100,8 @@ DENSITY_MODEL = (
     _P("target", str, "target density, a YAML mapping as in the config's target key", "target"),
 )
 AGENT_PARAMETERS = (
-    _P("agent_id", int, "this agent's id i (0-based)", low=0, high=configs.FIELDS["agents"].high - 1),
+    _P("agent_id", int, "this agent's id i (0-based)", low=0,
+       high=configs.FIELDS["agents"].high - 1),
     _P("agents", int, "swarm size N", "agents"),
     _P("neighbours", "int[]", "in-neighbour ids j (a_ij > 0, j != i)"),
     _P("neighbour_weights", "float[]", "a_ij, aligned with neighbours"),
@@ -107,43 +113,58 @@ AGENT_PARAMETERS = (
     *DENSITY_MODEL,
     _P("initial_x", "float[]", "x_i^0 in [-1,1]^2"),
     _P("initial_y", "float[]", "y_i^0, m values"),
-    _P("initial_y_bound", float, "the largest |y_j^0| entry over the swarm: the plausibility bound on neighbours' y "
+    _P("initial_y_bound", float,
+       "the largest |y_j^0| entry over the swarm: the plausibility bound on neighbours' y "
        "grows from it (0: this agent's own, at least 5)", default=0.0, low=0.0),
     _P("iterations", int, "iterations K to run", "iterations"),
-    _P("listeners", int, "subscribers to wait for before round 0 (-1: one per neighbour)", default=-1, low=-1,
-       high=1_000_000),
-    _P("record_every", int, "publish agent_<i>/record every this many rounds, for a recorder (0: never)",
-       default=0, low=0, high=INT64),
-    _P("recorders", int, "record subscribers to wait for before round 0", default=0, low=0, high=1000),
-    _P("startup_timeout", float, "seconds to wait for discovery before starting anyway", default=30.0, low=0.0,
-       high=3600.0),
-    _P("republish_period", float, "seconds a round may wait before this agent re-sends its last two rounds "
+    _P("listeners", int, "subscribers to wait for before round 0 (-1: one per neighbour)",
+       default=-1, low=-1, high=1_000_000),
+    _P("record_every", int,
+       "publish agent_<i>/record every this many rounds, for a recorder (0: never)", default=0,
+       low=0, high=INT64),
+    _P("recorders", int, "record subscribers to wait for before round 0", default=0, low=0,
+       high=1000),
+    _P("startup_timeout", float, "seconds to wait for discovery before starting anyway",
+       default=30.0, low=0.0, high=3600.0),
+    _P("republish_period", float,
+       "seconds a round may wait before this agent re-sends its last two rounds "
        "(heals a lost message)", default=30.0, low=0.01, high=3600.0),
     _P("frame_id", str, "frame of the published waypoints", default="map"),
-    _P("wait_for_robot", bool, "step round k only once the robot's odometry (robot_<i>/odom) is within "
+    _P("wait_for_robot", bool,
+       "step round k only once the robot's odometry (robot_<i>/odom) is within "
        "arrival_tolerance of x_i^k", "robots.wait"),
     _P("arrival_tolerance", float, "metres; see wait_for_robot", "robots.tolerance"),
-    _P("waypoint_rate", float, "publish agent_<i>/waypoint and x_hat at most this often (Hz; the newest always "
+    _P("waypoint_rate", float,
+       "publish agent_<i>/waypoint and x_hat at most this often (Hz; the newest always "
        "goes out, and every round's with wait_for_robot)", "robots.rate"),
-    _P("deadline", float, "seconds a round waits for a neighbour's message before stepping without it "
+    _P("deadline", float,
+       "seconds a round waits for a neighbour's message before stepping without it "
        "(0: for ever)", "faults.deadline"),
-    _P("late_policy", str, "for a late neighbour: reuse (its newest message stands in) or drop (its weight "
+    _P("late_policy", str,
+       "for a late neighbour: reuse (its newest message stands in) or drop (its weight "
        "moves to self_weight)", "faults.late_policy"),
-    _P("dead_after", int, "a neighbour silent for this many deadlines is declared dead and no longer waited "
+    _P("dead_after", int,
+       "a neighbour silent for this many deadlines is declared dead and no longer waited "
        "for", "faults.dead_after"),
-    _P("tracking_reset", int, "re-initialise r_i and q_i (Theorem 1) on every round that is a multiple of "
+    _P("tracking_reset", int,
+       "re-initialise r_i and q_i (Theorem 1) on every round that is a multiple of "
        "this (0: never)", "faults.tracking_reset"),
-    _P("drop", float, "fault injection: probability that a neighbour's round never arrives (seeded)",
+    _P("drop", float,
+       "fault injection: probability that a neighbour's round never arrives (seeded)",
        "faults.drop"),
-    _P("delay", float, "fault injection: neighbour messages arrive after a seeded uniform delay in [0, delay] "
+    _P("delay", float,
+       "fault injection: neighbour messages arrive after a seeded uniform delay in [0, delay] "
        "s", "faults.delay"),
     _P("fault_seed", int, "seed of the injected faults", "faults.fault_seed"),
-    _P("checkpoint_dir", str, "folder where this agent saves its state (agent_<i>.npz) every checkpoint_every "
+    _P("checkpoint_dir", str,
+       "folder where this agent saves its state (agent_<i>.npz) every checkpoint_every "
        "rounds ('': none)", default=""),
     _P("checkpoint_every", int, "rounds between checkpoints", default=100, low=1, high=INT64),
-    _P("resume", bool, "start from its checkpoint (a restarted robot); the agent then catches up with its "
+    _P("resume", bool,
+       "start from its checkpoint (a restarted robot); the agent then catches up with its "
        "neighbours' round", default=False),
-    _P("outcome_dir", str, "folder where this agent writes agent_<i>.json, its outcome, when it stops "
+    _P("outcome_dir", str,
+       "folder where this agent writes agent_<i>.json, its outcome, when it stops "
        "('': none)", default=""),
 )
 del _P
@@ -152,8 +173,9 @@ PARAMETER_OF_KEY = {spec.config_key: spec.name for spec in AGENT_PARAMETERS if s
 
 _TYPES = {"int[]": list, "float[]": list}
 AgentSettings = dataclasses.make_dataclass(
-    "AgentSettings", [(spec.name, _TYPES.get(spec.kind, spec.kind)) for spec in AGENT_PARAMETERS], frozen=True)
-AgentSettings.__doc__ = "Every agent parameter, read and checked (check_settings); fields as AGENT_PARAMETERS."
+    "AgentSettings", [(spec.name, _TYPES.get(spec.kind, spec.kind)) for spec in AGENT_PARAMETERS],
+    frozen=True)
+AgentSettings.__doc__ = "Every agent parameter of AGENT_PARAMETERS, read and checked."
 AgentSettings.__module__ = __name__
 
 
@@ -215,7 +237,8 @@ def check_settings(values: dict) -> AgentSetup:
     """Check one agent's parameter values together; ParameterError names the one at fault."""
     missing = [spec.name for spec in AGENT_PARAMETERS if spec.name not in values]
     if missing:
-        raise ParameterError(f"parameter '{missing[0]}' is required ({BY_NAME[missing[0]].description})")
+        raise ParameterError(f"parameter '{missing[0]}' is required "
+                             f"({BY_NAME[missing[0]].description})")
     s = AgentSettings(**{name: values[name] for name in BY_NAME})
     i, near, w = s.agent_id, list(s.neighbours), list(s.neighbour_weights)
     if i >= s.agents:
@@ -223,20 +246,25 @@ def check_settings(values: dict) -> AgentSetup:
     if not near:
         raise ParameterError("parameter 'neighbours': an agent needs at least one in-neighbour")
     if len(set(near)) != len(near) or i in near or min(near) < 0 or max(near) >= s.agents:
-        raise ParameterError(f"parameter 'neighbours': {near} must be distinct ids in [0, {s.agents - 1}] "
+        raise ParameterError(f"parameter 'neighbours': {near} must be distinct ids in [0, "
+                             f"{s.agents - 1}] "
                              f"other than agent_id {i}")
     if len(w) != len(near):
-        raise ParameterError(f"parameter 'neighbour_weights': {len(w)} weights for {len(near)} neighbours")
+        raise ParameterError(f"parameter 'neighbour_weights': {len(w)} weights for {len(near)} "
+                             "neighbours")
     if min(w) <= 0 or s.self_weight <= 0:
-        raise ParameterError("parameters 'neighbour_weights', 'self_weight': every weight must be > 0")
+        raise ParameterError("parameters 'neighbour_weights', 'self_weight': every weight must be "
+                             "> 0")
     if abs(s.self_weight + sum(w) - 1) > 1e-9:
-        raise ParameterError(f"parameters 'self_weight' + 'neighbour_weights' must sum to 1 (row of a doubly "
+        raise ParameterError("parameters 'self_weight' + 'neighbour_weights' must sum to 1 (row "
+                             "of a doubly "
                              f"stochastic matrix), got {s.self_weight + sum(w):.12g}")
     cfg = config_from_parameters(values)
     m = (s.basis_order + 1) ** 2
     x0, y0 = np.array(s.initial_x, dtype=float), np.array(s.initial_y, dtype=float)
     if x0.shape != (2,) or not np.all(np.isfinite(x0)) or np.any(np.abs(x0) > 1):
-        raise ParameterError(f"parameter 'initial_x': needs 2 finite values in [-1, 1], got {list(s.initial_x)}")
+        raise ParameterError("parameter 'initial_x': needs 2 finite values in [-1, 1], got "
+                             f"{list(s.initial_x)}")
     if y0.shape != (m,) or not np.all(np.isfinite(y0)):
         raise ParameterError(f"parameter 'initial_y': needs {m} finite values for basis_order "
                              f"{s.basis_order}, got {y0.size}")

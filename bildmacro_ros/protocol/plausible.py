@@ -67,7 +67,11 @@ class Bounds:
         return SAFETY * (self.initial_y + k * self.gamma_y * GRADIENT)
 
     def check(self, msg: NeighbourState) -> str | None:
-        """Return why a message is implausible (a drop counter's key), or None if it is plausible."""
+        """
+        Return why a message is implausible.
+
+        (a drop counter's key), or None if it is plausible.
+        """
         if np.abs(msg.y).max(initial=0.0) > self.y(msg.iteration):
             return "implausible_y"
         if np.abs(msg.r).max(initial=0.0) > self.r:
@@ -79,7 +83,8 @@ class Bounds:
         if np.dot(self._frobenius_weights, q * q) <= self.q_floor ** 2:
             return None
         # q + q_floor I positive definite <=> lambda_min(q) > -q_floor; only the verdict is kept
-        _, info = lapack.dpotrf(unpack(q) + self.q_floor * np.eye(self.m), lower=0, overwrite_a=1, clean=0)
+        _, info = lapack.dpotrf(unpack(q) + self.q_floor * np.eye(self.m), lower=0, overwrite_a=1,
+                                clean=0)
         return None if info == 0 else "indefinite_q"
 
     @cached_property

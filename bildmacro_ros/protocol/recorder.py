@@ -42,9 +42,12 @@ class Recorder:
         self.away: dict[int, list] = {}  # agent -> [last record, first round back or None]
         self.rejoining: set[int] = set()
         self.newest: dict[int, NeighbourState] = {}
-        self.heard_at = np.full(agents, np.nan)  # when each agent's newest record came (caller's clock)
-        self.previous: dict[int, NeighbourState] = {}  # each agent's newest record of a forgotten round
-        self.stood_in: dict[int, list[int]] = {}  # filled round -> the agents stood in by an older record
+        # when each agent's newest record came (caller's clock)
+        self.heard_at = np.full(agents, np.nan)
+        # each agent's newest record of a forgotten round
+        self.previous: dict[int, NeighbourState] = {}
+        # filled round -> the agents stood in by an older record
+        self.stood_in: dict[int, list[int]] = {}
 
     def leave(self, agent: int) -> None:
         """Agent `agent` was killed: rounds from now on are complete without it."""
@@ -64,9 +67,10 @@ class Recorder:
 
     def silent(self, now: float, after: float) -> list[int]:
         """
-        Return the agents, neither away nor finished, whose newest record is over `after` seconds old.
+        Return the agents, neither away nor finished, whose newest record is over `after` s old.
 
-        Only while another agent was heard within `after`: a swarm that stalls as a whole has not left.
+        Only while another agent was heard within `after`: a swarm that stalls as a whole has not
+        left.
         """
         heard = np.nan_to_num(self.heard_at, nan=-np.inf)
         if not np.any(heard >= now - after):
@@ -76,8 +80,9 @@ class Recorder:
 
     @property
     def stale(self) -> dict[int, int]:
-        """Return the agents away to the end, with the round of the last record that stands in for them."""
-        return {i: int(last.iteration) for i, (last, back) in sorted(self.away.items()) if back is None}
+        """Return the agents away to the end, with the round of the record standing in for each."""
+        return {i: int(last.iteration) for i, (last, back) in sorted(self.away.items())
+                if back is None}
 
     def _required(self, agent: int, k: int) -> bool:
         if agent not in self.away:
@@ -91,7 +96,7 @@ class Recorder:
 
     def add(self, msg: NeighbourState, now: float = np.nan) -> bool:
         """
-        File one (already validated) record, heard at time `now`; False if it cannot belong to this run.
+        File one (validated) record, heard at time `now`; False if it cannot belong to this run.
 
         The first record for a (round, agent) wins: a later one is a re-send, or an impostor.
         """
@@ -115,7 +120,8 @@ class Recorder:
     @property
     def progress(self) -> int:
         """Return the newest round every agent (but those away) has recorded."""
-        here = [k for i, k in enumerate(self.latest) if i not in self.away or self.away[i][1] is not None]
+        here = [k for i, k in enumerate(self.latest) if i not in self.away
+                or self.away[i][1] is not None]
         return int(min(here, default=self.latest.max()))
 
     @property
@@ -126,7 +132,8 @@ class Recorder:
         frame = self.frames.get(k, {})
         if len(frame) == self.agents:
             return True
-        return bool(frame) and all(i in frame or not self._required(i, k) for i in range(self.agents))
+        return bool(frame) and all(i in frame or not self._required(i, k)
+                                   for i in range(self.agents))
 
     def stack(self, k: int, field: str) -> np.ndarray:
         return np.stack([getattr(self._entry(k, i), field) for i in range(self.agents)])
@@ -145,12 +152,14 @@ class Recorder:
             x_hat = projected_point(self.problem, self.steps, state)
         return {"lower_grad_norm": lower_grad_norm(self.problem, x, y, mean),
                 "step_norm": step_norm(x_hat, x),
-                "consensus_error": consensus_error(y), "kl": self.objective(x), "stand_ins": stand_ins}
+                "consensus_error": consensus_error(y), "kl": self.objective(x),
+                "stand_ins": stand_ins}
 
     def ready_rows(self):
         """Metrics rows (iteration, values) whose round is complete, in order."""
-        while self._next_row < len(self.pending_rows) and self._complete(self.pending_rows[self._next_row]):
-            k = self.pending_rows[self._next_row]
+        rows = self.pending_rows
+        while self._next_row < len(rows) and self._complete(rows[self._next_row]):
+            k = rows[self._next_row]
             values = self._row(k)
             self._next_row += 1
             yield k, values
@@ -158,8 +167,9 @@ class Recorder:
 
     def ready_snapshots(self):
         """(k, positions, agent 0's y) for snapshot rounds that are complete, in order."""
-        while self._next_snapshot < len(self.snapshot_at) and self._complete(self.snapshot_at[self._next_snapshot]):
-            k = self.snapshot_at[self._next_snapshot]
+        snaps = self.snapshot_at
+        while self._next_snapshot < len(snaps) and self._complete(snaps[self._next_snapshot]):
+            k = snaps[self._next_snapshot]
             self._next_snapshot += 1
             yield k, self.stack(k, "x"), self._entry(k, 0).y
             self._forget(k)
@@ -168,14 +178,15 @@ class Recorder:
         """
         Finish the rows and snapshots of rounds up to `upto` that never completed, and say how.
 
-        Yields ("row", k, values) and ("snapshot", k, x, agent 0's y). An agent whose round-k record
-        never came (it was gone, or its record lost) is stood in by its newest record before k, as a
-        neighbour's late message is; the row's stand_ins column counts such agents, and
+        Yields ("row", k, values) and ("snapshot", k, x, agent 0's y). An agent whose round-k
+        record never came (it was gone, or its record lost) is stood in by its newest record before
+        k, as a neighbour's late message is; the row's stand_ins column counts such agents, and
         `self.stood_in` maps each filled round to them. A round with an agent never heard before it
         stays out (missing_rows).
         """
-        while self._next_row < len(self.pending_rows) and self.pending_rows[self._next_row] <= upto:
-            k = self.pending_rows[self._next_row]
+        rows, snaps = self.pending_rows, self.snapshot_at
+        while self._next_row < len(rows) and rows[self._next_row] <= upto:
+            k = rows[self._next_row]
             absent = self._stand_in(k)
             if absent is None:
                 break
@@ -183,8 +194,8 @@ class Recorder:
             self._next_row += 1
             yield "row", k, values
             self._forget(k)
-        while self._next_snapshot < len(self.snapshot_at) and self.snapshot_at[self._next_snapshot] <= upto:
-            k = self.snapshot_at[self._next_snapshot]
+        while self._next_snapshot < len(snaps) and snaps[self._next_snapshot] <= upto:
+            k = snaps[self._next_snapshot]
             if self._stand_in(k) is None:
                 break
             self._next_snapshot += 1
@@ -192,7 +203,11 @@ class Recorder:
             self._forget(k)
 
     def _stand_in(self, k: int) -> list[int] | None:
-        """Complete round k's frame with stand-ins; return the agents stood in, or None if one cannot be."""
+        """
+        Complete round k's frame with stand-ins.
+
+        Return the agents stood in, or None if one cannot be.
+        """
         frame = self.frames.setdefault(k, {})
         absent = [i for i in range(self.agents) if i not in frame and self._required(i, k)]
         for i in absent:
@@ -206,78 +221,30 @@ class Recorder:
         return absent
 
     def _forget(self, k: int) -> None:
-        """Drop a round once its row and snapshot are written (round K stays for the final state)."""
+        """
+        Drop a round once its row and snapshot are written.
+
+        (round K stays for the final state).
+        """
         row_done = k not in self.pending_rows[self._next_row:]
         snap_done = k not in self.snapshot_at[self._next_snapshot:]
         if row_done and snap_done and k != self.iterations:
             for i, msg in self.frames.pop(k, {}).items():
                 if i not in self.previous or self.previous[i].iteration < msg.iteration:
-                    self.previous[i] = msg  # a stand-in for a later round that never comes complete
+                    # a stand-in for a later round that never comes complete
+                    self.previous[i] = msg
 
     def final(self) -> tuple[int, dict]:
-        """Round K's state if the run finished, else the newest complete round; (-1, {}) if none."""
+        """
+        Round K's state if the run finished, else the newest complete round.
+
+        (-1, {}) if none.
+        """
         k, frame = self.last_complete
         if k < 0:
             return -1, {}
         arrays = {name: np.stack([getattr(frame[i] if i in frame else self.away[i][0], name)
-                                  for i in range(self.agents)]) for name in ("x", "x_hat", "y", "r", "q")}
+                                  for i in range(self.agents)])
+                  for name in ("x", "x_hat", "y", "r", "q")}
         arrays["q"] = unpack(arrays["q"])
         return k, arrays
-
-
-class RobotTrack:
-    """The robots' measured poses: the newest per robot, and samples of the whole swarm over time."""
-
-    def __init__(self, robots: int, period: float = 0.1):
-        self.latest = np.full((robots, 3), np.nan)
-        self.period = period
-        self.times: list[float] = []
-        self.poses: list[np.ndarray] = []
-        self.rounds: list[int] = []  # the round every agent had recorded at each sample (-1: none yet)
-
-    def update(self, robot: int, pose) -> None:
-        self.latest[robot] = pose
-
-    @property
-    def seen_all(self) -> bool:
-        return bool(np.all(np.isfinite(self.latest)))
-
-    def sample(self, t: float, force: bool = False, round_k: int = -1) -> bool:
-        """Keep the swarm's poses at time t (in round round_k) if every robot has reported and a period has passed."""
-        if not self.seen_all or (self.times and t - self.times[-1] < self.period and not force):
-            return False
-        self.times.append(t)
-        self.poses.append(self.latest.copy())
-        self.rounds.append(int(round_k))
-        return True
-
-    def error(self, x: np.ndarray) -> np.ndarray:
-        """Each robot's distance from the algorithm's x_i (nan for a robot never heard)."""
-        return np.hypot(*(self.latest[:, :2] - x).T)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        n = len(self.latest)
-        return {"time": np.array(self.times), "pose": np.array(self.poses).reshape(-1, n, 3),
-                "round": np.array(self.rounds, dtype=np.int64)}
-
-
-def save_robot_track(path, problem: BilevelProblem, track: dict, x: np.ndarray, curve_points: int = 200,
-                     extra: dict | None = None) -> dict:
-    """
-    Write robots.npz and return what it holds.
-
-    Sampled poses, the final poses against the algorithm's x, and the KL of the robots' measured
-    positions over time (at most curve_points Newton solves).
-    """
-    times, poses = track["time"], track["pose"]
-    picks = np.unique(np.linspace(0, len(times) - 1, min(curve_points, len(times))).round().astype(int)) \
-        if len(times) else np.array([], dtype=int)
-    objective = ObjectiveTracker(problem)
-    kl = np.array([objective(np.clip(poses[n, :, :2], -1, 1)) for n in picks])
-    final = poses[-1] if len(times) else np.full((len(x), 3), np.nan)
-    result = {"time": times, "pose": poses, "round": track.get("round", np.full(len(times), -1)),
-              "kl_time": times[picks] if len(times) else times, "kl": kl,
-              "final_pose": final, "x": x, "error": np.hypot(*(final[:, :2] - x).T),
-              "final_kl": np.float64(kl[-1] if len(kl) else np.nan), **(extra or {})}
-    np.savez(path, **result)
-    return result

@@ -30,10 +30,11 @@ class RoundRules:
         """
         Return how often a waiting agent re-sends its last two rounds.
 
-        With a deadline, every half deadline: the heartbeat by which its neighbours tell it from a dead
-        one.
+        With a deadline, every half deadline: the heartbeat by which its neighbours tell it from a
+        dead one.
         """
-        return min(self.republish_period, self.deadline / 2) if self.deadline > 0 else self.republish_period
+        return min(self.republish_period,
+                   self.deadline / 2) if self.deadline > 0 else self.republish_period
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Neighbour:
     heard_at: float  # its last message, of any round
     reached_at: float  # when its newest round first arrived
     newest: int = -1  # the newest plausible round heard from it
-    last_used: NeighbourState | None = None  # its newest message used in a step (reuse stands it in)
+    # its newest message used in a step (reuse stands it in)
+    last_used: NeighbourState | None = None
     dead: bool = False
 
 
@@ -65,9 +67,14 @@ class Step:
     late: list[int]  # neighbours stepped without (late or dead); empty in a round of Algorithm 1
 
     def stacked(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the rows' y, r and packed q, one row per neighbour used (what core.agent_step takes)."""
+        """
+        Return the rows' y, r and packed q, one row per neighbour used.
+
+        (what core.agent_step takes).
+        """
         n = len(self.rows)
-        return (np.array([g.y for g in self.rows]).reshape(n, m), np.array([g.r for g in self.rows]).reshape(n, m),
+        return (np.array([g.y for g in self.rows]).reshape(n, m),
+                np.array([g.r for g in self.rows]).reshape(n, m),
                 np.array([g.q for g in self.rows]).reshape(n, m * (m + 1) // 2))
 
 

@@ -61,7 +61,11 @@ class RoundController:
 
     # -- what the node tells it ----------------------------------------------------------------
     def tick(self) -> None:
-        """Read the clock once per timer tick: a longer gap between two is a stop of this process."""
+        """
+        Read the clock once per timer tick.
+
+        A longer gap between two is a stop of this process.
+        """
         self.clock.now()
 
     def may_start(self, matched: bool) -> bool:
@@ -86,7 +90,8 @@ class RoundController:
             if msg.iteration > record.newest:
                 record.newest, record.reached_at = msg.iteration, now
             record.heard_at = now
-            if record.dead and msg.iteration >= self.k - 1:  # alive, and keeping up with this agent
+            # alive, and keeping up with this agent
+            if record.dead and msg.iteration >= self.k - 1:
                 record.dead = False
                 self.dead_count -= 1
                 self._note(Event("back", record.agent, msg.iteration))
@@ -97,13 +102,14 @@ class RoundController:
         return self.inbox.reject(reason)
 
     # -- what it answers -----------------------------------------------------------------------
-    def decide(self, robot_ready: bool = True, recorder_ready: bool = True) -> Wait | Step | CatchUp | Finish:
+    def decide(self, robot_ready: bool = True,
+               recorder_ready: bool = True) -> Wait | Step | CatchUp | Finish:
         """
         Decide the next thing to do.
 
-        A Step or CatchUp moves to its round at once; the node then computes and publishes it, and calls
-        sent(). robot_ready: the robot is at x_i^k (wait_for_robot); recorder_ready: the recorder's
-        backpressure lets round k's record out (protocol/pacing.py).
+        A Step or CatchUp moves to its round at once; the node then computes and publishes it, and
+        calls sent(). robot_ready: the robot is at x_i^k (wait_for_robot); recorder_ready: the
+        recorder's backpressure lets round k's record out (protocol/pacing.py).
         """
         if self.finished:
             return Wait("finished")
@@ -142,7 +148,11 @@ class RoundController:
         return self.clock.now() - self.round_started
 
     def drain_events(self) -> tuple[Event, ...] | list[Event]:
-        """Return the events since the last call; asked once per message, so the usual answer is shared."""
+        """
+        Return the events since the last call.
+
+        Asked once per message, so the usual answer is shared.
+        """
         if not self._pending:
             return ()
         events, self._pending = self._pending, []
@@ -152,14 +162,17 @@ class RoundController:
         """Tell what happened to this agent's rounds so far, as data."""
         now = self.read()
         started = self.started_at if self.started_at is not None else now
-        steady = now - (self.first_round_at or started)  # round 0 also waits for the slowest startup
+        # round 0 also waits for the slowest startup
+        steady = now - (self.first_round_at or started)
         return AgentOutcome(
             agent=agent, finished=self.finished, rounds=self.k, iterations=self.iterations,
             late_rounds=self.log.late_rounds,
             declared_dead=[{"neighbour": e.neighbour, "round": e.k, "silent": e.silent}
                            for e in self.log.events if e.kind == "dead"],
-            back=[{"neighbour": e.neighbour, "round": e.k} for e in self.log.events if e.kind == "back"],
-            catch_ups=[{"from_round": c.from_round, "to_round": c.to_round} for c in self.log.catch_ups],
+            back=[{"neighbour": e.neighbour, "round": e.k} for e in self.log.events
+                  if e.kind == "back"],
+            catch_ups=[{"from_round": c.from_round, "to_round": c.to_round}
+                       for c in self.log.catch_ups],
             resumed_from=resumed_from, dropped=dict(self.inbox.dropped), seconds=now - started,
             rounds_per_second=(self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan"))
 
@@ -170,10 +183,11 @@ class RoundController:
     # -- the rules -----------------------------------------------------------------------------
     def past_deadline(self) -> bool:
         """Tell whether round k has waited its deadline (never, without one)."""
-        return self.rules.deadline > 0 and self.clock.now() - self.round_started >= self.rules.deadline
+        deadline = self.rules.deadline
+        return deadline > 0 and self.clock.now() - self.round_started >= deadline
 
     def overdue(self, late: list[int]) -> bool:
-        """Tell whether the deadline has passed and no late neighbour is one still worth waiting for."""
+        """Tell whether the deadline has passed and no late neighbour is worth waiting for."""
         if not self.past_deadline():
             return False
         now, deadline = self.clock.now(), self.rules.deadline
@@ -183,45 +197,47 @@ class RoundController:
                 and all(self.neighbours[j].newest < 1 for j in late)):
             return False
         # a silent neighbour is stepped past (and declared dead in _step) whatever its round
-        heard = [j for j in late if now - self.neighbours[j].heard_at < self.rules.dead_after * deadline]
+        heard = [j for j in late
+                 if now - self.neighbours[j].heard_at < self.rules.dead_after * deadline]
         return not any(self.waiting_itself(j, now) or self.far_behind(j) for j in heard)
 
     def waiting_itself(self, j: int, now: float) -> bool:
         """
         Neighbour j reached round k-1 less than two deadlines ago and has sent nothing newer.
 
-        It is likely waiting on a late message of its own, and sends as soon as its deadline runs out.
-        Stepping without it would pass one lost message on as a late round at every hop of the graph. A
-        chain of such waits ends at the agent whose deadline runs out first. Two agents that each lost
-        the other's round-k message both look one round behind to each other; the two-deadline bound
-        ends that wait.
+        It is likely waiting on a late message of its own, and sends as soon as its deadline runs
+        out. Stepping without it would pass one lost message on as a late round at every hop of the
+        graph. A chain of such waits ends at the agent whose deadline runs out first. Two agents
+        that each lost the other's round-k message both look one round behind to each other; the
+        two-deadline bound ends that wait.
         """
         record = self.neighbours[j]
         return record.newest == self.k - 1 and now - record.reached_at < 2 * self.rules.deadline
 
     def far_behind(self, j: int) -> bool:
         """
-        Neighbour j, heard but more than MAX_LEAD rounds behind, is slow, not late: it is waited for.
+        Tell whether neighbour j, heard but over MAX_LEAD rounds behind, is slow (waited for).
 
-        Stepping past it would take this agent out of j's inbox window, after which neither gets the
-        other's messages in time again: the swarm splits into two groups rounds apart, each stepping
-        every round a deadline late without the other. A heavily loaded machine's startup made such a
-        split, and it lasted to the end of the run.
+        Stepping past it would take this agent out of j's inbox window, after which neither gets
+        the other's messages in time again: the swarm splits into two groups rounds apart, each
+        stepping every round a deadline late without the other. A heavily loaded machine's startup
+        made such a split, and it lasted to the end of the run.
         """
         return self.neighbours[j].newest < self.k - MAX_LEAD
 
     def catch_up_round(self) -> int | None:
         """
-        Return the round to catch up to, when a neighbour is too far ahead to be heard in time; else None.
+        Return the round to catch up to when a neighbour is too far ahead to hear; else None.
 
         After a restart, a long stall or a partition, that neighbour's messages no longer fit this
-        agent's inbox and no round with it will complete: this agent jumps to CATCH_UP_LEAD rounds past
-        the newest such neighbour, with its state as it is (like a late message, a few rounds old).
-        Every neighbour counts, the dead included: a side of a healed partition hears the other side
-        only from agents it declared dead, and each agent of a restarted pair hears its partner at its
-        own round, so waiting for every neighbour to be ahead would keep the groups apart for good. The
-        newest round, not the slowest, so that the front-most group is the one every group joins; the
-        price is that a neighbour that ran ahead alone makes the swarm skip rounds (README, Faults).
+        agent's inbox and no round with it will complete: this agent jumps to CATCH_UP_LEAD rounds
+        past the newest such neighbour, with its state as it is (like a late message, a few rounds
+        old). Every neighbour counts, the dead included: a side of a healed partition hears the
+        other side only from agents it declared dead, and each agent of a restarted pair hears its
+        partner at its own round, so waiting for every neighbour to be ahead would keep the groups
+        apart for good. The newest round, not the slowest, so that the front-most group is the one
+        every group joins; the price is that a neighbour that ran ahead alone makes the swarm skip
+        rounds (README, Faults).
         """
         ahead = [r.newest for r in self.neighbours.values() if r.newest > self.k + MAX_AHEAD]
         if not ahead:
@@ -235,10 +251,11 @@ class RoundController:
         dead = set(self.dead)
         if late or dead:
             stale = {j: r.last_used for j, r in self.neighbours.items() if r.last_used is not None}
-            self_weight, weights, rows = mix_inputs(self.order, self.self_weight, self.weights, got, stale,
-                                                    self.rules.late_policy, dead)
+            self_weight, weights, rows = mix_inputs(self.order, self.self_weight, self.weights,
+                                                    got, stale, self.rules.late_policy, dead)
         else:  # every message came: Algorithm 1 as it stands
-            self_weight, weights, rows = self.self_weight, self.weights, [got[j] for j in self.order]
+            self_weight, weights, rows = self.self_weight, self.weights, [got[j]
+                                                                          for j in self.order]
         for j, msg in got.items():
             self.neighbours[j].last_used = msg
         action = Step(self.k, self_weight, weights, rows, late)

@@ -9,8 +9,9 @@ neighbours) and agent_<i>/record (only the rounds a recorder needs) share the la
     index  label     size          content
     0      meta      4             iteration k, sender id, m, layout version
     4      x         2             the sender's position x_i^k
-    6      x_hat     2             on agent_<i>/state: the last projected point x_hat_i^{k-1} (x_i^0 at
-                                   k = 0); on agent_<i>/record: x_hat_i^k from round k's step
+    6      x_hat     2             on agent_<i>/state: the last projected point
+                                   x_hat_i^{k-1} (x_i^0 at k = 0); on agent_<i>/record:
+                                   x_hat_i^k from round k's step
                                    (x_hat_i^{K-1} in the final record K)
     10     y         m             y_i^k
     10+m   r         m             r_i^k
@@ -47,7 +48,8 @@ def message_length(m: int) -> int:
 
 def layout_label(m: int) -> str:
     """Return the label of the message's single layout dimension: format, version and segments."""
-    return f"bildmacro/{LAYOUT_VERSION} " + " ".join(f"{name}:{size}" for name, size in zip(LABELS, segment_sizes(m)))
+    return f"bildmacro/{LAYOUT_VERSION} " + " ".join(f"{name}:{size}" for name,
+                                                     size in zip(LABELS, segment_sizes(m)))
 
 
 @dataclass
@@ -66,7 +68,8 @@ class NeighbourState:
 def encode(iteration: int, sender: int, x, x_hat, y, r, q_packed) -> np.ndarray:
     m = len(y)
     meta = np.array([iteration, sender, m, LAYOUT_VERSION], dtype=float)
-    return np.concatenate([meta, np.ravel(x), np.ravel(x_hat), np.ravel(y), np.ravel(r), np.ravel(q_packed)])
+    return np.concatenate([meta, np.ravel(x), np.ravel(x_hat), np.ravel(y), np.ravel(r),
+                           np.ravel(q_packed)])
 
 
 class MalformedMessage(ValueError):
@@ -91,15 +94,18 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
     except (TypeError, ValueError) as exc:
         raise MalformedMessage("not_float64", str(exc)) from None
     if arr.ndim != 1 or arr.size != message_length(m):
-        raise MalformedMessage("wrong_size", f"{arr.size} values, expected {message_length(m)} for m = {m}")
+        raise MalformedMessage("wrong_size",
+                               f"{arr.size} values, expected {message_length(m)} for m = {m}")
     if label is not None and label != layout_label(m):
-        raise MalformedMessage("wrong_layout", f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
+        raise MalformedMessage("wrong_layout",
+                               f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
     if not np.all(np.isfinite(arr)):
         raise MalformedMessage("non_finite", "NaN or infinity in the payload")
     k, who, size, version = arr[:META]
     if version != LAYOUT_VERSION or size != m:
         raise MalformedMessage("wrong_layout",
-                               f"layout version {version:g} / m {size:g}, expected {LAYOUT_VERSION} / {m}")
+                               f"layout version {version:g} / m {size:g}, expected "
+                               f"{LAYOUT_VERSION} / {m}")
     if k < 0 or k != int(k) or k > 2**53:
         raise MalformedMessage("bad_iteration", f"iteration {k!r} is not a whole number >= 0")
     if sender is not None and who != sender:

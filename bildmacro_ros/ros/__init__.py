@@ -1,2 +1,2 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Thin rclpy nodes: they parse parameters, move messages, and call the ROS-free objects that decide."""
+"""Thin rclpy nodes: they read parameters, move messages, and call ROS-free objects that decide."""

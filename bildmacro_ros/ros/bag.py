@@ -98,7 +98,8 @@ class BagWriter:
         connection = self.connections.get(topic)
         if connection is None:
             connection = self.connections[topic] = self.writer.add_connection(
-                topic, type_name(type(msg)), typestore=self.store, offered_qos_profiles=[qos_of(qos)])
+                topic, type_name(type(msg)), typestore=self.store,
+                offered_qos_profiles=[qos_of(qos)])
         self.writer.write(connection, stamp_ns, serialize_message(msg))
         self.count += 1
 
@@ -126,5 +127,6 @@ def read_messages(path: Path, topics=None):
         for connection, stamp, raw in reader.messages(connections=wanted):
             if connection.msgtype not in types:
                 package, _, name = connection.msgtype.split("/")
-                types[connection.msgtype] = getattr(importlib.import_module(f"{package}.msg"), name)
+                types[connection.msgtype] = getattr(importlib.import_module(f"{package}.msg"),
+                                                    name)
             yield connection.topic, stamp, deserialize_message(raw, types[connection.msgtype])

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A node process's life: start ROS, spin until the work is done, stop cleanly, never outlive its parent."""
+"""
+A node process's life.
+
+Start ROS, spin until the work is done, stop cleanly, never outlive its parent.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from ..protocol.parameters import ParameterError
 
 def end_with_parent(parent: int) -> None:
     """
-    Have the kernel send this process SIGINT (a clean shutdown) when `parent` dies, even by SIGKILL.
+    Have the kernel send this process SIGINT (a clean stop) when `parent` dies, even by SIGKILL.
 
     So a launcher killed outright leaves no node running on. On Linux; elsewhere a no-op.
     """
@@ -66,7 +70,8 @@ class StopRequests:
         return self.count > 0
 
     def install(self) -> "StopRequests":
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        # signals reach the main thread only
+        if threading.current_thread() is threading.main_thread():
             self._previous = {sig: signal.signal(sig, self._on_signal) for sig in self.SIGNALS}
         return self
 
@@ -105,7 +110,7 @@ class StopRequests:
 
 def make_executor():
     """
-    Return rclpy's EventsExecutor where this rclpy has one (Jazzy and later), else a SingleThreadedExecutor.
+    Return rclpy's EventsExecutor where it has one (Jazzy on), else a SingleThreadedExecutor.
 
     The SingleThreadedExecutor builds a new wait set, in Python, on every wake-up, and an agent
     wakes once per neighbour message: on the 10-agent relay (benchmarks/relay.py) it reached 113
@@ -139,7 +144,8 @@ def run_nodes(make_nodes, until=None) -> int:
     try:
         rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # stops are ours to handle
     except Exception as exc:  # noqa: BLE001 - RCLError: the --ros-args could not be parsed
-        print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"error: could not start ROS with these arguments: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
         return 2
     nodes = []
     try:
@@ -153,7 +159,8 @@ def run_nodes(make_nodes, until=None) -> int:
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, ExternalShutdownException):  # a Ctrl-C during startup, before the loop
+    # a Ctrl-C during startup, before the loop
+    except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
         stops.ignore()

@@ -11,26 +11,28 @@ import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from ..protocol.wire import (decode, decode_message, encode, layout_label, MalformedMessage, message_length,
-                             NeighbourState)
+from ..protocol.wire import (decode, decode_message, encode, layout_label, MalformedMessage,
+                             message_length, NeighbourState)
 
 
 class StateMessages:
     """
-    Float64MultiArray messages in the wire layout for one m (protocol/wire.py), built and read as CDR bytes.
+    Float64MultiArray messages in the wire layout for one m, built and read as CDR bytes.
 
     A neighbour message is 10.7 kB of doubles behind a layout that never changes. As a message
     object, rclpy converts all 1331 values between Python and C on every publish and every take;
     as bytes it copies them once. rclpy's own serializer writes the template once, so the prefix
-    is what it would write (with zeros in the padding), and anything else that arrives (another publisher's layout, a
-    foreign serializer) is deserialized the slow way and checked as before.
+    is what it would write (with zeros in the padding), and anything else that arrives (another
+    publisher's layout, a foreign serializer) is deserialized the slow way and checked as before.
     """
 
     def __init__(self, m: int):
         self.m = m
         self.length = message_length(m)
-        # one labelled dimension: rclpy builds a Python object per dimension of a message it converts
-        self.layout = [MultiArrayDimension(label=layout_label(m), size=self.length, stride=self.length)]
+        # one labelled dimension: rclpy builds a Python object per dimension of a message it
+        # converts
+        self.layout = [MultiArrayDimension(label=layout_label(m), size=self.length,
+                                           stride=self.length)]
         template = Float64MultiArray()
         template.layout.dim = self.layout
         template.data = array.array("d", bytes(8 * self.length))
@@ -38,10 +40,13 @@ class StateMessages:
         prefix = bytearray(wire[:len(wire) - 8 * self.length])
         # CDR pads the label to 4 bytes and the doubles to 8, and the serializer leaves those bytes
         # as it finds them: the prefix is compared around them, and sent with zeros in them
-        label_end = 12 + len(self.layout[0].label) + 1  # header, dim count, string length, label, NUL
+        # header, dim count, string length, label, NUL
+        label_end = 12 + len(self.layout[0].label) + 1
         counts = label_end + (-label_end) % 4
-        data_start = counts + 16 + (-(counts + 16 - 4)) % 8  # size, stride, data_offset, data length
-        self.fast = data_start == len(prefix)  # else (another CDR form) every message takes the slow path
+        # size, stride, data_offset, data length
+        data_start = counts + 16 + (-(counts + 16 - 4)) % 8
+        # else (another CDR form) every message takes the slow path
+        self.fast = data_start == len(prefix)
         if self.fast:
             prefix[label_end:counts] = bytes(counts - label_end)
             prefix[counts + 16:data_start] = bytes(data_start - counts - 16)
@@ -64,12 +69,14 @@ class StateMessages:
     def read(self, data: bytes, sender: int | None = None) -> NeighbourState:
         """Decode a serialized message (raises MalformedMessage with the reason)."""
         if self._ours(data):  # our layout: the label is in the prefix
-            return decode(np.frombuffer(data, dtype=np.float64, offset=len(self.prefix)), self.m, sender)
+            return decode(np.frombuffer(data, dtype=np.float64, offset=len(self.prefix)), self.m,
+                          sender)
         try:
             msg = deserialize_message(data, Float64MultiArray)
-        except Exception as exc:  # noqa: BLE001 - whatever the bytes were, they are not the message
-            raise MalformedMessage("undecodable", f"{len(data)} bytes that are not a Float64MultiArray: "
-                                                  f"{str(exc)[:80]}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes were, not the message
+            raise MalformedMessage("undecodable",
+                                   f"{len(data)} bytes that are not a Float64MultiArray: "
+                                   f"{str(exc)[:80]}") from None
         return decode_message(msg, self.m, sender)
 
 
@@ -85,7 +92,8 @@ def pose_of(odom) -> tuple[float, float, float]:
     """(x, y, heading) of a nav_msgs/Odometry (or PoseStamped-like .pose.pose) message."""
     pose = odom.pose.pose
     q = pose.orientation
-    return pose.position.x, pose.position.y, math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+    return pose.position.x, pose.position.y, math.atan2(2 * (q.w * q.z + q.x * q.y),
+                                                        1 - 2 * (q.y * q.y + q.z * q.z))
 
 
 def set_heading(orientation, heading: float) -> None:

@@ -1,17 +1,22 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Declaring node parameters: typed, read-only, described, with ranges; the agent's from its schema."""
+"""
+Declaring node parameters.
+
+Typed, read-only, described, with ranges; the agent's from its schema.
+"""
 
 from __future__ import annotations
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 
-from ..protocol.parameters import (AGENT_PARAMETERS, AgentSetup, check_settings, check_values, OPTIONAL, ParameterError,
-                                   ParameterSpec, REQUIRED)
+from ..protocol.parameters import (AGENT_PARAMETERS, AgentSetup, check_settings, check_values,
+                                   OPTIONAL, ParameterError, ParameterSpec, REQUIRED)
 
 _TYPES = {
-    bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE, str: Parameter.Type.STRING,
-    "int[]": Parameter.Type.INTEGER_ARRAY, "float[]": Parameter.Type.DOUBLE_ARRAY,
+    bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
+    str: Parameter.Type.STRING, "int[]": Parameter.Type.INTEGER_ARRAY,
+    "float[]": Parameter.Type.DOUBLE_ARRAY,
 }
 
 
@@ -28,7 +33,8 @@ def declare(node, name: str, kind, description: str, default=None, low=None, hig
     if kind is int and low is not None:
         descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=0)]
     if kind is float and low is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
+                                                              to_value=float(high), step=0.0)]
     try:
         if default is None:
             node.declare_parameter(name, _TYPES[kind], descriptor)
@@ -38,7 +44,7 @@ def declare(node, name: str, kind, description: str, default=None, low=None, hig
         raise ParameterError(f"parameter '{name}': {exc}") from None
     try:
         value = node.get_parameter(name).value
-    except Exception:  # noqa: BLE001 - ParameterUninitializedException: declared by type, never given
+    except Exception:  # noqa: BLE001 - ParameterUninitializedException: declared by type only
         value = None
     if value is None and optional:
         return None
@@ -61,5 +67,9 @@ def read_parameters(node, table):
 
 
 def read_agent_setup(node) -> AgentSetup:
-    """Declare every agent parameter and check them together; ParameterError names the one at fault."""
+    """
+    Declare every agent parameter and check them together.
+
+    ParameterError names the one at fault.
+    """
     return check_settings({spec.name: declare_spec(node, spec) for spec in AGENT_PARAMETERS})

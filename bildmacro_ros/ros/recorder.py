@@ -29,15 +29,17 @@ from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import read_parameters
-from .topics import (bodies_topic, held_topic, LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS, record_topic,
-                     recorder_progress_topic, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (bodies_topic, held_topic, LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS,
+                     record_topic, recorder_progress_topic, STREAM_PUB_QOS, STREAM_SUB_QOS,
+                     WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
 from ..protocol.node_parameters import RECORDER_PARAMETERS
 from ..protocol.pacing import PROGRESS_STEP
 from ..protocol.parameters import ParameterError
-from ..protocol.recorder import Recorder, RobotTrack, save_robot_track
+from ..protocol.recorder import Recorder
+from ..protocol.robot_track import RobotTrack, save_robot_track
 from ..protocol.wire import decode_message, MalformedMessage
 from ..run_folder import RunWriter
 
@@ -49,8 +51,9 @@ class RecorderNode(Node):
     The agents must publish records every log_every rounds (agent parameter record_every).
     """
 
-    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int, node_name: str = "recorder",
-                 robots: bool = False, bag: bool = True, away_after: float = 0.0, **kwargs):
+    def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int,
+                 node_name: str = "recorder", robots: bool = False, bag: bool = True,
+                 away_after: float = 0.0, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
@@ -59,11 +62,13 @@ class RecorderNode(Node):
         self.m = scenario.problem.m
         self.dropped: Counter[str] = Counter()
         self.ignored = IgnoredInput(self)
-        self.subs = [self.create_subscription(Float64MultiArray, record_topic(i), self._receiver(i), RECORD_QOS,
+        self.subs = [self.create_subscription(Float64MultiArray, record_topic(i),
+                                              self._receiver(i), RECORD_QOS,
                                               event_callbacks=QUIET_SUB) for i in range(n)]
-        # Backpressure (protocol/pacing.py): the agents hold their rounds while this node is too many
-        # records behind, so a loaded machine slows the swarm instead of costing rows
-        self.progress_pub = self.create_publisher(Int64MultiArray, recorder_progress_topic(), LATCHED_QOS)
+        # Backpressure (protocol/pacing.py): the agents hold their rounds while this node is too
+        # many records behind, so a loaded machine slows the swarm instead of costing rows
+        self.progress_pub = self.create_publisher(Int64MultiArray, recorder_progress_topic(),
+                                                  LATCHED_QOS)
         self.taken = np.full(n, -1)  # each agent's newest record taken, of any round
         self.since_told = np.zeros(n, dtype=int)  # records taken per agent since the last word
         self.told_at = -np.inf
@@ -75,17 +80,20 @@ class RecorderNode(Node):
             try:
                 self.bag = BagWriter(writer.out)
             except ImportError:
-                self.get_logger().warning("no run.mcap: the rosbags library is missing (pip install rosbags)")
+                self.get_logger().warning("no run.mcap: the rosbags library is missing (pip "
+                                          "install rosbags)")
         self.track = RobotTrack(n) if robots else None
         self.odom: list[Odometry | None] = [None] * n
         self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
-        self.bodies: list[float] | None = None  # the simulator's contacts, closest distance and steps
+        # the simulator's contacts, closest distance and steps
+        self.bodies: list[float] | None = None
         if robots:
             for i in range(n):
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
                                          event_callbacks=QUIET_SUB)
                 self.create_subscription(PoseStamped, held_topic(i), self._on_held(i), LATCHED_QOS)
-            self.create_subscription(Float64MultiArray, bodies_topic(), self._on_bodies, LATCHED_QOS)
+            self.create_subscription(Float64MultiArray, bodies_topic(), self._on_bodies,
+                                     LATCHED_QOS)
             self.sample_timer = self.create_timer(self.track.period, self._sample)
         # Standing alone (not under `bildmacro swarm`, which knows whom it killed), an agent whose
         # records stop is taken as gone after away_after seconds, and back with its next record.
@@ -94,11 +102,12 @@ class RecorderNode(Node):
             self.away_timer = self.create_timer(min(1.0, away_after / 4), self._check_silent)
 
     def _tell_progress(self):
-        # Every word wakes every agent, which costs it about as much as a neighbour's message: so only
-        # once an agent has PROGRESS_STEP more records taken (far inside its lead of RECORD_LEAD), or
-        # a second after anything changed
+        # Every word wakes every agent, which costs it about as much as a neighbour's message: so
+        # only once an agent has PROGRESS_STEP more records taken (far inside its lead of
+        # RECORD_LEAD), or a second after anything changed
         now = time.monotonic()
-        if self.since_told.max() >= PROGRESS_STEP or (self.since_told.any() and now - self.told_at >= 1.0):
+        if self.since_told.max() >= PROGRESS_STEP or (self.since_told.any()
+                                                      and now - self.told_at >= 1.0):
             self.progress_pub.publish(Int64MultiArray(data=[int(k) for k in self.taken]))
             self.since_told[:] = 0
             self.told_at = now
@@ -106,8 +115,10 @@ class RecorderNode(Node):
     def _check_silent(self):
         for i in self.recorder.silent(time.monotonic(), self.away_after):
             self.recorder.leave(i)
-            self.get_logger().warning(f"agent_{i}: no record for {self.away_after:g} s; recording on without it "
-                                      f"(its round-{self.recorder.latest[i]} record stands in until it is back)")
+            self.get_logger().warning(f"agent_{i}: no record for {self.away_after:g} s; recording "
+                                      "on without it "
+                                      f"(its round-{self.recorder.latest[i]} record stands in "
+                                      "until it is back)")
         self._write_ready()
 
     def _write_ready(self):
@@ -120,8 +131,10 @@ class RecorderNode(Node):
         """Bag the record, and its x_i^k as the agent's waypoint (what RViz replays)."""
         now = self.get_clock().now()
         pose = pose_stamped(now.to_msg(), "map", state.x)
-        self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose, now.nanoseconds, WAYPOINT_QOS)
-        self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds, RECORD_QOS)
+        self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose,
+                       now.nanoseconds, WAYPOINT_QOS)
+        self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds,
+                       RECORD_QOS)
 
     def _on_odom(self, robot: int):
         def on_odom(msg: Odometry):
@@ -153,7 +166,9 @@ class RecorderNode(Node):
             except MalformedMessage as exc:
                 self.dropped[exc.reason] += 1
                 return
-            if self.away_after > 0 and sender in self.recorder.away and sender not in self.recorder.rejoining:
+            recorder = self.recorder
+            back = sender in recorder.away and sender not in recorder.rejoining
+            if self.away_after > 0 and back:
                 self.recorder.rejoin(sender)
                 self.get_logger().info(f"agent_{sender} is back at round {state.iteration}")
             if state.iteration > self.recorder.iterations:
@@ -163,8 +178,10 @@ class RecorderNode(Node):
             self.since_told[sender] += 1
             if self.bag is not None:
                 self._bag_record(state, msg)
-            # records of rounds without a row or snapshot (agents that record every round) are only bagged
-            if state.iteration in self.recorder.rounds and self.recorder.add(state, time.monotonic()):
+            # records of rounds without a row or snapshot (agents that record every round) are only
+            # bagged
+            if state.iteration in self.recorder.rounds and self.recorder.add(state,
+                                                                             time.monotonic()):
                 self._write_ready()
         return on_message
 
@@ -184,31 +201,36 @@ class RecorderNode(Node):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not (stops is not None and stops.requested):
             executor.spin_once(timeout_sec=0.05)
-            held = np.all(self.held == arrays["x"], axis=1)  # as close as their neighbours let them
+            # as close as their neighbours let them
+            held = np.all(self.held == arrays["x"], axis=1)
             if np.all((self.track.error(arrays["x"]) <= stopped_within) | held):
                 break
-        self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True, round_k=k)  # the settled poses
+        # the settled poses
+        self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True, round_k=k)
 
-    def finish(self, plots: bool = True, animation: bool = False, stops=None) -> tuple[int, float, list[str]]:
+    def finish(self, plots: bool = True, animation: bool = False,
+               stops=None) -> tuple[int, float, list[str]]:
         """
-        Write final_state.npz (round K, or the newest round heard), robots.npz, run.mcap, then the figures.
+        Write final_state.npz (round K, or the newest heard), robots.npz, run.mcap, then figures.
 
-        With stops (signals counted, not raised), a further Ctrl-C while the figures are drawn skips
-        them; the data is on disk by then.
+        With stops (signals counted, not raised), a further Ctrl-C while the figures are drawn
+        skips them; the data is on disk by then.
         """
         if self.bag is not None:
             self.bag.close()
         k, arrays = self.recorder.final()
         if k < 0:
             return k, float("nan"), []
-        # a round some record of which never came is still written, its stand-ins counted in the row
+        # a round some record of which never came is still written, its stand-ins counted in the
+        # row
         for item in self.recorder.fill(k):
             if item[0] == "row":
                 self.writer.row(*item[1:])
             else:
                 self.writer.snapshot(*item[1:])
         if self.recorder.stood_in:
-            self.get_logger().warning(f"{len(self.recorder.stood_in)} rounds recorded with stand-ins for "
+            self.get_logger().warning(f"{len(self.recorder.stood_in)} rounds recorded with "
+                                      "stand-ins for "
                                       f"records that never came (metrics.csv, column stand_ins)")
         kl = self.recorder.objective(arrays["x"])
         self.writer.snapshot(k, arrays["x"], arrays["y"][0])
@@ -216,19 +238,20 @@ class RecorderNode(Node):
             bodies = {} if self.bodies is None else {
                 "contacts": np.int64(self.bodies[0]), "closest": np.float64(self.bodies[1]),
                 "simulator_steps": np.int64(self.bodies[2])}
-            self.robots = save_robot_track(self.writer.out / "robots.npz", self.scenario.problem, self.track.arrays(),
-                                           arrays["x"], extra=bodies)
+            self.robots = save_robot_track(self.writer.out / "robots.npz", self.scenario.problem,
+                                           self.track.arrays(), arrays["x"], extra=bodies)
         return k, kl, self.writer.finish(k, arrays, kl, plots, animation,
-                                         allow_interrupt=stops.raising if stops is not None else None)
+                                         allow_interrupt=stops.raising if stops is not None
+                                         else None)
 
 
 def main() -> int:
     """
-    Record a swarm: `ros2 run bildmacro_ros recorder --ros-args -p config:=run/config.yaml -p out:=runs/x`.
+    Record a swarm: `ros2 run bildmacro_ros recorder --ros-args -p config:=C -p out:=RUN`.
 
-    The agents' record_every must equal this node's log_every (the launch file sets both). It ends by
-    itself once every agent has recorded its last round and the robots have settled. Ctrl-C ends it
-    too, with the rounds recorded so far written out; exit code 0 either way.
+    The agents' record_every must equal this node's log_every (the launch file sets both). It ends
+    by itself once every agent has recorded its last round and the robots have settled. Ctrl-C ends
+    it too, with the rounds recorded so far written out; exit code 0 either way.
     """
     stops = StopRequests().install()
     end_with_parent(os.getppid())  # killed outright, a launcher leaves no recorder behind
@@ -245,9 +268,10 @@ def main() -> int:
             p.config, {k: v for k, v in overrides.items() if v}, p.init, p.weights)
         scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
         # the launch prepared the folder and wrote the agents' parameters into it
-        writer = RunWriter(Path(p.out), scenario, "distributed over DDS", overwrite=True, keep=("agents.params.yaml",),
-                           inputs=False)
-        node = RecorderNode(scenario, writer, p.log_every or default_log_every(cfg["iterations"]), robots=p.robots)
+        writer = RunWriter(Path(p.out), scenario, "distributed over DDS", overwrite=True,
+                           keep=("agents.params.yaml",), inputs=False)
+        node = RecorderNode(scenario, writer, p.log_every or default_log_every(cfg["iterations"]),
+                            robots=p.robots)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         start = time.monotonic()
@@ -255,8 +279,10 @@ def main() -> int:
         if p.robots:
             node.settle(executor, stop_tolerance(cfg), p.settle_timeout, stops)
         k, kl, _ = node.finish(stops=stops)
-        node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final KL {kl:.4f}; "
-                               f"files in {p.out}" + ("; figures skipped" if writer.figures_skipped else ""))
+        node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final "
+                               f"KL {kl:.4f}; "
+                               f"files in {p.out}"
+                               + ("; figures skipped" if writer.figures_skipped else ""))
         return 0
     except (ParameterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

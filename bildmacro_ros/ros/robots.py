@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Robots in the loop: the embedded swarm simulator, the waypoint follower, and the turtlesim bridge.
+Robots in the loop: the embedded swarm simulator and the waypoint follower.
 
-All three speak the per-robot interface of Gazebo's diff-drive plugin and of real robot drivers:
+Both speak the per-robot interface of Gazebo's diff-drive plugin and of real robot drivers:
 `robot_<i>/cmd_vel` (geometry_msgs/Twist, body frame) in, `robot_<i>/odom` (nav_msgs/Odometry,
 pose in the shared `map` frame) out. The follower turns agent i's waypoints into robot i's
 cmd_vel and cannot tell which simulator, or which real robot, is on the other side.
@@ -22,16 +22,16 @@ from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, set_heading
 from .parameters import read_parameters
-from .topics import (arrived_topic, bodies_topic, cmd_vel_topic, held_topic, LATCHED_QOS, odom_topic,
-                     robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
-from ..core.motion import Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step
+from .topics import (arrived_topic, bodies_topic, cmd_vel_topic, held_topic, LATCHED_QOS,
+                     odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS,
+                     waypoint_topic)
+from ..core.motion import Gains, go_to_goal, Limits, unicycle_step
 from ..core.safety import BodyWatch, HeldBack, safe_command, SafetySettings
-from ..protocol.node_parameters import (FOLLOWER_PARAMETERS, SIMULATOR_PARAMETERS,
-                                        TURTLESIM_BRIDGE_PARAMETERS)
+from ..protocol.node_parameters import FOLLOWER_PARAMETERS, SIMULATOR_PARAMETERS
 from ..protocol.parameters import ParameterError
 
 
-def _robot_ids(ids: list[int]) -> list[int]:
+def robot_ids(ids: list[int]) -> list[int]:
     if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
         raise ParameterError(f"parameter 'robot_ids': needs distinct ids >= 0, got {ids}")
     return ids
@@ -42,15 +42,16 @@ class SwarmSimulatorNode(Node):
     N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
 
     A robot whose last command is older than command_timeout stops, as real drivers do. With a
-    radius, it watches the bodies at its own rate: every contact (two bodies overlapping) is logged,
-    and simulator/bodies (latched) reports the contacts so far and the closest two bodies came.
+    radius, it watches the bodies at its own rate: every contact (two bodies overlapping) is
+    logged, and simulator/bodies (latched) reports the contacts so far and the closest two bodies
+    came.
     """
 
     def __init__(self, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("swarm_simulator", **kwargs)
         p = read_parameters(self, SIMULATOR_PARAMETERS)
-        self.ids, poses, rate = _robot_ids(p.robot_ids), p.initial_poses, p.rate
+        self.ids, poses, rate = robot_ids(p.robot_ids), p.initial_poses, p.rate
         self.limits = Limits(p.max_speed, p.max_turn_rate)
         self.command_timeout, self.frame_id, self.radius = p.command_timeout, p.frame_id, p.radius
         if len(poses) != 3 * len(self.ids) or not np.all(np.isfinite(poses)):
@@ -62,15 +63,18 @@ class SwarmSimulatorNode(Node):
         self.dt = 1.0 / rate
         self.ignored = IgnoredInput(self)
         for slot, i in enumerate(self.ids):
-            self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(slot), STREAM_SUB_QOS)
-        self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS) for i in self.ids]
+            self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(slot),
+                                     STREAM_SUB_QOS)
+        self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS)
+                          for i in self.ids]
         self.timer = self.create_timer(self.dt, self._tick)
         self.bodies = BodyWatch(len(self.ids), self.radius)
         if self.radius > 0:
             self.bodies_pub = self.create_publisher(Float64MultiArray, bodies_topic(), LATCHED_QOS)
             self.bodies_timer = self.create_timer(0.2, self._report_bodies)
         self.get_logger().info(f"simulating {len(self.ids)} robots at {rate:g} Hz "
-                               f"(max {self.limits.max_speed:g} m/s, {self.limits.max_turn_rate:g} rad/s)")
+                               f"(max {self.limits.max_speed:g} m/s, "
+                               f"{self.limits.max_turn_rate:g} rad/s)")
 
     def _on_command(self, slot: int):
         topic = cmd_vel_topic(self.ids[slot])
@@ -87,20 +91,24 @@ class SwarmSimulatorNode(Node):
         v, w = np.where(fresh, self.command[:, 0], 0.0), np.where(fresh, self.command[:, 1], 0.0)
         self.pose = unicycle_step(self.pose, v, w, self.dt)
         for a, b, gap in self.bodies.step(self.pose[:, :2]):
-            self.get_logger().warning(f"contact: robots {self.ids[a]} and {self.ids[b]} overlap ({gap:.4f} m apart, "
-                                      f"bodies of radius {self.radius:g} m)", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"contact: robots {self.ids[a]} and {self.ids[b]} overlap "
+                                      f"({gap:.4f} m apart, "
+                                      f"bodies of radius {self.radius:g} m)",
+                                      throttle_duration_sec=1.0)
         stamp = self.get_clock().now().to_msg()
         for slot, pub in enumerate(self.odom_pubs):
             msg = Odometry()
             msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
             msg.child_frame_id = f"{robot_namespace(self.ids[slot])}/base_link"
-            msg.pose.pose.position.x, msg.pose.pose.position.y = float(self.pose[slot, 0]), float(self.pose[slot, 1])
+            position = msg.pose.pose.position
+            position.x, position.y = float(self.pose[slot, 0]), float(self.pose[slot, 1])
             set_heading(msg.pose.pose.orientation, float(self.pose[slot, 2]))
             msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(v[slot]), float(w[slot])
             pub.publish(msg)
 
     def _report_bodies(self):
-        self.bodies_pub.publish(Float64MultiArray(data=[float(self.bodies.contacts), self.bodies.closest,
+        self.bodies_pub.publish(Float64MultiArray(data=[float(self.bodies.contacts),
+                                                        self.bodies.closest,
                                                         float(self.bodies.steps)]))
 
 
@@ -108,10 +116,10 @@ class FollowerNode(Node):
     """
     Drives robot i to agent i's newest waypoint with the saturated go-to-goal controller.
 
-    For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool). With a radius,
-    each command passes the safety filter (core/safety.py) against the poses of every robot of the
-    swarm within sensing_range, its own or another computer's (their robot_<j>/odom). A robot its
-    neighbours hold back short of its goal counts as arrived, and robot_<i>/held (latched
+    For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool). With a
+    radius, each command passes the safety filter (core/safety.py) against the poses of every robot
+    of the swarm within sensing_range, its own or another computer's (their robot_<j>/odom). A
+    robot its neighbours hold back short of its goal counts as arrived, and robot_<i>/held (latched
     PoseStamped) names the goal it was held back from, for an agent waiting on its robot.
     """
 
@@ -119,7 +127,7 @@ class FollowerNode(Node):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("waypoint_follower", **kwargs)
         p = read_parameters(self, FOLLOWER_PARAMETERS)
-        self.ids, rate, radius = _robot_ids(p.robot_ids), p.rate, p.radius
+        self.ids, rate, radius = robot_ids(p.robot_ids), p.rate, p.radius
         self.limits = Limits(p.max_speed, p.max_turn_rate)
         self.gains = Gains(p.distance_gain, p.heading_gain, p.tolerance)
         self.odom_timeout = p.odom_timeout
@@ -137,17 +145,24 @@ class FollowerNode(Node):
         self.held_goal: list[tuple | None] = [None] * n
         self.filtered = 0  # control steps whose command the filter changed
         self.ignored = IgnoredInput(self)
-        for row, i in enumerate(self.swarm):  # another robot's odometry is needed only for the filter
+        # another robot's odometry is needed only for the filter
+        for row, i in enumerate(self.swarm):
             if i in self.ids or self.safety is not None:
-                self.create_subscription(Odometry, odom_topic(i), self._on_odom(row), STREAM_SUB_QOS)
+                self.create_subscription(Odometry, odom_topic(i), self._on_odom(row),
+                                         STREAM_SUB_QOS)
         for slot, i in enumerate(self.ids):
-            self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot), WAYPOINT_QOS)
-        self.cmd_pubs = [self.create_publisher(Twist, cmd_vel_topic(i), STREAM_PUB_QOS) for i in self.ids]
-        self.arrived_pubs = [self.create_publisher(Bool, arrived_topic(i), LATCHED_QOS) for i in self.ids]
-        self.held_pubs = [self.create_publisher(PoseStamped, held_topic(i), LATCHED_QOS) for i in self.ids]
+            self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot),
+                                     WAYPOINT_QOS)
+        self.cmd_pubs = [self.create_publisher(Twist, cmd_vel_topic(i), STREAM_PUB_QOS)
+                         for i in self.ids]
+        self.arrived_pubs = [self.create_publisher(Bool, arrived_topic(i), LATCHED_QOS)
+                             for i in self.ids]
+        self.held_pubs = [self.create_publisher(PoseStamped, held_topic(i), LATCHED_QOS)
+                          for i in self.ids]
         self.timer = self.create_timer(1.0 / rate, self._tick)
         if self.safety is not None:
-            self.get_logger().info(f"safety filter on: bodies of radius {radius:g} m, robots within "
+            self.get_logger().info(f"safety filter on: bodies of radius {radius:g} m, robots "
+                                   "within "
                                    f"{self.safety.sensing_range:g} m")
 
     def _on_odom(self, row: int):
@@ -164,7 +179,8 @@ class FollowerNode(Node):
 
         def on_waypoint(msg: PoseStamped):
             goal = (msg.pose.position.x, msg.pose.position.y)
-            if self.ignored.waypoint(topic, goal):  # a peer's waypoint must not drive a robot out of C
+            # a peer's waypoint must not drive a robot out of C
+            if self.ignored.waypoint(topic, goal):
                 self.goal[slot] = goal
         return on_waypoint
 
@@ -180,8 +196,9 @@ class FollowerNode(Node):
             held, goal = False, tuple(float(c) for c in self.goal[slot])
             if self.safety is not None:
                 others = self.pose[fresh & (np.arange(len(self.swarm)) != self.own[slot])]
-                v[slot], w[slot], changed = safe_command(mine[slot], v[slot], w[slot], others, self.safety,
-                                                         self.limits.max_speed, self.limits.max_turn_rate)
+                v[slot], w[slot], changed = safe_command(mine[slot], v[slot], w[slot], others,
+                                                         self.safety, self.limits.max_speed,
+                                                         self.limits.max_turn_rate)
                 self.filtered += changed
                 if distance[slot] <= self.gains.tolerance:
                     self.holds[slot].clear()  # there: not held back from its next goal
@@ -192,91 +209,22 @@ class FollowerNode(Node):
             cmd = Twist()
             cmd.linear.x, cmd.angular.z = float(v[slot]), float(w[slot])
             self.cmd_pubs[slot].publish(cmd)
-            if held and self.held_goal[slot] != goal:  # as close to this goal as its neighbours let it
+            # as close to this goal as its neighbours let it
+            if held and self.held_goal[slot] != goal:
                 self.held_goal[slot] = goal
-                self.held_pubs[slot].publish(pose_stamped(self.get_clock().now().to_msg(), "map", goal))
+                self.held_pubs[slot].publish(pose_stamped(self.get_clock().now().to_msg(), "map",
+                                                          goal))
             arrived = bool(distance[slot] <= self.gains.tolerance or held)
             if arrived != self.arrived[slot]:
                 self.arrived[slot] = arrived
                 self.arrived_pubs[slot].publish(Bool(data=arrived))
 
 
-class TurtlesimBridgeNode(Node):
-    """
-    Robot i is turtlesim's turtle<i+1>.
-
-    robot_<i>/cmd_vel -> turtle<i+1>/cmd_vel (scaled), and turtle<i+1>/pose -> robot_<i>/odom (mapped
-    back to C). Spawns the turtles at startup.
-    """
-
-    def __init__(self, **kwargs):
-        try:  # turtlesim is not on PyPI: only a ROS install has it
-            from turtlesim.msg import Pose
-            from turtlesim.srv import Spawn, TeleportAbsolute
-        except ImportError:
-            raise ParameterError("turtlesim is not installed (apt install ros-$ROS_DISTRO-turtlesim)") from None
-        kwargs.setdefault("start_parameter_services", parameter_services())
-        super().__init__("turtlesim_bridge", **kwargs)
-        p = read_parameters(self, TURTLESIM_BRIDGE_PARAMETERS)
-        self.ids, poses = _robot_ids(p.robot_ids), p.initial_poses
-        if len(poses) != 3 * len(self.ids):
-            raise ParameterError(f"parameter 'initial_poses': needs {3 * len(self.ids)} values, got "
-                                 f"{len(poses)}")
-        self.frame, self.frame_id = TurtlesimFrame(margin=p.margin), p.frame_id
-        self.odom_pubs, self.turtle_pubs = {}, {}
-        for slot, i in enumerate(self.ids):
-            turtle = f"turtle{i + 1}"
-            self.turtle_pubs[i] = self.create_publisher(Twist, f"{turtle}/cmd_vel", STREAM_PUB_QOS)
-            self.odom_pubs[i] = self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS)
-            self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(i), STREAM_SUB_QOS)
-            self.create_subscription(Pose, f"{turtle}/pose", self._on_pose(i), STREAM_SUB_QOS)
-        self._place(poses, Spawn, TeleportAbsolute)
-
-    def _place(self, poses, spawn_type, teleport_type):
-        """Teleport turtlesim's own turtle1, and spawn the others (asynchronously)."""
-        spawn = self.create_client(spawn_type, "spawn")
-        for slot, i in enumerate(self.ids):
-            x, y = self.frame.to_turtlesim(poses[3 * slot:3 * slot + 2])
-            heading = float(poses[3 * slot + 2])
-            if i == 0:
-                teleport = self.create_client(teleport_type, "turtle1/teleport_absolute")
-                if teleport.wait_for_service(timeout_sec=10.0):
-                    teleport.call_async(teleport_type.Request(x=float(x), y=float(y), theta=heading))
-                continue
-            if not spawn.wait_for_service(timeout_sec=10.0):
-                raise ParameterError("turtlesim's spawn service did not appear within 10 s: is turtlesim_node running?")
-            spawn.call_async(spawn_type.Request(x=float(x), y=float(y), theta=heading, name=f"turtle{i + 1}"))
-
-    def _on_command(self, robot: int):
-        def on_command(msg: Twist):
-            out = Twist()
-            out.linear.x, out.angular.z = msg.linear.x * self.frame.scale, msg.angular.z
-            self.turtle_pubs[robot].publish(out)
-        return on_command
-
-    def _on_pose(self, robot: int):
-        def on_pose(msg):
-            odom = Odometry()
-            odom.header.stamp, odom.header.frame_id = self.get_clock().now().to_msg(), self.frame_id
-            odom.child_frame_id = f"{robot_namespace(robot)}/base_link"
-            x, y = self.frame.from_turtlesim((msg.x, msg.y))
-            odom.pose.pose.position.x, odom.pose.pose.position.y = float(x), float(y)
-            set_heading(odom.pose.pose.orientation, msg.theta)
-            odom.twist.twist.linear.x = msg.linear_velocity / self.frame.scale
-            odom.twist.twist.angular.z = msg.angular_velocity
-            self.odom_pubs[robot].publish(odom)
-        return on_pose
-
-
 def simulator_main() -> int:
-    """`ros2 run bildmacro_ros swarm_simulator --ros-args -p robot_ids:=[0,1] -p initial_poses:=[...]`."""
+    """Run `ros2 run bildmacro_ros swarm_simulator --ros-args -p robot_ids:=[0,1] ...`."""
     return run_nodes(lambda: [SwarmSimulatorNode()])
 
 
 def follower_main() -> int:
     """`ros2 run bildmacro_ros follower --ros-args -p robot_ids:=[3]` (one robot, or many)."""
     return run_nodes(lambda: [FollowerNode()])
-
-
-def turtlesim_bridge_main() -> int:
-    return run_nodes(lambda: [TurtlesimBridgeNode()])

@@ -10,33 +10,40 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 # reader as matched a moment before that reader accepts data: a VOLATILE round-0 sample sent in
 # that window is lost for good, while a transient-local writer hands its (bounded) history to
 # the reader once it is ready. A neighbour runs at most a round ahead, so 10 samples suffice.
-STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE,
+STATE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                       reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # A reader's history is one per topic, shared by every writer on it: a peer flooding an agent's
 # topic with junk evicted that agent's real message from a depth of 10 before a busy reader took
 # it (a late round in a CI run). Readers keep 50 (about 0.5 MB), which a flood must outrun for
 # 200 ms instead of 40.
-STATE_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
+STATE_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
+                           reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Records (the rounds a recorder needs, ~1 in K/1000): the recorder shares the CPU with the agents
 # and may fall behind, and a reliable KEEP_LAST writer forgets unacknowledged samples beyond its
 # depth. 100 records of ~10.7 kB is ~1 MB per agent: bounded, and 100 rows of slack.
-RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                        reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # Waypoints: a follower only wants the newest one.
-WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                          reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.VOLATILE)
 
 
 # Robot streams (odometry, velocity commands) follow ROS sensor practice: subscribers take best
 # effort, which matches both best-effort and reliable publishers (Gazebo's bridge, real drivers);
 # our publishers are reliable, which matches any subscriber. Only the newest sample matters.
-STREAM_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
+STREAM_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                            reliability=ReliabilityPolicy.BEST_EFFORT,
                             durability=DurabilityPolicy.VOLATILE)
-STREAM_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+STREAM_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                            reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
 # Things a late subscriber (RViz opened mid-run) should still get: the last sample is kept.
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 # rclpy rebuilds its wait set on every wake-up and an agent wakes once per neighbour message, so
@@ -47,7 +54,7 @@ QUIET_SUB = SubscriptionEventCallbacks(use_default_callbacks=False)
 
 
 def robot_namespace(robot: int) -> str:
-    """Robot i's topics live under robot_<i>/, as Gazebo's diff-drive plugin and real drivers do."""
+    """Name robot i's namespace, robot_<i>/, where its driver's topics live."""
     return f"robot_{robot}"
 
 
@@ -64,12 +71,16 @@ def arrived_topic(robot: int) -> str:
 
 
 def held_topic(robot: int) -> str:
-    """Name the latched topic on which a follower says which goal its robot's neighbours hold it back from."""
+    """Name the latched topic on which a follower names the goal its robot is held back from."""
     return f"{robot_namespace(robot)}/held"
 
 
 def bodies_topic() -> str:
-    """Name the embedded simulator's latched report on its robots' bodies: contacts and the closest pair."""
+    """
+    Name the embedded simulator's latched report on its robots' bodies.
+
+    Contacts and the closest pair.
+    """
     return "simulator/bodies"
 
 
@@ -83,7 +94,11 @@ def record_topic(agent: int) -> str:
 
 
 def recorder_progress_topic() -> str:
-    """Name the recorder's backpressure topic (protocol/pacing.py): entry i is agent i's newest record taken."""
+    """
+    Name the recorder's backpressure topic (protocol/pacing.py).
+
+    Entry i is agent i's newest record taken.
+    """
     return "recorder/progress"
 
 

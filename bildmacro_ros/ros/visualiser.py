@@ -41,9 +41,11 @@ class VisualiserNode(Node):
         n, flat, rate = p.agents, p.edges, p.rate
         self.learned_agent, self.robots, self.frame_id = p.learned_agent, p.robots, p.frame_id
         if len(flat) % 2 or min(flat) < 0 or max(flat) >= n:
-            raise ParameterError(f"parameter 'edges': needs pairs of agent ids in [0, {n - 1}], got {flat}")
+            raise ParameterError(f"parameter 'edges': needs pairs of agent ids in [0, {n - 1}], "
+                                 f"got {flat}")
         if self.learned_agent >= n:
-            raise ParameterError(f"parameter 'learned_agent': {self.learned_agent} is not below agents = {n}")
+            raise ParameterError(f"parameter 'learned_agent': {self.learned_agent} is not below "
+                                 f"agents = {n}")
         self.n, self.edges = n, list(zip(flat[0::2], flat[1::2]))
         try:
             problem, _ = build_problem(config_from_parameters(
@@ -59,9 +61,11 @@ class VisualiserNode(Node):
         for i in range(n):
             if self.robots:
                 self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS)
-            self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(i), STREAM_SUB_QOS)
+            self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(i),
+                                     STREAM_SUB_QOS)
         # best effort: the visualiser must never hold up an agent's round or its final acks
-        self.create_subscription(Float64MultiArray, state_topic(self.learned_agent), self._on_state, STREAM_SUB_QOS)
+        self.create_subscription(Float64MultiArray, state_topic(self.learned_agent),
+                                 self._on_state, STREAM_SUB_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, MARKER_TOPIC, LATCHED_QOS)
         self.target_pub = self.create_publisher(OccupancyGrid, TARGET_TOPIC, LATCHED_QOS)
         self.learned_pub = self.create_publisher(OccupancyGrid, LEARNED_TOPIC, LATCHED_QOS)
@@ -97,7 +101,8 @@ class VisualiserNode(Node):
         msg.info.resolution = float(grid.step)
         msg.info.width = msg.info.height = len(grid.points)
         # a cell is centred on its grid point, so the map starts half a cell before -1
-        msg.info.origin.position.x = msg.info.origin.position.y = float(grid.points[0] - grid.step / 2)
+        origin = msg.info.origin.position
+        origin.x = origin.y = float(grid.points[0] - grid.step / 2)
         msg.info.origin.orientation.w = 1.0
         msg.data = cells.tolist()
         return msg
@@ -107,9 +112,11 @@ class VisualiserNode(Node):
             try:
                 state = decode_message(self.learned_msg, self.m, self.learned_agent)
                 self.learned_y = state.y
-                self.learned_pub.publish(self.grid(np.exp(self.family.log_density(state.y[None]))[0]))
+                density = np.exp(self.family.log_density(state.y[None]))[0]
+                self.learned_pub.publish(self.grid(density))
             except MalformedMessage as exc:
-                self.get_logger().warning(f"dropped a state message of agent {self.learned_agent}: {exc.reason}",
+                self.get_logger().warning("dropped a state message of agent "
+                                          f"{self.learned_agent}: {exc.reason}",
                                           throttle_duration_sec=5.0)
             self.learned_msg = None
         self.marker_pub.publish(self.markers())
@@ -129,24 +136,25 @@ class VisualiserNode(Node):
         for i in range(self.n):
             if np.all(np.isfinite(self.pose[i])):
                 robot = marker("robots", i, Marker.ARROW, (1.0, 0.55, 0.0, 1.0))
-                robot.pose.position.x, robot.pose.position.y = float(self.pose[i, 0]), float(self.pose[i, 1])
+                robot.pose.position.x, robot.pose.position.y = (float(v) for v in self.pose[i, :2])
                 set_heading(robot.pose.orientation, float(self.pose[i, 2]))
                 robot.scale.x, robot.scale.y, robot.scale.z = 0.08, 0.03, 0.03
                 out.markers.append(robot)
             if np.all(np.isfinite(self.waypoint[i])):
                 goal = marker("waypoints", i, Marker.SPHERE, (1.0, 0.1, 0.1, 0.8))
-                goal.pose.position.x, goal.pose.position.y = float(self.waypoint[i, 0]), float(self.waypoint[i, 1])
+                goal.pose.position.x, goal.pose.position.y = (float(v) for v in self.waypoint[i])
                 goal.scale.x = goal.scale.y = goal.scale.z = 0.03
                 out.markers.append(goal)
         links = marker("edges", 0, Marker.LINE_LIST, (1.0, 1.0, 1.0, 0.4))
         links.scale.x = 0.005
         for i, j in self.edges:
             if np.all(np.isfinite(self.pose[[i, j], :2])):
-                links.points += [Point(x=float(self.pose[k, 0]), y=float(self.pose[k, 1])) for k in (i, j)]
+                links.points += [Point(x=float(self.pose[k, 0]), y=float(self.pose[k, 1]))
+                                 for k in (i, j)]
         out.markers.append(links)
         return out
 
 
 def main() -> int:
-    """`ros2 run bildmacro_ros visualiser --ros-args -p agents:=12 -p "edges:=[0, 1, 1, 2]" ...`."""
+    """Run `ros2 run bildmacro_ros visualiser --ros-args -p agents:=12 -p "edges:=[0, 1]" ...`."""
     return run_nodes(lambda: [VisualiserNode()])
