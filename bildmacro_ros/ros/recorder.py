@@ -80,8 +80,8 @@ class RecorderNode(Node):
             try:
                 self.bag = BagWriter(writer.out)
             except ImportError:
-                self.get_logger().warning("no run.mcap: the rosbags library is missing (pip "
-                                          "install rosbags)")
+                self.get_logger().warning("no run.mcap: the rosbags library is missing "
+                                          "(pip install rosbags)")
         self.track = RobotTrack(n) if robots else None
         self.odom: list[Odometry | None] = [None] * n
         self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
@@ -116,9 +116,8 @@ class RecorderNode(Node):
         for i in self.recorder.silent(time.monotonic(), self.away_after):
             self.recorder.leave(i)
             self.get_logger().warning(f"agent_{i}: no record for {self.away_after:g} s; recording "
-                                      "on without it "
-                                      f"(its round-{self.recorder.latest[i]} record stands in "
-                                      "until it is back)")
+                                      f"on without it (its round-{self.recorder.latest[i]} "
+                                      f"record stands in until it is back)")
         self._write_ready()
 
     def _write_ready(self):
@@ -169,19 +168,17 @@ class RecorderNode(Node):
             recorder = self.recorder
             back = sender in recorder.away and sender not in recorder.rejoining
             if self.away_after > 0 and back:
-                self.recorder.rejoin(sender)
+                recorder.rejoin(sender)
                 self.get_logger().info(f"agent_{sender} is back at round {state.iteration}")
-            if state.iteration > self.recorder.iterations:
+            if state.iteration > recorder.iterations:
                 self.dropped["not_this_run"] += 1
                 return
             self.taken[sender] = max(self.taken[sender], state.iteration)
             self.since_told[sender] += 1
             if self.bag is not None:
                 self._bag_record(state, msg)
-            # records of rounds without a row or snapshot (agents that record every round) are only
-            # bagged
-            if state.iteration in self.recorder.rounds and self.recorder.add(state,
-                                                                             time.monotonic()):
+            # records of rounds without a row or snapshot (agents recording every round): bag only
+            if state.iteration in recorder.rounds and recorder.add(state, time.monotonic()):
                 self._write_ready()
         return on_message
 
