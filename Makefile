@@ -46,11 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_swarm.py
 
-## How close honest neighbour messages come to the plausibility bounds (the README's table)
+## How close honest neighbour messages come to the plausibility bounds (docs/security.md's table)
 bounds: $(STAMP)
 	$(BIN)/python benchmarks/study_bounds.py
 
-## Robots with bodies, with and without the safety filter (the README's table and docs/bodies.png)
+## Robots with bodies, with and without the safety filter (docs/robots.md's table and docs/bodies.png)
 bodies: $(STAMP)
 	$(BIN)/python benchmarks/study_bodies.py --out runs/bodies --iterations 600 --targets demo
 	$(BIN)/python benchmarks/study_bodies.py --out runs/bodies --iterations 600 --targets letter --agents 30 \
@@ -59,7 +59,7 @@ bodies: $(STAMP)
 faults: $(STAMP)
 	$(BIN)/python benchmarks/study_faults.py --out runs/faults
 
-## Robots on separate emulated computers over a lossy network (needs root): the README's table
+## Robots on separate emulated computers over a lossy network (needs root): docs/deployment.md's table
 network: $(STAMP)
 	$(BIN)/python benchmarks/study_network.py --out runs/network
 

@@ -45,49 +45,61 @@ def children_cpu() -> float:
 def swarm(agents: int, per_process: int, iterations: int) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bildmacro-bench-")) / "run"
     cpu, start = children_cpu(), time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents", str(agents), "--iterations",
-                          str(iterations), "--agents-per-process", str(per_process), "--out", str(out), "--no-plots",
-                          "--quiet", "--simulator", "none", "--log-every", str(iterations),
-                          "--stall-timeout", "900"],  # few records, so a slow swarm goes long between them
+    res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents",
+                          str(agents), "--iterations", str(iterations), "--agents-per-process",
+                          str(per_process), "--out", str(out), "--no-plots", "--quiet",
+                          "--simulator", "none", "--log-every", str(iterations), "--stall-timeout",
+                          "900"],  # few records, so a slow swarm goes long between them
                          capture_output=True, text=True, cwd=ROOT)
     wall, cpu = time.monotonic() - start, children_cpu() - cpu
     if res.returncode != 0:
         raise SystemExit(f"swarm of {agents} failed:\n{res.stdout}\n{res.stderr}")
-    rates = sorted(o.rounds_per_second for o in read_outcomes(out / "outcomes").values() if o.finished)
+    rates = sorted(o.rounds_per_second for o in read_outcomes(out / "outcomes").values()
+                   if o.finished)
     if len(rates) != agents:
         raise SystemExit(f"swarm of {agents}: {len(rates)} agents finished")
     return {"rate": rates[0], "median": rates[len(rates) // 2], "wall": wall, "cpu": cpu}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--iterations", type=int, default=600, help="rounds of each swarm (default 600)")
-    parser.add_argument("--relay-rounds", type=int, default=600, help="rounds of each relay (default 600)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=600,
+                        help="rounds of each swarm (default 600)")
+    parser.add_argument("--relay-rounds", type=int, default=600,
+                        help="rounds of each relay (default 600)")
     args = parser.parse_args()
     relay.isolate()
     from std_msgs.msg import Float64MultiArray  # noqa: F401 - after the isolation is set
 
     from bildmacro_ros.ros.messages import StateMessages
 
-    print(f"message per agent per round: {message_length(49)} float64, {StateMessages(49).size} bytes serialized "
+    print(f"message per agent per round: {message_length(49)} float64, {StateMessages(49).size} "
+          "bytes serialized "
           f"(CDR, with the layout label)")
     floor = {}
-    print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} {'rounds/s (slowest)':>19} {'median':>8}")
+    print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} "
+          f"{'rounds/s (slowest)':>19} {'median':>8}")
     for executor in relay.EXECUTORS:
         floor[executor] = relay.run(10, args.relay_rounds, executor)
-        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f}", flush=True)
-    print(f"\nswarm (bildmacro swarm --simulator none)\n{'agents':>7} {'processes':>10} {'rounds/s (slowest)':>19} "
+        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f}",
+              flush=True)
+    print(f"\nswarm (bildmacro swarm --simulator none)\n{'agents':>7} {'processes':>10} "
+          f"{'rounds/s (slowest)':>19} "
           f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17}")
     for agents, per_process in [(10, 1), (30, 1), (60, 60), (60, 30)]:
         r = swarm(agents, per_process, args.iterations)
         startup = swarm(agents, per_process, STARTUP_ROUNDS)
         per_round = (r["cpu"] - startup["cpu"]) / (args.iterations - STARTUP_ROUNDS) / agents * 1e3
         processes = -(-agents // per_process)
-        ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if (agents, per_process) == (10, 1) else ""
-        print(f"{agents:>7} {processes:>10} {r['rate']:>19.1f} {r['median']:>8.1f} {per_round:>19.2f} {ratio:>17}",
+        beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
+        ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
+        print(f"{agents:>7} {processes:>10} {r['rate']:>19.1f} {r['median']:>8.1f} "
+              f"{per_round:>19.2f} {ratio:>17}",
               flush=True)
     again = relay.run(10, args.relay_rounds, "waitset")
-    print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's drift over the run)")
+    print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's "
+          "drift over the run)")
 
 
 if __name__ == "__main__":

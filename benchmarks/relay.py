@@ -12,7 +12,8 @@ executor and Python cost on this machine. Three ways to wait:
 
     single   rclpy's SingleThreadedExecutor, spin_once (it rebuilds its wait set on every wake-up)
     events   rclpy.experimental.EventsExecutor, spin_once (as the agents run)
-    waitset  one rcl wait set over the subscriptions, refilled and waited on by hand, messages taken raw
+    waitset  one rcl wait set over the subscriptions, refilled and waited on by hand, messages
+    taken raw
 
 The rate is each process's rounds after round 1 over their time, and the slowest sets the swarm's,
 as in the agents' outcomes. bench_swarm.py runs this beside the agents and prints the ratios.
@@ -56,8 +57,9 @@ def run(agents: int, rounds: int, executor: str) -> dict:
     """Start one relay process per agent and return the slowest and median rates (rounds/s)."""
     neighbours = graph(agents)
     listeners = [sum(i in near for near in neighbours) for i in range(agents)]
-    procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds), "--executor",
-                               executor, "--neighbours", ",".join(map(str, neighbours[i])), "--listeners",
+    procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds),
+                               "--executor", executor, "--neighbours",
+                               ",".join(map(str, neighbours[i])), "--listeners",
                                str(listeners[i])], stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for i in range(agents)]
     rates = []
@@ -70,7 +72,8 @@ def run(agents: int, rounds: int, executor: str) -> dict:
     return {"rate": rates[0], "median": rates[len(rates) // 2]}
 
 
-def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], listeners: int) -> None:
+def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
+              listeners: int) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.experimental import EventsExecutor
@@ -80,7 +83,8 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], lis
     import numpy as np
 
     from bildmacro_ros.ros.messages import StateMessages
-    from bildmacro_ros.ros.topics import QUIET_PUB, QUIET_SUB, STATE_QOS, STATE_SUB_QOS, state_topic
+    from bildmacro_ros.ros.topics import (QUIET_PUB, QUIET_SUB, STATE_QOS, STATE_SUB_QOS,
+                                          state_topic)
 
     rclpy.init()
     node = Node(f"relay_{agent}", start_parameter_services=False)
@@ -93,9 +97,11 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], lis
 
     waitset = executor == "waitset"
     # the wait-set loop takes messages itself; a node's subscriptions need a callback all the same
-    subs = [node.create_subscription(Float64MultiArray, state_topic(j), lambda data, j=j: heard(j, data),
-                                     STATE_SUB_QOS, raw=True, event_callbacks=QUIET_SUB) for j in neighbours]
-    pub = node.create_publisher(Float64MultiArray, state_topic(agent), STATE_QOS, event_callbacks=QUIET_PUB)
+    subs = [node.create_subscription(Float64MultiArray, state_topic(j), lambda data,
+                                     j=j: heard(j, data), STATE_SUB_QOS, raw=True,
+                                     event_callbacks=QUIET_SUB) for j in neighbours]
+    pub = node.create_publisher(Float64MultiArray, state_topic(agent), STATE_QOS,
+                                event_callbacks=QUIET_PUB)
     payload = np.zeros(messages.length)
     payload[1:4] = agent, 49, 1
 
@@ -120,7 +126,8 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], lis
         def spin() -> None:
             spinner.spin_once(timeout_sec=0.1)
 
-    while not (pub.get_subscription_count() >= listeners and all(s.get_publisher_count() > 0 for s in subs)):
+    while not (pub.get_subscription_count() >= listeners
+               and all(s.get_publisher_count() > 0 for s in subs)):
         spin() if not waitset else time.sleep(0.01)
     first = None
     for k in range(rounds):
@@ -133,7 +140,8 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], lis
     seconds = time.monotonic() - first
     # stay until every neighbour has had the last round
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and not pub.wait_for_all_acked(rclpy.duration.Duration(seconds=0.05)):
+    pause = rclpy.duration.Duration(seconds=0.05)
+    while time.monotonic() < deadline and not pub.wait_for_all_acked(pause):
         spin()
     print(json.dumps({"agent": agent, "rounds_per_second": (rounds - 2) / seconds}))
     node.destroy_node()
@@ -141,7 +149,8 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int], lis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=600)
     parser.add_argument("--executor", nargs="+", choices=EXECUTORS, default=list(EXECUTORS))

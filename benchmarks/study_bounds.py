@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-How close honest messages come to the plausibility bounds (protocol/plausible.py): the README's table.
+How close honest messages come to the plausibility bounds (protocol/plausible.py).
+
+The table of docs/security.md.
 
 For each preset and N it runs `bildmacro simulate`'s vectorised swarm, whose rows are exactly the
 agents' messages, and prints the largest ratio of an honest value to its bound over every agent
@@ -56,15 +58,18 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
     parser.add_argument("--agents", type=int, nargs="+", default=[5, 20, 100])
     parser.add_argument("--iterations", type=int, help="rounds per run (default: the preset's)")
-    parser.add_argument("--eigen-every", type=int, default=25, help="rounds between eigenvalue checks of q")
+    parser.add_argument("--eigen-every", type=int, default=25,
+                        help="rounds between eigenvalue checks of q")
     args = parser.parse_args()
-    print(f"{'preset':8} {'N':>4} {'y':>7} {'r':>7} {'q':>7} {'q_floor':>8}  (largest honest value / bound)")
+    print(f"{'preset':8} {'N':>4} {'y':>7} {'r':>7} {'q':>7} {'q_floor':>8}  (largest honest "
+          "value / bound)")
     overall = 0.0
     for preset in args.presets:
         for agents in args.agents:
             started = time.monotonic()
             worst = study(preset, agents, args.iterations, args.eigen_every)
-            note = f"  diverged at round {worst.pop('diverged at')}" if "diverged at" in worst else ""
+            diverged = worst.pop("diverged at", None)
+            note = "" if diverged is None else f"  diverged at round {diverged}"
             overall = max(overall, *worst.values())
             print(f"{preset:8} {agents:>4} " + " ".join(f"{v:>7.3f}" for v in worst.values())
                   + f"   ({time.monotonic() - started:.0f} s){note}", flush=True)

@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Robots on separate computers over a lossy network: the README's "Deploying on robots" table.
+Robots on separate computers over a lossy network: docs/deployment.md's table.
 
     sudo python benchmarks/study_network.py [--iterations 1500] [--out runs/network]
 
-6 agents, two on each of 3 emulated computers and a recorder on a fourth (test/support/netlab.py: network
-namespaces and a user-space switch with per-link loss and delay), each started from its own copy
-of one plan folder (test/support/deployment.py). Cases: a clean network; 5%, 10% and 20% frame loss on
-every link; 30 ± 10 ms of delay; a 10 s partition of one computer; a power loss of one computer
-for 5 s, then a restart with --resume; a Ctrl-C restart of one computer. The 10% case runs a
-second time without the shipped DDS profile, to show what it buys. Prints a Markdown table and
+6 agents, two on each of 3 emulated computers and a recorder on a fourth (test/support/netlab.py:
+network namespaces and a user-space switch with per-link loss and delay), each started from its own
+copy of one plan folder (test/support/deployment.py). Cases: a clean network; 5%, 10% and 20% frame
+loss on every link; 30 ± 10 ms of delay; a 10 s partition of one computer; a power loss of one
+computer for 5 s, then a restart with --resume; a Ctrl-C restart of one computer. The 10% case runs
+a second time without the shipped DDS profile, to show what it buys. Prints a Markdown table and
 writes it to OUT/table.md. Needs root, as network namespaces do.
 """
 
@@ -48,7 +48,8 @@ def main() -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 2
     cfg, base = load_config("demo", {"agents": 6, "iterations": args.iterations})
-    offline = simulate(build_scenario(cfg, base), args.out / "offline", plots=False, progress=False, overwrite=True)
+    offline = simulate(build_scenario(cfg, base), args.out / "offline", plots=False,
+                       progress=False, overwrite=True)
     early = 300  # the round a fault starts at: in the first quarter of a 1500-round run
     cases = [
         ("clean", {}, True),
@@ -57,11 +58,15 @@ def main() -> int:
         ("10% loss, every link, no DDS profile", {"loss": 0.10}, False),
         ("20% loss, every link", {"loss": 0.20}, True),
         ("30 ± 10 ms delay", {"delay": 0.03, "jitter": 0.01}, True),
-        ("10 s partition of one computer", {"faults": (Fault("partition", 2, early, 10.0),)}, True),
-        ("power loss of one computer, 5 s, --resume", {"faults": (Fault("power", 1, early, 5.0),)}, True),
-        ("Ctrl-C restart of one computer, --resume", {"faults": (Fault("restart", 1, early, 2.0),)}, True),
+        ("10 s partition of one computer", {"faults": (Fault("partition", 2, early, 10.0),)},
+         True),
+        ("power loss of one computer, 5 s, --resume", {"faults": (Fault("power", 1, early, 5.0),)},
+         True),
+        ("Ctrl-C restart of one computer, --resume",
+         {"faults": (Fault("restart", 1, early, 2.0),)}, True),
     ]
-    rows = ["| case | final KL | vs offline | spread of y | late agent-rounds | deaths | catch-ups | rounds/s "
+    rows = ["| case | final KL | vs offline | spread of y | late agent-rounds | deaths | "
+            "catch-ups | rounds/s "
             "| wall (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for number, (name, options, profile) in enumerate(cases):
         if args.only not in name:
@@ -70,7 +75,8 @@ def main() -> int:
         hook = None if profile else without_profile
         print(f"{name} ...", file=sys.stderr, flush=True)
         try:
-            done = deploy(root, iterations=args.iterations, deadline=args.deadline, plan_hook=hook, **options)
+            done = deploy(root, iterations=args.iterations, deadline=args.deadline, plan_hook=hook,
+                          **options)
         except AssertionError as exc:
             rows.append(f"| {name} | failed: {str(exc).splitlines()[0][:80]} | | | | | | | |")
             print(rows[-1], flush=True)
@@ -79,9 +85,11 @@ def main() -> int:
         catch_ups = sum(len(o.catch_ups) for o in done.outcomes.values())
         finished = f" ({len(done.alive)}/6 finished)" if len(done.alive) < 6 else ""
         if done.summary["failure"]:  # what the recorder holds is not the run's end
-            result = f"not recorded: the recorder stopped at round {done.summary['iterations']} | | "
+            stopped = done.summary["iterations"]
+            result = f"not recorded: the recorder stopped at round {stopped} | | "
         else:
-            result = f"{kl:.4f}{finished} | {100 * (kl / offline.final_kl - 1):+.1f}% | {done.spread:.1e} | "
+            change = 100 * (kl / offline.final_kl - 1)
+            result = f"{kl:.4f}{finished} | {change:+.1f}% | {done.spread:.1e} | "
         rows.append(f"| {name} | {result}{done.late_rounds} | {done.deaths} | {catch_ups} | "
                     f"{done.rounds_per_second:.1f} | {done.wall:.0f} |")
         print(rows[-1], flush=True)

@@ -44,7 +44,8 @@ NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NU
 # A plan folder's nodes (robots on separate computers) get the shipped config/fastdds.xml, which
 # keeps every datagram below the MTU: a lossy link then loses fragments that reliable QoS
 # repairs, not whole messages. One machine's swarm does not: its messages never cross a network,
-# and the profile's short heartbeat cost 6% of its rounds/s (README); a profile the user set wins.
+# and the profile's short heartbeat cost 6% of its rounds/s (docs/deployment.md); a profile the
+# user set wins.
 DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 DDS_PROFILE = "fastdds.xml"
 
@@ -136,7 +137,7 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
     params = parameters_from_config(dict(cfg, target=target_parameter(cfg["target"], base_dir)))
     # With robots.wait a round also waits for the robot (when there is one), and a neighbour
     # cannot tell a robot still driving from a dead one: there is no deadline then (a known
-    # limit, see the README).
+    # limit, docs/faults.md).
     params["wait_for_robot"] = bool(cfg["robots"]["wait"] and cfg["robots"]["simulator"] != "none")
     if params["wait_for_robot"]:
         params["deadline"] = 0.0

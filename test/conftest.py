@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures: DDS isolation, a small well-conditioned problem, a seeded generator, no leftover nodes."""
+"""Shared fixtures: DDS isolation, a well-conditioned problem, a seeded generator, no leftovers."""
 
 import os
 from pathlib import Path

@@ -4,7 +4,7 @@ Plausibility bounds on a neighbour's (y, r, q): what the model allows an honest 
 
 Decoding (wire.py) accepts any finite numbers of the right layout, so a peer on the DDS domain
 could send y = 1e300 and ruin every model it reaches. The model bounds what an honest agent can
-send (README, "Plausible messages", derives each bound):
+send (docs/security.md, "Plausible messages", derives each bound):
 
 - |phi_j(c)| <= 1 on C (Legendre, P_k(1) = 1), so every entry of mu(y) = E[phi] and of cov_p[phi]
   lies in [-1, 1], and H = cov + omega I has eigenvalues in [omega, m + omega].

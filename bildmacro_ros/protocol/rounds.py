@@ -7,7 +7,7 @@ Algorithm 1 is synchronous: round k needs every in-neighbour's round-k message. 
 record per in-neighbour, the deadline and the late policy. The node feeds it messages and clock
 ticks and does what `decide()` answers: `Wait`, `Step` with these inputs, `CatchUp` to a round,
 or `Finish`. It reads time only from the clock it is given, so every rule is tested with a
-scripted clock and scripted messages (test/unit/test_rounds.py); the README's Faults section states
+scripted clock and scripted messages (test/unit/test_rounds.py); docs/faults.md states
 the rules and why.
 """
 
@@ -237,7 +237,7 @@ class RoundController:
         partner at its own round, so waiting for every neighbour to be ahead would keep the groups
         apart for good. The newest round, not the slowest, so that the front-most group is the one
         every group joins; the price is that a neighbour that ran ahead alone makes the swarm skip
-        rounds (README, Faults).
+        rounds (docs/faults.md).
         """
         ahead = [r.newest for r in self.neighbours.values() if r.newest > self.k + MAX_AHEAD]
         if not ahead:

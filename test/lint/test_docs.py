@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The README and docs/: every link and anchor resolves, and every command shown is one that runs."""
+"""The README and docs/: every link and anchor resolves, and every command shown runs."""
 
 import inspect
 from pathlib import Path
@@ -54,7 +54,7 @@ def test_every_link_and_anchor_resolves(page):
         linked = (page.parent / path).resolve() if path else page
         assert linked.exists(), f"{page.name}: {target} does not exist"
         if anchor:
-            assert anchor in anchors(linked), f"{page.name}: no heading {anchor!r} in {linked.name}"
+            assert anchor in anchors(linked), f"{page.name}: no {anchor!r} in {linked.name}"
 
 
 def test_every_command_the_readme_shows_is_one_that_runs():
@@ -72,7 +72,8 @@ def test_every_command_the_readme_shows_is_one_that_runs():
             assert words[1] in targets, line
         elif words[:2] == ["ros2", "launch"]:
             assert words[2] == "bildmacro_ros" and (ROOT / "launch" / words[3]).is_file(), line
-            declared = set(launch_arguments()) if words[3] == "swarm.launch.py" else robot_arguments
+            swarm = words[3] == "swarm.launch.py"
+            declared = set(launch_arguments()) if swarm else robot_arguments
             given = {word.split(":=")[0] for word in words[4:]}
             assert given <= declared, (line, given - declared)
     assert shown >= 8

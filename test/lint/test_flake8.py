@@ -12,16 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.flake8
 @pytest.mark.linter
 def test_flake8():
-    paths = [str(ROOT / name) for name in ("bildmacro_ros", "launch", "setup.py")]
+    paths = [str(ROOT / name) for name in ("bildmacro_ros", "launch", "test", "benchmarks",
+                                           "setup.py")]
     rc, errors = main_with_errors(argv=["--config", str(ROOT / "setup.cfg"), *paths])
-    assert rc == 0, f"Found {len(errors)} code style errors / warnings:\n" + "\n".join(errors)
-
-
-@pytest.mark.flake8
-@pytest.mark.linter
-def test_flake8_of_the_tests_and_benchmarks():
-    # still at the 120 columns the whole project had: the package went back to 99 first
-    paths = [str(ROOT / name) for name in ("test", "benchmarks")]
-    rc, errors = main_with_errors(argv=["--config", str(ROOT / "setup.cfg"), "--linelength", "120",
-                                        *paths])
     assert rc == 0, f"Found {len(errors)} code style errors / warnings:\n" + "\n".join(errors)

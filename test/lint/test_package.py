@@ -8,10 +8,11 @@ import re
 ROOT = Path(__file__).resolve().parents[2]
 
 # import name -> rosdep key
-ROS_KEYS = {"rclpy": "rclpy", "std_msgs": "std_msgs", "geometry_msgs": "geometry_msgs", "nav_msgs": "nav_msgs",
-            "visualization_msgs": "visualization_msgs", "turtlesim": "turtlesim",
-            "rcl_interfaces": "rcl_interfaces", "ament_index_python": "ament_index_python",
-            "launch": "launch", "launch_ros": "launch_ros", "numpy": "python3-numpy", "scipy": "python3-scipy",
+ROS_KEYS = {"rclpy": "rclpy", "std_msgs": "std_msgs", "geometry_msgs": "geometry_msgs",
+            "nav_msgs": "nav_msgs", "visualization_msgs": "visualization_msgs",
+            "turtlesim": "turtlesim", "rcl_interfaces": "rcl_interfaces",
+            "ament_index_python": "ament_index_python", "launch": "launch",
+            "launch_ros": "launch_ros", "numpy": "python3-numpy", "scipy": "python3-scipy",
             "yaml": "python3-yaml", "matplotlib": "python3-matplotlib", "PIL": "python3-pil"}
 
 
@@ -29,7 +30,8 @@ def imported_modules(paths=None):
 
 
 def test_every_runtime_import_is_an_exec_depend():
-    declared = set(re.findall(r"<exec_depend>([^<]+)</exec_depend>", (ROOT / "package.xml").read_text()))
+    declared = set(re.findall(r"<exec_depend>([^<]+)</exec_depend>",
+                              (ROOT / "package.xml").read_text()))
     used = imported_modules()
     third_party = {name for name in used if name in ROS_KEYS}
     assert {ROS_KEYS[name] for name in third_party} <= declared
@@ -43,7 +45,8 @@ def test_every_runtime_import_is_an_exec_depend():
 
 def test_every_source_file_names_the_licence_of_package_xml():
     licence = re.search(r"<license>([^<]+)</license>", (ROOT / "package.xml").read_text()).group(1)
-    files = [p for folder in ("bildmacro_ros", "launch", "test", "benchmarks") for p in (ROOT / folder).rglob("*.py")]
+    files = [p for folder in ("bildmacro_ros", "launch", "test", "benchmarks")
+             for p in (ROOT / folder).rglob("*.py")]
     unmarked = [str(p.relative_to(ROOT)) for p in files + [ROOT / "setup.py"]
                 if p.read_text().splitlines()[:1] != [f"# SPDX-License-Identifier: {licence}"]]
     assert len(files) > 50 and not unmarked, unmarked
@@ -83,7 +86,11 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Return the strongly connected groups of more than one module (Tarjan): each holds a cycle."""
+    """
+    Return the strongly connected groups of more than one module (Tarjan).
+
+    Each holds a cycle.
+    """
     index, low, stack, on, groups = {}, {}, [], set(), []
 
     def visit(v):
@@ -126,4 +133,5 @@ def test_no_module_imports_itself_back_and_none_is_long():
 
 if __name__ == "__main__":  # python test/lint/test_package.py: the import cycles, counted
     found = import_cycles(import_graph())
-    print(f"{len(found)} import cycles among the package's modules" + "".join(f"\n  {c}" for c in found))
+    print(f"{len(found)} import cycles among the package's modules"
+          + "".join(f"\n  {c}" for c in found))

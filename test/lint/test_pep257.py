@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.linter
 @pytest.mark.pep257
 def test_pep257():
-    paths = [str(ROOT / name) for name in ("bildmacro_ros", "launch", "test", "benchmarks", "setup.py")]
+    paths = [str(ROOT / name)
+             for name in ("bildmacro_ros", "launch", "test", "benchmarks", "setup.py")]
     rc = main(argv=paths)
     assert rc == 0, "Found code style errors / warnings"

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A run folder is a rosbag2 bag: read back by readers nobody here wrote (rosbags, mcap-ros2-support)."""
+"""
+A run folder is a rosbag2 bag.
+
+Read back by readers nobody here wrote (rosbags, mcap-ros2-support).
+"""
 
 import csv
 import json
@@ -20,7 +24,8 @@ AGENTS, ITERATIONS = 4, 60
 
 def rosidl_hash(package: str, name: str) -> str:
     """Return a type's RIHS01 hash from the type description rosidl installed beside its .msg."""
-    description = json.loads((Path(sys.prefix) / "share" / package / "msg" / f"{name}.json").read_text())
+    path = Path(sys.prefix) / "share" / package / "msg" / f"{name}.json"
+    description = json.loads(path.read_text())
     return next(h["hash_string"] for h in description["type_hashes"]
                 if h["type_name"] == f"{package}/msg/{name}")
 
@@ -28,8 +33,8 @@ def rosidl_hash(package: str, name: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bag") / "run"
-    res = bildmacro("swarm", "--config", "demo", "--agents", AGENTS, "--iterations", ITERATIONS, "--log-every", 2,
-                    "--bag-every-round", "--no-plots", "--out", out)
+    res = bildmacro("swarm", "--config", "demo", "--agents", AGENTS, "--iterations", ITERATIONS,
+                    "--log-every", 2, "--bag-every-round", "--no-plots", "--out", out)
     assert res.returncode == 0, res.stdout + res.stderr
     return out
 
@@ -48,7 +53,8 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
         assert record.msgtype == "std_msgs/msg/Float64MultiArray"
         # what `ros2 bag play` offers again: the record topic's own QoS, not the default
         (qos,) = record.ext.offered_qos_profiles
-        assert (qos.reliability.name, qos.durability.name, qos.depth) == ("RELIABLE", "TRANSIENT_LOCAL", 100)
+        assert (qos.reliability.name, qos.durability.name,
+                qos.depth) == ("RELIABLE", "TRANSIENT_LOCAL", 100)
         assert record.digest == rosidl_hash("std_msgs", "Float64MultiArray")
         assert {f"/robot_{i}/odom" for i in range(AGENTS)} <= set(topics)
         for connection, _, raw in reader.messages():
@@ -58,7 +64,8 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
             state = decode(np.asarray(msg.data), m, label=msg.layout.dim[0].label)
             assert connection.topic == f"/agent_{state.sender}/record"
             records.setdefault(state.iteration, {})[state.sender] = state
-    assert sorted(records) == list(range(ITERATIONS + 1))  # --bag-every-round: every round, none lost
+    # --bag-every-round: every round, none lost
+    assert sorted(records) == list(range(ITERATIONS + 1))
     assert all(sorted(frame) == list(range(AGENTS)) for frame in records.values())
     # record by record: the bag holds what the recorder computed its rows from
     with open(run / "metrics.csv") as handle:
@@ -69,7 +76,8 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
         y = np.stack([records[k][i].y for i in range(AGENTS)])
         assert consensus_error(y) == pytest.approx(expected, rel=1e-12), k
     with np.load(run / "final_state.npz") as final:
-        assert np.array_equal(np.stack([records[ITERATIONS][i].y for i in range(AGENTS)]), final["y"])
+        assert np.array_equal(np.stack([records[ITERATIONS][i].y for i in range(AGENTS)]),
+                              final["y"])
 
 
 def test_mcap_ros2_decodes_every_message_from_the_schemas_in_the_file(run):
@@ -79,16 +87,19 @@ def test_mcap_ros2_decodes_every_message_from_the_schemas_in_the_file(run):
 
     counts: dict[str, int] = {}
     with open(run / "run.mcap", "rb") as stream:
-        for _, channel, _, decoded in make_reader(stream, decoder_factories=[DecoderFactory()]).iter_decoded_messages():
+        reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+        for _, channel, _, decoded in reader.iter_decoded_messages():
             counts[channel.topic] = counts.get(channel.topic, 0) + 1
             # what rosbag2's MCAP storage puts on a channel: the QoS offered, and the type's hash
             assert "offered_qos_profiles" in channel.metadata, channel.topic
             if channel.topic.endswith("/record"):
-                assert channel.metadata["topic_type_hash"] == rosidl_hash("std_msgs", "Float64MultiArray")
+                assert channel.metadata["topic_type_hash"] == rosidl_hash("std_msgs",
+                                                                          "Float64MultiArray")
             if channel.topic == "/agent_1/waypoint":
                 assert decoded.header.frame_id == "map" and abs(decoded.pose.position.x) <= 1
 
     info = yaml.safe_load((run / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["storage_identifier"] == "mcap" and info["relative_file_paths"] == ["run.mcap"]
-    assert {t["topic_metadata"]["name"]: t["message_count"] for t in info["topics_with_message_count"]} == counts
+    assert {t["topic_metadata"]["name"]: t["message_count"]
+            for t in info["topics_with_message_count"]} == counts
     assert info["message_count"] == sum(counts.values())

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Faults over real DDS: seeded message loss, a killed agent, a restarted one. Every run has a hard timeout."""
+"""Faults over real DDS: seeded message loss, a killed agent, a restarted one; hard timeouts."""
 
 import json
 import os
@@ -18,8 +18,8 @@ from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
 from bildmacro_ros.protocol.outcome import read_outcomes
 from bildmacro_ros.protocol.rounds import MAX_LEAD
 from bildmacro_ros.ros.topics import STATE_QOS, state_topic
-from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows, node_pids,
-                     outcomes, spinning)
+from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows,
+                     node_pids, outcomes, spinning)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -35,8 +35,9 @@ LATE_MARGIN = 1.3
 
 
 def run_swarm(out, *extra, timeout=150):
-    return bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3, "--simulator",
-                     "none", "--log-every", 10, "--out", out, "--no-plots", "--quiet", *extra, timeout=timeout)
+    return bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3,
+                     "--simulator", "none", "--log-every", 10, "--out", out, "--no-plots",
+                     "--quiet", *extra, timeout=timeout)
 
 
 def final_kl(folder):
@@ -45,8 +46,8 @@ def final_kl(folder):
 
 
 def test_ten_percent_loss_still_finishes_near_the_fault_free_kl(tmp_path):
-    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3,
-                    "--out", tmp_path / "ref", "--no-plots", "--quiet")
+    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed",
+                    3, "--out", tmp_path / "ref", "--no-plots", "--quiet")
     assert ref.returncode == 0, ref.stderr
     res = run_swarm(tmp_path / "lossy", "--drop", 0.1, "--fault-seed", 5, "--deadline", 0.1)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -87,9 +88,10 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     out = tmp_path / "restarted"
     # long enough that the others, at 200 rounds/s here without it, still run when it is back
     iterations = 3000
-    res = bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", iterations, "--seed", 3, "--simulator",
-                    "none", "--log-every", 10, "--out", out, "--no-plots", "--quiet", "--kill", "2@100",
-                    "--restart-after", 0.2, "--deadline", 0.3, timeout=200)
+    res = bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", iterations,
+                    "--seed", 3, "--simulator", "none", "--log-every", 10, "--out", out,
+                    "--no-plots", "--quiet", "--kill", "2@100", "--restart-after", 0.2,
+                    "--deadline", 0.3, timeout=200)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "restarted agent 2's process" in res.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -97,23 +99,27 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     restarted = outcomes(out)[2]  # the restarted process's report
     assert restarted.resumed_from == 100 and restarted.catch_ups, restarted
     # it rejoined before the end, and then stepped with its neighbours
-    assert restarted.catch_ups[0]["to_round"] < iterations and restarted.finished and restarted.rounds == iterations
+    assert restarted.catch_ups[0]["to_round"] < iterations
+    assert restarted.finished and restarted.rounds == iterations
 
 
 def test_an_agent_stopped_with_ctrl_c_keeps_the_round_it_reached_for_a_resume(tmp_path):
     out = tmp_path / "stopped"
-    code, _, stderr = interrupt_after_rows(["swarm", "--config", "demo", "--agents", 3, "--iterations", 30000,
-                                            "--simulator", "none", "--log-every", 7, "--out", out, "--no-plots",
+    code, _, stderr = interrupt_after_rows(["swarm", "--config", "demo", "--agents", 3,
+                                            "--iterations", 30000, "--simulator", "none",
+                                            "--log-every", 7, "--out", out, "--no-plots",
                                             "--quiet"], out, rows=15)
     assert code == 130, stderr
     reached = {i: o.rounds for i, o in outcomes(out).items()}
     assert sorted(reached) == [0, 1, 2] and min(reached.values()) > 100, reached
-    for i, k in reached.items():  # not the last periodic checkpoint (every 100 rounds): the round itself
+    # not the last periodic checkpoint (every 100 rounds): the round itself
+    for i, k in reached.items():
         with np.load(out / "checkpoints" / f"agent_{i}.npz") as checkpoint:
             assert int(checkpoint["iteration"]) == k and np.all(np.isfinite(checkpoint["q"]))
 
 
-def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list, every: int):
+def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list,
+                      every: int):
     """
     Stop every node process at once, and continue them `stopped` s later, until `done`.
 
@@ -121,7 +127,9 @@ def stop_now_and_then(stopped: float, running: float, done: threading.Event, sto
     stopping some of them (one still starting, the others not) is a different fault, which does
     make rounds late: most likely why one CI run had a late round at round 2.
     """
-    try:  # not preempted between two signals by the busy machine (CI runs as root; elsewhere, best effort)
+    # not preempted between two signals by the busy machine (CI runs as root; elsewhere, best
+    # effort)
+    try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     except (PermissionError, OSError):
         pass
@@ -145,13 +153,13 @@ def stop_now_and_then(stopped: float, running: float, done: threading.Event, sto
 
 
 def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(tmp_path):
-    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed", 3,
-                    "--log-every", 10, "--out", tmp_path / "ref", "--no-plots", "--quiet")
+    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 300, "--seed",
+                    3, "--log-every", 10, "--out", tmp_path / "ref", "--no-plots", "--quiet")
     assert ref.returncode == 0, ref.stderr
     done, stops = threading.Event(), []
-    # each stop is four deadlines long: it outlasts dead_after (3) deadlines. A deadline of 0.3 s, not
-    # less: a loaded CI machine can keep one agent off the CPU for a few tenths of a second, which
-    # is lateness, not the fault this test is about
+    # each stop is four deadlines long: it outlasts dead_after (3) deadlines. A deadline of 0.3 s,
+    # not less: a loaded CI machine can keep one agent off the CPU for a few tenths of a second,
+    # which is lateness, not the fault this test is about
     stopper = threading.Thread(target=stop_now_and_then, args=(1.2, 0.6, done, stops, 6))
     stopper.start()
     try:
@@ -174,13 +182,14 @@ class ScriptedNeighbours(Node):
     """
     Agent 0's two in-neighbours, played by the test.
 
-    Agent 1 answers every round at once, with agent 0's own state (any valid state will do); agent 2
-    sends rounds 0 and 1, then only re-sends round 1, as a heartbeat, until told to fall silent.
+    Agent 1 answers every round at once, with agent 0's own state (any valid state will do); agent
+    2 sends rounds 0 and 1, then only re-sends round 1, as a heartbeat, until told to fall silent.
     """
 
     def __init__(self, context):
         super().__init__("scripted_neighbours", context=context)
-        self.pubs = {j: self.create_publisher(Float64MultiArray, state_topic(j), STATE_QOS) for j in (1, 2)}
+        self.pubs = {j: self.create_publisher(Float64MultiArray, state_topic(j), STATE_QOS)
+                     for j in (1, 2)}
         self.create_subscription(Float64MultiArray, state_topic(0), self.on_state, STATE_QOS)
         self.rounds: list[int] = []  # agent 0's rounds, from its state messages
         self.slow_round: Float64MultiArray | None = None
@@ -210,8 +219,8 @@ class ScriptedNeighbours(Node):
 def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(tmp_path):
     log = tmp_path / "agent_0.log"
     with spinning(ScriptedNeighbours) as neighbours, open(log, "w") as handle:
-        proc = subprocess.Popen(agent_command(*AGENT_0, "iterations:=40", "deadline:=0.1", "listeners:=1",
-                                              f"outcome_dir:={tmp_path}"),
+        proc = subprocess.Popen(agent_command(*AGENT_0, "iterations:=40", "deadline:=0.1",
+                                              "listeners:=1", f"outcome_dir:={tmp_path}"),
                                 stdout=handle, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
@@ -227,5 +236,6 @@ def test_a_live_neighbour_far_behind_is_waited_for_and_stepped_past_once_silent(
     # agent 2 stayed at round 1: agent 0 stepped at most MAX_LEAD rounds past it, then waited
     assert behind == 1 + MAX_LEAD + 1, (behind, text)
     report = read_outcomes(tmp_path)[0]
-    assert [d["neighbour"] for d in report.declared_dead] == [2] and report.declared_dead[0]["round"] == behind, text
+    assert [d["neighbour"] for d in report.declared_dead] == [2], text
+    assert report.declared_dead[0]["round"] == behind, text
     assert report.finished and report.rounds == 40, text

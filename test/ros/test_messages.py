@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Neighbour messages as the agents send and take them: serialized bytes that are a Float64MultiArray."""
+"""
+Neighbour messages as the agents send and take them.
+
+Serialized bytes that are a Float64MultiArray.
+"""
 
 import array
 
@@ -12,7 +16,8 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from bildmacro_ros.core.bildmacro import initial_state
 from bildmacro_ros.core.symmetric import packed_size
-from bildmacro_ros.protocol.wire import decode, encode, layout_label, MalformedMessage, message_length
+from bildmacro_ros.protocol.wire import (decode, encode, layout_label, MalformedMessage,
+                                         message_length)
 from bildmacro_ros.ros.messages import StateMessages
 
 M = 49
@@ -32,14 +37,17 @@ def as_object(payload: np.ndarray, label: str = layout_label(M)) -> Float64Multi
 
 
 def test_a_built_message_is_the_float64multiarray_rclpy_would_serialize_and_reads_back(problem):
-    state = initial_state(problem, np.array([[0.25, -0.5]]), np.random.default_rng(4).standard_normal((1, M)))
+    state = initial_state(problem, np.array([[0.25, -0.5]]),
+                          np.random.default_rng(4).standard_normal((1, M)))
     data, payload = StateMessages(M).build(12, 3, state, np.array([0.2, -0.4]))
     assert len(data) == len(serialize_message(as_object(payload)))
     received = deserialize_message(data, Float64MultiArray)  # what any subscriber of the type gets
-    assert [(d.label, d.size, d.stride) for d in received.layout.dim] == [(layout_label(M), payload.size, payload.size)]
+    assert [(d.label, d.size, d.stride)
+            for d in received.layout.dim] == [(layout_label(M), payload.size, payload.size)]
     assert np.array_equal(np.array(received.data), payload)
     # and what rclpy serializes from a message object reads as the same state
-    assert np.array_equal(StateMessages(M).read(serialize_message(as_object(payload)), 3).q, state.q[0])
+    assert np.array_equal(StateMessages(M).read(serialize_message(as_object(payload)), 3).q,
+                          state.q[0])
     got = StateMessages(M).read(data, 3)
     assert (got.iteration, got.sender) == (12, 3)
     assert np.array_equal(np.concatenate([got.x, got.x_hat, got.y, got.r, got.q]), payload[4:])
@@ -65,7 +73,8 @@ def test_a_message_from_another_serializer_or_layout_is_read_the_slow_way_and_ch
     nan = payload.copy()
     nan[40] = np.nan
     with pytest.raises(MalformedMessage) as exc:
-        messages.read(serialize_message(as_object(nan)), 2)  # the fast path checks what decode checks
+        # the fast path checks what decode checks
+        messages.read(serialize_message(as_object(nan)), 2)
     assert exc.value.reason == "non_finite"
     with pytest.raises(MalformedMessage) as exc:
         messages.read(serialize_message(as_object(payload)), 7)

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Robots in the loop over real DDS: simulator, follower, visualiser, and whole swarms with robots."""
+"""
+Robots in the loop over real DDS.
+
+Simulator, follower, visualiser, and whole swarms with robots.
+"""
 
 import json
 import subprocess
@@ -99,42 +103,52 @@ def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
     goals = {0: (-0.5, 0.0), 1: (0.2, -0.6)}
     procs = [start(NodeSpec("swarm_simulator", "swarm_simulator", {
                  "robot_ids": [0, 1], "initial_poses": [0.3, 0.0, 0.0, 0.2, 0.1, 0.0]}), tmp_path),
-             start(NodeSpec("waypoint_follower", "follower", {"robot_ids": [0, 1], "tolerance": 0.01}), tmp_path)]
+             start(NodeSpec("waypoint_follower", "follower",
+                            {"robot_ids": [0, 1], "tolerance": 0.01}), tmp_path)]
     try:
         odom, arrived = {}, {}
         for i in goals:
-            probe.node.create_subscription(Odometry, f"robot_{i}/odom", lambda m, i=i: odom.__setitem__(i, pose_of(m)),
-                                           STREAM_SUB_QOS)
-            probe.node.create_subscription(Bool, f"robot_{i}/arrived", lambda m, i=i: arrived.__setitem__(i, m.data),
-                                           LATCHED_QOS)
-        pubs = {i: probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS) for i in goals}
-        probe.wait(lambda: len(odom) == 2 and all(p.get_subscription_count() for p in pubs.values()), 30,
+            probe.node.create_subscription(Odometry, f"robot_{i}/odom", lambda m,
+                                           i=i: odom.__setitem__(i, pose_of(m)), STREAM_SUB_QOS)
+            probe.node.create_subscription(Bool, f"robot_{i}/arrived", lambda m,
+                                           i=i: arrived.__setitem__(i, m.data), LATCHED_QOS)
+        pubs = {i: probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS)
+                for i in goals}
+        probe.wait(lambda: len(odom) == 2
+                   and all(p.get_subscription_count() for p in pubs.values()), 30,
                    "the simulator's odometry and the follower's waypoint subscriptions")
         start_pose = dict(odom)
         # what a faulty or hostile peer might send: ignored, counted, and the robot stays put
         command = probe.node.create_publisher(Twist, "robot_0/cmd_vel", WAYPOINT_QOS)
-        probe.wait(lambda: command.get_subscription_count() > 0, 30, "the simulator's cmd_vel subscription")
+        probe.wait(lambda: command.get_subscription_count() > 0, 30,
+                   "the simulator's cmd_vel subscription")
         bad = Twist()
         bad.linear.x, bad.angular.z = float("nan"), 0.5
         pubs[0].publish(pose_msg(5.0, 0.0))
         pubs[1].publish(pose_msg(0.2, float("inf")))
-        for _ in range(20):  # streamed for a second, as a faulty driver would: best effort may lose some
+        # streamed for a second, as a faulty driver would: best effort may lose some
+        for _ in range(20):
             command.publish(bad)
             time.sleep(0.05)
-        assert all(np.allclose(odom[i], start_pose[i], atol=1e-3) for i in goals), (odom, start_pose)
+        assert all(np.allclose(odom[i], start_pose[i], atol=1e-3)
+                   for i in goals), (odom, start_pose)
         for i, goal in goals.items():
             pubs[i].publish(pose_msg(*goal))
 
         def there():
-            return all(np.hypot(odom[i][0] - g[0], odom[i][1] - g[1]) <= 0.011 for i, g in goals.items())
-        probe.wait(lambda: there() and all(arrived.get(i) for i in goals), 30, "the robots to arrive")
-        assert np.allclose(start_pose[0][:2], (0.3, 0.0), atol=0.05)  # it really started away from its goal
+            return all(np.hypot(odom[i][0] - g[0], odom[i][1] - g[1]) <= 0.011 for i,
+                       g in goals.items())
+        probe.wait(lambda: there() and all(arrived.get(i) for i in goals), 30,
+                   "the robots to arrive")
+        # it really started away from its goal
+        assert np.allclose(start_pose[0][:2], (0.3, 0.0), atol=0.05)
         time.sleep(1.0)  # arrived robots stay put: the follower commands zero, the simulator holds
         assert there()
     finally:
         stop(procs)
     assert all(p.returncode == 0 for p in procs), [p.returncode for p in procs]
-    assert "ignored a message on robot_0/cmd_vel: non_finite" in (tmp_path / "swarm_simulator.log").read_text()
+    simulator = (tmp_path / "swarm_simulator.log").read_text()
+    assert "ignored a message on robot_0/cmd_vel: non_finite" in simulator
     follower = (tmp_path / "waypoint_follower.log").read_text()
     assert "ignored a message on agent_0/waypoint: position_outside" in follower
     assert "ignored a message on agent_1/waypoint: non_finite" in follower
@@ -144,21 +158,25 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
     cfg = validate({"agents": 5})
     problem, _ = build_problem(cfg)
     edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (1, 3)]
-    spec = NodeSpec("visualiser", "visualiser", {"agents": 5, "edges": [v for e in edges for v in e], "robots": False,
-                                                 "rate": 10.0, **problem_parameters(cfg, None)})
+    spec = NodeSpec("visualiser", "visualiser",
+                    {"agents": 5, "edges": [v for e in edges for v in e], "robots": False,
+                     "rate": 10.0, **problem_parameters(cfg, None)})
     procs = [start(spec, tmp_path)]
     try:
         got = {}
-        probe.node.create_subscription(MarkerArray, "swarm_markers", lambda m: got.__setitem__("markers", m),
-                                       LATCHED_QOS)
+        probe.node.create_subscription(MarkerArray, "swarm_markers",
+                                       lambda m: got.__setitem__("markers", m), LATCHED_QOS)
         for topic in ("target_density", "learned_density"):
-            probe.node.create_subscription(OccupancyGrid, topic, lambda m, t=topic: got.__setitem__(t, m), LATCHED_QOS)
+            probe.node.create_subscription(OccupancyGrid, topic, lambda m,
+                                           t=topic: got.__setitem__(t, m), LATCHED_QOS)
         waypoints = np.random.default_rng(3).uniform(-1, 1, (5, 2))
-        pubs = [probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS) for i in range(5)]
+        pubs = [probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS)
+                for i in range(5)]
         state_pub = probe.node.create_publisher(Float64MultiArray, "agent_0/state", WAYPOINT_QOS)
         y = 0.3 * np.random.default_rng(4).normal(size=problem.m)
         state = Float64MultiArray()
-        state.layout.dim = [MultiArrayDimension(label=layout_label(problem.m), size=message_length(problem.m),
+        state.layout.dim = [MultiArrayDimension(label=layout_label(problem.m),
+                                                size=message_length(problem.m),
                                                 stride=message_length(problem.m))]
         state.data = encode(3, 0, waypoints[0], waypoints[0], y, np.zeros(problem.m),
                             np.zeros(problem.m * (problem.m + 1) // 2)).tolist()
@@ -168,7 +186,8 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
                 pub.publish(pose_msg(*waypoints[i]))
             state_pub.publish(state)
             m = got.get("markers")
-            return m is not None and sum(k.ns == "robots" for k in m.markers) == 5 and "learned_density" in got \
+            return m is not None and sum(k.ns == "robots"
+                                         for k in m.markers) == 5 and "learned_density" in got \
                 and any(k.ns == "edges" and len(k.points) == 2 * len(edges) for k in m.markers)
         probe.wait(complete, 30, "a complete MarkerArray and both grids")
     finally:
@@ -179,7 +198,8 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
     assert np.allclose([[k.pose.position.x, k.pose.position.y] for k in robots], waypoints)
     assert sum(k.ns == "waypoints" for k in markers) == 5
     (links,) = [k for k in markers if k.ns == "edges"]
-    segments = {tuple(sorted((int(np.argmin(np.hypot(*(waypoints - (p.x, p.y)).T))) for p in pair)))
+    segments = {tuple(sorted((int(np.argmin(np.hypot(*(waypoints - (p.x, p.y)).T)))
+                              for p in pair)))
                 for pair in zip(links.points[0::2], links.points[1::2])}
     assert segments == {tuple(sorted(e)) for e in edges}
     family = problem.family
@@ -187,8 +207,10 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
                            ("learned_density", np.exp(family.log_density(y[None]))[0])):
         grid = got[topic]
         n = len(family.grid.points)
-        assert (grid.info.width, grid.info.height) == (n, n) and grid.info.resolution == pytest.approx(0.05)
-        assert grid.info.origin.position.x == pytest.approx(-1.025) and grid.header.frame_id == "map"
+        assert (grid.info.width, grid.info.height) == (n, n)
+        assert grid.info.resolution == pytest.approx(0.05)
+        assert grid.info.origin.position.x == pytest.approx(-1.025)
+        assert grid.header.frame_id == "map"
         shown = density_from_occupancy(np.array(grid.data), n, float(density.max()))
         assert np.abs(shown - density).max() <= density.max() / 200 + 1e-12, topic
     assert procs[0].returncode == 0
@@ -196,32 +218,36 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
 
 def _robot_run(tmp_path, name, *extra):
     out = tmp_path / name
-    res = bildmacro("swarm", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2, "--log-every", 20,
-                    "--out", out, *extra)
+    res = bildmacro("swarm", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2,
+                    "--log-every", 20, "--out", out, *extra)
     assert res.returncode == 0, res.stdout + res.stderr
     return out, res.stdout
 
 
-TOLERANCE = 0.02  # robots.tolerance in the config: the robots end this close to the algorithm's x_i
-KL_MARGIN = 0.05  # relative: the robots' KL is within 5% of the offline run's (1 cm moves the KL by ~3%)
+# robots.tolerance in the config: the robots end this close to the algorithm's x_i
+TOLERANCE = 0.02
+# relative: the robots' KL is within 5% of the offline run's (1 cm moves the KL by ~3%)
+KL_MARGIN = 0.05
 
 
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory):
     ref = tmp_path_factory.mktemp("offline") / "simulate"
-    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2,
-                    "--log-every", 20, "--out", ref, "--no-plots", "--quiet")
+    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed",
+                    2, "--log-every", 20, "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     return ref
 
 
 @pytest.mark.parametrize("mode", ["run ahead", "wait for robots"])
 def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
-    out, stdout = _robot_run(tmp_path, "robots", *(["--wait-for-robots"] if mode == "wait for robots" else []))
+    out, stdout = _robot_run(tmp_path, "robots",
+                             *(["--wait-for-robots"] if mode == "wait for robots" else []))
     with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
             np.load(offline / "final_state.npz") as ref:
         # the robots never change the algorithm: it is the offline run, iterate for iterate
-        assert np.allclose(final["x"], ref["x"], atol=1e-9) and np.allclose(final["y"], ref["y"], atol=1e-9)
+        assert np.allclose(final["x"], ref["x"],
+                           atol=1e-9) and np.allclose(final["y"], ref["y"], atol=1e-9)
         assert np.all(robots["error"] <= TOLERANCE), robots["error"]
         assert abs(float(robots["final_kl"]) - float(ref["kl"])) <= KL_MARGIN * float(ref["kl"]), \
             (float(robots["final_kl"]), float(ref["kl"]))
@@ -230,11 +256,13 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
         assert len(times) >= 5 and len(times) >= 0.5 * (times[-1] - times[0]) / 0.1
         assert robots["pose"].shape[1:] == (5, 3)
         # the robots moved: they started at x^0 and ended near x^K
-        assert np.allclose(robots["pose"][0, :, :2], np.load(out / "initial_state.npz")["x"], atol=0.02)
+        assert np.allclose(robots["pose"][0, :, :2], np.load(out / "initial_state.npz")["x"],
+                           atol=0.02)
         poses, final_x = robots["pose"], final["x"]
     assert "robots: measured positions within" in stdout
     assert (out / "robots.png").stat().st_size > 10_000
-    # run.mcap replays the odometry the recorder sampled, and x_i and the record of every recorded round
+    # run.mcap replays the odometry the recorder sampled, and x_i and the record of every recorded
+    # round
     bag = list(read_messages(out / "run.mcap"))
     odom = [msg for topic, _, msg in bag if topic == "/robot_3/odom"]
     assert len(odom) >= len(poses) - 1
@@ -251,10 +279,10 @@ BODIES = 0.05  # robots.radius: bodies touch when two centres are closer than 0.
 
 @pytest.fixture(scope="module")
 def crowded(tmp_path_factory):
-    """12 robots with bodies that the demo's target draws into two clusters, and the offline run."""
+    """12 robots with bodies that the demo's target draws into two clusters; the offline run."""
     folder = tmp_path_factory.mktemp("bodies")
-    args = ["--config", "demo", "--agents", 12, "--iterations", 300, "--seed", 4, "--log-every", 20,
-            "--radius", BODIES]
+    args = ["--config", "demo", "--agents", 12, "--iterations", 300, "--seed", 4, "--log-every",
+            20, "--radius", BODIES]
     res = bildmacro("simulate", *args, "--out", folder / "simulate", "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     return folder, args
@@ -269,27 +297,34 @@ def test_robots_with_bodies_never_touch_and_the_swarm_finishes(crowded, mode):
     """
     folder, args = crowded
     out = folder / mode.replace(" ", "_")
-    extra = {"run ahead": [], "wait for robots": ["--wait-for-robots"], "no filter": ["--no-safety"]}[mode]
-    res = bildmacro("swarm", *args, "--agents-per-process", 3, "--out", out, "--no-plots", *extra, timeout=400)
+    extra = {"run ahead": [], "wait for robots": ["--wait-for-robots"],
+             "no filter": ["--no-safety"]}[mode]
+    res = bildmacro("swarm", *args, "--agents-per-process", 3, "--out", out, "--no-plots", *extra,
+                    timeout=400)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "finished after 300/300 rounds" in res.stdout
     with np.load(out / "robots.npz") as robots:
-        contacts, closest, steps = int(robots["contacts"]), float(robots["closest"]), int(robots["simulator_steps"])
+        contacts, closest = int(robots["contacts"]), float(robots["closest"])
+        steps = int(robots["simulator_steps"])
         watched = float(robots["time"][-1] - robots["time"][0])
     summary = json.loads((out / "summary.json").read_text())
     # it watched at its own rate (20 Hz) through the whole run (half of it, on a loaded machine)
-    assert summary["contacts"] == contacts and watched > 1.0 and steps >= 0.5 * 20 * watched, (steps, watched)
+    assert summary["contacts"] == contacts
+    assert watched > 1.0 and steps >= 0.5 * 20 * watched, (steps, watched)
     if mode == "no filter":
         assert contacts > 0 and closest < 2 * BODIES, (contacts, closest)
         assert "contact: robots" in (out / "logs" / "swarm_simulator.log").read_text()
         return
     assert contacts == 0 and closest >= 2 * BODIES, (contacts, closest)
-    assert_same_run(folder / "simulate", out, metrics=False)  # the filter moves robots, not the algorithm
+    # the filter moves robots, not the algorithm
+    assert_same_run(folder / "simulate", out, metrics=False)
 
 
 def test_turtlesim_bridge_drives_turtles(tmp_path):
-    pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS install, not PyPI)")
-    proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])  # pragma: no cover - ROS installs only
+    pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS "
+                                            "install, not PyPI)")
+    # pragma: no cover - ROS installs only
+    proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])
     try:
         spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge",
                         {"robot_ids": [0, 1], "initial_poses": [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]})

@@ -37,8 +37,9 @@ def cli(*args: str) -> list[str]:
 class Fault:
     """Something done to one computer once the run has recorded round `at`."""
 
-    # partition: its link passes nothing for `seconds`; power: off, and on again `seconds` later with
-    # --resume; restart: its robot commands stopped with Ctrl-C, and started again with --resume
+    # partition: its link passes nothing for `seconds`; power: off, and on again `seconds` later
+    # with --resume; restart: its robot commands stopped with Ctrl-C, and started again with
+    # --resume
     kind: str
     computer: int
     at: int  # a round: the same point of the run however fast this machine is today
@@ -56,7 +57,11 @@ class Deployed:
 
     @property
     def spread(self) -> float:
-        """Return max_i ||y_i - mean y|| over the agents that finished: one group has a small spread."""
+        """
+        Return max_i ||y_i - mean y|| over the agents that finished.
+
+        One group has a small spread.
+        """
         y = self.final["y"][self.alive]
         return float(np.max(np.linalg.norm(y - y.mean(axis=0), axis=1)))
 
@@ -89,7 +94,8 @@ def _power_off(lab: NetLab, computer: int, robots: dict) -> None:
     All are stopped before any is killed: a node whose launcher dies first is sent SIGINT (its
     parent-death signal) and would save its round, as no node without power can.
     """
-    pids = subprocess.run(["ip", "netns", "pids", lab.host_ns[computer]], capture_output=True, text=True).stdout
+    pids = subprocess.run(["ip", "netns", "pids", lab.host_ns[computer]], capture_output=True,
+                          text=True).stdout
     victims = [pid for pid in map(int, pids.split()) if pid != lab.holders[computer].pid]
     for sig in (signal.SIGSTOP, signal.SIGKILL):
         for pid in victims:
@@ -101,9 +107,10 @@ def _power_off(lab: NetLab, computer: int, robots: dict) -> None:
         proc.wait()
 
 
-def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float = 0.3, loss: float = 0.0,
-           delay: float = 0.0, jitter: float = 0.0, faults: tuple[Fault, ...] = (), timeout: float = 240.0,
-           extra: tuple[str, ...] = (), plan_hook=None) -> Deployed:
+def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float = 0.3,
+           loss: float = 0.0, delay: float = 0.0, jitter: float = 0.0,
+           faults: tuple[Fault, ...] = (), timeout: float = 240.0, extra: tuple[str, ...] = (),
+           plan_hook=None) -> Deployed:
     """
     Deploy the demo config's swarm of `agents` on agents/2 computers and a recorder's, and run it.
 
@@ -112,11 +119,14 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
     root = Path(root).resolve()
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET", ROS_LOG_DIR=str(root / "roslog"),
-               ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", str(random.randint(0, 101))), PYTHONUNBUFFERED="1")
-    made = subprocess.run(cli("plan", "--config", "demo", "--agents", str(agents), "--iterations", str(iterations),
-                              "--simulator", "none", "--deadline", str(deadline), "--out", str(root / "plan"),
-                              *extra), capture_output=True, text=True, env=env)
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="SUBNET",
+               ROS_LOG_DIR=str(root / "roslog"),
+               ROS_DOMAIN_ID=os.environ.get("ROS_DOMAIN_ID", str(random.randint(0, 101))),
+               PYTHONUNBUFFERED="1")
+    made = subprocess.run(cli("plan", "--config", "demo", "--agents", str(agents), "--iterations",
+                              str(iterations), "--simulator", "none", "--deadline", str(deadline),
+                              "--out", str(root / "plan"), *extra), capture_output=True, text=True,
+                          env=env)
     assert made.returncode == 0, made.stderr
     if plan_hook is not None:
         plan_hook(root / "plan")
@@ -129,21 +139,24 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
     with NetLab(computers + 1, root / "lab") as lab:
         lab.links(loss=loss, delay=delay, jitter=jitter, seed=1)
         start = time.monotonic()
-        recorder = lab.run(recorder_host, cli("record", "--plan", str(copies[recorder_host]), "--out", str(run),
-                                              "--quiet", "--no-plots"), env, root / "recorder.log")
+        record = cli("record", "--plan", str(copies[recorder_host]), "--out", str(run), "--quiet",
+                     "--no-plots")
+        recorder = lab.run(recorder_host, record, env, root / "recorder.log")
 
         def start_robot(i: int, resume: bool = False) -> subprocess.Popen:
             c = i // PER_COMPUTER
             name = f"robot_{i}" + (".resumed" if resume else "")
-            return lab.run(c, cli("robot", "--plan", str(copies[c]), "--id", str(i), *(["--resume"] if resume else [])),
-                           env, root / f"{name}.log")
+            return lab.run(c,
+                           cli("robot", "--plan", str(copies[c]), "--id", str(i),
+                               *(["--resume"] if resume else [])), env, root / f"{name}.log")
 
         robots = {i: start_robot(i) for i in range(agents)}
         pending = sorted(faults, key=lambda f: f.at)
         active: list[tuple[float, Fault]] = []
         while recorder.poll() is None:
             now = time.monotonic()
-            assert now - start < timeout, f"the deployment did not end within {timeout:.0f} s; see {root}"
+            assert now - start < timeout, \
+                f"the deployment did not end within {timeout:.0f} s; see {root}"
             while pending and _recorded_round(run) >= pending[0].at:
                 fault = pending.pop(0)
                 here = {i: p for i, p in robots.items() if i // PER_COMPUTER == fault.computer}
@@ -178,7 +191,8 @@ def deploy(root: Path, agents: int = 6, iterations: int = 300, deadline: float =
     outcomes = {}
     for c in range(computers):
         for i in range(c * PER_COMPUTER, min(agents, (c + 1) * PER_COMPUTER)):
-            outcomes.update({k: v for k, v in read_outcomes(copies[c] / f"robot_{i}" / "outcomes").items() if k == i})
+            reported = read_outcomes(copies[c] / f"robot_{i}" / "outcomes")
+            outcomes.update({k: v for k, v in reported.items() if k == i})
     summary = json.loads((run / "summary.json").read_text())
     with np.load(run / "final_state.npz") as data:
         final = {key: data[key] for key in data.files}

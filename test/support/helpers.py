@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Helpers the tests share: running the command line and nodes, comparing runs, finding their processes."""
+"""
+Helpers the tests share.
+
+Running the command line and nodes, comparing runs, finding their processes.
+"""
 
 from contextlib import contextmanager
 import os
@@ -24,20 +28,23 @@ STEPS = StepSizes(gamma_x=1e-3, gamma_y=0.05, omega=1e-2, delta=0.02)
 
 
 def make_problem(family, omega):
-    return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]), omega)
+    return BilevelProblem(family, gaussian_mixture(family, DEFAULTS["target"]["components"]),
+                          omega)
 
 
-def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT, repeat: int = 1):
+def interrupt_after_rows(args, out: Path, rows: int, wait: float = 90.0, sig: int = signal.SIGINT,
+                         repeat: int = 1):
     """
-    Run `python -m bildmacro_ros.cli ARGS`, press Ctrl-C (or send `sig`) once metrics.csv has `rows` rows.
+    Run `python -m bildmacro_ros.cli ARGS`; Ctrl-C (or `sig`) once metrics.csv has `rows` rows.
 
     Returns (exit code, stdout, stderr).
     """
     # A shell without job control starts background jobs with SIGINT ignored, and Python then
     # never raises KeyboardInterrupt: give the CLI a terminal user's default disposition.
-    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], cwd=ROOT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], cwd=ROOT,
+                            text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -59,7 +66,8 @@ def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
     with np.load(a / "final_state.npz") as x, np.load(b / "final_state.npz") as y:
         assert int(x["iteration"]) == int(y["iteration"])
         for key in ("x", "x_hat", "y", "r", "q"):
-            assert np.allclose(x[key], y[key], rtol=0, atol=tol), (key, np.abs(x[key] - y[key]).max())
+            assert np.allclose(x[key], y[key], rtol=0,
+                               atol=tol), (key, np.abs(x[key] - y[key]).max())
     if not metrics:
         return
     ma = np.genfromtxt(a / "metrics.csv", delimiter=",", names=True)
@@ -70,13 +78,19 @@ def assert_same_run(a: Path, b: Path, tol=1e-9, metrics=True):
 
 
 # agent 0 of a 3-agent swarm, with neighbours 1 and 2 played by a test or absent
-AGENT_0 = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]", "self_weight:=0.5",
-           "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49) + "]", "iterations:=0"]
+AGENT_0 = ["agent_id:=0", "agents:=3", "neighbours:=[1, 2]", "neighbour_weights:=[0.25, 0.25]",
+           "self_weight:=0.5", "initial_x:=[0.1, -0.2]", "initial_y:=[" + ", ".join(["0.0"] * 49)
+           + "]", "iterations:=0"]
 
 
 def agent_command(*params) -> list[str]:
-    """Give the command of an agent process with these `name:=value` parameters (later ones win)."""
-    return [sys.executable, "-m", "bildmacro_ros.ros.agent", "--ros-args"] + [a for p in params for a in ("-p", p)]
+    """
+    Give the command of an agent process with these `name:=value` parameters.
+
+    (later ones win).
+    """
+    return [sys.executable, "-m", "bildmacro_ros.ros.agent",
+            "--ros-args"] + [a for p in params for a in ("-p", p)]
 
 
 @contextmanager
@@ -102,16 +116,16 @@ def spinning(make_node):
 
 
 def bildmacro(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 def node_pids() -> dict[int, str]:
     """
     Find the running node processes that this test run started: pid -> command line.
 
-    They carry its BILDMACRO_TEST_RUN mark, set in conftest.py; a user's own swarm on the machine is not
-    counted.
+    They carry its BILDMACRO_TEST_RUN mark, set in conftest.py; a user's own swarm on the machine
+    is not counted.
     """
     mark = f"BILDMACRO_TEST_RUN={os.environ['BILDMACRO_TEST_RUN']}".encode()
     found = {}
@@ -123,8 +137,10 @@ def node_pids() -> dict[int, str]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        # bildmacro swarm runs nodes as `python -c "... bildmacro_ros.ros.X ..."`; ros2 launch as lib/bildmacro_ros/X
-        if ("bildmacro_ros.ros." in cmdline or "/lib/bildmacro_ros/" in cmdline) and mark in environ:
+        # bildmacro swarm runs nodes as `python -c "... bildmacro_ros.ros.X ..."`; ros2 launch as
+        # lib/bildmacro_ros/X
+        ours = "bildmacro_ros.ros." in cmdline or "/lib/bildmacro_ros/" in cmdline
+        if ours and mark in environ:
             found[int(proc.name)] = cmdline
     return found
 
@@ -135,5 +151,9 @@ def node_processes():
 
 
 def outcomes(run: Path) -> dict:
-    """Read what each agent of a swarm run reported when it stopped (RUN/outcomes/agent_<i>.json)."""
+    """
+    Read what each agent of a swarm run reported when it stopped.
+
+    (RUN/outcomes/agent_<i>.json).
+    """
     return read_outcomes(Path(run) / "outcomes")

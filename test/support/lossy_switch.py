@@ -64,7 +64,8 @@ class Switch:
         self.counts["frames"] += 1
         dst_mac, src_mac = frame[:6], frame[6:12]
         self.mac_port[src_mac] = src
-        if dst_mac[0] & 1 or dst_mac not in self.mac_port:  # broadcast, multicast or unknown: flood
+        # broadcast, multicast or unknown: flood
+        if dst_mac[0] & 1 or dst_mac not in self.mac_port:
             targets = [p for p in range(len(self.ports)) if p != src]
         else:
             targets = [self.mac_port[dst_mac]] if self.mac_port[dst_mac] != src else []
@@ -77,7 +78,8 @@ class Switch:
             if link["loss"] and self.random.random() < link["loss"]:
                 self.counts["lost"] += 1
                 continue
-            delay = link["delay"] + (self.random.uniform(-1, 1) * link["jitter"] if link["jitter"] else 0.0)
+            jitter = self.random.uniform(-1, 1) * link["jitter"] if link["jitter"] else 0.0
+            delay = link["delay"] + jitter
             if delay <= 0 and not self.queue:
                 self.send(dst, frame)
                 continue

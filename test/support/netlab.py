@@ -2,12 +2,12 @@
 """
 Emulated computers for tests and studies: network namespaces joined by a lossy user-space switch.
 
-Each computer is a network namespace with one veth port to the switch (test/support/lossy_switch.py,
-in a namespace of its own), an address on a private subnet that exists only inside these
-namespaces, a multicast route for DDS discovery, and its own /dev/shm, so that no two computers
-can talk through shared memory as two processes of one machine do. Everything is made under
-unique names and removed on exit, whatever happened; nothing touches the host's own interfaces.
-Needs root and iproute2 (CI is root).
+Each computer is a network namespace with one veth port to the switch
+(test/support/lossy_switch.py, in a namespace of its own), an address on a private subnet that
+exists only inside these namespaces, a multicast route for DDS discovery, and its own /dev/shm, so
+that no two computers can talk through shared memory as two processes of one machine do. Everything
+is made under unique names and removed on exit, whatever happened; nothing touches the host's own
+interfaces. Needs root and iproute2 (CI is root).
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class NetLab:
         self.switch_ns = f"bm{self.tag}sw"
         self.host_ns = [f"bm{self.tag}h{i}" for i in range(hosts)]
         self.processes: list[subprocess.Popen] = []
-        self.holders: list[subprocess.Popen] = []  # one per computer: keeps its mount namespace (/dev/shm)
+        # one per computer: keeps its mount namespace (/dev/shm)
+        self.holders: list[subprocess.Popen] = []
         self.switch: subprocess.Popen | None = None
 
     def address(self, host: int) -> str:
@@ -101,7 +102,8 @@ class NetLab:
         for i, ns in enumerate(self.host_ns):
             self._ip("netns", "add", ns)
             eth, port = f"bm{self.tag}e{i}", f"bm{self.tag}p{i}"
-            self._ip("link", "add", eth, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch_ns)
+            self._ip("link", "add", eth, "netns", ns, "type", "veth", "peer", "name", port,
+                     "netns", self.switch_ns)
             self._ip("-n", self.switch_ns, "link", "set", port, "up")
             self._ip("-n", ns, "link", "set", "lo", "up")
             self._ip("-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", eth)
@@ -111,12 +113,14 @@ class NetLab:
                             f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                             f"import netlab; netlab.checksum_offload_off({eth!r})"], check=True)
             # a private /dev/shm for the computer, held open by a sleeping process
-            holder = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
-                                       "sh", "-c", "mount -t tmpfs tmpfs /dev/shm && exec sleep 100000"],
+            holder = subprocess.Popen(["ip", "netns", "exec", ns, "unshare", "--mount",
+                                       "--propagation", "private", "sh", "-c",
+                                       "mount -t tmpfs tmpfs /dev/shm && exec sleep 100000"],
                                       start_new_session=True)
             self.holders.append(holder)
             ports.append(port)
-        self.switch = subprocess.Popen(["ip", "netns", "exec", self.switch_ns, sys.executable, str(SWITCH), *ports],
+        self.switch = subprocess.Popen(["ip", "netns", "exec", self.switch_ns, sys.executable,
+                                        str(SWITCH), *ports],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                        start_new_session=True)
         self.links()  # answered once the switch is up
@@ -130,14 +134,22 @@ class NetLab:
 
     @staticmethod
     def _sleeping(pid: int) -> bool:
-        """Whether the holder has become `sleep` (the same process throughout), i.e. /dev/shm is mounted."""
+        """
+        Whether the holder has become `sleep`.
+
+        (the same process throughout), i.e. /dev/shm is mounted.
+        """
         try:
             return Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
         except OSError:
             return False
 
     def links(self, **settings) -> dict:
-        """Set the switch (loss, delay, jitter, cut, links, seed; see lossy_switch.py); return its counters."""
+        """
+        Set the switch (loss, delay, jitter, cut, links, seed; see lossy_switch.py).
+
+        Return its counters.
+        """
         self.switch.stdin.write(json.dumps(settings) + "\n")
         self.switch.stdin.flush()
         line = self.switch.stdout.readline()
@@ -146,16 +158,21 @@ class NetLab:
         return json.loads(line)
 
     def command(self, host: int, argv: list[str], cwd: Path | None = None) -> list[str]:
-        """Return argv as run on computer `host`: its network and its /dev/shm, in cwd (default: this one)."""
+        """
+        Return argv as run on computer `host`: its network and its /dev/shm, in cwd (default.
+
+        This one).
+        """
         pid = self.holders[host].pid
         # nsenter starts a process that enters a mount namespace at its root unless told otherwise
         return ["nsenter", f"--net=/run/netns/{self.host_ns[host]}", f"--mount=/proc/{pid}/ns/mnt",
                 f"--wd={Path(cwd or os.getcwd()).resolve()}", "--", *argv]
 
-    def run(self, host: int, argv: list[str], env: dict, log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    def run(self, host: int, argv: list[str], env: dict, log: Path,
+            cwd: Path | None = None) -> subprocess.Popen:
         handle = open(log, "w")
-        proc = subprocess.Popen(self.command(host, argv, cwd), env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(self.command(host, argv, cwd), env=env, stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         handle.close()
         self.processes.append(proc)
         return proc

@@ -28,7 +28,8 @@ def legendre_1d_derivative(c, order):
 
 
 class Straightforward:
-    def __init__(self, order, grid_points, grid_weights_2d, target, weights, gamma_x, gamma_y, omega, delta):
+    def __init__(self, order, grid_points, grid_weights_2d, target, weights, gamma_x, gamma_y,
+                 omega, delta):
         self.order = order
         c1, c2 = np.meshgrid(grid_points, grid_points, indexing="ij")
         self.points = np.stack([c1.ravel(), c2.ravel()], axis=1)  # (1681, 2)
@@ -41,11 +42,13 @@ class Straightforward:
         self.m = self.features.shape[1]
 
     def phi(self, x):
-        return np.kron(legendre_1d(np.array(x[0]), self.order), legendre_1d(np.array(x[1]), self.order))
+        return np.kron(legendre_1d(np.array(x[0]), self.order),
+                       legendre_1d(np.array(x[1]), self.order))
 
     def jphi(self, x):
         p1, p2 = legendre_1d(np.array(x[0]), self.order), legendre_1d(np.array(x[1]), self.order)
-        d1, d2 = legendre_1d_derivative(np.array(x[0]), self.order), legendre_1d_derivative(np.array(x[1]), self.order)
+        d1 = legendre_1d_derivative(np.array(x[0]), self.order)
+        d2 = legendre_1d_derivative(np.array(x[1]), self.order)
         return np.stack([np.kron(d1, p2), np.kron(p1, d2)], axis=1)  # (m, 2)
 
     def moments(self, y):
@@ -66,7 +69,8 @@ class Straightforward:
         n = len(x0)
         self.r = np.zeros_like(y0)
         self.q = np.zeros((n, self.m, self.m))
-        self.cache = [self.moments(y0[i]) for i in range(n)]  # each step needs them at y^k and y^k+1
+        # each step needs them at y^k and y^k+1
+        self.cache = [self.moments(y0[i]) for i in range(n)]
         for i in range(n):
             mu, cov, _ = self.cache[i]
             self.r[i] = -self.phi(x0[i]) + mu + self.omega * y0[i]

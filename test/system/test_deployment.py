@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Robots on separate computers: 6 agents, two on each of 3 emulated computers, a recorder on a fourth.
+Robots on separate computers: 6 agents, two on each of 3 emulated computers, a recorder apart.
 
 Each started from its own copy of one plan folder by the per-robot command, over a user-space
-switch with per-link loss, delay and cuts (test/support/netlab.py, test/support/deployment.py). Needs root (CI is
-root); otherwise skipped with the reason.
+switch with per-link loss, delay and cuts (test/support/netlab.py, test/support/deployment.py).
+Needs root (CI is root); otherwise skipped with the reason.
 """
 
 from pathlib import Path
@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=st
 def reference(tmp_path: Path, iterations: int):
     """Run the same swarm offline (`bildmacro simulate`): return its final state and KL."""
     cfg, base = load_config("demo", {"agents": 6, "iterations": iterations})
-    summary = simulate(build_scenario(cfg, base), tmp_path / "offline", plots=False, progress=False)
+    summary = simulate(build_scenario(cfg, base), tmp_path / "offline", plots=False,
+                       progress=False)
     with np.load(tmp_path / "offline" / "final_state.npz") as data:
         return {key: data[key] for key in data.files}, summary.final_kl
 
@@ -51,14 +52,17 @@ def test_ten_percent_loss_on_every_link_finishes_as_one_group(tmp_path):
     assert done.switch["lost"] > 1000
     assert done.alive == list(range(6)), {i: o.rounds for i, o in done.outcomes.items()}
     assert done.spread < 0.05, done.spread
-    assert abs(done.summary["final_kl"] - clean_kl) <= 0.5 * clean_kl, (done.summary["final_kl"], clean_kl)
+    final_kl = done.summary["final_kl"]
+    assert abs(final_kl - clean_kl) <= 0.5 * clean_kl, (final_kl, clean_kl)
 
 
 def test_a_three_second_partition_of_one_computer_ends_as_one_group(tmp_path):
     from deployment import deploy, Fault
 
-    done = deploy(tmp_path / "partition", iterations=1500, faults=(Fault("partition", 2, at=150, seconds=3.0),))
-    assert done.deaths >= 4, "the sides never declared each other dead"  # each side of every cut link
+    done = deploy(tmp_path / "partition", iterations=1500,
+                  faults=(Fault("partition", 2, at=150, seconds=3.0),))
+    # each side of every cut link
+    assert done.deaths >= 4, "the sides never declared each other dead"
     assert done.alive == list(range(6)), {i: o.rounds for i, o in done.outcomes.items()}
     assert done.spread < 0.05, done.spread
     assert any(o.catch_ups for o in done.outcomes.values())  # the side behind jumped to the other
@@ -68,10 +72,13 @@ def test_a_three_second_partition_of_one_computer_ends_as_one_group(tmp_path):
 def test_a_computer_that_loses_power_and_restarts_with_resume_rejoins(tmp_path):
     from deployment import deploy, Fault
 
-    # long enough that the others, at 150 rounds/s here, are still running when it has rediscovered them
-    done = deploy(tmp_path / "power", iterations=3000, faults=(Fault("power", 1, at=300, seconds=2.0),))
+    # long enough that the others, at 150 rounds/s here, are still running when it has rediscovered
+    # them
+    done = deploy(tmp_path / "power", iterations=3000,
+                  faults=(Fault("power", 1, at=300, seconds=2.0),))
     restarted = [done.outcomes[i] for i in (2, 3)]
-    assert all(o.resumed_from and o.resumed_from % 100 == 0 for o in restarted), restarted  # a periodic checkpoint
+    # a periodic checkpoint
+    assert all(o.resumed_from and o.resumed_from % 100 == 0 for o in restarted), restarted
     assert all(o.catch_ups for o in restarted), restarted
     assert done.alive == list(range(6)), {i: o.rounds for i, o in done.outcomes.items()}
     assert done.spread < 0.05, done.spread

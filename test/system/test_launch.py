@@ -30,7 +30,8 @@ def _why_not_runnable() -> str | None:
         import launch
         import launch_ros  # noqa: F401
     except ImportError as exc:
-        return f"launch and launch_ros are not installed here ({exc.name}): they come with a ROS install"
+        return f"launch and launch_ros are not installed here ({exc.name}): they come with a " \
+               "ROS install"
     if not hasattr(launch, "LaunchService"):  # PyPI's unrelated package named launch
         return "the `launch` installed here is not ROS 2's launch"
     try:
@@ -43,7 +44,8 @@ def _why_not_runnable() -> str | None:
 
 
 REASON = _why_not_runnable()
-pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or ""),
+pytestmark = [pytest.mark.ros, pytest.mark.slow,
+              pytest.mark.skipif(REASON is not None, reason=REASON or ""),
               pytest.mark.usefixtures("no_leftover_processes")]
 
 # `ros2 launch bildmacro_ros swarm.launch.py ARGS`, through the launch API
@@ -65,8 +67,8 @@ SMALL = ["config:=demo", "agents:=5", "seed:=2"]
 def start_launch(*arguments, log: Path, launch_file: Path = LAUNCH_FILE) -> subprocess.Popen:
     # its own process group, as a terminal gives a command; SIGINT as a terminal user has it
     return subprocess.Popen([sys.executable, "-c", PROGRAM, str(launch_file), *arguments],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
@@ -80,9 +82,14 @@ def finish(proc: subprocess.Popen, timeout: float) -> int:
 
 
 def assert_complete_record(out: Path, agents: int) -> int:
-    """Check that the record folder holds the run, every file `bildmacro swarm` writes, readable; return K."""
+    """
+    Check that the record folder holds the run, every file `bildmacro swarm` writes, readable.
+
+    Return K.
+    """
     for name in ("final_state.npz", "metrics.csv", "snapshots.npz", "config.yaml", "weights.npy",
-                 "initial_state.npz", "agents.params.yaml", "robots.npz", "convergence.png", "snapshots.png"):
+                 "initial_state.npz", "agents.params.yaml", "robots.npz", "convergence.png",
+                 "snapshots.png"):
         assert (out / name).is_file(), name
     assert any((out / "logs").iterdir()) and sorted(outcomes(out)) == list(range(agents))
     with np.load(out / "final_state.npz") as final:
@@ -91,7 +98,8 @@ def assert_complete_record(out: Path, agents: int) -> int:
     bag = [(topic, msg) for topic, _, msg in read_messages(out / "run.mcap")]  # a readable bag
     assert {f"/agent_{i}/waypoint" for i in range(agents)} <= {topic for topic, _ in bag}
     records = {(topic, int(msg.data[0])) for topic, msg in bag if topic.endswith("/record")}
-    assert all((f"/agent_{i}/record", reached) in records for i in range(agents))  # the final state's records
+    # the final state's records
+    assert all((f"/agent_{i}/record", reached) in records for i in range(agents))
     return reached
 
 
@@ -103,12 +111,13 @@ def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
     assert assert_complete_record(out, 5) == 150
     assert all(r.finished and r.rounds == 150 for r in outcomes(out).values())
     ref = tmp_path / "simulate"
-    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 150, "--log-every", 1,
-                    "--init", out / "initial_state.npz", "--weights", out / "weights.npy", "--out", ref,
-                    "--no-plots", "--quiet")
+    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 150,
+                    "--log-every", 1, "--init", out / "initial_state.npz", "--weights",
+                    out / "weights.npy", "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     assert_same_run(ref, out, metrics=False)
-    with np.load(out / "robots.npz") as robots:  # measured after they settled on the last waypoints
+    # measured after they settled on the last waypoints
+    with np.load(out / "robots.npz") as robots:
         assert robots["error"].max() <= 0.02
     assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers
 
@@ -116,21 +125,25 @@ def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
 def test_agent_groups_end_by_themselves_and_leave_nothing_behind(tmp_path):
     log = tmp_path / "launch.log"
     leftovers = set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*"))
-    code = finish(start_launch(*SMALL, "iterations:=60", "agents_per_process:=3", "simulator:=none", log=log),
+    code = finish(start_launch(*SMALL, "iterations:=60", "agents_per_process:=3",
+                               "simulator:=none", log=log),
                   timeout=180)
     assert code == 0, log.read_text()[-3000:]
     assert log.read_text().count("finished 60 iterations") == 5
-    assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers  # its temporary folder
+    # its temporary folder
+    assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers
 
 
 @pytest.mark.parametrize("group", [True, False], ids=["terminal-ctrl-c", "sigint-to-launch"])
 def test_a_sigint_mid_run_stops_every_node_with_exit_0_and_keeps_the_run(tmp_path, group):
     out, log = tmp_path / "interrupted", tmp_path / "launch.log"
-    proc = start_launch(*SMALL, "iterations:=30000", f"record:={out}", log=log)  # a row every 30 rounds
+    # a row every 30 rounds
+    proc = start_launch(*SMALL, "iterations:=30000", f"record:={out}", log=log)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (
-                (out / "metrics.csv").exists() and len((out / "metrics.csv").read_text().splitlines()) > 10):
+                (out / "metrics.csv").exists()
+                and len((out / "metrics.csv").read_text().splitlines()) > 10):
             time.sleep(0.1)
         os.killpg(proc.pid, signal.SIGINT) if group else proc.send_signal(signal.SIGINT)
         code = finish(proc, timeout=90)
@@ -167,11 +180,12 @@ def test_a_launch_that_cannot_start_something_starts_nothing(tmp_path, arguments
 
 def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_computes(tmp_path):
     plan, run = tmp_path / "plan", tmp_path / "run"
-    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
-                     "--simulator", "embedded", "--out", plan)
+    made = bildmacro("plan", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every",
+                     1, "--simulator", "embedded", "--out", plan)
     assert made.returncode == 0, made.stderr
-    recorder = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "record", "--plan", str(plan),
-                                 "--out", str(run), "--quiet", "--no-plots"], stdout=open(tmp_path / "record.log", "w"),
+    recorder = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "record", "--plan",
+                                 str(plan), "--out", str(run), "--quiet", "--no-plots"],
+                                stdout=open(tmp_path / "record.log", "w"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
     launches = [start_launch(f"plan:={plan}", f"id:={i}", log=tmp_path / f"robot_{i}.log",
                              launch_file=ROOT / "launch" / "robot.launch.py") for i in range(3)]
@@ -182,11 +196,12 @@ def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_comp
         for proc in launches + [recorder]:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
-    assert codes == [0, 0, 0], [(tmp_path / f"robot_{i}.log").read_text()[-2000:] for i in range(3)]
+    assert codes == [0, 0,
+                     0], [(tmp_path / f"robot_{i}.log").read_text()[-2000:] for i in range(3)]
     assert all(outcomes(plan / f"robot_{i}")[i].finished for i in range(3))
     ref = tmp_path / "simulate"
-    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
-                    "--out", ref, "--no-plots", "--quiet")
+    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80,
+                    "--log-every", 1, "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     assert_same_run(ref, run)
 
@@ -198,4 +213,5 @@ def test_a_robot_launch_with_a_bad_id_starts_nothing(tmp_path):
     code = finish(start_launch(f"plan:={tmp_path / 'plan'}", "id:=7", log=log,
                                launch_file=ROOT / "launch" / "robot.launch.py"), timeout=60)
     text = log.read_text()
-    assert code != 0 and "this plan has robots 0..2" in text and "process started" not in text, text
+    assert code != 0 and "this plan has robots 0..2" in text, text
+    assert "process started" not in text, text

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Plan folders (bildmacro plan): self-contained, one robot's nodes each, and bad input refused in one line."""
+"""
+Plan folders (bildmacro plan).
+
+Self-contained, one robot's nodes each, and bad input refused in one line.
+"""
 
 import os
 from pathlib import Path
@@ -37,28 +41,33 @@ def test_a_plan_folder_is_all_a_robot_needs_even_with_an_image_target(tmp_path, 
     picture = np.full((40, 40), 255, dtype=np.uint8)
     picture[5:20, 5:20] = 0
     Image.fromarray(picture).save(tmp_path / "letter.png")
-    (tmp_path / "cfg.yaml").write_text("agents: 4\niterations: 30\ntarget: {type: image, path: letter.png}\n")
+    (tmp_path / "cfg.yaml").write_text("agents: 4\niterations: 30\ntarget: {type: image, path: "
+                                       "letter.png}\n")
     cfg, base = load_config(tmp_path / "cfg.yaml")
     expected = build_problem(cfg, base)[0].target
     write_plan(cfg, base, tmp_path / "made")
-    robot = tmp_path / "elsewhere" / "copy"  # copied to a robot; the original and the picture are gone
+    # copied to a robot; the original and the picture are gone
+    robot = tmp_path / "elsewhere" / "copy"
     shutil.copytree(tmp_path / "made", robot)
     shutil.rmtree(tmp_path / "made")
     (tmp_path / "letter.png").unlink()
     copy = read_plan(robot)
-    assert (robot / "target.png").is_file() and "path: target.png" in (robot / "config.yaml").read_text()
+    assert (robot / "target.png").is_file()
+    assert "path: target.png" in (robot / "config.yaml").read_text()
     assert Path(copy.config()["target"]["path"]) == robot / "target.png"  # read where the copy is
     nodes = copy.computer_nodes(2)
     assert [n.executable for n in nodes] == ["swarm_simulator", "follower", "agent"]
     assert [n.parameters["robot_ids"] for n in nodes[:2]] == [[2], [2]]
     agent = nodes[-1].parameters
-    assert agent["checkpoint_dir"] == "robot_2/checkpoints" and agent["outcome_dir"] == "robot_2/outcomes"
+    assert agent["checkpoint_dir"] == "robot_2/checkpoints"
+    assert agent["outcome_dir"] == "robot_2/outcomes"
     assert agent["recorders"] == 1 and agent["record_every"] >= 1
     # the agent, started in its copy of the folder, finds the picture there
     cwd = os.getcwd()
     try:
         os.chdir(robot)
-        defaults = {spec.name: spec.default_value for spec in AGENT_PARAMETERS if spec.default_value is not REQUIRED}
+        defaults = {spec.name: spec.default_value for spec in AGENT_PARAMETERS
+                    if spec.default_value is not REQUIRED}
         setup = check_settings(dict(defaults, **agent))  # as the node declares them
         problem, _ = build_problem(setup.config)
     finally:
@@ -75,13 +84,15 @@ def test_robots_of_your_own_get_a_follower_and_really_wait(tmp_path):
     _, _, folder = plan(tmp_path, simulator="external", wait=True)
     nodes = read_plan(folder).computer_nodes(1)
     assert [n.executable for n in nodes] == ["follower", "agent"]
-    assert nodes[-1].parameters["wait_for_robot"] is True and nodes[-1].parameters["deadline"] == 0.0
+    assert nodes[-1].parameters["wait_for_robot"] is True
+    assert nodes[-1].parameters["deadline"] == 0.0
     _, _, alone = plan(tmp_path, "alone", simulator="none")
     assert [n.executable for n in read_plan(alone).computer_nodes(0)] == ["agent"]
 
 
 def test_a_plan_without_a_recorder_has_agents_that_neither_wait_for_one_nor_record(tmp_path):
-    res = bildmacro("plan", "--config", "demo", "--agents", 3, "--no-record", "--out", tmp_path / "p")
+    res = bildmacro("plan", "--config", "demo", "--agents", 3, "--no-record", "--out",
+                    tmp_path / "p")
     assert res.returncode == 0, res.stderr
     agent = read_plan(tmp_path / "p").computer_nodes(0)[-1].parameters
     assert agent["recorders"] == 0 and agent["record_every"] == 0
@@ -94,15 +105,19 @@ def test_a_plan_without_a_recorder_has_agents_that_neither_wait_for_one_nor_reco
     (["robot", "--plan", "{tmp}/p", "--id", "9"], "this plan has robots 0..2"),
     (["record", "--plan", "{tmp}/nothing", "--out", "{tmp}/run"], "is not a plan folder"),
     (["plan", "--config", "demo", "--agents", "3", "--out", "{tmp}/p"], "already holds a plan"),
-    (["plan", "--config", "demo", "--agents", "3", "--wait-for-robots", "--simulator", "none", "--out", "{tmp}/q"],
+    (["plan", "--config", "demo", "--agents", "3", "--wait-for-robots", "--simulator", "none",
+      "--out", "{tmp}/q"],
      "--wait-for-robots needs robots"),
-    (["record", "--plan", "{tmp}/p", "--out", "{tmp}/run", "--stall-timeout", "-5"], "must be a finite number"),
+    (["record", "--plan", "{tmp}/p", "--out", "{tmp}/run", "--stall-timeout", "-5"],
+     "must be a finite number"),
 ])
 def test_bad_input_of_the_deployment_commands_is_one_line_and_exit_2(tmp_path, args, message):
-    assert bildmacro("plan", "--config", "demo", "--agents", 3, "--out", tmp_path / "p").returncode == 0
+    assert bildmacro("plan", "--config", "demo", "--agents", 3, "--out",
+                     tmp_path / "p").returncode == 0
     res = bildmacro(*[a.format(tmp=tmp_path) for a in args])
     assert res.returncode == 2 and message in res.stderr, res.stderr
-    assert "Traceback" not in res.stderr and sum("error" in line for line in res.stderr.splitlines()) == 1
+    assert "Traceback" not in res.stderr and sum("error" in line
+                                                 for line in res.stderr.splitlines()) == 1
 
 
 def test_robot_launch_arguments_are_checked():
@@ -118,11 +133,13 @@ def test_a_plans_nodes_get_the_dds_profile_unless_the_user_set_one(tmp_path, mon
     for name in DDS_PROFILE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     env = read_plan(folder).environment
-    assert all(env[name] == str(folder.resolve() / "fastdds.xml") for name in DDS_PROFILE_VARIABLES)
+    assert all(env[name] == str(folder.resolve() / "fastdds.xml")
+               for name in DDS_PROFILE_VARIABLES)
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/my.xml")
     mine = read_plan(folder).environment
     assert not set(DDS_PROFILE_VARIABLES) & set(mine) and mine["OPENBLAS_NUM_THREADS"] == "1"
-    assert not set(DDS_PROFILE_VARIABLES) & set(SwarmPlan.__dataclass_fields__["environment"].default_factory())
+    one_machine = SwarmPlan.__dataclass_fields__["environment"].default_factory()
+    assert not set(DDS_PROFILE_VARIABLES) & set(one_machine)
 
 
 def record(sender, k):
@@ -130,7 +147,7 @@ def record(sender, k):
     return NeighbourState(k, sender, np.zeros(2), np.zeros(2), one, one, one)
 
 
-def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_its_state_is_stale(problem):
+def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it_is_stale(problem):
     recorder = Recorder(problem, STEPS, agents=3, iterations=10, log_every=1)
     for k in range(4):
         for i in range(3):
@@ -139,7 +156,8 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
     for k in range(4, 8):  # agent 2 goes quiet after round 3
         for i in range(2):
             recorder.add(record(i, k), now=float(k))
-    assert recorder.silent(now=20.0, after=10.0) == []  # everyone quiet: a stalled swarm has not left
+    # everyone quiet: a stalled swarm has not left
+    assert recorder.silent(now=20.0, after=10.0) == []
     assert recorder.silent(now=15.0, after=10.0) == [2]
     recorder.leave(2)
     assert recorder.progress == 7 and recorder.stale == {2: 3}
@@ -147,22 +165,29 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
         recorder.add(record(i, 10), now=16.0)
     assert recorder.complete and recorder.final()[0] == 10 and recorder.stale == {2: 3}
     recorder.rejoin(2)
-    recorder.add(record(2, 8), now=17.0)  # back before the end: no longer stands in with an old record
+    # back before the end: no longer stands in with an old record
+    recorder.add(record(2, 8), now=17.0)
     assert recorder.stale == {}
 
 
-def planned(tmp_path, agents: int, iterations: int, log_every: int, simulator: str) -> tuple[Path, Path]:
-    """Make a plan folder with `bildmacro plan`; return it and the run folder its recorder will write."""
-    made = bildmacro("plan", "--config", "demo", "--agents", agents, "--iterations", iterations, "--log-every",
-                     log_every, "--simulator", simulator, "--out", tmp_path / "plan")
+def planned(tmp_path, agents: int, iterations: int, log_every: int,
+            simulator: str) -> tuple[Path, Path]:
+    """
+    Make a plan folder with `bildmacro plan`.
+
+    Return it and the run folder its recorder will write.
+    """
+    made = bildmacro("plan", "--config", "demo", "--agents", agents, "--iterations", iterations,
+                     "--log-every", log_every, "--simulator", simulator, "--out",
+                     tmp_path / "plan")
     assert made.returncode == 0, made.stderr
     return tmp_path / "plan", tmp_path / "run"
 
 
 def start(*args) -> subprocess.Popen:
     """Start `bildmacro ARGS` in the background, with SIGINT as a terminal user has it."""
-    return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    return subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", *map(str, args)],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
@@ -179,11 +204,13 @@ def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simu
         for proc in robots + [recorder]:
             proc.kill()
     assert [proc.returncode for proc in robots] == [0, 0, 0], said
-    assert all("agent finished at round 80/80" in text and "robot at its last waypoint" in text for text in said), said
-    assert recorder.returncode == 0 and "recording of a swarm of 3 agents finished" in recorded, recorded
+    assert all("agent finished at round 80/80" in text and "robot at its last waypoint" in text
+               for text in said), said
+    assert recorder.returncode == 0, recorded
+    assert "recording of a swarm of 3 agents finished" in recorded, recorded
     ref = tmp_path / "simulate"
-    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80, "--log-every", 1,
-                    "--out", ref, "--no-plots", "--quiet")
+    res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80,
+                    "--log-every", 1, "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     assert_same_run(ref, run)
     with np.load(run / "robots.npz") as robots_data:  # the recorder measured the robots, settled
@@ -199,7 +226,8 @@ def test_ctrl_c_stops_a_recorder_and_a_robot_with_their_work_kept(tmp_path):
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (
-                (run / "metrics.csv").is_file() and len((run / "metrics.csv").read_text().splitlines()) > 20):
+                (run / "metrics.csv").is_file()
+                and len((run / "metrics.csv").read_text().splitlines()) > 20):
             time.sleep(0.1)
         for proc in procs:
             proc.send_signal(signal.SIGINT)
@@ -208,8 +236,10 @@ def test_ctrl_c_stops_a_recorder_and_a_robot_with_their_work_kept(tmp_path):
         for proc in procs:
             proc.kill()
     assert [proc.returncode for proc in procs] == [130, 130, 130], said
-    assert "interrupted" in said[0] and all("agent interrupted at round" in text for text in said[1:]), said
-    assert len((run / "metrics.csv").read_text().splitlines()) > 20 and (run / "final_state.npz").is_file()
+    assert "interrupted" in said[0] and all("agent interrupted at round" in text
+                                            for text in said[1:]), said
+    assert len((run / "metrics.csv").read_text().splitlines()) > 20
+    assert (run / "final_state.npz").is_file()
     for i in range(2):  # each robot kept its agent's round for a resume
         with np.load(plan_dir / f"robot_{i}" / "checkpoints" / f"agent_{i}.npz") as checkpoint:
             assert int(checkpoint["iteration"]) > 200

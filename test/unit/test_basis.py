@@ -5,7 +5,8 @@ import numpy as np
 from numpy.polynomial import legendre as npleg
 import pytest
 
-from bildmacro_ros.core.basis import Grid, legendre, legendre_derivative, linearization_coefficients, TensorBasis
+from bildmacro_ros.core.basis import (Grid, legendre, legendre_derivative,
+                                      linearization_coefficients, TensorBasis)
 
 
 def test_legendre_matches_numpy_and_normalisation(rng):
@@ -42,7 +43,8 @@ def test_jacobian_finite_difference(rng):
         fd = (basis.phi(x + e) - basis.phi(x - e)) / (2 * h)
         assert np.allclose(jac[:, :, d], fd, atol=1e-6)
     z = rng.standard_normal((4, basis.m))
-    assert np.allclose(basis.jacobian_transpose_times(x, z), np.einsum("nmd,nm->nd", jac, z), atol=1e-12)
+    assert np.allclose(basis.jacobian_transpose_times(x, z), np.einsum("nmd,nm->nd", jac, z),
+                       atol=1e-12)
 
 
 def test_linearization_is_exact(rng):

@@ -2,16 +2,16 @@
 """
 Algorithm 1: the per-agent step, the vectorised step, an independent oracle, Theorem 1.
 
-Per-agent step == vectorised step, agreement with an independent implementation, Theorem 1's tracking
-invariants, and the centralised method as the consensus limit.
+Per-agent step == vectorised step, agreement with an independent implementation, Theorem 1's
+tracking invariants, and the centralised method as the consensus limit.
 """
 
 import numpy as np
 import pytest
 
 from bildmacro_ros.core import graph
-from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state, Mixer, StepSizes,
-                                          swarm_step)
+from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state,
+                                          Mixer, StepSizes, swarm_step)
 from bildmacro_ros.core.centralized import centralized_step
 from bildmacro_ros.core.symmetric import pack, unpack
 from straightforward import Straightforward
@@ -44,8 +44,8 @@ def test_agent_step_equals_vectorised_step(problem):
         result = swarm_step(problem, STEPS, state, mixer)
         for i in range(7):
             near = graph.in_neighbours(weights, i)
-            alone = agent_step(problem, STEPS, state.rows(i), weights[i, i], weights[i, near], state.y[near],
-                               state.r[near], state.q[near])
+            alone = agent_step(problem, STEPS, state.rows(i), weights[i, i], weights[i, near],
+                               state.y[near], state.r[near], state.q[near])
             for name in ("x", "y", "r", "q", "mean", "cov", "grad_f", "phi"):
                 assert np.allclose(getattr(alone.state, name)[0], getattr(result.state, name)[i],
                                    rtol=1e-12, atol=1e-13), name
@@ -54,19 +54,21 @@ def test_agent_step_equals_vectorised_step(problem):
 
 
 def test_a_groups_batched_steps_equal_each_agents_own_step(problem):
-    """agent_steps (an agent group's ready agents in one core call) gives each agent its own agent_step."""
+    """agent_steps (a group's ready agents in one call) gives each agent its own agent_step."""
     weights, state = swarm(problem, 7)
     for _ in range(5):
         some = [5, 0, 3]  # any agents, in any order
-        inputs = [(weights[i, i], weights[i, graph.in_neighbours(weights, i)], state.y[graph.in_neighbours(weights, i)],
-                   state.r[graph.in_neighbours(weights, i)], state.q[graph.in_neighbours(weights, i)]) for i in some]
+        inputs = [(weights[i, i], weights[i, graph.in_neighbours(weights, i)],
+                   state.y[graph.in_neighbours(weights, i)],
+                   state.r[graph.in_neighbours(weights, i)],
+                   state.q[graph.in_neighbours(weights, i)]) for i in some]
         together = agent_steps(problem, STEPS, [state.rows(i) for i in some], inputs)
         for i, args, batched in zip(some, inputs, together):
             alone = agent_step(problem, STEPS, state.rows(i), *args)
             # equal to rounding: BLAS tiles a batch's products differently from one row's
             for name in ("x", "y", "r", "q", "mean", "cov", "grad_f", "kl", "phi"):
-                assert np.allclose(getattr(alone.state, name), getattr(batched.state, name), rtol=1e-12,
-                                   atol=1e-13), name
+                assert np.allclose(getattr(alone.state, name), getattr(batched.state, name),
+                                   rtol=1e-12, atol=1e-13), name
             assert np.allclose(alone.x_hat, batched.x_hat, rtol=0, atol=1e-15)
             assert np.array_equal(alone.clipped, batched.clipped)
         state = swarm_step(problem, STEPS, state, Mixer(weights)).state
@@ -92,7 +94,7 @@ def test_matches_straightforward_implementation(problem):
 
 
 def test_tracking_invariants(problem):
-    """Doubly stochastic mixing keeps mean(r) = mean grad_y g_i(x_i, y_i) and mean(q) = mean H(y_i)."""
+    """Doubly stochastic mixing keeps mean(r) = mean grad_y g_i(x_i, y_i), mean q = mean H(y_i)."""
     weights, state = swarm(problem, 8)
     mixer = Mixer(weights)
     for _ in range(40):
@@ -112,8 +114,9 @@ def test_consensus_state_steps_like_centralised_method(problem, rng):
     cov = np.tile(sol.stats.cov, (n, 1))
     state = AgentState(x=x, y=theta, r=np.zeros_like(theta),
                        q=np.repeat(pack(problem.hessian(sol.stats.cov)), n, axis=0),
-                       mean=np.tile(sol.stats.mean, (n, 1)), cov=cov, grad_f=np.tile(sol.stats.grad_f, (n, 1)),
-                       kl=np.repeat(sol.stats.kl, n), phi=problem.phi(x))
+                       mean=np.tile(sol.stats.mean, (n, 1)), cov=cov,
+                       grad_f=np.tile(sol.stats.grad_f, (n, 1)), kl=np.repeat(sol.stats.kl, n),
+                       phi=problem.phi(x))
     result = swarm_step(problem, STEPS, state, Mixer(np.full((n, n), 1 / n)))
     x_hat, x_next, _ = centralized_step(problem, STEPS, x, sol)
     assert np.allclose(result.x_hat, x_hat, atol=1e-13)

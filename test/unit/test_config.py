@@ -40,9 +40,12 @@ def test_paper_preset_differs_only_in_gamma_y():
     ({"agents": 1}, "agents", "in [2, 100000]"),
     ({"agents": 2.5}, "agents", "whole number"),
     ({"agents": True}, "agents", "whole number"),
-    ({"graph": {"type": "erdos_renyi", "edge_probability": 0}}, "graph.edge_probability", "(0, 1]"),
-    ({"graph": {"type": "erdos_renyi", "edge_probability": 1.5}}, "graph.edge_probability", "(0, 1]"),
-    ({"graph": {"type": "ring", "edge_probability": 0.5}}, "graph.edge_probability", "only applies"),
+    ({"graph": {"type": "erdos_renyi", "edge_probability": 0}}, "graph.edge_probability",
+     "(0, 1]"),
+    ({"graph": {"type": "erdos_renyi", "edge_probability": 1.5}}, "graph.edge_probability",
+     "(0, 1]"),
+    ({"graph": {"type": "ring", "edge_probability": 0.5}}, "graph.edge_probability",
+     "only applies"),
     ({"graph": {"type": "explicit", "edges": [[0, 0]]}}, "graph.edges[0]", "self loop"),
     ({"graph": {"type": "explicit", "edges": [[0, 99]]}}, "graph.edges[0]", "in [0, 19]"),
     ({"algorithm": {"gamma_x": -1}}, "algorithm.gamma_x", "(0, inf)"),
@@ -53,7 +56,8 @@ def test_paper_preset_differs_only_in_gamma_y():
     ({"grid": {"quadrature": "trapezium"}}, "grid.quadrature", "did you mean trapezoid"),
     ({"basis": {"order": 0}}, "basis.order", "[1, 20]"),
     ({"target": {"type": "gaussian_mixture", "components": []}}, "target.components", "non-empty"),
-    ({"target": {"type": "gaussian_mixture", "components": [{"weight": 1, "mean": [0], "std": 1}]}},
+    ({"target": {"type": "gaussian_mixture",
+                 "components": [{"weight": 1, "mean": [0], "std": 1}]}},
      "target.components[0].mean", "two numbers"),
     ({"target": {"type": "gaussian_mixture", "components": [{"weight": 1, "mean": [0, 0]}]}},
      "target.components[0].std", "missing"),
@@ -129,17 +133,19 @@ def test_scenario_is_seeded():
 
 
 # -- any input: a clear ConfigError, or a valid config; never another exception -----------------
-_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                  st.text(max_size=12), st.lists(st.integers(-3, 3), max_size=3),
+_JUNK = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                  st.floats(allow_nan=True), st.text(max_size=12),
+                  st.lists(st.integers(-3, 3), max_size=3),
                   st.dictionaries(st.text(max_size=6), st.integers(), max_size=2))
-_SECTION_KEYS = {section: list(value) for section, value in DEFAULTS.items() if isinstance(value, dict)}
+_SECTION_KEYS = {section: list(value) for section, value in DEFAULTS.items()
+                 if isinstance(value, dict)}
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.sampled_from(list(DEFAULTS) + ["agent", "faults"]), st.one_of(
     _JUNK, st.sampled_from(list(_SECTION_KEYS)).flatmap(
-        lambda section: st.dictionaries(st.sampled_from(_SECTION_KEYS[section] + ["bogus"]), _JUNK, max_size=4))),
-    max_size=4))
+        lambda section: st.dictionaries(st.sampled_from(_SECTION_KEYS[section] + ["bogus"]),
+                                        _JUNK, max_size=4))), max_size=4))
 def test_any_config_is_valid_or_names_the_key_at_fault(raw):
     try:
         cfg = validate(raw)
@@ -150,8 +156,10 @@ def test_any_config_is_valid_or_names_the_key_at_fault(raw):
     assert cfg["faults"]["late_policy"] in ("reuse", "drop") and 0 <= cfg["faults"]["drop"] < 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(["agents", "iterations", "faults", "robots", "graph", "grid", "basis"]),
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["agents", "iterations", "faults", "robots", "graph",
+                                        "grid", "basis"]),
                        _JUNK, max_size=3))
 def test_the_cli_answers_any_config_file_without_a_traceback(tmp_path, raw):
     """In-process: an exception escaping main() is exactly what would print a traceback."""
@@ -159,6 +167,6 @@ def test_the_cli_answers_any_config_file_without_a_traceback(tmp_path, raw):
     path.write_text(yaml.safe_dump(raw))
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["simulate", "--config", str(path), "--iterations", "0", "--agents", "3", "--out",
-                     str(tmp_path / "run"), "--overwrite", "--no-plots", "--quiet"])
+        code = main(["simulate", "--config", str(path), "--iterations", "0", "--agents", "3",
+                     "--out", str(tmp_path / "run"), "--overwrite", "--no-plots", "--quiet"])
     assert code in (0, 2) and (code == 0 or err.getvalue().startswith("error: ")), err.getvalue()

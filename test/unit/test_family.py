@@ -38,7 +38,11 @@ def test_density_is_normalised(problem, rng):
 
 
 def test_kl_of_uniform_density_and_positivity(problem, rng):
-    """The density at y = 0 is uniform, 1/4 on C; its KL has a closed form, and every KL is >= 0."""
+    """
+    The density at y = 0 is uniform, 1/4 on C.
+
+    Its KL has a closed form, and every KL is >= 0.
+    """
     w = problem.family.grid.weights
     uniform_kl = np.sum(w / 4 * (np.log(1 / 4) - problem.log_target))
     assert np.isclose(problem.evaluate(np.zeros((1, 49))).kl[0], uniform_kl, atol=1e-12)
@@ -50,7 +54,9 @@ def test_grad_f_finite_difference(problem, rng):
     grad = problem.evaluate(y).grad_f[0]
     h = 1e-6
     basis = np.eye(49)
-    fd = np.array([(problem.evaluate(y + h * e).kl[0] - problem.evaluate(y - h * e).kl[0]) / (2 * h) for e in basis])
+    fd = np.array([(problem.evaluate(y
+                                     + h * e).kl[0] - problem.evaluate(y - h * e).kl[0]) / (2 * h)
+                   for e in basis])
     assert np.allclose(grad, fd, rtol=1e-6, atol=1e-8)
 
 
@@ -76,7 +82,8 @@ def test_lower_gradient_finite_difference(problem, rng):
     phibar = problem.phi(x).mean(axis=0)
     grad = -phibar + problem.evaluate(y, cov=False).mean[0] + problem.omega * y
     h = 1e-6
-    fd = np.array([(problem.lower_value(x, y + h * e) - problem.lower_value(x, y - h * e)) / (2 * h)
+    fd = np.array([(problem.lower_value(x, y
+                                        + h * e) - problem.lower_value(x, y - h * e)) / (2 * h)
                    for e in np.eye(49)])
     assert np.allclose(grad, fd, atol=1e-8)
 
@@ -102,7 +109,8 @@ def test_solve_projected_matches_eigen_clipping(problem, rng):
     y = rng.standard_normal((6, 49))
     h = problem.hessian(problem.evaluate(y).cov)  # e_0 has eigenvalue exactly omega
     perturb = rng.standard_normal((6, 48, 48)) * 0.02
-    h[:3, 1:, 1:] += perturb[:3] + np.swapaxes(perturb[:3], 1, 2)  # indefinite enough to need the clip
+    # indefinite enough to need the clip
+    h[:3, 1:, 1:] += perturb[:3] + np.swapaxes(perturb[:3], 1, 2)
     g = rng.standard_normal((6, 49))
     z, clipped = solve_projected(pack(h), omega, g)
     for i in range(6):

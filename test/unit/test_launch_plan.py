@@ -11,7 +11,8 @@ from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import EXECUTABLES, missing_executables, params_file_content, plan_swarm
+from bildmacro_ros.launch_plan import (EXECUTABLES, missing_executables, params_file_content,
+                                       plan_swarm)
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
@@ -56,11 +57,13 @@ def test_plan_seeds_reproduce():
 
 
 def test_groups_and_params_file():
-    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3, namespace="/swarm", recorders=1)
+    plan = plan_swarm(validate({"agents": 7}), agents_per_process=3, namespace="/swarm",
+                      recorders=1)
     assert [s.parameters["agent_ids"] for s in plan.processes] == [[0, 1, 2], [3, 4, 5], [6]]
     assert all(s.executable == "agent_group" and s.namespace == "/swarm" for s in plan.processes)
     doc = yaml.safe_load(params_file_content(plan))
-    assert sorted(doc) == sorted([f"/swarm/agent_{i}" for i in range(7)] + [f"/swarm/agent_group_{g}" for g in range(3)]
+    assert sorted(doc) == sorted([f"/swarm/agent_{i}" for i in range(7)]
+                                 + [f"/swarm/agent_group_{g}" for g in range(3)]
                                  + ["/swarm/swarm_simulator", "/swarm/waypoint_follower"])
     assert doc["/swarm/agent_3"]["ros__parameters"] == plan.agents[3].parameters
     # agent 3 is read by one subscription per other process holding one of its neighbours
@@ -86,7 +89,7 @@ def test_plan_from_launch_arguments():
 
 
 def test_launch_file_is_a_thin_adapter():
-    """Every launch argument is declared with a description, from the table plan_from_arguments reads."""
+    """Every launch argument is declared with a description, from the table the plan reads."""
     source = (ROOT / "launch" / "swarm.launch.py").read_text()
     assert "sys.argv" not in source
     assert "ARGUMENTS = launch_arguments()" in source
@@ -103,28 +106,38 @@ def test_robot_nodes_follow_the_config():
     by_name = {spec.name: spec for spec in plan.robots}
     assert set(by_name) == {"swarm_simulator", "waypoint_follower", "visualiser"}
     poses = np.array(by_name["swarm_simulator"].parameters["initial_poses"]).reshape(-1, 3)
-    assert np.array_equal(poses[:, :2], plan.scenario.x0)  # every robot starts at its agent's x_i^0
+    # every robot starts at its agent's x_i^0
+    assert np.array_equal(poses[:, :2], plan.scenario.x0)
     assert by_name["waypoint_follower"].parameters["robot_ids"] == list(range(6))
-    # followers stop within half the tolerance a waiting agent needs, so a stopped robot always satisfies it
-    assert by_name["waypoint_follower"].parameters["tolerance"] == plan.agents[0].parameters["arrival_tolerance"] / 2
+    # followers stop within half the tolerance a waiting agent needs, so a stopped robot always
+    # satisfies it
+    follower, agent = by_name["waypoint_follower"].parameters, plan.agents[0].parameters
+    assert follower["tolerance"] == agent["arrival_tolerance"] / 2
     flat = by_name["visualiser"].parameters["edges"]
     assert list(zip(flat[0::2], flat[1::2])) == graph_edges(plan.weights)
-    assert not any(spec.parameters["wait_for_robot"] for spec in plan.agents)  # the default runs ahead
+    # the default runs ahead
+    assert not any(spec.parameters["wait_for_robot"] for spec in plan.agents)
 
     kinds = {sim: [(s.package, s.executable) for s in plan_swarm(validate(
-        {"agents": 4, "robots": {"simulator": sim, "wait": True}})).robots] for sim in ("turtlesim", "gazebo", "none")}
-    assert kinds["turtlesim"] == [("turtlesim", "turtlesim_node"), ("bildmacro_ros", "turtlesim_bridge"),
+        {"agents": 4,
+         "robots": {"simulator": sim, "wait": True}})).robots]
+             for sim in ("turtlesim", "gazebo", "none")}
+    assert kinds["turtlesim"] == [("turtlesim", "turtlesim_node"),
+                                  ("bildmacro_ros", "turtlesim_bridge"),
                                   ("bildmacro_ros", "follower")]
-    assert kinds["gazebo"] == [("bildmacro_ros", "follower")]  # the world brings robot_<i>/cmd_vel and odom
+    # the world brings robot_<i>/cmd_vel and odom
+    assert kinds["gazebo"] == [("bildmacro_ros", "follower")]
     assert kinds["none"] == []
     waiting = plan_swarm(validate({"agents": 4, "robots": {"wait": True}}))
     assert all(spec.parameters["wait_for_robot"] for spec in waiting.agents)
     nobody = plan_swarm(validate({"agents": 4, "robots": {"wait": True, "simulator": "none"}}))
-    assert not any(spec.parameters["wait_for_robot"] for spec in nobody.agents)  # no robot to wait for
+    # no robot to wait for
+    assert not any(spec.parameters["wait_for_robot"] for spec in nobody.agents)
 
 
 def test_robot_launch_arguments():
-    plan, cfg = plan_from_arguments(agents="4", simulator="gazebo", wait_for_robots="true", rviz="true")
+    plan, cfg = plan_from_arguments(agents="4", simulator="gazebo", wait_for_robots="true",
+                                    rviz="true")
     assert cfg["robots"]["simulator"] == "gazebo" and cfg["robots"]["wait"] is True
     assert [s.executable for s in plan.robots] == ["follower", "visualiser"]
     with pytest.raises(ValueError, match="robots.simulator"):
@@ -155,32 +168,38 @@ def test_setup_declares_every_executable():
 
 def test_swarm_refuses_simulators_it_cannot_start(tmp_path, capsys):
     (tmp_path / "c.yaml").write_text("robots: {simulator: turtlesim}\n")
-    code = cli_main(["swarm", "--agents", "3", "--iterations", "5", "--config", str(tmp_path / "c.yaml"),
-                     "--out", str(tmp_path / "run")])
+    code = cli_main(["swarm", "--agents", "3", "--iterations", "5", "--config",
+                     str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")])
     assert code == 2
     assert "needs a ROS install" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_a_launch_checks_every_executable_before_it_starts_any():
-    plan, _ = plan_from_arguments(agents="4", simulator="turtlesim", rviz="true", record="/tmp/run")
+    plan, _ = plan_from_arguments(agents="4", simulator="turtlesim", rviz="true",
+                                  record="/tmp/run")
     installed = {("bildmacro_ros", exe) for exe in EXECUTABLES}
     assert missing_executables(plan, lambda package, exe: (package, exe) in installed) == [
         "rviz2/rviz2", "turtlesim/turtlesim_node"]
     assert missing_executables(plan, lambda package, exe: True) == []
-    assert {spec.executable for spec in plan.nodes()} == {"turtlesim_node", "turtlesim_bridge", "follower",
-                                                          "visualiser", "agent", "recorder", "rviz2"}
+    assert {spec.executable for spec in plan.nodes()} == {
+        "turtlesim_node", "turtlesim_bridge", "follower", "visualiser", "agent", "recorder",
+        "rviz2"}
 
 
 def test_a_recorded_launch_records_like_bildmacro_swarm(tmp_path):
     plan, cfg = plan_from_arguments(agents="4", iterations="300", record=str(tmp_path / "run"))
     recorder = plan.recorder
-    assert recorder.executable == "recorder" and recorder.parameters["out"] == str(tmp_path / "run")
-    assert recorder.parameters["log_every"] == plan.agents[0].parameters["record_every"] == 1  # K / 1000 rounded up
+    assert recorder.executable == "recorder"
+    assert recorder.parameters["out"] == str(tmp_path / "run")
+    # K / 1000 rounded up
+    assert recorder.parameters["log_every"] == plan.agents[0].parameters["record_every"] == 1
     assert plan.agents[2].parameters["checkpoint_dir"] == str(tmp_path / "run" / "checkpoints")
     assert plan.agents[2].parameters["outcome_dir"] == str(tmp_path / "run" / "outcomes")
-    assert plan.environment["OPENBLAS_NUM_THREADS"] == "1"  # the same thread environment as bildmacro swarm
-    assert "BILDMACRO_PARAMETER_SERVICES" not in plan.environment  # parameter services on by default
+    # the same thread environment as bildmacro swarm
+    assert plan.environment["OPENBLAS_NUM_THREADS"] == "1"
+    # parameter services on by default
+    assert "BILDMACRO_PARAMETER_SERVICES" not in plan.environment
     quiet, _ = plan_from_arguments(agents="4", parameter_services="false")
     assert quiet.environment["BILDMACRO_PARAMETER_SERVICES"] == "0" and quiet.recorder is None
 

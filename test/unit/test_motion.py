@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Robot motion: the go-to-goal controller in the body frame, unicycle kinematics, turtlesim's frame."""
+"""Robot motion: the go-to-goal controller, unicycle kinematics, turtlesim's frame."""
 
 import numpy as np
 import pytest
 
-from bildmacro_ros.core.motion import (body_frame_error, Gains, go_to_goal, Limits, TurtlesimFrame, unicycle_step,
-                                       wrap_angle)
+from bildmacro_ros.core.motion import (body_frame_error, Gains, go_to_goal, Limits, TurtlesimFrame,
+                                       unicycle_step, wrap_angle)
 
 LIMITS, GAINS = Limits(max_speed=0.5, max_turn_rate=3.0), Gains(tolerance=0.01)
 
@@ -95,6 +95,7 @@ def test_turtlesim_frame_maps_c_into_the_window_with_a_margin():
     xy = np.random.default_rng(0).uniform(-1, 1, (50, 2))
     assert np.allclose(frame.from_turtlesim(frame.to_turtlesim(xy)), xy)
     # a velocity v in C moves the turtle by v * scale
-    assert frame.scale == pytest.approx((frame.to_turtlesim([1, 0])[0] - frame.to_turtlesim([0, 0])[0]))
+    one_metre = frame.to_turtlesim([1, 0])[0] - frame.to_turtlesim([0, 0])[0]
+    assert frame.scale == pytest.approx(one_metre)
     with pytest.raises(ValueError):
         TurtlesimFrame(margin=0.5)

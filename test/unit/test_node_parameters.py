@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every node's parameters come from one table: the plan writes exactly them, the node reads them."""
+"""
+Every node's parameters come from one table.
+
+The plan writes exactly them, the node reads them.
+"""
 
 import pytest
 
@@ -7,7 +11,8 @@ from bildmacro_ros.core.config import FIELDS, validate
 from bildmacro_ros.launch_arguments import plan_from_arguments
 from bildmacro_ros.launch_plan import EXECUTABLES, plan_swarm
 from bildmacro_ros.protocol.node_parameters import NODE_PARAMETERS
-from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_values, ParameterError, REQUIRED
+from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, check_values, ParameterError,
+                                               REQUIRED)
 
 TABLES = {"agent": AGENT_PARAMETERS, **NODE_PARAMETERS}
 
@@ -19,8 +24,8 @@ def test_every_node_of_the_package_has_a_table():
 
 @pytest.mark.parametrize("simulator", ["embedded", "turtlesim", "none"])
 def test_the_plan_writes_every_required_parameter_and_no_other(simulator, tmp_path):
-    plan, _ = plan_from_arguments(agents="5", simulator=simulator, rviz="true", record=str(tmp_path),
-                                  agents_per_process="2")
+    plan, _ = plan_from_arguments(agents="5", simulator=simulator, rviz="true",
+                                  record=str(tmp_path), agents_per_process="2")
     specs = plan.agents + [spec for spec in plan.nodes() if spec.package == "bildmacro_ros"]
     assert {spec.executable for spec in specs} >= {"agent", "agent_group", "recorder"}
     for spec in specs:
@@ -41,7 +46,8 @@ def test_a_parameter_with_a_config_key_takes_the_config_value_default_and_range(
                 continue
             field = FIELDS.get(p.config_key)
             if field is not None and p.kind in (int, float):
-                assert p.bounds[0] == field.low and p.bounds[1] in (field.high, 2**63 - 1, float("inf"))
+                assert p.bounds[0] == field.low and p.bounds[1] in (field.high, 2**63 - 1,
+                                                                    float("inf"))
             if executable in written and p.name != "target":
                 value = cfg
                 for part in p.config_key.split("."):
@@ -52,8 +58,8 @@ def test_a_parameter_with_a_config_key_takes_the_config_value_default_and_range(
 def test_a_value_the_config_refuses_is_refused_by_the_node_naming_the_parameter():
     table = NODE_PARAMETERS["follower"]
     good = {p.name: p.default_value for p in table}
-    good.update(robot_ids=[0], max_speed=0.5, max_turn_rate=3.0, rate=20.0, radius=0.0, safety=True,
-                sensing_range=0.5)
+    good.update(robot_ids=[0], max_speed=0.5, max_turn_rate=3.0, rate=20.0, radius=0.0,
+                safety=True, sensing_range=0.5)
     assert check_values(table, good).sensing_range == 0.5
     with pytest.raises(ParameterError, match="parameter 'sensing_range'"):
         check_values(table, dict(good, sensing_range=0.0))  # the config's range is open at 0

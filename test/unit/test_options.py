@@ -30,7 +30,8 @@ def test_the_launch_file_declares_exactly_the_table_and_plans_from_it():
     assert set(launch_arguments()) == {option.name for option in options_of("launch")}
     plan, cfg = plan_from_arguments(agents="4", deadline="0.7", late_policy="reuse", drop="0.1")
     assert cfg["faults"]["deadline"] == 0.7 and cfg["faults"]["late_policy"] == "reuse"
-    assert plan.agents[0].parameters["deadline"] == 0.7 and plan.agents[0].parameters["drop"] == 0.1
+    agent = plan.agents[0].parameters
+    assert agent["deadline"] == 0.7 and agent["drop"] == 0.1
 
 
 def test_every_config_override_is_on_the_command_line_and_in_the_launch_file():

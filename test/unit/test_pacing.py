@@ -20,7 +20,11 @@ class Clock:
 
 
 def step(pace: RecorderPace, k: int, every: int = 1) -> bool:
-    """Step round k if the pace allows it, publishing its record when it has one (every `every` rounds)."""
+    """
+    Step round k if the pace allows it, publishing its record when it has one.
+
+    (every `every` rounds).
+    """
     publishes = k % every == 0
     if not pace.may_step(publishes):
         return False
@@ -36,7 +40,9 @@ def test_an_agent_steps_while_few_records_are_out_and_waits_when_lead_records_ar
     assert pace.outstanding == 3 and pace.may_step(publishes=False)  # round 5 publishes no record
     assert not pace.may_step(publishes=True) and pace.holding and pace.holds == 1
     pace.heard(0)  # the recorder took record 0: one more record may go out
-    assert not pace.holding and step(pace, 6, every=2) and step(pace, 7, every=2) and not step(pace, 8, every=2)
+    assert not pace.holding and step(pace, 6,
+                                     every=2) and step(pace, 7,
+                                                       every=2) and not step(pace, 8, every=2)
     pace.heard(6)
     assert pace.outstanding == 0 and all(step(pace, k, every=2) for k in range(8, 14))
 
@@ -74,7 +80,8 @@ def test_a_lead_below_one_record_is_refused():
 
 def test_a_held_agent_waits_for_the_recorder_after_its_neighbours_and_robot():
     clock = Clock()
-    rounds = RoundController([], [], 1.0, m=1, iterations=10, rules=RoundRules(deadline=1.0), read=clock)
+    rounds = RoundController([], [], 1.0, m=1, iterations=10, rules=RoundRules(deadline=1.0),
+                             read=clock)
     rounds.start()
     assert rounds.decide(recorder_ready=False) == Wait("recorder") and rounds.k == 0
     assert rounds.decide(robot_ready=False, recorder_ready=False) == Wait("robot")
@@ -85,7 +92,8 @@ def test_a_held_agent_waits_for_the_recorder_after_its_neighbours_and_robot():
 
 def record(m: int, sender: int, k: int, value: float) -> NeighbourState:
     y = np.full(m, value / 100)
-    return NeighbourState(k, sender, np.full(2, value / 10), np.zeros(2), y, y, np.zeros(m * (m + 1) // 2))
+    return NeighbourState(k, sender, np.full(2, value / 10), np.zeros(2), y, y,
+                          np.zeros(m * (m + 1) // 2))
 
 
 def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_and_counted(problem):
@@ -94,10 +102,13 @@ def test_a_row_whose_record_never_came_is_written_with_the_agents_last_record_an
         for i in range(2):
             if (i, k) not in ((1, 2), (1, 3)):  # agent 1's records of rounds 2 and 3 were lost
                 recorder.add(record(problem.m, i, k, k + i))
-    assert [k for k, _ in recorder.ready_rows()] == [0, 1] and recorder.missing_rows == [2, 3, 4, 5, 6]
+    assert [k for k,
+            _ in recorder.ready_rows()] == [0, 1] and recorder.missing_rows == [2, 3, 4, 5, 6]
     filled = list(recorder.fill(recorder.final()[0]))
     rows = {item[1]: item[2] for item in filled if item[0] == "row"}
-    assert sorted(rows) == [2, 3, 4, 5, 6] and [rows[k]["stand_ins"] for k in (2, 3, 4, 5, 6)] == [1, 1, 0, 0, 0]
+    assert sorted(rows) == [2, 3, 4, 5,
+                            6] and [rows[k]["stand_ins"]
+                                    for k in (2, 3, 4, 5, 6)] == [1, 1, 0, 0, 0]
     assert recorder.stood_in == {2: [1], 3: [1]} and recorder.missing_rows == []
     # rounds 2 and 3 stand in agent 1's round-1 record (y = 0.02), the newest it sent before them
     assert rows[3]["consensus_error"] == pytest.approx(np.sqrt(problem.m) * 0.005)

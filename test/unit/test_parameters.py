@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The one agent-parameter schema: the plan writes it, the node reads it, the config owns defaults and ranges."""
+"""
+The one agent-parameter schema.
+
+The plan writes it, the node reads it, the config owns defaults and ranges.
+"""
 
 import argparse
 import math
@@ -10,10 +14,12 @@ import pytest
 from bildmacro_ros.cli import build_parser
 from bildmacro_ros.core.config import default, DEFAULTS, FIELDS, validate
 from bildmacro_ros.launch_plan import plan_swarm
-from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, AgentSettings, BY_NAME, check_settings,
-                                               config_from_parameters, ParameterError, REQUIRED)
+from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, AgentSettings, BY_NAME,
+                                               check_settings, config_from_parameters,
+                                               ParameterError, REQUIRED)
 
-NODE_DEFAULTS = {spec.name: spec.default_value for spec in AGENT_PARAMETERS if spec.default_value is not REQUIRED}
+NODE_DEFAULTS = {spec.name: spec.default_value for spec in AGENT_PARAMETERS
+                 if spec.default_value is not REQUIRED}
 
 
 def planned(agent=1, **cfg):
@@ -30,7 +36,8 @@ def test_parameters_with_a_config_key_take_its_default_and_its_range():
         field = FIELDS.get(spec.config_key)
         if field is not None and spec.kind in (int, float):
             unbounded = 2**63 - 1 if spec.kind is int else math.inf
-            expected = (-unbounded if field.low is None else field.low, unbounded if field.high is None else field.high)
+            expected = (-unbounded if field.low is None else field.low, unbounded
+                        if field.high is None else field.high)
             assert spec.bounds == expected, spec.name
     assert BY_NAME["agents"].bounds == (2, 100000)  # one range for agents, the config's
 
@@ -45,7 +52,8 @@ def test_the_plan_writes_exactly_the_schema_and_the_node_reads_back_the_config()
     for key in ("agents", "iterations", "algorithm", "basis", "grid", "target", "faults"):
         assert setup.config[key] == cfg[key], key
     assert setup.settings.drop == 0.05 and setup.settings.fault_seed == 9
-    assert params["checkpoint_dir"] == "/tmp/run/checkpoints" and params["outcome_dir"] == "/tmp/run/outcomes"
+    assert params["checkpoint_dir"] == "/tmp/run/checkpoints"
+    assert params["outcome_dir"] == "/tmp/run/outcomes"
     with pytest.raises(Exception):  # frozen: settings are read once, at startup
         setup.settings.deadline = 5.0
 
@@ -75,7 +83,8 @@ def test_a_missing_required_parameter_is_named():
 
 
 def test_each_fault_setting_has_one_name_in_config_parameter_and_command_line():
-    swarm = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["swarm"]
+    swarm = next(a for a in build_parser()._actions
+                 if isinstance(a, argparse._SubParsersAction)).choices["swarm"]
     options = {opt for action in swarm._actions for opt in action.option_strings}
     for key in DEFAULTS["faults"]:
         assert key in BY_NAME and BY_NAME[key].config_key == f"faults.{key}", key

@@ -53,10 +53,13 @@ def test_a_q_far_from_positive_semidefinite_is_dropped_though_its_entries_are_sm
     honest = message(Distributed(scenario).state, 0, 0)
     far = pack(-10 * (np.ones((m, m)) - np.eye(m)))  # entries 10, smallest eigenvalue -480
     assert np.abs(far).max() <= bounds.q
-    assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, far)) == "indefinite_q"
-    near = pack(-0.5 * bounds.q_floor / m * (np.ones((m, m)) - np.eye(m)))  # smallest eigenvalue -q_floor/2
+    assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r,
+                                       far)) == "indefinite_q"
+    # smallest eigenvalue -q_floor/2
+    near = pack(-0.5 * bounds.q_floor / m * (np.ones((m, m)) - np.eye(m)))
     assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, near)) is None
-    # large (||q||_F = 490, past the shortcut that skips the factorisation) but semidefinite: plausible
+    # large (||q||_F = 490, past the shortcut that skips the factorisation) but semidefinite:
+    # plausible
     big = pack(np.full((m, m), 10.0))
     assert bounds.check(NeighbourState(0, 0, honest.x, honest.x, honest.y, honest.r, big)) is None
 
@@ -64,5 +67,6 @@ def test_a_q_far_from_positive_semidefinite_is_dropped_though_its_entries_are_sm
 def test_the_y_bound_starts_from_the_swarms_initial_y_and_grows_as_7_allows():
     bounds = Bounds.of(m=4, omega=1e-2, gamma_y=0.1, initial_y=2.0)
     assert bounds.initial_y == INITIAL_Y  # at least 5: N(0, I) draws of 100 agents stay below it
-    assert bounds.y(0) == SAFETY * INITIAL_Y and bounds.y(100) == pytest.approx(SAFETY * (INITIAL_Y + 100 * 0.1 * 4))
+    assert bounds.y(0) == SAFETY * INITIAL_Y
+    assert bounds.y(100) == pytest.approx(SAFETY * (INITIAL_Y + 100 * 0.1 * 4))
     assert Bounds.of(m=4, omega=1e-2, gamma_y=0.1, initial_y=8.0).y(0) == SAFETY * 8.0

@@ -36,7 +36,8 @@ def test_theta_jacobian_finite_difference(problem, rng):
             xp, xm = x.copy(), x.copy()
             xp[i, d] += h
             xm[i, d] -= h
-            fd = (problem.theta(xp, sol.theta).theta - problem.theta(xm, sol.theta).theta) / (2 * h)
+            fd = (problem.theta(xp,
+                                sol.theta).theta - problem.theta(xm, sol.theta).theta) / (2 * h)
             assert np.allclose(jac[i, :, d], fd, rtol=1e-5, atol=1e-7), (i, d)
 
 
@@ -51,7 +52,8 @@ def test_hypergradient_finite_difference(problem, rng):
             xp, xm = x.copy(), x.copy()
             xp[i, d] += h
             xm[i, d] -= h
-            fd[i, d] = (problem.objective(xp, sol.theta) - problem.objective(xm, sol.theta)) / (2 * h)
+            fd[i, d] = (problem.objective(xp,
+                                          sol.theta) - problem.objective(xm, sol.theta)) / (2 * h)
     assert np.allclose(grad, fd, rtol=1e-5, atol=1e-9)
     # and it is the chain rule: grad l = (d theta / dx)^T grad f(theta)
     chain = np.einsum("nmd,m->nd", problem.theta_jacobian(x, sol), sol.stats.grad_f[0])

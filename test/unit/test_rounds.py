@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-The round rules of protocol/rounds.py, one test per rule of the README's Faults section.
+The round rules of protocol/rounds.py, one test per rule of docs/faults.md.
 
 Each test drives a RoundController with a scripted clock and scripted messages, in milliseconds;
 the DDS fault tests (test_faults_ros.py) are the end-to-end check of the same rules.
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from bildmacro_ros.protocol.inbox import MAX_AHEAD
-from bildmacro_ros.protocol.rounds import (CATCH_UP_LEAD, CatchUp, Finish, MAX_LEAD, RoundController, RoundRules, Step,
-                                           Wait)
+from bildmacro_ros.protocol.rounds import (CATCH_UP_LEAD, CatchUp, Finish, MAX_LEAD,
+                                           RoundController, RoundRules, Step, Wait)
 from bildmacro_ros.protocol.wire import NeighbourState
 
 DEADLINE = 0.1
@@ -108,7 +108,8 @@ def test_a_neighbour_still_starting_gets_the_startup_timeout_not_the_deadline():
     clock = Clock()
     ctl = agent(clock, rules=RoundRules(deadline=DEADLINE, startup_timeout=2.0))
     feed(ctl, (1, 0))
-    assert steps(wait_for(ctl, clock, 1.9)) == []  # 19 deadlines: neighbour 2 may still be discovering
+    # 19 deadlines: neighbour 2 may still be discovering
+    assert steps(wait_for(ctl, clock, 1.9)) == []
     late = steps(wait_for(ctl, clock, 0.2))
     assert [(s.k, s.late) for s in late] == [(0, [2])]
 
@@ -122,7 +123,8 @@ def test_a_lost_message_costs_its_receiver_one_late_round_after_the_deadline():
     assert steps(wait_for(ctl, clock, 0.9 * DEADLINE)) == []
     late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
     assert [(s.k, s.late) for s in late] == [(3, [1])]
-    assert late[0].self_weight == pytest.approx(0.75) and [r.sender for r in late[0].rows] == [2]  # drop
+    # drop
+    assert late[0].self_weight == pytest.approx(0.75) and [r.sender for r in late[0].rows] == [2]
     assert ctl.log.late_rounds == 1
 
 
@@ -130,15 +132,16 @@ class Network:
     """
     Agents on a graph, one scripted clock, instant delivery but for the lost messages.
 
-    A lost (sender, receiver, round) message loses every copy of it, as FaultInjector does. Each wake-up
-    is handled as the node handles it, agents in `order`: receive, decide until told to wait, publish,
-    re-send.
+    A lost (sender, receiver, round) message loses every copy of it, as FaultInjector does. Each
+    wake-up is handled as the node handles it, agents in `order`: receive, decide until told to
+    wait, publish, re-send.
     """
 
     def __init__(self, edges, lost, iterations, order, pace=None):
         self.clock = Clock()
         ids = sorted({i for edge in edges for i in edge})
-        self.near = {i: sorted({b for a, b in edges if a == i} | {a for a, b in edges if b == i}) for i in ids}
+        self.near = {i: sorted({b for a, b in edges if a == i} | {a for a, b in edges if b == i})
+                     for i in ids}
         self.iterations = iterations
         self.agents = {i: self.controller(i) for i in ids}
         self.lost, self.order, self.sent = set(lost), order, {i: [] for i in ids}
@@ -153,11 +156,16 @@ class Network:
         self.drain()
 
     def controller(self, i, start_round=0):
-        return RoundController(self.near[i], [0.2] * len(self.near[i]), 1 - 0.2 * len(self.near[i]), 1,
-                               self.iterations, RULES, start_round=start_round, read=self.clock)
+        return RoundController(self.near[i], [0.2] * len(self.near[i]),
+                               1 - 0.2 * len(self.near[i]), 1, self.iterations, RULES,
+                               start_round=start_round, read=self.clock)
 
     def restart(self, i, start_round):
-        """Agent i's process starts again from its checkpoint at start_round (its messages in flight are gone)."""
+        """
+        Agent i's process starts again from its checkpoint at start_round.
+
+        (its messages in flight are gone).
+        """
         self.queue = [entry for entry in self.queue if entry[0] != i]
         self.agents[i] = self.controller(i, start_round)
         self.agents[i].start()
@@ -173,7 +181,8 @@ class Network:
     def drain(self):
         while self.queue:
             sender, receiver, k = self.queue.pop(0)
-            if (sender, receiver, k) not in self.lost and frozenset((sender, receiver)) not in self.cut:
+            cut = frozenset((sender, receiver)) in self.cut
+            if (sender, receiver, k) not in self.lost and not cut:
                 self.agents[receiver].receive(message(sender, k))
                 self.wake(receiver)
 
@@ -204,7 +213,8 @@ class Network:
                 self.drain()
 
 
-@pytest.mark.parametrize("order", [(0, 2, 1), (1, 0, 2)], ids=["neighbours-first", "receiver-first"])
+@pytest.mark.parametrize("order", [(0, 2, 1), (1, 0, 2)],
+                         ids=["neighbours-first", "receiver-first"])
 def test_one_lost_message_costs_one_late_round_and_no_cascade(order):
     # a path 0 - 1 - 2; agent 1 never gets agent 0's round 5. Agents 0 and 2, one round ahead,
     # wait on agent 1's round 6 with the same deadline, and would give up at the same moment.
@@ -216,9 +226,10 @@ def test_one_lost_message_costs_one_late_round_and_no_cascade(order):
 
 
 def one_group_since(net, since) -> bool:
-    """Every agent finished, none counts another dead, and none stepped a round late after `since`."""
+    """Every agent finished, none counts another dead, none stepped a round late after `since`."""
     return all(ctl.finished and not ctl.dead for ctl in net.agents.values()) and \
-        not [(i, step.k) for i, done in net.stepped.items() for t, step in done if t > since and step.late]
+        not [(i, step.k) for i, done in net.stepped.items() for t, step in done if t > since
+             and step.late]
 
 
 # two pairs {0, 1} and {2, 3} joined by the links 1-2 and 3-0; the pair {2, 3} computes faster
@@ -239,14 +250,15 @@ def test_a_partition_heals_into_one_group_whichever_side_is_ahead(pace):
     healed = net.clock.t
     net.cut = set()
     net.run(seconds=40.0)
-    # within a bounded time: MAX_AHEAD late rounds for the slow side to fall out of the window, then
-    # a catch-up and two late rounds on each side while the messages meet again
+    # within a bounded time: MAX_AHEAD late rounds for the slow side to fall out of the window,
+    # then a catch-up and two late rounds on each side while the messages meet again
     assert one_group_since(net, since=healed + (MAX_AHEAD + 5) * DEADLINE), \
         {i: (ctl.k, ctl.dead, ctl.log.catch_ups) for i, ctl in net.agents.items()}
 
 
 def test_a_restarted_pair_that_hears_each_other_first_rejoins():
-    net = Network(PAIRS, lost=[], iterations=800, order=(0, 1, 2, 3), pace={0: 2, 1: 2, 2: 2, 3: 2})
+    net = Network(PAIRS, lost=[], iterations=800, order=(0, 1, 2, 3),
+                  pace={0: 2, 1: 2, 2: 2, 3: 2})
     net.run(seconds=1.0)
     checkpoint = min(net.agents[2].k, net.agents[3].k) - 30  # the computer of 2 and 3 lost power
     net.cut = set(CROSS)  # and comes back before its link to the others does
@@ -266,7 +278,8 @@ def test_a_neighbour_that_is_itself_waiting_is_waited_for_two_deadlines():
     clock = Clock()
     ctl = agent(clock)
     play_rounds(ctl, clock, range(4))
-    feed(ctl, (2, 4))  # neighbour 1 reached round 3 just now and is waiting on a message of its own
+    # neighbour 1 reached round 3 just now and is waiting on a message of its own
+    feed(ctl, (2, 4))
     assert steps(wait_for(ctl, clock, 1.9 * DEADLINE)) == []  # past the deadline, within two
     late = steps(wait_for(ctl, clock, 0.2 * DEADLINE))
     assert [(s.k, s.late) for s in late] == [(4, [1])]
@@ -300,7 +313,8 @@ def test_dead_after_deadlines_of_silence_make_a_neighbour_dead_and_it_is_no_long
     assert ctl.log.events, "never declared dead"
     event = ctl.log.events[0]
     assert (event.kind, event.neighbour) == ("dead", 1)
-    assert 3 * DEADLINE <= clock.t - silent_from <= 3 * DEADLINE + 3 * RULES.tick, clock.t - silent_from
+    silent = clock.t - silent_from
+    assert 3 * DEADLINE <= silent <= 3 * DEADLINE + 3 * RULES.tick, silent
     assert event.silent >= 3 * DEADLINE
     assert all(s.late == [1] for s in done)  # each of those rounds waited its deadline
     k = ctl.k
@@ -323,7 +337,8 @@ def test_a_message_from_a_dead_neighbour_for_a_current_round_brings_it_back():
     assert ctl.dead == [1]
     k = ctl.k
     ctl.receive(message(1, k))
-    assert ctl.dead == [] and [(e.kind, e.k) for e in ctl.drain_events()] == [("dead", 3), ("back", k)]
+    assert ctl.dead == [] and [(e.kind, e.k)
+                               for e in ctl.drain_events()] == [("dead", 3), ("back", k)]
     feed(ctl, (2, k))
     assert [s.late for s in steps(run(ctl))] == [[]]  # it counted again in round k
     feed(ctl, (2, k + 1))
@@ -347,7 +362,8 @@ def test_one_neighbour_far_ahead_is_enough_to_catch_up_and_a_near_one_is_not():
     actions = wait_for(ctl, clock, 1.1 * DEADLINE)
     assert not any(isinstance(a, CatchUp) for a in actions)
     assert [(s.k, s.late) for s in steps(actions)] == [(0, [1])]
-    feed(ctl, (1, 30))  # neighbour 1 ran ahead (another side of a partition); neighbour 2 keeps pace
+    # neighbour 1 ran ahead (another side of a partition); neighbour 2 keeps pace
+    feed(ctl, (1, 30))
     feed(ctl, (2, 1))
     actions = wait_for(ctl, clock, 1.1 * DEADLINE)
     assert actions[0] == CatchUp(1, 30 + CATCH_UP_LEAD)
@@ -378,12 +394,14 @@ def test_a_neighbour_silent_while_this_process_runs_is_late_all_the_same():
 
 def test_reuse_stands_in_the_newest_message_with_the_weights_unchanged():
     clock = Clock()
-    ctl = agent(clock, rules=RoundRules(deadline=DEADLINE, late_policy="reuse", startup_timeout=0.0))
+    ctl = agent(clock,
+                rules=RoundRules(deadline=DEADLINE, late_policy="reuse", startup_timeout=0.0))
     play_rounds(ctl, clock, range(2))
     feed(ctl, (2, 2), (1, 3))
     late = steps(wait_for(ctl, clock, 1.2 * DEADLINE))[0]
     assert late.late == [1] and late.self_weight == 0.5 and np.allclose(late.weights, [0.25, 0.25])
-    assert [(r.sender, r.iteration) for r in late.rows] == [(1, 1), (2, 2)]  # round 1's message stands in
+    # round 1's message stands in
+    assert [(r.sender, r.iteration) for r in late.rows] == [(1, 1), (2, 2)]
 
 
 def test_no_deadline_waits_for_ever_and_the_robot_holds_a_round():

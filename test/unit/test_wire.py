@@ -8,7 +8,8 @@ import pytest
 
 from bildmacro_ros.core.symmetric import packed_size
 from bildmacro_ros.protocol.inbox import Inbox, MAX_AHEAD
-from bildmacro_ros.protocol.wire import decode, encode, layout_label, MalformedMessage, message_length
+from bildmacro_ros.protocol.wire import (decode, encode, layout_label, MalformedMessage,
+                                         message_length)
 
 M = 49
 
@@ -66,22 +67,25 @@ def test_inbox_rounds():
     assert inbox.offer(4, message(1 + MAX_AHEAD + 1, 4), current=1) == "too_far_ahead"
     assert inbox.offer(2, message(1, 2), current=1) == "not_a_neighbour"
     assert inbox.offer(4, message(1, 4)[:10], current=1) == "wrong_size"
-    assert inbox.dropped == {"duplicate": 1, "stale": 1, "too_far_ahead": 1, "not_a_neighbour": 1, "wrong_size": 1}
+    assert inbox.dropped == {"duplicate": 1, "stale": 1, "too_far_ahead": 1, "not_a_neighbour": 1,
+                             "wrong_size": 1}
     assert inbox.offer(4, message(1, 4), current=1) == "accepted" and inbox.complete(1)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.one_of(
     st.binary(max_size=12000),
-    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=1400).map(lambda v: np.array(v, dtype=float)),
-    st.builds(lambda k, s, bad: np.where(np.arange(message_length(M)) == bad % message_length(M), np.nan,
-                                         message(k % 50, s % 3)),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True),
+             max_size=1400).map(lambda v: np.array(v, dtype=float)),
+    st.builds(lambda k, s, bad: np.where(np.arange(message_length(M)) == bad % message_length(M),
+                                         np.nan, message(k % 50, s % 3)),
               st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
     st.builds(lambda k, s: message(k, s), st.integers(0, 100), st.integers(-3, 5)),
 ))
 def test_no_input_crashes_the_inbox(data):
     inbox = Inbox([1, 2], M)
     status = inbox.offer(1, data, current=3)
-    assert status in {"accepted", "stale", "duplicate", "too_far_ahead", "wrong_size", "non_finite", "wrong_layout",
-                      "bad_iteration", "wrong_sender", "position_outside", "not_float64"}
+    assert status in {"accepted", "stale", "duplicate", "too_far_ahead", "wrong_size",
+                      "non_finite", "wrong_layout", "bad_iteration", "wrong_sender",
+                      "position_outside", "not_float64"}
     assert inbox.accepted + sum(inbox.dropped.values()) == 1
