@@ -29,9 +29,9 @@ from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import read_parameters
-from .topics import (bodies_topic, held_topic, LATCHED_QOS, odom_topic, QUIET_SUB, RECORD_QOS,
-                     record_topic, recorder_progress_topic, STREAM_PUB_QOS, STREAM_SUB_QOS,
-                     WAYPOINT_QOS, waypoint_topic)
+from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, odom_topic,
+                     QUIET_SUB, RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
+                     STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
@@ -196,7 +196,8 @@ class RecorderNode(Node):
         if k < 0 or self.track is None:
             return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not (stops is not None and stops.requested):
+        stopped = lambda: stops is not None and stops.requested  # noqa: E731
+        while time.monotonic() < deadline and not stopped():
             executor.spin_once(timeout_sec=0.05)
             # as close as their neighbours let them
             held = np.all(self.held == arrays["x"], axis=1)
@@ -204,6 +205,10 @@ class RecorderNode(Node):
                 break
         # the settled poses
         self.track.sample(self.get_clock().now().nanoseconds * 1e-9, force=True, round_k=k)
+        # and a report on the bodies from after that: the one heard may predate the last contacts
+        heard, until = self.bodies and self.bodies[2], time.monotonic() + 3 * BODIES_PERIOD
+        while heard and self.bodies[2] == heard and time.monotonic() < until and not stopped():
+            executor.spin_once(timeout_sec=0.05)
 
     def finish(self, plots: bool = True, animation: bool = False,
                stops=None) -> tuple[int, float, list[str]]:

@@ -22,9 +22,9 @@ from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, set_heading
 from .parameters import read_parameters
-from .topics import (arrived_topic, bodies_topic, cmd_vel_topic, held_topic, LATCHED_QOS,
-                     odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS, WAYPOINT_QOS,
-                     waypoint_topic)
+from .topics import (arrived_topic, BODIES_PERIOD, bodies_topic, cmd_vel_topic, held_topic,
+                     LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS,
+                     WAYPOINT_QOS, waypoint_topic)
 from ..core.motion import Gains, go_to_goal, Limits, unicycle_step
 from ..core.safety import BodyWatch, HeldBack, safe_command, SafetySettings
 from ..protocol.node_parameters import FOLLOWER_PARAMETERS, SIMULATOR_PARAMETERS
@@ -71,7 +71,7 @@ class SwarmSimulatorNode(Node):
         self.bodies = BodyWatch(len(self.ids), self.radius)
         if self.radius > 0:
             self.bodies_pub = self.create_publisher(Float64MultiArray, bodies_topic(), LATCHED_QOS)
-            self.bodies_timer = self.create_timer(0.2, self._report_bodies)
+            self.bodies_timer = self.create_timer(BODIES_PERIOD, self._report_bodies)
         self.get_logger().info(f"simulating {len(self.ids)} robots at {rate:g} Hz "
                                f"(max {self.limits.max_speed:g} m/s, "
                                f"{self.limits.max_turn_rate:g} rad/s)")

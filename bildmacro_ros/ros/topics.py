@@ -75,6 +75,9 @@ def held_topic(robot: int) -> str:
     return f"{robot_namespace(robot)}/held"
 
 
+BODIES_PERIOD = 0.2  # seconds between two of the simulator's reports on its robots' bodies
+
+
 def bodies_topic() -> str:
     """
     Name the embedded simulator's latched report on its robots' bodies.
