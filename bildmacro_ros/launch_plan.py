@@ -152,6 +152,8 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
         "listeners": int(np.count_nonzero(w[:, agent] > 0)) - 1,  # agents that listen to this one
         "record_every": int(record_every),
         "recorders": int(recorders),
+        # the robot's follower gets every waypoint from round 0 on
+        "followers": int(cfg["robots"]["simulator"] != "none"),
     })
     if run_dir is not None:  # what a restarted agent resumes from, and what each agent reports
         params["checkpoint_dir"] = str(Path(run_dir) / "checkpoints")

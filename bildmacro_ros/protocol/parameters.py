@@ -122,6 +122,8 @@ AGENT_PARAMETERS = (
     _P("record_every", int,
        "publish agent_<i>/record every this many rounds, for a recorder (0: never)", default=0,
        low=0, high=INT64),
+    _P("followers", int, "waypoint subscribers (the robot's follower) to wait for before round 0",
+       default=0, low=0, high=1000),
     _P("recorders", int, "record subscribers to wait for before round 0", default=0, low=0,
        high=1000),
     _P("startup_timeout", float, "seconds to wait for discovery before starting anyway",

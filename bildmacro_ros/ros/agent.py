@@ -102,11 +102,12 @@ class AgentNode(Node):
     # -- in ------------------------------------------------------------------------------------
     def _try_start(self):
         links = self.subs if self.bus is None else self.bus.remote_links(self.agent.neighbours)
-        recorders = self.agent.settings.recorders
+        s = self.agent.settings
         matched = (self.state_pub.get_subscription_count() >= self.agent.listeners
                    and all(sub.get_publisher_count() > 0 for sub in links)
+                   and self.waypoint_pub.get_subscription_count() >= s.followers
                    and (self.record_pub is None
-                        or self.record_pub.get_subscription_count() >= recorders))
+                        or self.record_pub.get_subscription_count() >= s.recorders))
         if self.agent.start(matched):
             self.destroy_timer(self.ready_timer)  # a cancelled timer stays in every wait set
             self.act()
@@ -179,8 +180,9 @@ class AgentNode(Node):
         return payloads
 
     def _await_acks(self):
-        # neighbours may still need this agent's last rounds, and the recorder its last record
-        pubs = [pub for pub in self.topics.values() if pub is not None]
+        # neighbours may still need this agent's last rounds, the recorder its last record, and
+        # the robot its last waypoint
+        pubs = [pub for pub in (*self.topics.values(), self.waypoint_pub) if pub is not None]
         acked = all(pub.wait_for_all_acked(Duration(seconds=0)) for pub in pubs)
         if self.agent.settle(acked):
             self.destroy_timer(self.ack_timer)

@@ -26,10 +26,11 @@ STATE_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50,
 RECORD_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                         reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# Waypoints: a follower only wants the newest one.
+# Waypoints: a follower only wants the newest one, and gets it even if it matched after it went
+# out (transient-local): a fast run ahead can send its last waypoint within a second of starting.
 WAYPOINT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                           reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.VOLATILE)
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 # Robot streams (odometry, velocity commands) follow ROS sensor practice: subscribers take best

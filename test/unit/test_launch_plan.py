@@ -130,7 +130,10 @@ def test_robot_nodes_follow_the_config():
     assert kinds["none"] == []
     waiting = plan_swarm(validate({"agents": 4, "robots": {"wait": True}}))
     assert all(spec.parameters["wait_for_robot"] for spec in waiting.agents)
+    # an agent with a robot waits for its follower before round 0, as for its listeners
+    assert all(spec.parameters["followers"] == 1 for spec in waiting.agents)
     nobody = plan_swarm(validate({"agents": 4, "robots": {"wait": True, "simulator": "none"}}))
+    assert all(spec.parameters["followers"] == 0 for spec in nobody.agents)
     # no robot to wait for
     assert not any(spec.parameters["wait_for_robot"] for spec in nobody.agents)
 
