@@ -204,14 +204,12 @@ class Agent:
             save_checkpoint(self.checkpoint, k, self.state, self.x_hat)
 
     def settle(self, acked: bool) -> bool:
-        """
-        After the last round: True once the end may come (outcome reported), else wait.
-
-        It waits for acked (the last messages acknowledged) and the robot at its last waypoint,
-        up to the finish deadline.
-        """
+        """After the last round: True once the end may come (outcome reported), else wait."""
+        # for acked (the last messages acknowledged) and the robot at its last waypoint, up to the
+        # finish deadline, and for as long as a recorder that is behind still takes records
         there = self.robot.at(self.state.x[0])
-        if not (acked and there) and self.read() < self.finish_deadline:
+        recorder = self.pace is not None and self.pace.taking()
+        if not (acked and there) and (self.read() < self.finish_deadline or recorder):
             return False
         if not there:
             self._say("warning", f"agent {self.id}: the robot did not reach its last waypoint")
@@ -268,6 +266,8 @@ class Agent:
         if self.recorded:  # round K's state is the run's final state
             self.outbox.append(Publish("record", self.encode(self.rounds.k, self.id, self.state,
                                                              self.x_hat)[0]))
+            if self.pace is not None:
+                self.pace.published(self.rounds.k)
         wait = FINISH_WAIT_ROBOT if self.settings.wait_for_robot else FINISH_WAIT
         self.finish_deadline = self.read() + wait
 

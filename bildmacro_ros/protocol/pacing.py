@@ -40,6 +40,7 @@ class RecorderPace:
         # a catch-up skips rounds whose records never go out
         self.out: deque[int] = deque()
         self.held_since: float | None = None
+        self.heard_at = read()  # the recorder's last word that it took more
         self.waived = False  # the recorder went silent while holding this agent
         self.holds = 0  # times this agent was held, for its outcome
 
@@ -51,7 +52,7 @@ class RecorderPace:
     def heard(self, taken: int) -> None:
         """Note that the recorder has taken this agent's records up to round `taken`."""
         if taken > self.taken:
-            self.taken = taken
+            self.taken, self.heard_at = taken, self.read()
             while self.out and self.out[0] <= taken:
                 self.out.popleft()
             self.held_since, self.waived = None, False
@@ -59,6 +60,15 @@ class RecorderPace:
     @property
     def outstanding(self) -> int:
         return len(self.out)
+
+    def taking(self) -> bool:
+        """
+        Tell whether records are out and the recorder, though behind, still takes them.
+
+        A finished agent then stays: its records die with its process. A recorder that took
+        nothing for `patience` seconds no longer keeps it.
+        """
+        return bool(self.out) and self.read() - self.heard_at < self.patience
 
     def may_step(self, publishes: bool) -> bool:
         """Tell whether the next round may step: one that publishes a record leaves <= lead out."""

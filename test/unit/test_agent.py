@@ -239,6 +239,26 @@ def test_the_end_waits_for_acknowledgements_and_the_robot_up_to_its_deadline(pla
     assert any("did not reach its last waypoint" in w for w in warnings(robot))
 
 
+def test_the_end_waits_for_a_recorder_that_is_behind_while_it_still_takes_records(plan):
+    clock = Clock()
+    agents = [make(plan, clock, i, iterations=3, record_every=1, recorders=1) for i in range(4)]
+    run_swarm(agents, 3)
+    for a in agents:
+        a.act()
+    a = agents[0]
+    assert a.finishing and a.pace.outstanding == 4  # rounds 0..2 and the final state, untaken
+    clock.t += 6.0
+    a.recorder_heard(1)  # behind, but taking
+    assert not a.settle(acked=False)  # past the 5 s deadline: its records die with its process
+    clock.t += 9.9
+    assert not a.settle(acked=False)
+    clock.t += 0.1  # the recorder took nothing for its patience: it no longer keeps the agent
+    assert a.settle(acked=False)
+    b = agents[1]
+    b.recorder_heard(3)  # every record taken: the deadline alone counts
+    assert b.settle(acked=False)
+
+
 def test_ctrl_c_keeps_the_round_reached_and_reports_it(plan, tmp_path):
     clock = Clock()
     never = make(plan, clock, checkpoint_dir=str(tmp_path / "never"),
