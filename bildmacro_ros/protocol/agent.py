@@ -95,10 +95,15 @@ class Agent:
 
     def start(self, matched: bool) -> bool:
         """Start round 0 once discovery has `matched` or its timeout passed; True if it did."""
+        # and the recorder's first word, sent once every agent's record writer is up: a process
+        # started late then cannot make agents far from it step past waiting neighbours, late,
+        # and run ahead alone (docs/faults.md)
+        matched = matched and (self.pace is None or self.pace.spoken)
         if self.rounds.started or not self.rounds.may_start(matched):
             return False
         if not matched:
-            self._say("warning", "discovery incomplete at startup_timeout; starting anyway")
+            self._say("warning", "discovery incomplete (or no word from the recorder) at "
+                                 "startup_timeout; starting anyway")
         self.rounds.start()
         self._publish_round()  # x_i^0 first: round 0 may wait for the robot to get there
         return True
@@ -287,14 +292,7 @@ class Agent:
 
     def _log_events(self) -> None:
         for event in self.rounds.drain_events():
-            if event.kind == "dead":
-                self._say("warning", f"agent {self.id}: agent {event.neighbour} has been silent "
-                                     f"for {event.silent:.1f} s ({self.settings.dead_after} "
-                                     f"deadlines) and is declared dead at round {event.k}: "
-                                     f"dropped from the sums until it is heard again")
-            else:
-                self._say("info", f"agent {self.id}: agent {event.neighbour} is back at round "
-                                  f"{event.k}")
+            self.outbox.event(self.id, event, self.settings.dead_after)
 
     def _filed(self, sender: int, status: str) -> None:
         self.outbox.filed(sender, status, self.rounds.inbox.dropped)

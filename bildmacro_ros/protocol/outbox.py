@@ -75,3 +75,13 @@ class Outbox:
             self.say("warning",
                      f"dropped a message from agent {sender}: {status} (dropped so far: "
                      f"{dict(dropped)})", repeat="drop")
+
+    def event(self, agent: int, event, dead_after: int) -> None:
+        """Log a round rule's Event: a neighbour declared dead (a warning) or back."""
+        if event.kind == "dead":
+            self.say("warning", f"agent {agent}: agent {event.neighbour} has been silent for "
+                                f"{event.silent:.1f} s ({dead_after} deadlines) and is declared "
+                                f"dead at round {event.k}: dropped from the sums until it is "
+                                f"heard again")
+        else:
+            self.say("info", f"agent {agent}: agent {event.neighbour} is back at round {event.k}")

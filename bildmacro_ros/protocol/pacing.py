@@ -43,6 +43,7 @@ class RecorderPace:
         self.heard_at = read()  # the recorder's last word that it took more
         self.waived = False  # the recorder went silent while holding this agent
         self.holds = 0  # times this agent was held, for its outcome
+        self.spoken = False  # the recorder has said anything: every agent's writer is up
 
     def published(self, k: int) -> None:
         """Note that this agent published its round-k record."""
@@ -51,6 +52,7 @@ class RecorderPace:
 
     def heard(self, taken: int) -> None:
         """Note that the recorder has taken this agent's records up to round `taken`."""
+        self.spoken = True
         if taken > self.taken:
             self.taken, self.heard_at = taken, self.read()
             while self.out and self.out[0] <= taken:

@@ -104,10 +104,10 @@ class RecorderNode(Node):
     def _tell_progress(self):
         # Every word wakes every agent, which costs it about as much as a neighbour's message: so
         # only once an agent has PROGRESS_STEP more records taken (far inside its lead of
-        # RECORD_LEAD), or a second after anything changed
-        now = time.monotonic()
-        if self.since_told.max() >= PROGRESS_STEP or (self.since_told.any()
-                                                      and now - self.told_at >= 1.0):
+        # RECORD_LEAD), or a second after any change; the first when all are up (Agent.start)
+        now, told = time.monotonic(), self.since_told
+        if told.max() >= PROGRESS_STEP or (told.any() and now - self.told_at >= 1.0) or (
+                self.told_at == -np.inf and self.matched()):
             self.progress_pub.publish(Int64MultiArray(data=[int(k) for k in self.taken]))
             self.since_told[:] = 0
             self.told_at = now

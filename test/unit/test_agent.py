@@ -165,6 +165,19 @@ def test_a_tick_asks_the_rounds_again_only_when_time_can_change_the_answer(plan)
     assert recorded.tick()  # its patience runs on the clock
 
 
+def test_round_0_waits_for_the_recorders_first_word_so_that_the_swarm_starts_together(plan):
+    clock = Clock()
+    agent = make(plan, clock, record_every=1, recorders=1, startup_timeout=30.0)
+    assert not agent.start(matched=True)  # its links matched, but the recorder has not spoken
+    agent.recorder_heard(-1)  # its first word: every agent's record writer is up
+    assert agent.start(matched=True) and warnings(agent) == []
+    unheard = make(plan, clock, record_every=1, recorders=1, startup_timeout=30.0)
+    clock.t += 30.0
+    assert unheard.start(matched=True)
+    assert any("no word from the recorder" in w for w in warnings(unheard))
+    assert make(plan, clock, record_every=1, recorders=0).start(matched=True)
+
+
 def test_tracking_resets_and_checkpoints_fall_on_their_rounds(plan, tmp_path):
     clock = Clock()
     agents = [make(plan, clock, i, tracking_reset=2, checkpoint_every=2,

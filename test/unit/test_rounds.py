@@ -114,6 +114,19 @@ def test_a_neighbour_still_starting_gets_the_startup_timeout_not_the_deadline():
     assert [(s.k, s.late) for s in late] == [(0, [2])]
 
 
+def test_a_neighbour_still_starting_is_waited_for_even_beside_one_that_lost_a_message():
+    clock = Clock()
+    ctl = agent(clock, rules=RoundRules(deadline=DEADLINE, startup_timeout=2.0))
+    feed(ctl, (1, 0), (2, 0))
+    assert steps(run(ctl)) != []
+    # neighbour 1's round 1 is lost (it has sent round 2); neighbour 2 has not got past round 0:
+    # it may still wait for a starter of its own, and stepping past it would run ahead alone
+    feed(ctl, (1, 2))
+    assert steps(wait_for(ctl, clock, 1.9)) == []
+    late = steps(wait_for(ctl, clock, 0.2))
+    assert [(s.k, s.late) for s in late][:1] == [(1, [1, 2])]
+
+
 def test_a_lost_message_costs_its_receiver_one_late_round_after_the_deadline():
     clock = Clock()
     ctl = agent(clock)
