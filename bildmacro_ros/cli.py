@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "domain")
     faults = next(group for group in swarm._action_groups if group.title == "faults")
     faults.add_argument("--kill", type=_kill, metavar="AGENT@ROUND",
-                        help="SIGKILL agent AGENT's process once it has recorded round ROUND")
+                        help="SIGKILL agent AGENT's process once it has sent round ROUND")
     faults.add_argument("--restart-after", type=_seconds, metavar="SECONDS",
                         help="restart the killed agent this many seconds later; it resumes from "
                              "its checkpoint")

@@ -17,12 +17,14 @@ import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import Float64MultiArray
 
 from .summary import SwarmSummary
 from ..launch_plan import stop_tolerance
 from ..progress import Progress
 from ..protocol.outcome import read_outcomes
 from ..ros.lifecycle import StopRequests
+from ..ros.topics import STATE_SUB_QOS, state_topic
 from ..run_folder import RunWriter
 
 METHOD = "distributed over DDS"
@@ -46,6 +48,22 @@ class RecorderSession:
         self.recorder = self.node.recorder
         self.last_progress, self.last_change = -2, time.monotonic()
         self.started = time.monotonic()
+
+    def watch(self, agent: int) -> Callable[[], int]:
+        """
+        Follow an agent's own round, on its state topic; return a reader of the newest (-1: none).
+
+        Its records can trail it by up to RECORD_LEAD of them on a loaded machine (500 rounds at
+        --log-every 10): a kill cued on them came after the agent had finished.
+        """
+        newest = [-1]
+
+        def on_state(msg: Float64MultiArray):
+            newest[0] = max(newest[0], int(msg.data[0]))
+
+        self.node.create_subscription(Float64MultiArray, state_topic(agent), on_state,
+                                      STATE_SUB_QOS)
+        return lambda: newest[0]
 
     def spin(self, stops: StopRequests, seconds: float = 0.1) -> int:
         """

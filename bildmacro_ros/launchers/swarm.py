@@ -27,7 +27,7 @@ class Kill:
     """
     Fault injection in `bildmacro swarm`: kill an agent's process, and maybe restart it.
 
-    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has recorded round `at_round`,
+    It kills agent `agent`'s process (SIGKILL: no goodbye) once it has sent round `at_round`,
     and restarts it after `restart_after` seconds (None: never). The restarted agent resumes from
     its checkpoint and catches up with its neighbours.
     """
@@ -64,18 +64,19 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations,
                      stream, progress)
     victim, killed_at = None, None
+    reached = session.watch(kill.agent) if kill is not None else None
 
     def check() -> str | None:
         """Kill and restart on cue (--kill), and notice a crashed node process."""
         nonlocal victim, killed_at
         if victim is not None:
-            if killed_at is None and recorder.latest[kill.agent] >= kill.at_round:
+            if killed_at is None and reached() >= kill.at_round:
                 supervisor.kill(victim)
                 killed_at = time.monotonic()
                 for agent in victim.agents:
                     recorder.leave(agent)
                 meter.note(f"killed agent {kill.agent}'s process (agents {victim.agents}) at "
-                           f"round {recorder.latest[kill.agent]}")
+                           f"round {reached()}")
             elif victim.killed and kill.restart_after is not None \
                     and time.monotonic() - killed_at >= kill.restart_after:
                 supervisor.restart(victim)
