@@ -75,6 +75,14 @@ OPTIONS = (
     _O("safety", "with a radius, a safety filter keeps bodies from touching; off (--no-safety, "
        "safety:=false), the simulator counts the contacts it would have prevented",
        "robots.safety", "flag", flag="--no-safety"),
+    _O("command_type", "what the robots' drivers take: twist (geometry_msgs/Twist) or "
+       "twist_stamped (TwistStamped: TurtleBot3, TurtleBot 4 and ros2_control on Jazzy)",
+       "robots.command_type", "choice"),
+    _O("command_topic", "the command topic under robot_<i>/ (cmd_vel_unstamped for a Create 3's "
+       "Twist, diff_drive_controller/cmd_vel for ros2_control)", "robots.command_topic"),
+    _O("command_timeout", "the embedded simulator's: seconds after the last command (stamped: "
+       "after its stamp) before a robot stops; 0: never, as Gazebo's DiffDrive and TurtleBot3",
+       "robots.command_timeout", "seconds"),
     _O("deadline", "seconds a round waits for a neighbour (0: for ever)", "faults.deadline",
        "seconds"),
     _O("late_policy", "what stands in for a late neighbour", "faults.late_policy", "choice"),

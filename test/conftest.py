@@ -52,3 +52,12 @@ def no_leftover_processes():
     while node_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert node_processes() == []
+
+
+@pytest.fixture
+def probe():
+    """Give a test node on its own executor thread, to watch and feed robot nodes."""
+    from robot_nodes import Probe  # rclpy: only for the tests that watch robots
+    p = Probe()
+    yield p
+    p.close()

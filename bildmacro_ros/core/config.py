@@ -20,6 +20,9 @@ GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
 # external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and
 # robot_<i>/odom
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
+# what a robot's driver takes on its command topic: Jazzy's TurtleBot3, Create 3 and
+# diff_drive_controller take TwistStamped (docs/robots.md, with their sources)
+COMMANDS = ("twist", "twist_stamped")
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
 
@@ -41,10 +44,13 @@ DEFAULTS: dict[str, Any] = {
     # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate
     # ignores them) radius: each robot's body, a disc (metres; 0: points); with a radius, a safety
     # filter keeps the bodies apart (safety: false measures what it prevents) using the robots
-    # within sensing_range
+    # within sensing_range. command_type, command_topic: what the drivers take, under robot_<i>/;
+    # command_timeout: the embedded simulator's, after which a robot without commands stops (0:
+    # never, as gz-sim's DiffDrive and TurtleBot3)
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
                "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
-               "sensing_range": 0.5},
+               "sensing_range": 0.5, "command_type": "twist", "command_topic": "cmd_vel",
+               "command_timeout": 0.5},
     # late and dead neighbours (agents over DDS), seeded fault injection, tracking
     # re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
@@ -87,6 +93,9 @@ FIELDS: dict[str, Field] = {
     "robots.radius": Field("float", 0, 0.5),
     "robots.safety": Field("bool"),
     "robots.sensing_range": Field("float", 0, 10, low_open=True),
+    "robots.command_type": Field("choice", choices=COMMANDS),
+    "robots.command_topic": Field("topic"),
+    "robots.command_timeout": Field("float", 0, 60),
     # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
     "faults.deadline": Field("float", 0, 3600),
     "faults.late_policy": Field("choice", choices=LATE_POLICIES),

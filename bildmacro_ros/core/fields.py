@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import difflib
 import math
+import re
 from typing import Any
 
 
@@ -71,6 +72,14 @@ def _bool(key, value) -> bool:
     return value
 
 
+def _topic(key, value) -> str:
+    # relative, so that it lands in each robot's namespace robot_<i>/ (ROS 2 name rules)
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]\w*(/[A-Za-z]\w*)*", value):
+        raise ConfigError(key, f"must be a relative topic name such as cmd_vel or "
+                               f"diff_drive_controller/cmd_vel, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Field:
     """
@@ -79,7 +88,7 @@ class Field:
     The one source of these ranges: the agents' settings take theirs from here.
     """
 
-    kind: str  # int, float, bool or choice
+    kind: str  # int, float, bool, choice or topic (a relative ROS topic name)
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -93,4 +102,6 @@ class Field:
             return _float(key, value, self.low, self.high, self.low_open, self.high_open)
         if self.kind == "bool":
             return _bool(key, value)
+        if self.kind == "topic":
+            return _topic(key, value)
         return _choice(key, value, self.choices)

@@ -20,25 +20,30 @@ LIMITS = (
     _P("max_speed", float, "forward speed limit (m/s)", "robots.max_speed"),
     _P("max_turn_rate", float, "turn-rate limit (rad/s)", "robots.max_turn_rate"),
 )
+COMMAND = (
+    _P("command_type", str, "twist (geometry_msgs/Twist) or twist_stamped "
+       "(geometry_msgs/TwistStamped, as Jazzy's drivers take it)", "robots.command_type"),
+    _P("command_topic", str, "the command topic under robot_<i>/", "robots.command_topic"),
+)
 
 SIMULATOR_PARAMETERS = (
-    ROBOT_IDS, INITIAL_POSES, *LIMITS,
+    ROBOT_IDS, INITIAL_POSES, *LIMITS, *COMMAND,
     _P("rate", float, "integration and odometry rate (Hz)", "robots.rate"),
-    _P("command_timeout", float, "seconds without cmd_vel before a robot stops", default=0.5,
-       low=0.01, high=60.0),
+    _P("command_timeout", float, "seconds without a command (or, stamped, since its stamp) before "
+       "a robot stops; 0: it keeps the last command for ever", "robots.command_timeout"),
     FRAME_ID,
     _P("radius", float, "each robot's body radius (m), for contacts; 0: points", "robots.radius"),
 )
 FOLLOWER_PARAMETERS = (
-    ROBOT_IDS, *LIMITS,
+    ROBOT_IDS, *LIMITS, *COMMAND,
     _P("distance_gain", float, "v = distance_gain * distance (1/s)", default=1.5, low=1e-6,
        high=100.0),
     _P("heading_gain", float, "w = heading_gain * bearing (1/s)", default=4.0, low=1e-6,
        high=100.0),
     _P("tolerance", float, "arrived within this distance (m)", default=0.01, low=1e-6, high=10.0),
     _P("rate", float, "control rate (Hz)", "robots.rate"),
-    _P("odom_timeout", float, "stop a robot whose odometry is this old (s)", default=0.5, low=0.01,
-       high=60.0),
+    _P("odom_timeout", float, "command zero to a robot whose odometry is this old (s)",
+       default=0.5, low=0.01, high=60.0),
     _P("radius", float, "each robot's body radius (m); 0: points, no safety filter",
        "robots.radius"),
     _P("safety", bool, "with a radius, filter every command so that bodies never touch (false: "
@@ -49,7 +54,7 @@ FOLLOWER_PARAMETERS = (
        "robot_ids)", default=OPTIONAL),
 )
 TURTLESIM_BRIDGE_PARAMETERS = (
-    ROBOT_IDS, INITIAL_POSES,
+    ROBOT_IDS, INITIAL_POSES, *COMMAND,
     _P("margin", float, "window fraction left free on each side", default=0.1, low=0.0, high=0.45),
     FRAME_ID,
 )

@@ -165,5 +165,7 @@ def run_nodes(make_nodes, until=None) -> int:
     finally:
         stops.ignore()
         for node in nodes:
+            if hasattr(node, "close"):  # its last word (a follower's stop to every robot)
+                node.close()
             node.destroy_node()
         rclpy.try_shutdown()

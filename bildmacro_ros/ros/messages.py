@@ -6,7 +6,7 @@ from __future__ import annotations
 import array
 import math
 
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
@@ -99,3 +99,30 @@ def pose_of(odom) -> tuple[float, float, float]:
 def set_heading(orientation, heading: float) -> None:
     orientation.x = orientation.y = 0.0
     orientation.z, orientation.w = math.sin(heading / 2), math.cos(heading / 2)
+
+
+def command_type(kind: str) -> type:
+    """Return the message type of a robots.command_type: Twist, or TwistStamped."""
+    return TwistStamped if kind == "twist_stamped" else Twist
+
+
+def command_message(kind: str, v: float, w: float, stamp=None, frame_id: str = ""):
+    """Build a command: a Twist, or a TwistStamped stamped `stamp` in the robot's base frame."""
+    if kind == "twist_stamped":
+        msg = TwistStamped()
+        msg.header.frame_id = frame_id
+        if stamp is not None:
+            msg.header.stamp = stamp
+        twist = msg.twist
+    else:
+        msg = twist = Twist()
+    twist.linear.x, twist.angular.z = float(v), float(w)
+    return msg
+
+
+def command_of(msg) -> tuple[float, float, float | None]:
+    """(v, w, stamp in seconds) of a Twist or TwistStamped; the stamp is None for a Twist."""
+    if isinstance(msg, TwistStamped):
+        stamp = msg.header.stamp
+        return msg.twist.linear.x, msg.twist.angular.z, stamp.sec + 1e-9 * stamp.nanosec
+    return msg.linear.x, msg.angular.z, None

@@ -2,27 +2,29 @@
 """
 Robots in the loop: the embedded swarm simulator and the waypoint follower.
 
-Both speak the per-robot interface of Gazebo's diff-drive plugin and of real robot drivers:
-`robot_<i>/cmd_vel` (geometry_msgs/Twist, body frame) in, `robot_<i>/odom` (nav_msgs/Odometry,
-pose in the shared `map` frame) out. The follower turns agent i's waypoints into robot i's
-cmd_vel and cannot tell which simulator, or which real robot, is on the other side.
+Both speak the per-robot interface of real robot drivers: a command in (`robot_<i>/cmd_vel`,
+geometry_msgs/Twist or, as Jazzy's drivers take it, TwistStamped; body frame), `robot_<i>/odom`
+(nav_msgs/Odometry, pose in the shared `map` frame) out. The follower turns agent i's waypoints
+into robot i's commands and cannot tell which simulator, or which real robot, is on the other
+side; the simulator emulates the drivers' command contracts (docs/robots.md).
 """
 
 from __future__ import annotations
 
 import time
 
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64MultiArray
 
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
-from .messages import pose_of, pose_stamped, set_heading
+from .messages import command_message, command_of, command_type, pose_of, pose_stamped, set_heading
 from .parameters import read_parameters
-from .topics import (arrived_topic, BODIES_PERIOD, bodies_topic, cmd_vel_topic, held_topic,
+from .topics import (arrived_topic, BODIES_PERIOD, bodies_topic, command_topic, held_topic,
                      LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS,
                      WAYPOINT_QOS, waypoint_topic)
 from ..core.motion import Gains, go_to_goal, Limits, unicycle_step
@@ -41,10 +43,12 @@ class SwarmSimulatorNode(Node):
     """
     N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
 
-    A robot whose last command is older than command_timeout stops, as real drivers do. With a
-    radius, it watches the bodies at its own rate: every contact (two bodies overlapping) is
-    logged, and simulator/bodies (latched) reports the contacts so far and the closest two bodies
-    came.
+    A robot whose last command is older than command_timeout stops, as most drivers do (0: it
+    drives on for ever, as gz-sim's DiffDrive and TurtleBot3 do). A TwistStamped command is
+    timed from its stamp, and one already older than the timeout is ignored, as ros2_control's
+    diff_drive_controller and the Create 3 do; a zero stamp counts as now. With a radius, it
+    watches the bodies at its own rate: every contact (two bodies overlapping) is logged, and
+    simulator/bodies (latched) reports the contacts so far and the closest two bodies came.
     """
 
     def __init__(self, **kwargs):
@@ -62,8 +66,10 @@ class SwarmSimulatorNode(Node):
         self.heard = np.full(len(self.ids), -np.inf)
         self.dt = 1.0 / rate
         self.ignored = IgnoredInput(self)
+        self.topic_name = p.command_topic
         for slot, i in enumerate(self.ids):
-            self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(slot),
+            self.create_subscription(command_type(p.command_type),
+                                     command_topic(i, p.command_topic), self._on_command(slot),
                                      STREAM_SUB_QOS)
         self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS)
                           for i in self.ids]
@@ -77,17 +83,23 @@ class SwarmSimulatorNode(Node):
                                f"{self.limits.max_turn_rate:g} rad/s)")
 
     def _on_command(self, slot: int):
-        topic = cmd_vel_topic(self.ids[slot])
+        topic = command_topic(self.ids[slot], self.topic_name)
 
-        def on_command(msg: Twist):
-            v, w = msg.linear.x, msg.angular.z
-            if self.ignored.finite(topic, (v, w)):  # a NaN command would poison the pose for good
-                self.command[slot] = self.limits.clip(v, w)
-                self.heard[slot] = time.monotonic()
+        def on_command(msg):
+            v, w, stamp = command_of(msg)
+            if not self.ignored.finite(topic, (v, w)):  # a NaN would poison the pose for good
+                return
+            heard = time.monotonic()
+            if stamp:  # diff_drive_controller.cpp:118-131, 469-485 (jazzy): from the stamp
+                heard -= self.get_clock().now().nanoseconds * 1e-9 - stamp
+                if self.command_timeout > 0 and time.monotonic() - heard > self.command_timeout:
+                    self.ignored(topic, "stale_stamp")
+                    return
+            self.command[slot], self.heard[slot] = self.limits.clip(v, w), heard
         return on_command
 
     def _tick(self):
-        fresh = (time.monotonic() - self.heard) <= self.command_timeout
+        fresh = (time.monotonic() - self.heard) <= (self.command_timeout or np.inf)
         v, w = np.where(fresh, self.command[:, 0], 0.0), np.where(fresh, self.command[:, 1], 0.0)
         self.pose = unicycle_step(self.pose, v, w, self.dt)
         for a, b, gap in self.bodies.step(self.pose[:, :2]):
@@ -121,6 +133,10 @@ class FollowerNode(Node):
     of the swarm within sensing_range, its own or another computer's (their robot_<j>/odom). A
     robot its neighbours hold back short of its goal counts as arrived, and robot_<i>/held (latched
     PoseStamped) names the goal it was held back from, for an agent waiting on its robot.
+
+    Every robot gets a command every control period: zero while it has no goal or its odometry is
+    older than odom_timeout, and zero when the node stops (Ctrl-C, SIGTERM, the run's end), since
+    gz-sim's DiffDrive and TurtleBot3 drive on at their last command for ever.
     """
 
     def __init__(self, **kwargs):
@@ -153,8 +169,13 @@ class FollowerNode(Node):
         for slot, i in enumerate(self.ids):
             self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot),
                                      WAYPOINT_QOS)
-        self.cmd_pubs = [self.create_publisher(Twist, cmd_vel_topic(i), STREAM_PUB_QOS)
-                         for i in self.ids]
+        self.kind = p.command_type
+        self.topics = [command_topic(i, p.command_topic) for i in self.ids]
+        self.cmd_pubs = [self.create_publisher(command_type(self.kind), topic, STREAM_PUB_QOS)
+                         for topic in self.topics]
+        self.bases = [f"{robot_namespace(i)}/base_link" for i in self.ids]
+        self.mismatched: set[tuple[str, str]] = set()
+        self.type_timer = self.create_timer(1.0, self._check_types)
         self.arrived_pubs = [self.create_publisher(Bool, arrived_topic(i), LATCHED_QOS)
                              for i in self.ids]
         self.held_pubs = [self.create_publisher(PoseStamped, held_topic(i), LATCHED_QOS)
@@ -188,10 +209,12 @@ class FollowerNode(Node):
         now = time.monotonic()
         fresh = now - self.pose_at <= self.odom_timeout
         live = fresh[self.own] & np.isfinite(self.goal[:, 0])
-        if not live.any():
-            return
         mine = self.pose[self.own]
         v, w, distance = go_to_goal(mine, np.nan_to_num(self.goal), self.limits, self.gains)
+        stamp = self.get_clock().now().to_msg()
+        for slot in np.flatnonzero(~live):  # no goal, or a pose too old to steer by
+            self.cmd_pubs[slot].publish(command_message(self.kind, 0.0, 0.0, stamp,
+                                                        self.bases[slot]))
         for slot in np.flatnonzero(live):
             held, goal = False, tuple(float(c) for c in self.goal[slot])
             if self.safety is not None:
@@ -206,9 +229,8 @@ class FollowerNode(Node):
                     held = self.holds[slot].update(now, changed, float(distance[slot]),
                                                    new_goal=goal != self.last_goal[slot])
                 self.last_goal[slot] = goal
-            cmd = Twist()
-            cmd.linear.x, cmd.angular.z = float(v[slot]), float(w[slot])
-            self.cmd_pubs[slot].publish(cmd)
+            self.cmd_pubs[slot].publish(command_message(self.kind, v[slot], w[slot], stamp,
+                                                        self.bases[slot]))
             # as close to this goal as its neighbours let it
             if held and self.held_goal[slot] != goal:
                 self.held_goal[slot] = goal
@@ -218,6 +240,31 @@ class FollowerNode(Node):
             if arrived != self.arrived[slot]:
                 self.arrived[slot] = arrived
                 self.arrived_pubs[slot].publish(Bool(data=arrived))
+
+    def _check_types(self):
+        """Name, once, a command subscriber of another type: DDS never connects the two."""
+        ours = command_type(self.kind)
+        ours = f"{ours.__module__.split('.')[0]}/msg/{ours.__name__}"
+        for topic in self.topics:
+            for info in self.get_subscriptions_info_by_topic(self.resolve_topic_name(topic)):
+                if info.topic_type != ours and (topic, info.topic_type) not in self.mismatched:
+                    self.mismatched.add((topic, info.topic_type))
+                    other = "twist_stamped" if info.topic_type.endswith("TwistStamped") else None
+                    self.get_logger().error(
+                        f"{topic} has a subscriber of type {info.topic_type} ({info.node_name}), "
+                        f"but this follower publishes {ours}: no command reaches it; set "
+                        f"robots.command_type: {other or 'twist'} (--command-type, launch "
+                        f"argument command_type:=, follower parameter command_type)")
+
+    def close(self):
+        """Command zero to every robot and wait (up to 1 s) until the subscribers have it."""
+        if not self.context.ok():  # shut down from outside: nothing can be sent any more
+            return
+        stamp = self.get_clock().now().to_msg()
+        for pub, base in zip(self.cmd_pubs, self.bases):
+            pub.publish(command_message(self.kind, 0.0, 0.0, stamp, base))
+        for pub in self.cmd_pubs:
+            pub.wait_for_all_acked(Duration(seconds=1.0 / len(self.cmd_pubs)))
 
 
 def simulator_main() -> int:

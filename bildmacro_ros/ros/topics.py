@@ -59,8 +59,9 @@ def robot_namespace(robot: int) -> str:
     return f"robot_{robot}"
 
 
-def cmd_vel_topic(robot: int) -> str:
-    return f"{robot_namespace(robot)}/cmd_vel"
+def command_topic(robot: int, name: str = "cmd_vel") -> str:
+    """Name robot i's command topic: `name` (robots.command_topic) under robot_<i>/."""
+    return f"{robot_namespace(robot)}/{name}"
 
 
 def odom_topic(robot: int) -> str:

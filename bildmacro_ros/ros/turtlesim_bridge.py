@@ -13,10 +13,10 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 
 from .lifecycle import parameter_services, run_nodes
-from .messages import set_heading
+from .messages import command_of, command_type, set_heading
 from .parameters import read_parameters
 from .robots import robot_ids
-from .topics import cmd_vel_topic, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS
+from .topics import command_topic, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS
 from ..core.motion import TurtlesimFrame
 from ..protocol.node_parameters import TURTLESIM_BRIDGE_PARAMETERS
 from ..protocol.parameters import ParameterError
@@ -51,7 +51,10 @@ class TurtlesimBridgeNode(Node):
             turtle = f"turtle{i + 1}"
             self.turtle_pubs[i] = self.create_publisher(Twist, f"{turtle}/cmd_vel", STREAM_PUB_QOS)
             self.odom_pubs[i] = self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS)
-            self.create_subscription(Twist, cmd_vel_topic(i), self._on_command(i), STREAM_SUB_QOS)
+            # the follower's command as the config has it (turtlesim itself takes Twist)
+            self.create_subscription(command_type(p.command_type),
+                                     command_topic(i, p.command_topic), self._on_command(i),
+                                     STREAM_SUB_QOS)
             self.create_subscription(Pose, f"{turtle}/pose", self._on_pose(i), STREAM_SUB_QOS)
         self._place(poses, Spawn, TeleportAbsolute)
 
@@ -74,9 +77,10 @@ class TurtlesimBridgeNode(Node):
                                                 name=f"turtle{i + 1}"))
 
     def _on_command(self, robot: int):
-        def on_command(msg: Twist):
+        def on_command(msg):
+            v, w, _ = command_of(msg)
             out = Twist()
-            out.linear.x, out.angular.z = msg.linear.x * self.frame.scale, msg.angular.z
+            out.linear.x, out.angular.z = v * self.frame.scale, w
             self.turtle_pubs[robot].publish(out)
         return on_command
 

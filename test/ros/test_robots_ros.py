@@ -7,91 +7,28 @@ Simulator, follower, visualiser, and whole swarms with robots.
 
 import json
 import subprocess
-import threading
 import time
 
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
-import yaml
 
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.metrics import recorded_rounds
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
-from bildmacro_ros.launchers.processes import process_command
 from bildmacro_ros.protocol.wire import encode, layout_label, message_length
 from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.messages import pose_of
 from bildmacro_ros.ros.topics import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS
 from bildmacro_ros.scene import density_from_occupancy
 from helpers import assert_same_run, bildmacro
+from robot_nodes import pose_msg, start, stop
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
-
-
-def start(spec: NodeSpec, tmp_path):
-    params = tmp_path / f"{spec.name}.params.yaml"
-    params.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
-    log = open(tmp_path / f"{spec.name}.log", "w")
-    return subprocess.Popen(process_command(spec, "", params), stdout=log,
-                            stderr=subprocess.STDOUT)
-
-
-def stop(procs):
-    for proc in procs:
-        proc.send_signal(2)
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-class Probe:
-    """A test node on its own executor thread."""
-
-    def __init__(self):
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = Node("probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def wait(self, condition, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.05)
-
-    def close(self):
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def probe():
-    p = Probe()
-    yield p
-    p.close()
-
-
-def pose_msg(x, y):
-    msg = PoseStamped()
-    msg.header.frame_id = "map"
-    msg.pose.position.x, msg.pose.position.y = float(x), float(y)
-    msg.pose.orientation.w = 1.0
-    return msg
 
 
 def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
@@ -239,10 +176,12 @@ def offline(tmp_path_factory):
     return ref
 
 
+# waiting, the robots are as TurtleBot3s on Jazzy: TwistStamped, and no command timeout
 @pytest.mark.parametrize("mode", ["run ahead", "wait for robots"])
 def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
-    out, stdout = _robot_run(tmp_path, "robots",
-                             *(["--wait-for-robots"] if mode == "wait for robots" else []))
+    out, stdout = _robot_run(tmp_path, "robots", *([
+        "--wait-for-robots", "--command-type", "twist_stamped", "--command-timeout", 0]
+        if mode == "wait for robots" else []))
     with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
             np.load(offline / "final_state.npz") as ref:
         # the robots never change the algorithm: it is the offline run, iterate for iterate
