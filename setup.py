@@ -31,7 +31,7 @@ setup(
             "agent = bildmacro_ros.ros.agent:main",
             "agent_group = bildmacro_ros.ros.agent_group:main",
             "recorder = bildmacro_ros.ros.recorder:main",
-            "swarm_simulator = bildmacro_ros.ros.robots:simulator_main",
+            "swarm_simulator = bildmacro_ros.ros.swarm_simulator:simulator_main",
             "follower = bildmacro_ros.ros.robots:follower_main",
             "turtlesim_bridge = bildmacro_ros.ros.turtlesim_bridge:main",
             "visualiser = bildmacro_ros.ros.visualiser:main",

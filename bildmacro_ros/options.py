@@ -83,6 +83,9 @@ OPTIONS = (
     _O("command_timeout", "the embedded simulator's: seconds after the last command (stamped: "
        "after its stamp) before a robot stops; 0: never, as Gazebo's DiffDrive and TurtleBot3",
        "robots.command_timeout", "seconds"),
+    _O("pose_source", "where each robot's pose comes from: odometry (already in the swarm's "
+       "frame), wheel_odometry (a driver's own, from zero where the robot was placed at x_i^0) "
+       "or mocap (a PoseStamped per robot)", "robots.pose_source", "choice"),
     _O("deadline", "seconds a round waits for a neighbour (0: for ever)", "faults.deadline",
        "seconds"),
     _O("late_policy", "what stands in for a late neighbour", "faults.late_policy", "choice"),

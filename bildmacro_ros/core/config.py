@@ -23,6 +23,16 @@ SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
 # what a robot's driver takes on its command topic: Jazzy's TurtleBot3, Create 3 and
 # diff_drive_controller take TwistStamped (docs/robots.md, with their sources)
 COMMANDS = ("twist", "twist_stamped")
+# where a robot's pose comes from, and the topic and frame each source has by default:
+# odometry already in the swarm's frame (the embedded simulator, turtlesim, Gazebo's
+# OdometryPublisher); a driver's wheel odometry, from zero where the robot was switched on
+# (TurtleBot3 src/odometry.cpp:75-80, diff_drive_controller.cpp:498-532), plus the pose it was
+# placed at; or motion capture (vrpn_mocap: PoseStamped on /vrpn_mocap/<tracker>/pose in `world`)
+POSE_SOURCES = {
+    "odometry": {"pose_topic": "robot_{i}/odom", "pose_frame": "map"},
+    "wheel_odometry": {"pose_topic": "robot_{i}/odom", "pose_frame": "robot_{i}/odom"},
+    "mocap": {"pose_topic": "/vrpn_mocap/robot_{i}/pose", "pose_frame": "world"},
+}
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
 
@@ -46,11 +56,13 @@ DEFAULTS: dict[str, Any] = {
     # filter keeps the bodies apart (safety: false measures what it prevents) using the robots
     # within sensing_range. command_type, command_topic: what the drivers take, under robot_<i>/;
     # command_timeout: the embedded simulator's, after which a robot without commands stops (0:
-    # never, as gz-sim's DiffDrive and TurtleBot3)
+    # never, as gz-sim's DiffDrive and TurtleBot3). pose_source, pose_topic, pose_frame: where
+    # each robot's pose comes from ({i}: its id; topic and frame by default the source's)
     "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
                "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
                "sensing_range": 0.5, "command_type": "twist", "command_topic": "cmd_vel",
-               "command_timeout": 0.5},
+               "command_timeout": 0.5, "pose_source": "odometry", "pose_topic": None,
+               "pose_frame": None},
     # late and dead neighbours (agents over DDS), seeded fault injection, tracking
     # re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
@@ -96,6 +108,9 @@ FIELDS: dict[str, Field] = {
     "robots.command_type": Field("choice", choices=COMMANDS),
     "robots.command_topic": Field("topic"),
     "robots.command_timeout": Field("float", 0, 60),
+    "robots.pose_source": Field("choice", choices=tuple(POSE_SOURCES)),
+    "robots.pose_topic": Field("pattern"),
+    "robots.pose_frame": Field("pattern"),
     # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
     "faults.deadline": Field("float", 0, 3600),
     "faults.late_policy": Field("choice", choices=LATE_POLICIES),
@@ -112,6 +127,8 @@ def default(key: str) -> Any:
     value: Any = DEFAULTS
     for part in key.split("."):
         value = value[part]
+    if value is None and key in ("robots.pose_topic", "robots.pose_frame"):  # the source's
+        value = POSE_SOURCES[DEFAULTS["robots"]["pose_source"]][key.rpartition(".")[2]]
     return copy.deepcopy(value)
 
 
@@ -208,6 +225,9 @@ def validate(raw: dict) -> dict:
         raise ConfigError("grid.step",
                           "must divide the side 2 into whole intervals (e.g. 0.05, 0.1), got "
                           f"{step:g}")
+    robots = cfg["robots"]
+    for key, value in POSE_SOURCES[robots["pose_source"]].items():
+        robots[key] = value if robots[key] is None else robots[key]
     cfg["target"] = _target(merged["target"])
     cfg["graph"] = _graph(merged["graph"], cfg["agents"])
     return cfg

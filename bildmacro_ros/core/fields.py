@@ -80,6 +80,16 @@ def _topic(key, value) -> str:
     return value
 
 
+def _pattern(key, value) -> str | None:
+    if value is None:
+        return None
+    name = value.replace("{i}", "0") if isinstance(value, str) else None
+    if name is None or not re.fullmatch(r"/?[A-Za-z]\w*(/[A-Za-z]\w*)*", name):
+        raise ConfigError(key, f"must be a topic or frame name in which {{i}} stands for the "
+                               f"robot's id, such as robot_{{i}}/odom, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Field:
     """
@@ -88,7 +98,9 @@ class Field:
     The one source of these ranges: the agents' settings take theirs from here.
     """
 
-    kind: str  # int, float, bool, choice or topic (a relative ROS topic name)
+    # int, float, bool, choice, topic (a relative ROS topic name) or pattern (a topic or frame
+    # name in which {i} stands for the robot's id; None: the default of another key's choice)
+    kind: str
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -104,4 +116,6 @@ class Field:
             return _bool(key, value)
         if self.kind == "topic":
             return _topic(key, value)
+        if self.kind == "pattern":
+            return _pattern(key, value)
         return _choice(key, value, self.choices)

@@ -20,6 +20,14 @@ LIMITS = (
     _P("max_speed", float, "forward speed limit (m/s)", "robots.max_speed"),
     _P("max_turn_rate", float, "turn-rate limit (rad/s)", "robots.max_turn_rate"),
 )
+POSE = (
+    _P("pose_source", str, "where each robot's pose comes from: odometry (in the swarm's frame), "
+       "wheel_odometry (a driver's, from zero where the robot was placed) or mocap",
+       "robots.pose_source"),
+    _P("pose_topic", str, "the source's topic; {i}: the robot's id", "robots.pose_topic"),
+    _P("pose_frame", str, "the frame its poses must carry; {i}: the robot's id",
+       "robots.pose_frame"),
+)
 COMMAND = (
     _P("command_type", str, "twist (geometry_msgs/Twist) or twist_stamped "
        "(geometry_msgs/TwistStamped, as Jazzy's drivers take it)", "robots.command_type"),
@@ -27,15 +35,16 @@ COMMAND = (
 )
 
 SIMULATOR_PARAMETERS = (
-    ROBOT_IDS, INITIAL_POSES, *LIMITS, *COMMAND,
+    ROBOT_IDS, INITIAL_POSES, *LIMITS, *COMMAND, *POSE,
     _P("rate", float, "integration and odometry rate (Hz)", "robots.rate"),
     _P("command_timeout", float, "seconds without a command (or, stamped, since its stamp) before "
        "a robot stops; 0: it keeps the last command for ever", "robots.command_timeout"),
-    FRAME_ID,
     _P("radius", float, "each robot's body radius (m), for contacts; 0: points", "robots.radius"),
 )
 FOLLOWER_PARAMETERS = (
-    ROBOT_IDS, *LIMITS, *COMMAND,
+    ROBOT_IDS, *LIMITS, *COMMAND, *POSE,
+    _P("initial_poses", "float[]", "x, y, heading where each robot was placed, in robot_ids order "
+       "(needed by wheel_odometry)", default=OPTIONAL),
     _P("distance_gain", float, "v = distance_gain * distance (1/s)", default=1.5, low=1e-6,
        high=100.0),
     _P("heading_gain", float, "w = heading_gain * bearing (1/s)", default=4.0, low=1e-6,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.task import Future
@@ -22,9 +21,10 @@ from std_msgs.msg import Float64MultiArray, Int64MultiArray
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
-from .topics import (held_topic, LATCHED_QOS, odom_topic, projected_topic, QUIET_PUB, QUIET_SUB,
+from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_SUB,
                      RECORD_QOS, record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS,
-                     state_topic, STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+                     state_topic, STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS,
+                     waypoint_topic)
 from ..core.scenario import build_problem
 from ..protocol.agent import Agent
 from ..protocol.outbox import Notice, Publish, Waypoint
@@ -83,8 +83,8 @@ class AgentNode(Node):
                                      self._on_recorder_progress, LATCHED_QOS,
                                      event_callbacks=QUIET_SUB)
         if s.wait_for_robot:
-            self.create_subscription(Odometry, odom_topic(i), self._on_odom, STREAM_SUB_QOS,
-                                     event_callbacks=QUIET_SUB)
+            self.create_subscription(PoseStamped, swarm_pose_topic(i), self._on_pose,
+                                     STREAM_SUB_QOS, event_callbacks=QUIET_SUB)
             self.create_subscription(PoseStamped, held_topic(i), self._on_held, LATCHED_QOS,
                                      event_callbacks=QUIET_SUB)
         if self.agent.waypoints.period > 0:
@@ -121,7 +121,7 @@ class AgentNode(Node):
             self.act()
         return on_message
 
-    def _on_odom(self, msg: Odometry):
+    def _on_pose(self, msg: PoseStamped):
         self.agent.robot.pose(pose_of(msg)[:2])
         self.act()
 

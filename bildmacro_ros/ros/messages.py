@@ -89,8 +89,8 @@ def pose_stamped(stamp, frame_id: str, xy) -> PoseStamped:
 
 
 def pose_of(odom) -> tuple[float, float, float]:
-    """(x, y, heading) of a nav_msgs/Odometry (or PoseStamped-like .pose.pose) message."""
-    pose = odom.pose.pose
+    """(x, y, heading) of a nav_msgs/Odometry or a geometry_msgs/PoseStamped."""
+    pose = odom.pose.pose if hasattr(odom.pose, "pose") else odom.pose
     q = pose.orientation
     return pose.position.x, pose.position.y, math.atan2(2 * (q.w * q.z + q.x * q.y),
                                                         1 - 2 * (q.y * q.y + q.z * q.z))

@@ -16,7 +16,6 @@ import sys
 import time
 
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Odometry
 import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -29,9 +28,9 @@ from .ignored_input import IgnoredInput
 from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
 from .messages import pose_of, pose_stamped
 from .parameters import read_parameters
-from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, odom_topic,
-                     QUIET_SUB, RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
-                     STREAM_SUB_QOS, WAYPOINT_QOS, waypoint_topic)
+from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, QUIET_SUB,
+                     RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
+                     STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS, waypoint_topic)
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
@@ -83,14 +82,14 @@ class RecorderNode(Node):
                 self.get_logger().warning("no run.mcap: the rosbags library is missing "
                                           "(pip install rosbags)")
         self.track = RobotTrack(n) if robots else None
-        self.odom: list[Odometry | None] = [None] * n
+        self.poses: list[PoseStamped | None] = [None] * n
         self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
         # the simulator's contacts, closest distance and steps
         self.bodies: list[float] | None = None
         if robots:
             for i in range(n):
-                self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS,
-                                         event_callbacks=QUIET_SUB)
+                self.create_subscription(PoseStamped, swarm_pose_topic(i), self._on_pose(i),
+                                         STREAM_SUB_QOS, event_callbacks=QUIET_SUB)
                 self.create_subscription(PoseStamped, held_topic(i), self._on_held(i), LATCHED_QOS)
             self.create_subscription(Float64MultiArray, bodies_topic(), self._on_bodies,
                                      LATCHED_QOS)
@@ -135,13 +134,13 @@ class RecorderNode(Node):
         self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds,
                        RECORD_QOS)
 
-    def _on_odom(self, robot: int):
-        def on_odom(msg: Odometry):
+    def _on_pose(self, robot: int):
+        def on_pose(msg: PoseStamped):
             pose = pose_of(msg)
-            if self.ignored.finite(odom_topic(robot), pose):
+            if self.ignored.finite(swarm_pose_topic(robot), pose):
                 self.track.update(robot, pose)
-                self.odom[robot] = msg
-        return on_odom
+                self.poses[robot] = msg
+        return on_pose
 
     def _on_held(self, robot: int):
         def on_held(msg: PoseStamped):
@@ -155,8 +154,9 @@ class RecorderNode(Node):
     def _sample(self):
         now = self.get_clock().now().nanoseconds
         if self.track.sample(now * 1e-9, round_k=self.recorder.progress) and self.bag is not None:
-            for i, msg in enumerate(self.odom):
-                self.bag.write(self.resolve_topic_name(odom_topic(i)), msg, now, STREAM_PUB_QOS)
+            for i, msg in enumerate(self.poses):
+                self.bag.write(self.resolve_topic_name(swarm_pose_topic(i)), msg, now,
+                               STREAM_PUB_QOS)
 
     def _receiver(self, sender: int):
         def on_message(msg: Float64MultiArray):

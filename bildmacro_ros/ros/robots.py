@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """
-Robots in the loop: the embedded swarm simulator and the waypoint follower.
+Robots in the loop: the waypoint follower, between the agents and the robots' drivers.
 
-Both speak the per-robot interface of real robot drivers: a command in (`robot_<i>/cmd_vel`,
-geometry_msgs/Twist or, as Jazzy's drivers take it, TwistStamped; body frame), `robot_<i>/odom`
-(nav_msgs/Odometry, pose in the shared `map` frame) out. The follower turns agent i's waypoints
-into robot i's commands and cannot tell which simulator, or which real robot, is on the other
-side; the simulator emulates the drivers' command contracts (docs/robots.md).
+It speaks the per-robot interface of real drivers: a command out (`robot_<i>/cmd_vel`, Twist or,
+as Jazzy's drivers take it, TwistStamped), a pose in from where the lab has it (odometry in the
+swarm's frame, a driver's wheel odometry from zero, or motion capture). It turns that pose into
+the swarm's frame in one place and publishes it as `robot_<i>/pose`, which every other node reads.
+It cannot tell which simulator (ros/swarm_simulator.py), or which real robot, is on the other side.
 """
 
 from __future__ import annotations
@@ -18,110 +18,26 @@ from nav_msgs.msg import Odometry
 import numpy as np
 from rclpy.duration import Duration
 from rclpy.node import Node
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool
 
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
-from .messages import command_message, command_of, command_type, pose_of, pose_stamped, set_heading
+from .messages import command_message, command_type, pose_of, pose_stamped, set_heading
 from .parameters import read_parameters
-from .topics import (arrived_topic, BODIES_PERIOD, bodies_topic, command_topic, held_topic,
-                     LATCHED_QOS, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS,
-                     WAYPOINT_QOS, waypoint_topic)
-from ..core.motion import Gains, go_to_goal, Limits, unicycle_step
-from ..core.safety import BodyWatch, HeldBack, safe_command, SafetySettings
-from ..protocol.node_parameters import FOLLOWER_PARAMETERS, SIMULATOR_PARAMETERS
+from .topics import (arrived_topic, command_topic, held_topic, LATCHED_QOS, robot_namespace,
+                     STREAM_PUB_QOS, STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS,
+                     waypoint_topic)
+from ..core.motion import Gains, go_to_goal, Limits
+from ..core.safety import HeldBack, safe_command, SafetySettings
+from ..protocol.node_parameters import FOLLOWER_PARAMETERS
 from ..protocol.parameters import ParameterError
+from ..protocol.pose_source import PoseSource
 
 
 def robot_ids(ids: list[int]) -> list[int]:
     if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
         raise ParameterError(f"parameter 'robot_ids': needs distinct ids >= 0, got {ids}")
     return ids
-
-
-class SwarmSimulatorNode(Node):
-    """
-    N unicycle robots with speed and turn-rate limits, integrated at a fixed rate.
-
-    A robot whose last command is older than command_timeout stops, as most drivers do (0: it
-    drives on for ever, as gz-sim's DiffDrive and TurtleBot3 do). A TwistStamped command is
-    timed from its stamp, and one already older than the timeout is ignored, as ros2_control's
-    diff_drive_controller and the Create 3 do; a zero stamp counts as now. With a radius, it
-    watches the bodies at its own rate: every contact (two bodies overlapping) is logged, and
-    simulator/bodies (latched) reports the contacts so far and the closest two bodies came.
-    """
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("start_parameter_services", parameter_services())
-        super().__init__("swarm_simulator", **kwargs)
-        p = read_parameters(self, SIMULATOR_PARAMETERS)
-        self.ids, poses, rate = robot_ids(p.robot_ids), p.initial_poses, p.rate
-        self.limits = Limits(p.max_speed, p.max_turn_rate)
-        self.command_timeout, self.frame_id, self.radius = p.command_timeout, p.frame_id, p.radius
-        if len(poses) != 3 * len(self.ids) or not np.all(np.isfinite(poses)):
-            raise ParameterError(f"parameter 'initial_poses': needs 3 finite values per robot "
-                                 f"({3 * len(self.ids)}), got {len(poses)}")
-        self.pose = np.array(poses, float).reshape(-1, 3)
-        self.command = np.zeros((len(self.ids), 2))
-        self.heard = np.full(len(self.ids), -np.inf)
-        self.dt = 1.0 / rate
-        self.ignored = IgnoredInput(self)
-        self.topic_name = p.command_topic
-        for slot, i in enumerate(self.ids):
-            self.create_subscription(command_type(p.command_type),
-                                     command_topic(i, p.command_topic), self._on_command(slot),
-                                     STREAM_SUB_QOS)
-        self.odom_pubs = [self.create_publisher(Odometry, odom_topic(i), STREAM_PUB_QOS)
-                          for i in self.ids]
-        self.timer = self.create_timer(self.dt, self._tick)
-        self.bodies = BodyWatch(len(self.ids), self.radius)
-        if self.radius > 0:
-            self.bodies_pub = self.create_publisher(Float64MultiArray, bodies_topic(), LATCHED_QOS)
-            self.bodies_timer = self.create_timer(BODIES_PERIOD, self._report_bodies)
-        self.get_logger().info(f"simulating {len(self.ids)} robots at {rate:g} Hz "
-                               f"(max {self.limits.max_speed:g} m/s, "
-                               f"{self.limits.max_turn_rate:g} rad/s)")
-
-    def _on_command(self, slot: int):
-        topic = command_topic(self.ids[slot], self.topic_name)
-
-        def on_command(msg):
-            v, w, stamp = command_of(msg)
-            if not self.ignored.finite(topic, (v, w)):  # a NaN would poison the pose for good
-                return
-            heard = time.monotonic()
-            if stamp:  # diff_drive_controller.cpp:118-131, 469-485 (jazzy): from the stamp
-                heard -= self.get_clock().now().nanoseconds * 1e-9 - stamp
-                if self.command_timeout > 0 and time.monotonic() - heard > self.command_timeout:
-                    self.ignored(topic, "stale_stamp")
-                    return
-            self.command[slot], self.heard[slot] = self.limits.clip(v, w), heard
-        return on_command
-
-    def _tick(self):
-        fresh = (time.monotonic() - self.heard) <= (self.command_timeout or np.inf)
-        v, w = np.where(fresh, self.command[:, 0], 0.0), np.where(fresh, self.command[:, 1], 0.0)
-        self.pose = unicycle_step(self.pose, v, w, self.dt)
-        for a, b, gap in self.bodies.step(self.pose[:, :2]):
-            self.get_logger().warning(f"contact: robots {self.ids[a]} and {self.ids[b]} overlap "
-                                      f"({gap:.4f} m apart, "
-                                      f"bodies of radius {self.radius:g} m)",
-                                      throttle_duration_sec=1.0)
-        stamp = self.get_clock().now().to_msg()
-        for slot, pub in enumerate(self.odom_pubs):
-            msg = Odometry()
-            msg.header.stamp, msg.header.frame_id = stamp, self.frame_id
-            msg.child_frame_id = f"{robot_namespace(self.ids[slot])}/base_link"
-            position = msg.pose.pose.position
-            position.x, position.y = float(self.pose[slot, 0]), float(self.pose[slot, 1])
-            set_heading(msg.pose.pose.orientation, float(self.pose[slot, 2]))
-            msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(v[slot]), float(w[slot])
-            pub.publish(msg)
-
-    def _report_bodies(self):
-        self.bodies_pub.publish(Float64MultiArray(data=[float(self.bodies.contacts),
-                                                        self.bodies.closest,
-                                                        float(self.bodies.steps)]))
 
 
 class FollowerNode(Node):
@@ -161,10 +77,25 @@ class FollowerNode(Node):
         self.held_goal: list[tuple | None] = [None] * n
         self.filtered = 0  # control steps whose command the filter changed
         self.ignored = IgnoredInput(self)
-        # another robot's odometry is needed only for the filter
+        # Its own robots' poses from their source, turned into the swarm's frame here and
+        # published for every other node (robot_<i>/pose); another robot's, only for the filter.
+        starts = np.array(p.initial_poses if p.initial_poses else [np.nan] * 3 * n).reshape(-1, 3)
+        if len(starts) != n:
+            raise ParameterError(f"parameter 'initial_poses': needs 3 values per robot "
+                                 f"({3 * n}), got {starts.size}")
+        self.sources = [PoseSource.of(p.pose_source, p.pose_frame, i,
+                                      starts[slot] if p.initial_poses else None)
+                        for slot, i in enumerate(self.ids)]
+        self.pose_pubs = [self.create_publisher(PoseStamped, swarm_pose_topic(i), STREAM_PUB_QOS)
+                          for i in self.ids]
+        source_type = PoseStamped if p.pose_source == "mocap" else Odometry
+        for slot, i in enumerate(self.ids):
+            self.create_subscription(source_type, p.pose_topic.format(i=i),
+                                     self._on_source(slot, p.pose_topic.format(i=i)),
+                                     STREAM_SUB_QOS)
         for row, i in enumerate(self.swarm):
-            if i in self.ids or self.safety is not None:
-                self.create_subscription(Odometry, odom_topic(i), self._on_odom(row),
+            if i not in self.ids and self.safety is not None:
+                self.create_subscription(PoseStamped, swarm_pose_topic(i), self._on_pose(row),
                                          STREAM_SUB_QOS)
         for slot, i in enumerate(self.ids):
             self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(slot),
@@ -186,14 +117,29 @@ class FollowerNode(Node):
                                    "within "
                                    f"{self.safety.sensing_range:g} m")
 
-    def _on_odom(self, row: int):
-        topic = odom_topic(self.swarm[row])
+    def _on_source(self, slot: int, topic: str):
+        source, row = self.sources[slot], self.own[slot]
 
-        def on_odom(msg: Odometry):
+        def on_source(msg):
+            pose = pose_of(msg)
+            refused = source.refuses(msg.header.frame_id)
+            if refused is not None:  # never steered by: one warning, then every 5 s
+                self.ignored(topic, f"{refused} {msg.header.frame_id!r}, not {source.frame!r}")
+            elif self.ignored.finite(topic, pose):
+                self.pose[row], self.pose_at[row] = source.to_swarm(*pose), time.monotonic()
+                out = pose_stamped(msg.header.stamp, "map", self.pose[row])
+                set_heading(out.pose.orientation, float(self.pose[row, 2]))
+                self.pose_pubs[slot].publish(out)
+        return on_source
+
+    def _on_pose(self, row: int):
+        topic = swarm_pose_topic(self.swarm[row])
+
+        def on_pose(msg: PoseStamped):
             pose = pose_of(msg)
             if self.ignored.finite(topic, pose):
                 self.pose[row], self.pose_at[row] = pose, time.monotonic()
-        return on_odom
+        return on_pose
 
     def _on_waypoint(self, slot: int):
         topic = waypoint_topic(self.ids[slot])
@@ -265,11 +211,6 @@ class FollowerNode(Node):
             pub.publish(command_message(self.kind, 0.0, 0.0, stamp, base))
         for pub in self.cmd_pubs:
             pub.wait_for_all_acked(Duration(seconds=1.0 / len(self.cmd_pubs)))
-
-
-def simulator_main() -> int:
-    """Run `ros2 run bildmacro_ros swarm_simulator --ros-args -p robot_ids:=[0,1] ...`."""
-    return run_nodes(lambda: [SwarmSimulatorNode()])
 
 
 def follower_main() -> int:

@@ -68,6 +68,11 @@ def odom_topic(robot: int) -> str:
     return f"{robot_namespace(robot)}/odom"
 
 
+def swarm_pose_topic(robot: int) -> str:
+    """Name the topic of robot i's pose in the swarm's frame, from its follower's pose source."""
+    return f"{robot_namespace(robot)}/pose"
+
+
 def arrived_topic(robot: int) -> str:
     return f"{robot_namespace(robot)}/arrived"
 

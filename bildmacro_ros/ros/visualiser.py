@@ -13,7 +13,7 @@ It publishes, in the `map` frame:
 from __future__ import annotations
 
 from geometry_msgs.msg import Point, PoseStamped
-from nav_msgs.msg import OccupancyGrid, Odometry
+from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import ColorRGBA, Float64MultiArray
@@ -23,7 +23,7 @@ from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
 from .messages import pose_of, set_heading
 from .parameters import read_parameters
-from .topics import LATCHED_QOS, odom_topic, state_topic, STREAM_SUB_QOS, waypoint_topic
+from .topics import LATCHED_QOS, state_topic, STREAM_SUB_QOS, swarm_pose_topic, waypoint_topic
 from ..core.scenario import build_problem
 from ..protocol.node_parameters import VISUALISER_PARAMETERS
 from ..protocol.parameters import config_from_parameters, DENSITY_MODEL, ParameterError
@@ -60,7 +60,8 @@ class VisualiserNode(Node):
         self.ignored = IgnoredInput(self)
         for i in range(n):
             if self.robots:
-                self.create_subscription(Odometry, odom_topic(i), self._on_odom(i), STREAM_SUB_QOS)
+                self.create_subscription(PoseStamped, swarm_pose_topic(i), self._on_pose(i),
+                                         STREAM_SUB_QOS)
             self.create_subscription(PoseStamped, waypoint_topic(i), self._on_waypoint(i),
                                      STREAM_SUB_QOS)
         # best effort: the visualiser must never hold up an agent's round or its final acks
@@ -72,12 +73,12 @@ class VisualiserNode(Node):
         self.target_pub.publish(self.grid(problem.target))
         self.timer = self.create_timer(1.0 / rate, self._tick)
 
-    def _on_odom(self, i: int):
-        def on_odom(msg):
+    def _on_pose(self, i: int):
+        def on_pose(msg):
             pose = pose_of(msg)
-            if self.ignored.finite(odom_topic(i), pose):
+            if self.ignored.finite(swarm_pose_topic(i), pose):
                 self.pose[i] = pose
-        return on_odom
+        return on_pose
 
     def _on_waypoint(self, i: int):
         def on_waypoint(msg):

@@ -56,7 +56,7 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
         assert (qos.reliability.name, qos.durability.name,
                 qos.depth) == ("RELIABLE", "TRANSIENT_LOCAL", 100)
         assert record.digest == rosidl_hash("std_msgs", "Float64MultiArray")
-        assert {f"/robot_{i}/odom" for i in range(AGENTS)} <= set(topics)
+        assert {f"/robot_{i}/pose" for i in range(AGENTS)} <= set(topics)
         for connection, _, raw in reader.messages():
             if connection.msgtype != "std_msgs/msg/Float64MultiArray":
                 continue

@@ -198,10 +198,10 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
         poses, final_x = robots["pose"], final["x"]
     assert "robots: measured positions within" in stdout
     assert (out / "robots.png").stat().st_size > 10_000
-    # run.mcap replays the odometry the recorder sampled, and x_i and the record of every recorded
+    # run.mcap replays the poses the recorder sampled, and x_i and the record of every recorded
     # round
     bag = list(read_messages(out / "run.mcap"))
-    odom = [msg for topic, _, msg in bag if topic == "/robot_3/odom"]
+    odom = [msg for topic, _, msg in bag if topic == "/robot_3/pose"]
     assert len(odom) >= len(poses) - 1
     assert np.allclose([pose_of(m)[:2] for m in odom[:5]], poses[:5, 3, :2])
     waypoints = [msg for topic, _, msg in bag if topic == "/agent_3/waypoint"]
