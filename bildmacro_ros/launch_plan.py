@@ -210,7 +210,7 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str,
     if robots["simulator"] != "none":
         # swarm_ids: a follower cut down to one robot (plan folders) still filters against them all
         node("waypoint_follower", "follower", robot_ids=ids, tolerance=stop_tolerance(cfg),
-             swarm_ids=ids)
+             swarm_ids=ids, initial_poses=poses)
     if visualiser:
         node("visualiser", "visualiser",
              edges=[v for edge in graph_edges(scenario.weights) for v in edge],

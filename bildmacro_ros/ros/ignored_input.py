@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 import math
+import time
 
 
 class IgnoredInput:
@@ -17,16 +18,17 @@ class IgnoredInput:
     def __init__(self, node):
         self.node = node
         self.counts: Counter[str] = Counter()
-        self.seen: set[tuple[str, str]] = set()
+        self.said: dict[tuple[str, str], float] = {}
 
     def __call__(self, topic: str, reason: str) -> None:
         self.counts[reason] += 1
-        text = f"ignored a message on {topic}: {reason} (ignored so far: {dict(self.counts)})"
-        if (topic, reason) in self.seen:
-            self.node.get_logger().warning(text, throttle_duration_sec=5.0)
-        else:  # each new kind of trouble is shown at once, repeats at most every 5 s
-            self.seen.add((topic, reason))
-            self.node.get_logger().warning(text)
+        # each new kind of trouble is shown at once, repeats at most every 5 s (rclpy's own
+        # throttle shows the first repeat at once too)
+        now = time.monotonic()
+        if now - self.said.get((topic, reason), -math.inf) >= 5.0:
+            self.said[(topic, reason)] = now
+            self.node.get_logger().warning(f"ignored a message on {topic}: {reason} (ignored so "
+                                           f"far: {dict(self.counts)})")
 
     def finite(self, topic: str, values) -> bool:
         """Return True when every value is finite; otherwise counts it as non_finite."""

@@ -133,3 +133,36 @@ def test_a_stamped_command_older_than_the_timeout_is_ignored(tmp_path, probe):
         stop([sim])
     assert "ignored a message on robot_0/cmd_vel: stale_stamp" in \
         (tmp_path / "swarm_simulator.log").read_text()
+
+
+def test_a_pose_in_another_frame_is_refused_and_never_driven_on(tmp_path, probe):
+    """A driver's own odometry where the swarm's frame is expected: one line, and zero commands."""
+    drive = follower(tmp_path, **STAMPED)  # pose_source odometry: frame map
+    try:
+        commands = []
+        probe.node.create_subscription(TwistStamped, "robot_0/cmd_vel", lambda m: commands.append(
+            command_of(m)[:2]), STREAM_SUB_QOS)
+        odom = probe.node.create_publisher(Odometry, "robot_0/odom", STREAM_PUB_QOS)
+        goal = probe.node.create_publisher(PoseStamped, "agent_0/waypoint", WAYPOINT_QOS)
+        pose = Odometry()
+        pose.header.frame_id = "robot_0/odom"  # as TurtleBot3's driver publishes it
+        set_heading(pose.pose.pose.orientation, 0.0)
+        probe.wait(lambda: goal.get_subscription_count() and odom.get_subscription_count(), 30,
+                   "the follower")
+        goal.publish(pose_msg(0.5, 0.0))
+        for _ in range(40):
+            odom.publish(pose)
+            time.sleep(0.05)
+    finally:
+        stop([drive])
+    assert commands and all(c == (0.0, 0.0) for c in commands), commands
+    text = (tmp_path / "waypoint_follower.log").read_text()
+    assert text.count("ignored a message on robot_0/odom: wrong_frame 'robot_0/odom', not "
+                      "'map'") == 1, text
+
+
+def test_wheel_odometry_without_the_pose_each_robot_was_placed_at_is_refused(tmp_path):
+    drive = follower(tmp_path, pose_source="wheel_odometry", pose_frame="robot_{i}/odom")
+    assert drive.wait(timeout=60) == 2
+    text = (tmp_path / "waypoint_follower.log").read_text()
+    assert "wheel_odometry needs the pose the robot was placed at" in text, text

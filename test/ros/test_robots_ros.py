@@ -176,12 +176,19 @@ def offline(tmp_path_factory):
     return ref
 
 
-# waiting, the robots are as TurtleBot3s on Jazzy: TwistStamped, and no command timeout
-@pytest.mark.parametrize("mode", ["run ahead", "wait for robots"])
+# the embedded simulator as each kind of robot: waiting, as TurtleBot3s on Jazzy (TwistStamped,
+# no command timeout, wheel odometry from zero where each was placed); in a mocap lab
+ROBOT_KINDS = {
+    "run ahead": [],
+    "wait for robots": ["--wait-for-robots", "--command-type", "twist_stamped",
+                        "--command-timeout", 0, "--pose-source", "wheel_odometry"],
+    "run ahead, mocap": ["--pose-source", "mocap"],
+}
+
+
+@pytest.mark.parametrize("mode", list(ROBOT_KINDS))
 def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
-    out, stdout = _robot_run(tmp_path, "robots", *([
-        "--wait-for-robots", "--command-type", "twist_stamped", "--command-timeout", 0]
-        if mode == "wait for robots" else []))
+    out, stdout = _robot_run(tmp_path, "robots", *ROBOT_KINDS[mode])
     with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
             np.load(offline / "final_state.npz") as ref:
         # the robots never change the algorithm: it is the offline run, iterate for iterate
