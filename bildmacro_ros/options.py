@@ -75,6 +75,9 @@ OPTIONS = (
     _O("safety", "with a radius, a safety filter keeps bodies from touching; off (--no-safety, "
        "safety:=false), the simulator counts the contacts it would have prevented",
        "robots.safety", "flag", flag="--no-safety"),
+    _O("family", "the robots: embedded, turtlebot3, turtlebot4, ros2_control, gazebo, turtlesim "
+       "or custom; sets their command, limits, body and pose source (docs/robots.md), which any "
+       "other option still overrides", "robots.family", "choice"),
     _O("command_type", "what the robots' drivers take: twist (geometry_msgs/Twist) or "
        "twist_stamped (TwistStamped: TurtleBot3, TurtleBot 4 and ros2_control on Jazzy)",
        "robots.command_type", "choice"),
@@ -193,14 +196,16 @@ def run_inputs(values: dict) -> tuple:
     """
     from .core.scenario import load_run_inputs
 
+    # and the family, whose defaults apply before the other options override them
     scenario = {name: values.get(name) for name in ("agents", "seed", "iterations")}
+    scenario["robots.family"] = values.get("family")
     cfg, base, init, weights = load_run_inputs(values.get("config") or "default", scenario,
                                                values.get("init") or None,
                                                values.get("weights") or None)
     raw = dict(cfg, robots=dict(cfg["robots"]), faults=dict(cfg["faults"]))
     for name, value in values.items():
         option = BY_NAME[name]
-        if value is None or option.key is None or name in scenario:
+        if value is None or option.key is None or name in scenario or name == "family":
             continue
         if option.key == "graph.edge_probability":
             graph = {key: v for key, v in cfg["graph"].items() if key != "edges"}

@@ -13,6 +13,7 @@ import yaml
 from .basis import QUADRATURES
 from .faults import LATE_POLICIES
 from .fields import _bool, _choice, _float, _int, _number, ConfigError, Field
+from .robot_families import COMMANDS, FAMILIES, POSE_SOURCES
 
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
@@ -20,19 +21,6 @@ GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
 # external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and
 # robot_<i>/odom
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
-# what a robot's driver takes on its command topic: Jazzy's TurtleBot3, Create 3 and
-# diff_drive_controller take TwistStamped (docs/robots.md, with their sources)
-COMMANDS = ("twist", "twist_stamped")
-# where a robot's pose comes from, and the topic and frame each source has by default:
-# odometry already in the swarm's frame (the embedded simulator, turtlesim, Gazebo's
-# OdometryPublisher); a driver's wheel odometry, from zero where the robot was switched on
-# (TurtleBot3 src/odometry.cpp:75-80, diff_drive_controller.cpp:498-532), plus the pose it was
-# placed at; or motion capture (vrpn_mocap: PoseStamped on /vrpn_mocap/<tracker>/pose in `world`)
-POSE_SOURCES = {
-    "odometry": {"pose_topic": "robot_{i}/odom", "pose_frame": "map"},
-    "wheel_odometry": {"pose_topic": "robot_{i}/odom", "pose_frame": "robot_{i}/odom"},
-    "mocap": {"pose_topic": "/vrpn_mocap/robot_{i}/pose", "pose_frame": "world"},
-}
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
 
@@ -58,8 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # command_timeout: the embedded simulator's, after which a robot without commands stops (0:
     # never, as gz-sim's DiffDrive and TurtleBot3). pose_source, pose_topic, pose_frame: where
     # each robot's pose comes from ({i}: its id; topic and frame by default the source's)
-    "robots": {"simulator": "embedded", "wait": False, "tolerance": 0.02, "max_speed": 0.5,
-               "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
+    # family: the robots' kind, whose values (FAMILIES) stand where the config sets none
+    "robots": {"family": "embedded", "simulator": "embedded", "wait": False, "tolerance": 0.02,
+               "max_speed": 0.5, "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
                "sensing_range": 0.5, "command_type": "twist", "command_topic": "cmd_vel",
                "command_timeout": 0.5, "pose_source": "odometry", "pose_topic": None,
                "pose_frame": None},
@@ -96,6 +85,7 @@ FIELDS: dict[str, Field] = {
     "algorithm.gamma_y": Field("float", 0, low_open=True),
     "algorithm.omega": Field("float", 0, low_open=True),
     "algorithm.delta": Field("float", 0, 1, low_open=True),
+    "robots.family": Field("choice", choices=tuple(FAMILIES)),
     "robots.simulator": Field("choice", choices=SIMULATORS),
     "robots.wait": Field("bool"),
     "robots.tolerance": Field("float", 0, 1, low_open=True),
@@ -213,6 +203,10 @@ def validate(raw: dict) -> dict:
             merged[key] = value
     for section in SECTIONS:
         _mapping(section, merged[section], tuple(DEFAULTS[section]))
+    family = _choice("robots.family", merged["robots"]["family"], tuple(FAMILIES))
+    given = raw.get("robots") if isinstance(raw.get("robots"), dict) else {}
+    merged["robots"].update({key: value for key, value in FAMILIES[family].items()
+                             if key not in given})
     cfg: dict[str, Any] = {key: {} if key in SECTIONS else None for key in DEFAULTS}
     for key, spec in FIELDS.items():
         section, _, name = key.rpartition(".")
@@ -286,7 +280,10 @@ def load_config(name_or_path: str | Path | None = None,
         if not isinstance(raw, dict):
             raise ConfigError("", f"{path} must hold a mapping of keys, not {type(raw).__name__}")
     for key, value in (overrides or {}).items():
-        if value is not None:
+        if value is not None and "." in key:  # robots.family: before the family's defaults
+            section, leaf = key.split(".")
+            raw[section] = dict(raw.get(section) or {}, **{leaf: value})
+        elif value is not None:
             raw[key] = value
     cfg = validate(raw)
     if cfg["target"]["type"] == "image" and base is not None:

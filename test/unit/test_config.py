@@ -170,3 +170,26 @@ def test_the_cli_answers_any_config_file_without_a_traceback(tmp_path, raw):
         code = main(["simulate", "--config", str(path), "--iterations", "0", "--agents", "3",
                      "--out", str(tmp_path / "run"), "--overwrite", "--no-plots", "--quiet"])
     assert code in (0, 2) and (code == 0 or err.getvalue().startswith("error: ")), err.getvalue()
+
+
+def test_a_robot_family_sets_its_drivers_values_where_the_config_sets_none():
+    robots = validate({"robots": {"family": "turtlebot3", "max_speed": 0.1}})["robots"]
+    assert robots["command_type"] == "twist_stamped" and robots["command_timeout"] == 0.0
+    assert robots["pose_source"] == "wheel_odometry" and robots["pose_frame"] == "robot_{i}/odom"
+    assert robots["max_speed"] == 0.1 and robots["max_turn_rate"] == 2.6  # the config's, then its
+    ros2_control = validate({"robots": {"family": "ros2_control"}})["robots"]
+    assert ros2_control["command_topic"] == "diff_drive_controller/cmd_vel"
+    assert ros2_control["pose_topic"] == "robot_{i}/diff_drive_controller/odom"
+    assert validate({})["robots"]["command_type"] == "twist"  # embedded: the package's own
+    with pytest.raises(ConfigError, match="robots.family.*one of embedded, turtlebot3"):
+        validate({"robots": {"family": "turtlebot"}})
+
+
+def test_the_family_option_applies_before_the_other_options_override_it():
+    from bildmacro_ros.options import run_inputs
+
+    cfg, _, _, _ = run_inputs({"config": "demo", "family": "turtlebot4", "radius": 0.05})
+    robots = cfg["robots"]
+    assert (robots["max_speed"], robots["pose_frame"], robots["radius"]) == (0.3, "odom", 0.05)
+    # a saved run's config.yaml holds every value: read again, nothing moves
+    assert validate(cfg) == cfg
