@@ -176,13 +176,17 @@ def offline(tmp_path_factory):
     return ref
 
 
-# the embedded simulator as each kind of robot: waiting, as TurtleBot3s on Jazzy (TwistStamped,
-# no command timeout, wheel odometry from zero where each was placed); in a mocap lab
+# The embedded simulator as each family's robots (their drivers' contracts: core/robot_families.py),
+# 5 of them, in both modes (waiting costs 40 s a run: two families wait); bodies aside (--radius
+# 0), so that the robots' KL compares with the offline run's. mocap: a lab's motion capture.
 ROBOT_KINDS = {
-    "run ahead": [],
-    "wait for robots": ["--wait-for-robots", "--command-type", "twist_stamped",
-                        "--command-timeout", 0, "--pose-source", "wheel_odometry"],
-    "run ahead, mocap": ["--pose-source", "mocap"],
+    "embedded": [],
+    "gazebo": ["--family", "gazebo"],
+    "turtlesim": ["--family", "turtlesim"],
+    "turtlebot3": ["--family", "turtlebot3", "--radius", 0, "--wait-for-robots"],
+    "turtlebot4": ["--family", "turtlebot4"],
+    "ros2_control": ["--family", "ros2_control"],
+    "mocap": ["--family", "custom", "--pose-source", "mocap", "--wait-for-robots"],
 }
 
 
