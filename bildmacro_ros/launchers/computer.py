@@ -11,6 +11,7 @@ its last waypoint (or `settle` seconds have passed), and stops everything on Ctr
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from pathlib import Path
 import sys
 import time
@@ -88,6 +89,13 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
     started = time.monotonic()
     interrupted, failure, arrived = False, None, None
     agent = None
+    for spec in nodes:  # before anything drives: a driver's odometry counts from there
+        if spec.parameters.get("pose_source") == "wheel_odometry":
+            x, y, heading = spec.parameters["initial_poses"]
+            print(f"robot {robot}: place it at x = {x:.3f} m, y = {y:.3f} m, heading "
+                  f"{math.degrees(heading):.0f} deg ({heading:.3f} rad) in the swarm's frame, and "
+                  f"start its driver there: its wheel odometry counts from that pose", file=stream,
+                  flush=True)
     try:
         for spec in nodes:
             is_agent = spec.executable == "agent"

@@ -176,9 +176,10 @@ def offline(tmp_path_factory):
     return ref
 
 
-# The embedded simulator as each family's robots (their drivers' contracts: core/robot_families.py),
-# 5 of them, in both modes (waiting costs 40 s a run: two families wait); bodies aside (--radius
-# 0), so that the robots' KL compares with the offline run's. mocap: a lab's motion capture.
+# The embedded simulator as each family's robots (their drivers' contracts:
+# core/robot_families.py), 5 of them, in both modes (waiting costs 40 s a run: two families
+# wait); bodies aside (--radius 0), so that the robots' KL compares with the offline run's.
+# mocap: a lab's motion capture.
 ROBOT_KINDS = {
     "embedded": [],
     "gazebo": ["--family", "gazebo"],

@@ -171,7 +171,7 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
 
 
 def planned(tmp_path, agents: int, iterations: int, log_every: int,
-            simulator: str) -> tuple[Path, Path]:
+            simulator: str, *extra) -> tuple[Path, Path]:
     """
     Make a plan folder with `bildmacro plan`.
 
@@ -179,7 +179,7 @@ def planned(tmp_path, agents: int, iterations: int, log_every: int,
     """
     made = bildmacro("plan", "--config", "demo", "--agents", agents, "--iterations", iterations,
                      "--log-every", log_every, "--simulator", simulator, "--out",
-                     tmp_path / "plan")
+                     tmp_path / "plan", *extra)
     assert made.returncode == 0, made.stderr
     return tmp_path / "plan", tmp_path / "run"
 
@@ -194,7 +194,9 @@ def start(*args) -> subprocess.Popen:
 @pytest.mark.slow
 @pytest.mark.usefixtures("no_leftover_processes")
 def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simulate(tmp_path):
-    plan_dir, run = planned(tmp_path, agents=3, iterations=80, log_every=1, simulator="embedded")
+    # TurtleBot3s (TwistStamped, no command timeout, wheel odometry from where each is placed)
+    plan_dir, run = planned(tmp_path, 3, 80, 1, "embedded", "--family", "turtlebot3",
+                            "--radius", 0)
     recorder = start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")
     robots = [start("robot", "--plan", plan_dir, "--id", i) for i in range(3)]
     try:
@@ -206,6 +208,7 @@ def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simu
     assert [proc.returncode for proc in robots] == [0, 0, 0], said
     assert all("agent finished at round 80/80" in text and "robot at its last waypoint" in text
                for text in said), said
+    assert all(f"robot {i}: place it at x = " in text for i, text in enumerate(said)), said
     assert recorder.returncode == 0, recorded
     assert "recording of a swarm of 3 agents finished" in recorded, recorded
     ref = tmp_path / "simulate"
