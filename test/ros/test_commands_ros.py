@@ -7,6 +7,7 @@ embedded simulator with command_timeout 0 does the same, and a scripted robot st
 whose pose the follower stops hearing.
 """
 
+import signal
 import time
 
 from geometry_msgs.msg import PoseStamped, TwistStamped
@@ -29,9 +30,10 @@ def follower(tmp_path, **parameters):
                           {"robot_ids": [0], "tolerance": 0.01, **parameters}), tmp_path)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stamped_robot_that_never_stops_by_itself_is_stopped_when_the_follower_ends(tmp_path,
-                                                                                      probe):
-    """A TwistStamped driver without command timeout: it drives, and it stops on Ctrl-C."""
+                                                                                      probe, sig):
+    """A TwistStamped driver without command timeout: it drives, and stops on Ctrl-C or SIGTERM."""
     sim = start(NodeSpec("swarm_simulator", "swarm_simulator", {
         "robot_ids": [0], "initial_poses": [-0.8, 0.0, 0.0], "command_timeout": 0.0, **STAMPED}),
         tmp_path)
@@ -46,10 +48,12 @@ def test_a_stamped_robot_that_never_stops_by_itself_is_stopped_when_the_follower
                    "the simulator and the follower")
         goal.publish(pose_msg(0.9, 0.0))  # 1.7 m ahead: 3.4 s at 0.5 m/s
         probe.wait(lambda: odom[-1][2] > 0.1, 10, "the robot to drive on stamped commands")
-        stop([drive])  # Ctrl-C, mid-drive
-        stopped_at = time.monotonic()
+        drive.send_signal(sig)  # mid-drive
+        drive.wait(timeout=30)
+        exited = time.monotonic()
         time.sleep(1.0)
-        after = [(t, p, v) for t, p, v in odom if t > stopped_at + 0.2]
+        # a simulator step (50 ms) after the follower is gone
+        after = [(t, p, v) for t, p, v in odom if t > exited + 0.1]
     finally:
         stop(procs)
     assert drive.returncode == 0
