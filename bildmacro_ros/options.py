@@ -68,7 +68,8 @@ OPTIONS = (
        "one machine)", kind="count", commands=frozenset(("swarm", "launch")), default=1),
     _O("simulator", "robots that follow the waypoints: embedded (the built-in diff-drive "
        "simulator), turtlesim, gazebo or external (a world or drivers of your own on "
-       "robot_<i>/cmd_vel and robot_<i>/odom), or none", "robots.simulator", "choice"),
+       "robot_<i>/cmd_vel and robot_<i>/odom; see --family), or none", "robots.simulator",
+       "choice"),
     _O("wait_for_robots", "physical-robot mode: each round waits until the robot is within "
        "robots.tolerance of x_i (else the algorithm runs ahead and the robots follow)",
        "robots.wait", "flag", flag="--wait-for-robots"),

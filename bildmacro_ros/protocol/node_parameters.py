@@ -83,7 +83,7 @@ RECORDER_PARAMETERS = (
     _P("log_every", int, "metrics every K rounds (0: K/1000)", default=0, low=0, high=INT64),
     _P("init", str, "the --init .npz the launch used, if any", default=""),
     _P("weights", str, "the weights file the launch used, if any", default=""),
-    _P("robots", bool, "also record robot_<i>/odom (robots.npz, robots.png)", default=False),
+    _P("robots", bool, "also record robot_<i>/pose (robots.npz, robots.png)", default=False),
     _P("settle_timeout", float, "seconds the robots may take to reach their last waypoints after "
        "the last round", default=30.0, low=0.0, high=3600.0),
     *(_P(name, int, f"override of the config's {name} (0: keep)", default=0, low=0, high=INT64)

@@ -133,7 +133,7 @@ AGENT_PARAMETERS = (
        "(heals a lost message)", default=30.0, low=0.01, high=3600.0),
     _P("frame_id", str, "frame of the published waypoints", default="map"),
     _P("wait_for_robot", bool,
-       "step round k only once the robot's odometry (robot_<i>/odom) is within "
+       "step round k only once the robot's pose (robot_<i>/pose) is within "
        "arrival_tolerance of x_i^k", "robots.wait"),
     _P("arrival_tolerance", float, "metres; see wait_for_robot", "robots.tolerance"),
     _P("waypoint_rate", float,

@@ -46,7 +46,7 @@ class FollowerNode(Node):
 
     For every i in robot_ids; it reports arrival on robot_<i>/arrived (latched Bool). With a
     radius, each command passes the safety filter (core/safety.py) against the poses of every robot
-    of the swarm within sensing_range, its own or another computer's (their robot_<j>/odom). A
+    of the swarm within sensing_range, its own or another computer's (their robot_<j>/pose). A
     robot its neighbours hold back short of its goal counts as arrived, and robot_<i>/held (latched
     PoseStamped) names the goal it was held back from, for an agent waiting on its robot.
 
