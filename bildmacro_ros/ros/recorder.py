@@ -44,11 +44,7 @@ from ..run_folder import RunWriter
 
 
 class RecorderNode(Node):
-    """
-    Subscribes to agent_<i>/record for i = 0..N-1 and feeds a Recorder and a RunWriter.
-
-    The agents must publish records every log_every rounds (agent parameter record_every).
-    """
+    """Feeds agent_<i>/record, i = 0..N-1 (every log_every rounds), to a Recorder and RunWriter."""
 
     def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int,
                  node_name: str = "recorder", robots: bool = False, bag: bool = True,
@@ -183,7 +179,9 @@ class RecorderNode(Node):
         return on_message
 
     def matched(self) -> bool:
-        return all(sub.get_publisher_count() > 0 for sub in self.subs)
+        """Every agent's record writer is up, and every robot's pose heard: the swarm may start."""
+        return all(sub.get_publisher_count() > 0 for sub in self.subs) and (
+            self.track is None or self.track.seen_all)
 
     def settle(self, executor, stopped_within: float, timeout: float, stops=None) -> None:
         """
