@@ -67,7 +67,7 @@ class SwarmSimulatorNode(Node):
         self.sources = [PoseSource.of(p.pose_source, p.pose_frame, i, self.pose[slot])
                         for slot, i in enumerate(self.ids)]
         self.pose_type = PoseStamped if p.pose_source == "mocap" else Odometry
-        self.odom_pubs = [self.create_publisher(self.pose_type, p.pose_topic.format(i=i),
+        self.pose_pubs = [self.create_publisher(self.pose_type, p.pose_topic.format(i=i),
                                                 STREAM_PUB_QOS) for i in self.ids]
         self.timer = self.create_timer(self.dt, self._tick)
         self.bodies = BodyWatch(len(self.ids), self.radius)
@@ -104,7 +104,7 @@ class SwarmSimulatorNode(Node):
                                       f"bodies of radius {self.radius:g} m)",
                                       throttle_duration_sec=1.0)
         stamp = self.get_clock().now().to_msg()
-        for slot, pub in enumerate(self.odom_pubs):
+        for slot, pub in enumerate(self.pose_pubs):
             source = self.sources[slot]
             msg = self.pose_type()
             msg.header.stamp, msg.header.frame_id = stamp, source.frame
