@@ -117,10 +117,12 @@ class Intruder(Node):
 
 
 def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
-    ref = reference(tmp_path, 3, 600, 6)
+    # 1500 rounds: 600 took 3 s in a CI run, over before a starved intruder had seen agent 0 reach
+    # round 2, so it never sent an old round (no 'stale' drop)
+    ref = reference(tmp_path, 3, 1500, 6)
     out = tmp_path / "attacked"
     with spinning(Intruder) as intruder:
-        res = bildmacro("swarm", "--agents", 3, "--iterations", 600, "--log-every", 10,
+        res = bildmacro("swarm", "--agents", 3, "--iterations", 1500, "--log-every", 10,
                         "--simulator", "none", "--init", ref / "initial_state.npz", "--weights",
                         ref / "weights.npy", "--out", out, "--no-plots")
     assert res.returncode == 0, res.stdout + res.stderr
