@@ -78,7 +78,7 @@ class Intruder(Node):
 
     def __init__(self, context, m=49):
         super().__init__("intruder", context=context)
-        self.m, self.latest, self.count = m, -1, 0
+        self.m, self.latest, self.count, self.listeners = m, -1, 0, 0
         self.pub = self.create_publisher(Float64MultiArray, "agent_0/state", STATE_QOS)
         self.create_subscription(Float64MultiArray, "agent_0/state", self.watch, STATE_QOS)
         self.layout = [MultiArrayDimension(label=layout_label(m), size=message_length(m),
@@ -109,6 +109,8 @@ class Intruder(Node):
     def send(self):
         # every kind on every tick: a starved intruder still shows the agents each kind of junk
         self.count += 1
+        # agents 1 and 2 (a node's own subscription is not counted)
+        self.listeners = max(self.listeners, self.pub.get_subscription_count())
         for junk in self.junk():
             msg = Float64MultiArray()
             msg.layout.dim = self.layout
@@ -117,16 +119,18 @@ class Intruder(Node):
 
 
 def test_malformed_and_old_messages_are_ignored_and_counted(tmp_path):
-    # 1500 rounds: 600 took 3 s in a CI run, over before a starved intruder had seen agent 0 reach
-    # round 2, so it never sent an old round (no 'stale' drop)
+    # The run must last while the intruder's junk arrives: unpaced, 1500 rounds took 1.7 s in a CI
+    # run, over before the agents heard any junk. A few milliseconds of injected delay per message
+    # (far inside the deadline, so the rounds are the same) make it last at least 1500 timer ticks
+    # of 5 ms, whatever the machine.
     ref = reference(tmp_path, 3, 1500, 6)
     out = tmp_path / "attacked"
     with spinning(Intruder) as intruder:
         res = bildmacro("swarm", "--agents", 3, "--iterations", 1500, "--log-every", 10,
                         "--simulator", "none", "--init", ref / "initial_state.npz", "--weights",
-                        ref / "weights.npy", "--out", out, "--no-plots")
+                        ref / "weights.npy", "--out", out, "--no-plots", "--delay", 0.004)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert intruder.count > 20
+    assert intruder.count > 20 and intruder.listeners == 2, intruder.listeners
     assert_same_run(ref, out, metrics=False)  # the junk changed nothing the agents computed
     reports = outcomes(out)
     for reason in ("wrong_size", "non_finite", "wrong_sender", "too_far_ahead", "stale"):
@@ -172,13 +176,14 @@ class Forger(Node):
 
 def test_absurd_values_on_an_agents_topic_are_dropped_counted_and_warned_about(tmp_path):
     """Without the bounds, such messages drove every y to 1e301 and the KL from 0.28 to 5.47."""
-    # 1500 rounds: at 200 rounds/s, 300 were over before the forger had heard agent 1 four times
+    # paced as the intruder's run is: at 200 rounds/s, 300 rounds were over before the forger had
+    # heard agent 1 four times
     ref = reference(tmp_path, 4, 1500, 3)
     out = tmp_path / "forged"
     with spinning(Forger) as forger:
         res = bildmacro("swarm", "--agents", 4, "--iterations", 1500, "--log-every", 10,
                         "--simulator", "none", "--init", ref / "initial_state.npz", "--weights",
-                        ref / "weights.npy", "--out", out, "--no-plots")
+                        ref / "weights.npy", "--out", out, "--no-plots", "--delay", 0.004)
     assert res.returncode == 0, res.stdout + res.stderr
     assert forger.sent > 100
     assert_same_run(ref, out, metrics=False)  # every forgery dropped: the run is the honest one
