@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .core.arena import Arena, misplaced
 from .core.graph import in_neighbours
 from .core.metrics import default_log_every
 from .core.scenario import build_scenario, Scenario
@@ -161,16 +162,6 @@ def agent_parameters(scenario: Scenario, agent: int, base_dir: Path | None = Non
     return {spec.name: params[spec.name] for spec in AGENT_PARAMETERS if spec.name in params}
 
 
-def initial_poses(x0: np.ndarray) -> list[float]:
-    """
-    Give x, y, heading per robot: at x_i^0, headings spread around the circle.
-
-    So the controller starts from every bearing.
-    """
-    n = len(x0)
-    return [float(v) for i in range(n) for v in (x0[i, 0], x0[i, 1], 2 * np.pi * i / n)]
-
-
 def stop_tolerance(cfg: dict) -> float:
     """
     Where a follower stops: within half the agents' arrival tolerance.
@@ -201,9 +192,10 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str,
                                             table=table)
         specs.append(NodeSpec(name, executable, {**configured, **parameters}, ns))
 
-    poses = initial_poses(scenario.x0)
+    poses = Arena.from_config(cfg).start_poses(scenario.x0)
     if robots["simulator"] == "embedded":
-        node("swarm_simulator", "swarm_simulator", robot_ids=ids, initial_poses=poses)
+        node("swarm_simulator", "swarm_simulator", robot_ids=ids,
+             initial_poses=misplaced(poses, robots["placement_error"], cfg["seed"]))
     elif robots["simulator"] == "turtlesim":
         specs.append(NodeSpec("turtlesim", "turtlesim_node", {}, ns, package="turtlesim"))
         node("turtlesim_bridge", "turtlesim_bridge", robot_ids=ids, initial_poses=poses)

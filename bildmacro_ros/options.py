@@ -31,7 +31,8 @@ class Option:
     text: str  # what it does, for --help and the launch argument's description
     key: str | None = None  # the config key it overrides; None: the launchers'
     # how a value is read: count (a whole number >= 1), whole (>= 0), seconds, metres,
-    # probability, choice (the config key's), flag (true/false), text, path
+    # probability, radians, pair (two numbers: 4,3), choice (the config key's), flag
+    # (true/false), text, path
     kind: str = "text"
     commands: frozenset = SWARMS
     default: Any = None  # None: the config's value, or none
@@ -90,6 +91,15 @@ OPTIONS = (
     _O("pose_source", "where each robot's pose comes from: odometry (already in the swarm's "
        "frame), wheel_odometry (a driver's own, from zero where the robot was placed at x_i^0) "
        "or mocap (a PoseStamped per robot)", "robots.pose_source", "choice"),
+    _O("placement_error", "the embedded simulator starts each robot this many metres from where "
+       "the plan places it, at any heading, as hands place robots (with wheel_odometry, its pose "
+       "is then off by as much)", "robots.placement_error", "metres"),
+    _O("arena_centre", "where C's centre lies in the lab's frame: X,Y in metres",
+       "arena.centre", "pair", ALL),
+    _O("arena_size", "the arena's width,height in metres (C's x and y sides; docs/robots.md)",
+       "arena.size", "pair", ALL),
+    _O("arena_rotation", "the angle of C's x axis from the lab's, in radians", "arena.rotation",
+       "radians", ALL),
     _O("deadline", "seconds a round waits for a neighbour (0: for ever)", "faults.deadline",
        "seconds"),
     _O("late_policy", "what stands in for a late neighbour", "faults.late_policy", "choice"),
@@ -149,6 +159,15 @@ def parse(option: Option | str, text: str) -> Any:
         if kind != "probability" and not (0 <= value < float("inf")):
             raise ValueError(f"must be a finite number of {unit} >= 0, got {text!r}")
         return value
+    if kind in ("pair", "radians"):
+        try:
+            values = [float(part) for part in text.replace(" ", "").strip("[]()").split(",")]
+        except ValueError:
+            values = []
+        if len(values) != (2 if kind == "pair" else 1):
+            raise ValueError(f"must be {'two numbers X,Y' if kind == 'pair' else 'a number'}, "
+                             f"got {text!r}")
+        return values if kind == "pair" else values[0]
     if kind == "flag":
         if text.lower() in ("true", "1", "yes"):
             return True
@@ -203,7 +222,8 @@ def run_inputs(values: dict) -> tuple:
     cfg, base, init, weights = load_run_inputs(values.get("config") or "default", scenario,
                                                values.get("init") or None,
                                                values.get("weights") or None)
-    raw = dict(cfg, robots=dict(cfg["robots"]), faults=dict(cfg["faults"]))
+    raw = dict(cfg, robots=dict(cfg["robots"]), faults=dict(cfg["faults"]),
+               arena=dict(cfg["arena"]))
     for name, value in values.items():
         option = BY_NAME[name]
         if value is None or option.key is None or name in scenario or name == "family":

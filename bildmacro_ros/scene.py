@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .core.arena import Arena
+
 OCCUPIED = 100  # OccupancyGrid cells hold 0..100
 
 
@@ -40,3 +42,21 @@ def density_from_occupancy(data, width: int, peak: float) -> np.ndarray:
     """Return the inverse of occupancy(), up to rounding (half a percent of the peak)."""
     cells = np.asarray(data, float).reshape(-1, width)
     return (cells * peak / OCCUPIED).T
+
+
+def arena_raster(density: np.ndarray, points: np.ndarray,
+                 arena: Arena) -> tuple[np.ndarray, float]:
+    """
+    Return a grid density resampled onto square cells over the arena, and the cell's side (m).
+
+    An OccupancyGrid has square cells, and an arena may be stretched (4 x 3 m): each cell takes
+    the value of the grid point nearest its centre. The default arena gives the grid back as is.
+    """
+    step = float(points[1] - points[0])
+    cell = step * arena.scale
+    counts = [int(round(side / cell)) + 1 for side in arena.size]
+    picks = []
+    for n, side in zip(counts, arena.size):
+        c = (np.arange(n) - (n - 1) / 2) * cell / (side / 2)  # cell centres, in C's coordinates
+        picks.append(np.clip(np.rint((c - points[0]) / step), 0, len(points) - 1).astype(int))
+    return np.asarray(density)[np.ix_(*picks)], cell

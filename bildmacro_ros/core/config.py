@@ -18,8 +18,7 @@ from .robot_families import COMMANDS, FAMILIES, POSE_SOURCES
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
 GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
-# external: robots of your own (real drivers, or a Gazebo world) on robot_<i>/cmd_vel and
-# robot_<i>/odom
+# external: your own robots (real drivers, or a Gazebo world) behind their robot_<i>/ topics
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
 # keys that changed name, so an old config gets the new name in its error
 RENAMED = {"faults.seed": "faults.fault_seed"}
@@ -39,21 +38,22 @@ DEFAULTS: dict[str, Any] = {
     "graph": {"type": "erdos_renyi", "edge_probability": 0.5, "weights": "metropolis"},
     "algorithm": {"gamma_x": 1.0e-3, "gamma_y": 0.045, "omega": 1.0e-4, "delta": 0.02},
     "iterations": 20000,
-    # the robots that carry out the waypoints (bildmacro swarm and the launch file; simulate
-    # ignores them) radius: each robot's body, a disc (metres; 0: points); with a radius, a safety
-    # filter keeps the bodies apart (safety: false measures what it prevents) using the robots
-    # within sensing_range. command_type, command_topic: what the drivers take, under robot_<i>/;
-    # command_timeout: the embedded simulator's, after which a robot without commands stops (0:
-    # never, as gz-sim's DiffDrive and TurtleBot3). pose_source, pose_topic, pose_frame: where
-    # each robot's pose comes from ({i}: its id; topic and frame by default the source's)
-    # family: the robots' kind, whose values (FAMILIES) stand where the config sets none
+    # the robots (bildmacro swarm and the launch file; simulate ignores them), docs/robots.md.
+    # radius: each body, a disc (m; 0: points), kept apart by a safety filter unless safety is
+    # false, against robots within sensing_range. command_timeout: the embedded simulator's (0:
+    # never stops, as gz-sim's DiffDrive). pose_topic, pose_frame: {i} is the robot's id, by
+    # default the pose source's. family: the robots' kind, whose values (FAMILIES) stand where the
+    # config sets none. placement_error: the embedded simulator puts each robot this far (m) from
+    # the plan's start, at any heading, as a person placing robots by hand does
     "robots": {"family": "embedded", "simulator": "embedded", "wait": False, "tolerance": 0.02,
                "max_speed": 0.5, "max_turn_rate": 3.0, "rate": 20.0, "radius": 0.0, "safety": True,
                "sensing_range": 0.5, "command_type": "twist", "command_topic": "cmd_vel",
                "command_timeout": 0.5, "pose_source": "odometry", "pose_topic": None,
-               "pose_frame": None},
-    # late and dead neighbours (agents over DDS), seeded fault injection, tracking
-    # re-initialisation
+               "pose_frame": None, "placement_error": 0.0},
+    # C = [-1, 1]^2 in the lab's frame: its centre and size (width, height; m) and the angle of its
+    # x axis (rad). Robots, bodies, speeds and tolerances are in the lab's metres (docs/robots.md)
+    "arena": {"centre": [0.0, 0.0], "size": [2.0, 2.0], "rotation": 0.0},
+    # late and dead neighbours over DDS, seeded fault injection, tracking re-initialisation
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
                "drop": 0.0, "delay": 0.0, "fault_seed": 0},
 }
@@ -73,7 +73,7 @@ def _mapping(key, value, allowed) -> dict:
 
 
 # mappings whose keys merge one by one
-SECTIONS = ("basis", "grid", "algorithm", "robots", "faults")
+SECTIONS = ("basis", "grid", "algorithm", "robots", "arena", "faults")
 FIELDS: dict[str, Field] = {
     "agents": Field("int", 2, 100000),
     "seed": Field("int", 0, 2**32 - 1),
@@ -101,6 +101,10 @@ FIELDS: dict[str, Field] = {
     "robots.pose_source": Field("choice", choices=tuple(POSE_SOURCES)),
     "robots.pose_topic": Field("pattern"),
     "robots.pose_frame": Field("pattern"),
+    "robots.placement_error": Field("float", 0, 10),
+    "arena.centre": Field("pair", -1e4, 1e4),
+    "arena.size": Field("pair", 0, 1e4, low_open=True),
+    "arena.rotation": Field("float", -3.15, 3.15),  # [-pi, pi] and a rounding's slack
     # 0 waits for ever: Algorithm 1's synchronous rounds, where one silent robot stalls the swarm
     "faults.deadline": Field("float", 0, 3600),
     "faults.late_policy": Field("choice", choices=LATE_POLICIES),
@@ -257,9 +261,8 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
                 return candidate
         looked = ", ".join(map(str, preset_dirs()))
         raise ConfigError("", f"preset {name_or_path!r} is not installed (looked in {looked})")
-    raise ConfigError("",
-                      f"config file {str(name_or_path)!r} does not exist (presets: "
-                      f"{', '.join(PRESETS)})")
+    raise ConfigError("", f"config file {str(name_or_path)!r} does not exist (presets: "
+                          f"{', '.join(PRESETS)})")
 
 
 def load_config(name_or_path: str | Path | None = None,

@@ -90,6 +90,12 @@ def _pattern(key, value) -> str | None:
     return value
 
 
+def _pair(key, value, low=None, high=None, low_open=False) -> list[float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ConfigError(key, f"must be a list of two numbers [a, b], got {value!r}")
+    return [_float(f"{key}[{n}]", v, low, high, low_open) for n, v in enumerate(value)]
+
+
 @dataclass(frozen=True)
 class Field:
     """
@@ -98,8 +104,9 @@ class Field:
     The one source of these ranges: the agents' settings take theirs from here.
     """
 
-    # int, float, bool, choice, topic (a relative ROS topic name) or pattern (a topic or frame
-    # name in which {i} stands for the robot's id; None: the default of another key's choice)
+    # int, float, bool, choice, pair (two floats, each in the bounds), topic (a relative ROS
+    # topic name) or pattern (a topic or frame name in which {i} stands for the robot's id;
+    # None: the default of another key's choice)
     kind: str
     low: float | None = None
     high: float | None = None
@@ -116,6 +123,8 @@ class Field:
             return _bool(key, value)
         if self.kind == "topic":
             return _topic(key, value)
+        if self.kind == "pair":
+            return _pair(key, value, self.low, self.high, self.low_open)
         if self.kind == "pattern":
             return _pattern(key, value)
         return _choice(key, value, self.choices)

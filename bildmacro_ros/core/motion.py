@@ -2,8 +2,8 @@
 """
 Robot motion, pure numpy: unicycles, a saturated go-to-goal controller, turtlesim's frame.
 
-Poses are (x, y, heading) rows in the algorithm's frame, where C = [-1, 1]^2 and one unit is one
-metre. Every function works on one robot or on many at once (leading axes broadcast).
+Poses are (x, y, heading) rows in the arena's frame, in metres (core/arena.py; by default C =
+[-1, 1]^2 itself). Every function works on one robot or on many at once (leading axes broadcast).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import graph as graphs
+from .arena import Arena
 from .bildmacro import StepSizes
 from .family import ExponentialFamily
 from .problem import BilevelProblem
@@ -123,9 +124,10 @@ def closest_pair(x: np.ndarray) -> tuple[float, int, int]:
     return float(gaps[i, j]), int(min(i, j)), int(max(i, j))
 
 
-def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000) -> np.ndarray:
+def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000,
+               arena: Arena = Arena()) -> np.ndarray:
     """
-    Redraw, uniformly in C, each position closer than `distance` to an earlier one (bodies).
+    Redraw, uniformly in C, each position closer than `distance` (m, in the arena) to an earlier.
 
     Positions that already keep their distance stay as drawn, and the redraws come from a stream of
     their own, so y^0 and the graph are those of the same seed without bodies. ValueError if the
@@ -135,14 +137,13 @@ def spread_out(x: np.ndarray, distance: float, seed: int, attempts: int = 10000)
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
     for i in range(1, len(x)):
         for _ in range(attempts):
-            if np.all(np.hypot(*(x[:i] - x[i]).T) >= distance):
+            if np.all(np.hypot(*(arena.to_lab(x[:i]) - arena.to_lab(x[i])).T) >= distance):
                 break
             x[i] = rng.uniform(-1.0, 1.0, 2)
         else:
-            raise ValueError(f"cannot place {len(x)} robots at least {distance:g} m apart in C = "
-                             "[-1, 1]^2 "
-                             f"(robots.radius {distance / 2:g}): use fewer robots or a smaller "
-                             "radius")
+            raise ValueError(f"cannot place {len(x)} robots at least {distance:g} m apart in the "
+                             f"arena ({arena.describe()}; robots.radius {distance / 2:g}): use "
+                             "fewer robots or a smaller radius")
     return x
 
 
@@ -170,12 +171,12 @@ def build_scenario(cfg: dict, base_dir: Path | None = None,
     else:
         x0, y0 = check_init(np.asarray(init[0], float), np.asarray(init[1], float), agents,
                             family.m)
-    radius = cfg["robots"]["radius"]
+    radius, arena = cfg["robots"]["radius"], Arena.from_config(cfg)
     if radius > 0:  # robots with bodies start apart (bildmacro simulate too, so that runs compare)
         if init is None:
-            x0 = spread_out(x0, 2 * radius, cfg["seed"])
+            x0 = spread_out(x0, 2 * radius, cfg["seed"], arena=arena)
         else:
-            gap, i, j = closest_pair(x0)
+            gap, i, j = closest_pair(arena.to_lab(x0))
             if gap < 2 * radius:
                 raise ValueError(f"init x: robots {i} and {j} start {gap:.4f} m apart, closer "
                                  "than two radii "

@@ -93,7 +93,7 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
         if spec.parameters.get("pose_source") == "wheel_odometry":
             x, y, heading = spec.parameters["initial_poses"]
             print(f"robot {robot}: place it at x = {x:.3f} m, y = {y:.3f} m, heading "
-                  f"{math.degrees(heading):.0f} deg ({heading:.3f} rad) in the swarm's frame, and "
+                  f"{math.degrees(heading):.0f} deg ({heading:.3f} rad) in the lab.s frame, and "
                   f"start its driver there: its wheel odometry counts from that pose", file=stream,
                   flush=True)
     try:

@@ -22,7 +22,7 @@ from .faulty_link import FaultyLink
 from .outbox import Encode, Outbox, Publish, Waypoint
 from .outcome import AgentOutcome
 from .pacing import RecorderPace, WaypointPace
-from .parameters import ParameterError
+from .parameters import arena_of, ParameterError
 from .plausible import Bounds
 from .rounds import CatchUp, Finish, RoundController, RoundRules, Step
 from .wire import NeighbourState
@@ -74,7 +74,8 @@ class Agent:
         # the newest always: a stream at 150 rounds/s would cost every follower a take per round.
         self.waypoints = WaypointPace(0.0 if s.wait_for_robot else 1.0 / s.waypoint_rate, read)
         self.recent: list[bytes] = []  # the last two rounds sent, for re-sends
-        self.robot = Arrival(s.wait_for_robot, s.arrival_tolerance)
+        self.arena = arena_of(s)  # waypoints and poses are in its metres; x_i^k is in C
+        self.robot = Arrival(s.wait_for_robot, s.arrival_tolerance, self.arena)
         self.warned: set[tuple[int, str]] = set()  # (neighbour, reason) warned implausible
         self.finish_deadline: float | None = None
         self.outcome: AgentOutcome | None = None
@@ -263,7 +264,7 @@ class Agent:
         self.rounds.sent()
 
     def _send_waypoint(self) -> None:
-        self.outbox.append(Waypoint(self.state.x[0], self.x_hat))
+        self.outbox.append(Waypoint(*self.arena.to_lab([self.state.x[0], self.x_hat])))
 
     def _finish(self) -> None:
         if self.waypoints.flush():  # the last one, whatever the rate
@@ -285,8 +286,9 @@ class Agent:
         waited = self.rounds.waited()
         if waited > STALL_REPORT:
             missing = self.rounds.inbox.missing(self.rounds.k)
+            goal = np.round(self.arena.to_lab(self.state.x[0]), 3)
             what = f"agents {missing}" if missing else \
-                f"the robot to reach {np.round(self.state.x[0], 3)} (odometry: {self.robot.xy})"
+                f"the robot to reach {goal} (its pose: {self.robot.xy})"
             self._say("warning", f"round {self.rounds.k} has waited {waited:.0f} s for {what}",
                       repeat="stall")
 

@@ -9,12 +9,13 @@ test checks that it writes no other and leaves out none that is required.
 
 from __future__ import annotations
 
-from .parameters import DENSITY_MODEL, INT64, OPTIONAL, ParameterSpec as _P
+from .parameters import ARENA, DENSITY_MODEL, INT64, OPTIONAL, ParameterSpec as _P
 from ..core import config as configs
 
 ROBOT_IDS = _P("robot_ids", "int[]", "ids i of the robots this node serves (topics robot_<i>/...)")
 INITIAL_POSES = _P("initial_poses", "float[]",
-                   "x, y, heading of each robot in C, in robot_ids order")
+                   "x, y (m, in the arena's frame) and heading of each robot, in robot_ids "
+                   "order")
 FRAME_ID = _P("frame_id", str, "frame of the published poses", default="map")
 LIMITS = (
     _P("max_speed", float, "forward speed limit (m/s)", "robots.max_speed"),
@@ -42,7 +43,7 @@ SIMULATOR_PARAMETERS = (
     _P("radius", float, "each robot's body radius (m), for contacts; 0: points", "robots.radius"),
 )
 FOLLOWER_PARAMETERS = (
-    ROBOT_IDS, *LIMITS, *COMMAND, *POSE,
+    ROBOT_IDS, *LIMITS, *COMMAND, *POSE, *ARENA,
     _P("initial_poses", "float[]", "x, y, heading where each robot was placed, in robot_ids order "
        "(needed by wheel_odometry)", default=OPTIONAL),
     _P("distance_gain", float, "v = distance_gain * distance (1/s)", default=1.5, low=1e-6,
@@ -63,7 +64,7 @@ FOLLOWER_PARAMETERS = (
        "robot_ids)", default=OPTIONAL),
 )
 TURTLESIM_BRIDGE_PARAMETERS = (
-    ROBOT_IDS, INITIAL_POSES, *COMMAND,
+    ROBOT_IDS, INITIAL_POSES, *COMMAND, *ARENA,
     _P("margin", float, "window fraction left free on each side", default=0.1, low=0.0, high=0.45),
     FRAME_ID,
 )
@@ -75,7 +76,7 @@ VISUALISER_PARAMETERS = (
     _P("robots", bool, "show robots at their odometry (false: at their waypoints)", default=True),
     _P("frame_id", str, "frame of every published message", default="map"),
     _P("rate", float, "publishing rate (Hz)", default=5.0, low=0.1, high=100.0),
-    *DENSITY_MODEL,
+    *DENSITY_MODEL, *ARENA,
 )
 RECORDER_PARAMETERS = (
     _P("config", str, "the swarm's config file (the same one the launch used)"),

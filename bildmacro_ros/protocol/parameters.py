@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from ..core import config as configs
+from ..core.arena import Arena
 
 REQUIRED = object()  # no default: the launch plan or the user must give it
 OPTIONAL = object()  # no default, and none needed: the node reads None and decides
@@ -99,6 +100,19 @@ DENSITY_MODEL = (
     _P("quadrature", str, "trapezoid or riemann", "grid.quadrature"),
     _P("target", str, "target density, a YAML mapping as in the config's target key", "target"),
 )
+# where C lies in the lab (core/arena.py): every node that turns x_i into metres, or back
+ARENA = (
+    _P("arena_centre", "float[]", "lab coordinates of C's centre (m)", "arena.centre"),
+    _P("arena_size", "float[]", "width and height of C in the lab (m)", "arena.size"),
+    _P("arena_rotation", float, "angle of C's x axis from the lab's (rad)", "arena.rotation"),
+)
+
+
+def arena_of(p) -> Arena:
+    """Return the arena of a node's checked ARENA parameters."""
+    return Arena.of(p.arena_centre, p.arena_size, p.arena_rotation)
+
+
 AGENT_PARAMETERS = (
     _P("agent_id", int, "this agent's id i (0-based)", low=0,
        high=configs.FIELDS["agents"].high - 1),
@@ -110,7 +124,7 @@ AGENT_PARAMETERS = (
     _P("gamma_y", float, "step size of (7); stable near 0.9/N", "algorithm.gamma_y"),
     _P("omega", float, "regulariser and eigenvalue floor of P_{>=omega}", "algorithm.omega"),
     _P("delta", float, "convex-combination factor of (6b)", "algorithm.delta"),
-    *DENSITY_MODEL,
+    *DENSITY_MODEL, *ARENA,
     _P("initial_x", "float[]", "x_i^0 in [-1,1]^2"),
     _P("initial_y", "float[]", "y_i^0, m values"),
     _P("initial_y_bound", float,
@@ -135,7 +149,7 @@ AGENT_PARAMETERS = (
     _P("wait_for_robot", bool,
        "step round k only once the robot's pose (robot_<i>/pose) is within "
        "arrival_tolerance of x_i^k", "robots.wait"),
-    _P("arrival_tolerance", float, "metres; see wait_for_robot", "robots.tolerance"),
+    _P("arrival_tolerance", float, "metres in the arena; see wait_for_robot", "robots.tolerance"),
     _P("waypoint_rate", float,
        "publish agent_<i>/waypoint and x_hat at most this often (Hz; the newest always "
        "goes out, and every round's with wait_for_robot)", "robots.rate"),

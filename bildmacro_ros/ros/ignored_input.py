@@ -7,12 +7,15 @@ from collections import Counter
 import math
 import time
 
+from ..core.arena import Arena
+
 
 class IgnoredInput:
     """
     Counts, per reason, the messages a robot node ignores, and warns (throttled).
 
-    A robot never acts on a NaN or on a waypoint outside C, and an ignored message is never silent.
+    A robot never acts on a NaN or on a waypoint outside the arena, and an ignored message is
+    never silent.
     """
 
     def __init__(self, node):
@@ -37,11 +40,11 @@ class IgnoredInput:
         self(topic, "non_finite")
         return False
 
-    def waypoint(self, topic: str, xy) -> bool:
-        """Return True for a finite point in C = [-1, 1]^2, where every agent's waypoint lies."""
+    def waypoint(self, topic: str, xy, arena: Arena) -> bool:
+        """Return True for a finite point in the arena, where every agent's waypoint lies."""
         if not self.finite(topic, xy):
             return False
-        if max(abs(xy[0]), abs(xy[1])) > 1.0:
+        if not arena.contains(xy):
             self(topic, "position_outside")
             return False
         return True

@@ -31,6 +31,7 @@ from .parameters import read_parameters
 from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, QUIET_SUB,
                      RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
                      STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS, waypoint_topic)
+from ..core.arena import Arena
 from ..core.metrics import default_log_every
 from ..core.scenario import build_scenario, load_run_inputs, Scenario
 from ..launch_plan import stop_tolerance
@@ -77,7 +78,8 @@ class RecorderNode(Node):
             except ImportError:
                 self.get_logger().warning("no run.mcap: the rosbags library is missing "
                                           "(pip install rosbags)")
-        self.track = RobotTrack(n) if robots else None
+        self.arena = Arena.from_config(scenario.config)  # robots and waypoints are there
+        self.track = RobotTrack(n, self.arena) if robots else None
         self.poses: list[PoseStamped | None] = [None] * n
         self.held = np.full((n, 2), np.nan)  # the goal each robot's neighbours hold it back from
         # the simulator's contacts, closest distance and steps
@@ -124,7 +126,7 @@ class RecorderNode(Node):
     def _bag_record(self, state, msg: Float64MultiArray) -> None:
         """Bag the record, and its x_i^k as the agent's waypoint (what RViz replays)."""
         now = self.get_clock().now()
-        pose = pose_stamped(now.to_msg(), "map", state.x)
+        pose = pose_stamped(now.to_msg(), "map", self.arena.to_lab(state.x))
         self.bag.write(self.resolve_topic_name(waypoint_topic(state.sender)), pose,
                        now.nanoseconds, WAYPOINT_QOS)
         self.bag.write(self.resolve_topic_name(record_topic(state.sender)), msg, now.nanoseconds,
@@ -198,7 +200,7 @@ class RecorderNode(Node):
         while time.monotonic() < deadline and not stopped():
             executor.spin_once(timeout_sec=0.05)
             # as close as their neighbours let them
-            held = np.all(self.held == arrays["x"], axis=1)
+            held = np.all(self.held == self.arena.to_lab(arrays["x"]), axis=1)
             if np.all((self.track.error(arrays["x"]) <= stopped_within) | held):
                 break
         # the settled poses

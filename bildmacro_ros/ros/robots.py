@@ -30,7 +30,7 @@ from .topics import (arrived_topic, command_topic, held_topic, LATCHED_QOS, robo
 from ..core.motion import Gains, go_to_goal, Limits
 from ..core.safety import HeldBack, safe_command, SafetySettings
 from ..protocol.node_parameters import FOLLOWER_PARAMETERS
-from ..protocol.parameters import ParameterError
+from ..protocol.parameters import arena_of, ParameterError
 from ..protocol.pose_source import PoseSource
 
 
@@ -62,7 +62,7 @@ class FollowerNode(Node):
         self.ids, rate, radius = robot_ids(p.robot_ids), p.rate, p.radius
         self.limits = Limits(p.max_speed, p.max_turn_rate)
         self.gains = Gains(p.distance_gain, p.heading_gain, p.tolerance)
-        self.odom_timeout = p.odom_timeout
+        self.odom_timeout, self.arena = p.odom_timeout, arena_of(p)
         self.safety = SafetySettings(radius=radius, sensing_range=p.sensing_range) \
             if radius > 0 and p.safety else None
         self.swarm = sorted(set(p.swarm_ids or ()) | set(self.ids))
@@ -146,8 +146,8 @@ class FollowerNode(Node):
 
         def on_waypoint(msg: PoseStamped):
             goal = (msg.pose.position.x, msg.pose.position.y)
-            # a peer's waypoint must not drive a robot out of C
-            if self.ignored.waypoint(topic, goal):
+            # a peer's waypoint must not drive a robot out of the arena
+            if self.ignored.waypoint(topic, goal, self.arena):
                 self.goal[slot] = goal
         return on_waypoint
 

@@ -3,7 +3,10 @@
 The turtlesim bridge: robot i is turtlesim's turtle<i+1>, behind the robots' own topics.
 
 It speaks `robot_<i>/cmd_vel` and `robot_<i>/odom` as the embedded simulator does
-(ros/robots.py), so the follower drives turtles as it drives any robot.
+(ros/swarm_simulator.py), so the follower drives turtles as it drives any robot. turtlesim's
+window shows C: poses go from the arena's frame to C and on to the window (core/arena.py,
+core/motion.py); speeds scale by the arena's shorter side, so a stretched arena's turtles are
+slower along its longer side than its robots would be.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from .robots import robot_ids
 from .topics import command_topic, odom_topic, robot_namespace, STREAM_PUB_QOS, STREAM_SUB_QOS
 from ..core.motion import TurtlesimFrame
 from ..protocol.node_parameters import TURTLESIM_BRIDGE_PARAMETERS
-from ..protocol.parameters import ParameterError
+from ..protocol.parameters import arena_of, ParameterError
 
 
 class TurtlesimBridgeNode(Node):
@@ -27,7 +30,7 @@ class TurtlesimBridgeNode(Node):
     Robot i is turtlesim's turtle<i+1>.
 
     robot_<i>/cmd_vel -> turtle<i+1>/cmd_vel (scaled), and turtle<i+1>/pose -> robot_<i>/odom
-    (mapped back to C). Spawns the turtles at startup.
+    (mapped back to the arena). Spawns the turtles at startup.
     """
 
     def __init__(self, **kwargs):
@@ -46,6 +49,8 @@ class TurtlesimBridgeNode(Node):
                                  "got "
                                  f"{len(poses)}")
         self.frame, self.frame_id = TurtlesimFrame(margin=p.margin), p.frame_id
+        self.arena = arena_of(p)
+        self.scale = self.frame.scale / self.arena.scale  # turtlesim metres per arena metre
         self.odom_pubs, self.turtle_pubs = {}, {}
         for slot, i in enumerate(self.ids):
             turtle = f"turtle{i + 1}"
@@ -62,8 +67,8 @@ class TurtlesimBridgeNode(Node):
         """Teleport turtlesim's own turtle1, and spawn the others (asynchronously)."""
         spawn = self.create_client(spawn_type, "spawn")
         for slot, i in enumerate(self.ids):
-            x, y = self.frame.to_turtlesim(poses[3 * slot:3 * slot + 2])
-            heading = float(poses[3 * slot + 2])
+            x, y = self.frame.to_turtlesim(self.arena.to_c(poses[3 * slot:3 * slot + 2]))
+            heading = float(poses[3 * slot + 2]) - self.arena.rotation
             if i == 0:
                 teleport = self.create_client(teleport_type, "turtle1/teleport_absolute")
                 if teleport.wait_for_service(timeout_sec=10.0):
@@ -80,7 +85,7 @@ class TurtlesimBridgeNode(Node):
         def on_command(msg):
             v, w, _ = command_of(msg)
             out = Twist()
-            out.linear.x, out.angular.z = v * self.frame.scale, w
+            out.linear.x, out.angular.z = v * self.scale, w
             self.turtle_pubs[robot].publish(out)
         return on_command
 
@@ -90,10 +95,10 @@ class TurtlesimBridgeNode(Node):
             odom.header.stamp = self.get_clock().now().to_msg()
             odom.header.frame_id = self.frame_id
             odom.child_frame_id = f"{robot_namespace(robot)}/base_link"
-            x, y = self.frame.from_turtlesim((msg.x, msg.y))
+            x, y = self.arena.to_lab(self.frame.from_turtlesim((msg.x, msg.y)))
             odom.pose.pose.position.x, odom.pose.pose.position.y = float(x), float(y)
-            set_heading(odom.pose.pose.orientation, msg.theta)
-            odom.twist.twist.linear.x = msg.linear_velocity / self.frame.scale
+            set_heading(odom.pose.pose.orientation, msg.theta + self.arena.rotation)
+            odom.twist.twist.linear.x = msg.linear_velocity / self.scale
             odom.twist.twist.angular.z = msg.angular_velocity
             self.odom_pubs[robot].publish(odom)
         return on_pose

@@ -7,7 +7,8 @@ It publishes, in the `map` frame:
   its measured pose, or at its waypoint when there are no robots), `waypoints` (one sphere per
   agent at x_i), and `edges` (one LINE_LIST with a segment per communication link);
 - `target_density` and `learned_density` (nav_msgs/OccupancyGrid): p* and one agent's p(., y_i)
-  on the algorithm's grid, cells = 100 * p / peak (scene.occupancy), one cell per grid point.
+  over the arena, cells = 100 * p / peak (scene.occupancy); with the default arena (C in
+  metres), one cell per grid point, otherwise square cells of the nearest grid point.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from .parameters import read_parameters
 from .topics import LATCHED_QOS, state_topic, STREAM_SUB_QOS, swarm_pose_topic, waypoint_topic
 from ..core.scenario import build_problem
 from ..protocol.node_parameters import VISUALISER_PARAMETERS
-from ..protocol.parameters import config_from_parameters, DENSITY_MODEL, ParameterError
+from ..protocol.parameters import arena_of, config_from_parameters, DENSITY_MODEL, ParameterError
 from ..protocol.wire import decode_message, MalformedMessage
-from ..scene import occupancy
+from ..scene import arena_raster, occupancy
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
 
@@ -40,6 +41,7 @@ class VisualiserNode(Node):
         p = read_parameters(self, VISUALISER_PARAMETERS)
         n, flat, rate = p.agents, p.edges, p.rate
         self.learned_agent, self.robots, self.frame_id = p.learned_agent, p.robots, p.frame_id
+        self.arena = arena_of(p)
         if len(flat) % 2 or min(flat) < 0 or max(flat) >= n:
             raise ParameterError(f"parameter 'edges': needs pairs of agent ids in [0, {n - 1}], "
                                  f"got {flat}")
@@ -83,7 +85,7 @@ class VisualiserNode(Node):
     def _on_waypoint(self, i: int):
         def on_waypoint(msg):
             xy = (msg.pose.position.x, msg.pose.position.y)
-            if not self.ignored.waypoint(waypoint_topic(i), xy):
+            if not self.ignored.waypoint(waypoint_topic(i), xy, self.arena):
                 return
             self.waypoint[i] = xy
             if not self.robots:
@@ -94,17 +96,21 @@ class VisualiserNode(Node):
         self.learned_msg = msg  # decoded at the publishing rate, not at the round rate
 
     def grid(self, density: np.ndarray) -> OccupancyGrid:
-        cells, peak = occupancy(density)
-        grid = self.family.grid
+        image, cell = arena_raster(density, self.family.grid.points, self.arena)
+        cells, peak = occupancy(image)
         msg = OccupancyGrid()
         msg.header.frame_id = self.frame_id
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.info.resolution = float(grid.step)
-        msg.info.width = msg.info.height = len(grid.points)
-        # a cell is centred on its grid point, so the map starts half a cell before -1
-        origin = msg.info.origin.position
-        origin.x = origin.y = float(grid.points[0] - grid.step / 2)
-        msg.info.origin.orientation.w = 1.0
+        msg.info.resolution = float(cell)
+        msg.info.width, msg.info.height = image.shape
+        # cells are centred on the arena's grid, so the map starts half a cell before its corner
+        corner = -(np.array(image.shape) - 1) / 2 * cell - cell / 2
+        turn = np.array([[np.cos(self.arena.rotation), -np.sin(self.arena.rotation)],
+                         [np.sin(self.arena.rotation), np.cos(self.arena.rotation)]])
+        origin = msg.info.origin
+        origin.position.x, origin.position.y = (float(v) for v in
+                                                turn @ corner + self.arena.centre)
+        set_heading(origin.orientation, self.arena.rotation)
         msg.data = cells.tolist()
         return msg
 

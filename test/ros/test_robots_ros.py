@@ -15,16 +15,20 @@ import numpy as np
 import pytest
 from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
+import yaml
 
+from bildmacro_ros.core.arena import Arena
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.metrics import recorded_rounds
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_plan import NodeSpec, problem_parameters
+from bildmacro_ros.protocol.node_parameters import VISUALISER_PARAMETERS
+from bildmacro_ros.protocol.parameters import parameters_from_config
 from bildmacro_ros.protocol.wire import encode, layout_label, message_length
 from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.messages import pose_of
 from bildmacro_ros.ros.topics import LATCHED_QOS, STREAM_SUB_QOS, WAYPOINT_QOS
-from bildmacro_ros.scene import density_from_occupancy
+from bildmacro_ros.scene import arena_raster, density_from_occupancy
 from helpers import assert_same_run, bildmacro
 from robot_nodes import pose_msg, start, stop
 
@@ -91,13 +95,17 @@ def test_simulator_and_follower_take_robots_to_their_waypoints(tmp_path, probe):
     assert "ignored a message on agent_1/waypoint: non_finite" in follower
 
 
-def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
-    cfg = validate({"agents": 5})
+@pytest.mark.parametrize("arena", [None, {"centre": [3, 1.5], "size": [4, 3], "rotation": 0.5}])
+def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe, arena):
+    """In C's metres, or a lab's 4 x 3 m arena: stretched, turned, and off the origin."""
+    cfg = validate({"agents": 5, **({"arena": arena} if arena else {})})
+    lab = Arena.from_config(cfg)
     problem, _ = build_problem(cfg)
     edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (1, 3)]
     spec = NodeSpec("visualiser", "visualiser",
                     {"agents": 5, "edges": [v for e in edges for v in e], "robots": False,
-                     "rate": 10.0, **problem_parameters(cfg, None)})
+                     "rate": 10.0, **problem_parameters(cfg, None),
+                     **parameters_from_config(cfg, table=VISUALISER_PARAMETERS)})
     procs = [start(spec, tmp_path)]
     try:
         got = {}
@@ -106,7 +114,7 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
         for topic in ("target_density", "learned_density"):
             probe.node.create_subscription(OccupancyGrid, topic, lambda m,
                                            t=topic: got.__setitem__(t, m), LATCHED_QOS)
-        waypoints = np.random.default_rng(3).uniform(-1, 1, (5, 2))
+        waypoints = lab.to_lab(np.random.default_rng(3).uniform(-1, 1, (5, 2)))
         pubs = [probe.node.create_publisher(PoseStamped, f"agent_{i}/waypoint", WAYPOINT_QOS)
                 for i in range(5)]
         state_pub = probe.node.create_publisher(Float64MultiArray, "agent_0/state", WAYPOINT_QOS)
@@ -115,7 +123,8 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
         state.layout.dim = [MultiArrayDimension(label=layout_label(problem.m),
                                                 size=message_length(problem.m),
                                                 stride=message_length(problem.m))]
-        state.data = encode(3, 0, waypoints[0], waypoints[0], y, np.zeros(problem.m),
+        state.data = encode(3, 0, lab.to_c(waypoints[0]), lab.to_c(waypoints[0]), y,
+                            np.zeros(problem.m),
                             np.zeros(problem.m * (problem.m + 1) // 2)).tolist()
 
         def complete():
@@ -144,11 +153,21 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe):
                            ("learned_density", np.exp(family.log_density(y[None]))[0])):
         grid = got[topic]
         n = len(family.grid.points)
-        assert (grid.info.width, grid.info.height) == (n, n)
-        assert grid.info.resolution == pytest.approx(0.05)
-        assert grid.info.origin.position.x == pytest.approx(-1.025)
+        if lab.is_identity:  # one cell per grid point
+            assert (grid.info.width, grid.info.height) == (n, n)
+            assert grid.info.resolution == pytest.approx(0.05)
+            assert grid.info.origin.position.x == pytest.approx(-1.025)
+        else:  # square cells of 0.05 * 1.5 m over 4 x 3 m, the corner half a cell out
+            assert (grid.info.width, grid.info.height) == (54, 41)
+            assert grid.info.resolution == pytest.approx(0.075)
+            # 53.3 cells make 54 across, centred on the arena
+            corner = lab.to_lab((-(np.array([54, 41]) - 1) / 2 * 0.075 - 0.0375) / [2, 1.5])
+            origin = grid.info.origin
+            assert np.allclose([origin.position.x, origin.position.y], corner)
+            assert 2 * np.arctan2(origin.orientation.z, origin.orientation.w) == pytest.approx(0.5)
+            density = arena_raster(density, family.grid.points, lab)[0]
         assert grid.header.frame_id == "map"
-        shown = density_from_occupancy(np.array(grid.data), n, float(density.max()))
+        shown = density_from_occupancy(np.array(grid.data), grid.info.width, float(density.max()))
         assert np.abs(shown - density).max() <= density.max() / 200 + 1e-12, topic
     assert procs[0].returncode == 0
 
@@ -179,7 +198,11 @@ def offline(tmp_path_factory):
 # The embedded simulator as each family's robots (their drivers' contracts:
 # core/robot_families.py), 5 of them, in both modes (waiting costs 40 s a run: two families
 # wait); bodies aside (--radius 0), so that the robots' KL compares with the offline run's.
-# mocap: a lab's motion capture.
+# mocap: a lab's motion capture; robots with a pose in a shared frame (odometry, mocap) may be
+# put down anywhere: 0.3 m from x_i^0 at any heading. arena: a lab's 4 x 3 m arena, its centre
+# off the origin, turned 0.5 rad.
+ARENA = ["--arena-centre", "3,1.5", "--arena-size", "4,3", "--arena-rotation", 0.5]
+MISPLACED = 0.3
 ROBOT_KINDS = {
     "embedded": [],
     "gazebo": ["--family", "gazebo"],
@@ -187,27 +210,37 @@ ROBOT_KINDS = {
     "turtlebot3": ["--family", "turtlebot3", "--radius", 0, "--wait-for-robots"],
     "turtlebot4": ["--family", "turtlebot4"],
     "ros2_control": ["--family", "ros2_control"],
-    "mocap": ["--family", "custom", "--pose-source", "mocap", "--wait-for-robots"],
+    "mocap": ["--family", "custom", "--pose-source", "mocap", "--wait-for-robots",
+              "--placement-error", MISPLACED],
+    "misplaced": ["--placement-error", MISPLACED],
+    "arena": ARENA,
+    "arena turtlebot3": ["--family", "turtlebot3", "--radius", 0, *ARENA],
 }
 
 
 @pytest.mark.parametrize("mode", list(ROBOT_KINDS))
 def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
     out, stdout = _robot_run(tmp_path, "robots", *ROBOT_KINDS[mode])
+    arena = Arena.from_config(yaml.safe_load((out / "config.yaml").read_text()))
+    assert arena.is_identity == ("arena" not in mode)
     with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
             np.load(offline / "final_state.npz") as ref:
         # the robots never change the algorithm: it is the offline run, iterate for iterate
         assert np.allclose(final["x"], ref["x"],
                            atol=1e-9) and np.allclose(final["y"], ref["y"], atol=1e-9)
+        # metres in the arena: robots.npz holds x_i^K there
+        assert np.allclose(robots["x"], arena.to_lab(final["x"]))
         assert np.all(robots["error"] <= TOLERANCE), robots["error"]
         assert abs(float(robots["final_kl"]) - float(ref["kl"])) <= KL_MARGIN * float(ref["kl"]), \
             (float(robots["final_kl"]), float(ref["kl"]))
         # sampled along the run: at 200 rounds/s, 400 rounds run ahead last 2 s
         assert len(robots["time"]) >= 5 and robots["pose"].shape[1:] == (5, 3)
-        # the robots moved: they started at x^0 and ended near x^K
-        assert np.allclose(robots["pose"][0, :, :2], np.load(out / "initial_state.npz")["x"],
-                           atol=0.02)
-        poses, final_x = robots["pose"], final["x"]
+        # the robots moved: they started at x^0 (or where hands put them) and ended near x^K
+        away = np.hypot(*(robots["pose"][0, :, :2]
+                          - arena.to_lab(np.load(out / "initial_state.npz")["x"])).T)
+        placed = MISPLACED if "--placement-error" in ROBOT_KINDS[mode] else 0.0
+        assert np.allclose(away, placed, atol=0.02), away
+        poses, final_x = robots["pose"], robots["x"]
     assert "robots: measured positions within" in stdout
     assert (out / "robots.png").stat().st_size > 10_000
     # run.mcap replays the poses the recorder sampled, and x_i and the record of every recorded
@@ -218,7 +251,8 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
     assert np.allclose([pose_of(m)[:2] for m in odom[:5]], poses[:5, 3, :2])
     waypoints = [msg for topic, _, msg in bag if topic == "/agent_3/waypoint"]
     assert len(waypoints) == len(set(recorded_rounds(400, 20)) | {400})
-    assert (waypoints[-1].pose.position.x, waypoints[-1].pose.position.y) == tuple(final_x[3])
+    assert np.allclose((waypoints[-1].pose.position.x, waypoints[-1].pose.position.y), final_x[3],
+                       rtol=0, atol=1e-12)
     records = [int(msg.data[0]) for topic, _, msg in bag if topic == "/agent_3/record"]
     assert records == sorted(set(recorded_rounds(400, 20)) | {400})
 
