@@ -12,7 +12,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "turtlebot3": {"command_type": "twist_stamped", "command_timeout": 0.0, "max_speed": 0.21,
                    "max_turn_rate": 2.6, "pose_source": "wheel_odometry", "radius": 0.1},
     "turtlebot4": {"command_type": "twist_stamped", "command_timeout": 0.5, "max_speed": 0.3,
-                   "max_turn_rate": 1.9, "pose_source": "wheel_odometry", "pose_frame": "odom"},
+                   "max_turn_rate": 1.9, "pose_source": "wheel_odometry", "pose_frame": "odom",
+                   "radius": 0.175},
     "ros2_control": {"command_type": "twist_stamped", "command_topic":
                      "diff_drive_controller/cmd_vel", "command_timeout": 0.5,
                      "pose_source": "wheel_odometry",

@@ -12,7 +12,7 @@ from bildmacro_ros.cli import build_parser
 from bildmacro_ros.launch_arguments import launch_arguments, robot_launch_arguments
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 

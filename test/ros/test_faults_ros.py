@@ -168,7 +168,9 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
     stopper = threading.Thread(target=stop_now_and_then, args=(1.2, 0.6, done, stops, 6))
     stopper.start()
     try:
-        res = run_swarm(tmp_path / "stopped", "--deadline", 0.3)
+        # paced by up to 30 ms of injected delay (a tenth of the deadline: never late), so that
+        # the run lasts five stops: unpaced, 300 rounds were over after four
+        res = run_swarm(tmp_path / "stopped", "--deadline", 0.3, "--delay", 0.03)
     finally:
         done.set()
         stopper.join()

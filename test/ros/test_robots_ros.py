@@ -172,10 +172,10 @@ def test_visualiser_publishes_robots_edges_and_densities(tmp_path, probe, arena)
     assert procs[0].returncode == 0
 
 
-def _robot_run(tmp_path, name, *extra):
+def _robot_run(tmp_path, name, *extra, iterations=400):
     out = tmp_path / name
-    res = bildmacro("swarm", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed", 2,
-                    "--log-every", 20, "--out", out, *extra)
+    res = bildmacro("swarm", "--config", "demo", "--agents", 5, "--iterations", iterations,
+                    "--seed", 2, "--log-every", 20, "--out", out, *extra)
     assert res.returncode == 0, res.stdout + res.stderr
     return out, res.stdout
 
@@ -186,13 +186,22 @@ TOLERANCE = 0.02
 KL_MARGIN = 0.05
 
 
-@pytest.fixture(scope="module")
-def offline(tmp_path_factory):
-    ref = tmp_path_factory.mktemp("offline") / "simulate"
-    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 400, "--seed",
-                    2, "--log-every", 20, "--out", ref, "--no-plots", "--quiet")
+def _offline(folder, iterations):
+    ref = folder / "simulate"
+    res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", iterations,
+                    "--seed", 2, "--log-every", 20, "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     return ref
+
+
+@pytest.fixture(scope="module")
+def offline(tmp_path_factory):
+    return _offline(tmp_path_factory.mktemp("offline"), 400)
+
+
+@pytest.fixture(scope="module")
+def offline_short(tmp_path_factory):
+    return _offline(tmp_path_factory.mktemp("offline_short"), 60)
 
 
 # The embedded simulator as each family's robots (their drivers' contracts:
@@ -208,7 +217,7 @@ ROBOT_KINDS = {
     "gazebo": ["--family", "gazebo"],
     "turtlesim": ["--family", "turtlesim"],
     "turtlebot3": ["--family", "turtlebot3", "--radius", 0, "--wait-for-robots"],
-    "turtlebot4": ["--family", "turtlebot4"],
+    "turtlebot4": ["--family", "turtlebot4", "--radius", 0],
     "ros2_control": ["--family", "ros2_control"],
     "mocap": ["--family", "custom", "--pose-source", "mocap", "--wait-for-robots",
               "--placement-error", MISPLACED],
@@ -255,6 +264,26 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
                        rtol=0, atol=1e-12)
     records = [int(msg.data[0]) for topic, _, msg in bag if topic == "/agent_3/record"]
     assert records == sorted(set(recorded_rounds(400, 20)) | {400})
+
+
+FAMILIES = ("embedded", "gazebo", "turtlesim", "turtlebot3", "turtlebot4", "ros2_control", "mocap")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_also_in_its_other_mode(tmp_path, offline_short, family):
+    """Each family above runs in one mode; here in the other, 60 rounds (a round waited for costs
+    about 0.2 s: three control periods)."""
+    args = list(ROBOT_KINDS[family])
+    other = [a for a in args if a != "--wait-for-robots"] if "--wait-for-robots" in args \
+        else [*args, "--wait-for-robots"]
+    out, _ = _robot_run(tmp_path, "robots", *other, "--no-plots", iterations=60)
+    with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
+            np.load(offline_short / "final_state.npz") as ref:
+        assert np.allclose(final["x"], ref["x"],
+                           atol=1e-9) and np.allclose(final["y"], ref["y"], atol=1e-9)
+        assert np.all(robots["error"] <= TOLERANCE), robots["error"]
+        assert abs(float(robots["final_kl"]) - float(ref["kl"])) <= KL_MARGIN * float(ref["kl"]), \
+            (float(robots["final_kl"]), float(ref["kl"]))
 
 
 BODIES = 0.05  # robots.radius: bodies touch when two centres are closer than 0.1 m
