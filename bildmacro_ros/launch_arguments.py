@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .launch_plan import NodeSpec, PARAMETER_SERVICES, plan_swarm, SwarmPlan
-from .options import BY_NAME, describe, options_of, run_inputs
+from .options import BY_NAME, describe, options_of, parse, run_inputs
 
 
 def number_argument(name: str, text: str, kind):
@@ -55,6 +55,11 @@ def _value(option, text: str):
         return number_argument(option.name, text, int)
     if option.kind in ("seconds", "metres", "probability"):
         return number_argument(option.name, text, float)
+    if option.kind in ("pair", "radians"):  # arena_size:=4,3
+        try:
+            return parse(option, text)
+        except ValueError as exc:
+            raise ValueError(f"launch argument {option.name}:={text!r} {exc}") from None
     return text  # ranges and choices are the config's to check
 
 

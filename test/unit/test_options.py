@@ -3,10 +3,12 @@
 
 import argparse
 
+import pytest
+
 from bildmacro_ros.cli import build_parser
 from bildmacro_ros.core.config import FIELDS
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.options import OPTIONS, options_of
+from bildmacro_ros.options import OPTIONS, options_of, run_inputs
 
 # what the launchers take for themselves, beside the table: outputs, fault drills, a robot's id
 OWN = {"help", "out", "overwrite", "method", "log_every", "no_plots", "quiet", "stall_timeout",
@@ -39,3 +41,25 @@ def test_every_config_override_is_on_the_command_line_and_in_the_launch_file():
         if option.key is not None:
             assert option.key in FIELDS or option.key == "graph.edge_probability", option.name
             assert {"swarm", "launch"} <= option.commands, option.name
+
+
+# a valid value of each kind, as text (flags have a form of their own on the command line)
+EXAMPLES = {"count": "3", "whole": "7", "seconds": "0.4", "metres": "0.05", "probability": "0.1",
+            "radians": "0.5", "pair": "3,1.5"}
+
+
+def test_the_command_line_and_the_launch_file_read_each_value_alike():
+    parser, read = build_parser(), 0
+    for option in options_of("launch"):
+        if option.key is None or option.kind not in EXAMPLES:
+            continue
+        text = EXAMPLES[option.kind]
+        flag = "--" + option.name.replace("_", "-")
+        given = vars(parser.parse_args(["swarm", flag, text]))
+        from_cli = run_inputs({option.name: given[option.name]})[0]
+        from_launch = plan_from_arguments(**{option.name: text})[1]
+        assert from_cli == from_launch, option.name
+        read += 1
+    assert read >= 15
+    with pytest.raises(ValueError, match="arena_size"):
+        plan_from_arguments(arena_size="4")
