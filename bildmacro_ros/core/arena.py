@@ -42,19 +42,23 @@ class Arena:
         """Metres per unit of C along its shorter side: no two points of C come closer."""
         return min(self.size) / 2
 
-    def _turn(self) -> np.ndarray:
-        c, s = math.cos(self.rotation), math.sin(self.rotation)
-        return np.array([[c, -s], [s, c]])
-
+    # Element by element, not a matrix product: a point's image must be the same to the last bit
+    # whether it is mapped alone (an agent's waypoint) or in an array (the recorder's), since a
+    # held-back robot is recognised by its exact goal.
     def to_lab(self, xy) -> np.ndarray:
         """Return points of C (..., 2) in the lab's frame."""
         xy = np.asarray(xy, dtype=float)
-        return (xy * np.asarray(self.size) / 2) @ self._turn().T + np.asarray(self.centre)
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        u, v = xy[..., 0] * (self.size[0] / 2), xy[..., 1] * (self.size[1] / 2)
+        return np.stack([c * u - s * v + self.centre[0], s * u + c * v + self.centre[1]], -1)
 
     def to_c(self, xy) -> np.ndarray:
         """Return lab points (..., 2) in C's coordinates (outside [-1, 1]^2 if outside)."""
         xy = np.asarray(xy, dtype=float)
-        return ((xy - np.asarray(self.centre)) @ self._turn()) * 2 / np.asarray(self.size)
+        c, s = math.cos(self.rotation), math.sin(self.rotation)
+        dx, dy = xy[..., 0] - self.centre[0], xy[..., 1] - self.centre[1]
+        return np.stack([(c * dx + s * dy) / (self.size[0] / 2),
+                         (c * dy - s * dx) / (self.size[1] / 2)], -1)
 
     def contains(self, xy, slack: float = 1e-9) -> bool:
         """Tell whether a lab point lies in the arena (within `slack` in C's units)."""

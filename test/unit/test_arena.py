@@ -29,6 +29,8 @@ def test_c_goes_to_the_arena_and_back():
                                                                       math.sin(math.pi / 6)]))
     assert LAB.contains(LAB.to_lab([0.99, -0.99])) and not LAB.contains(LAB.to_lab([1.01, 0]))
     assert Arena().is_identity and np.array_equal(Arena().to_lab(c), c)
+    # one point alone maps to the very bits it maps to among others: held goals compare exactly
+    assert all(np.array_equal(LAB.to_lab(point), row) for point, row in zip(c, LAB.to_lab(c)))
 
 
 def test_the_config_takes_an_arena_and_names_what_is_wrong():
