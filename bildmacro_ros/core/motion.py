@@ -96,13 +96,15 @@ def unicycle_step(pose, v, w, dt: float) -> np.ndarray:
 @dataclass(frozen=True)
 class TurtlesimFrame:
     """
-    C = [-1, 1]^2 onto turtlesim's square window (0..11.09 m on both axes), with a margin.
+    C = [-1, 1]^2 onto turtlesim's square window (0..11.089 m on both axes), with a margin.
 
     turtlesim's origin is the window's lower-left corner and its y axis points up, like C's, so
     the map is a scale and a shift; headings are unchanged. Velocities scale by `scale`.
     """
 
-    size: float = 500 / 45  # turtlesim's window: 500 px at 45 px per metre
+    # turtlesim's window: (500 - 1) px at 45 px per metre (ros/ros_tutorials
+    # turtlesim/src/turtle_frame.cpp:149-150, its width_in_meters_)
+    size: float = 499 / 45
     margin: float = 0.1  # fraction of the window left free on each side
 
     def __post_init__(self):

@@ -11,6 +11,8 @@ slower along its longer side than its robots would be.
 
 from __future__ import annotations
 
+import importlib
+
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -25,6 +27,25 @@ from ..protocol.node_parameters import TURTLESIM_BRIDGE_PARAMETERS
 from ..protocol.parameters import arena_of, ParameterError
 
 
+def turtlesim_types() -> tuple:
+    """
+    Return turtlesim's Pose, SetPen, Spawn and TeleportAbsolute types.
+
+    From turtlesim_msgs where it exists (ros_tutorials 1.9.2 on: Kilted, Rolling), else from
+    turtlesim (Jazzy, Humble). Neither is on PyPI: only a ROS install has them.
+    """
+    for package in ("turtlesim_msgs", "turtlesim"):
+        try:
+            msg = importlib.import_module(f"{package}.msg")
+            srv = importlib.import_module(f"{package}.srv")
+            return msg.Pose, srv.SetPen, srv.Spawn, srv.TeleportAbsolute
+        except (ImportError, AttributeError):
+            continue
+    raise ParameterError("turtlesim's messages are not installed: neither turtlesim_msgs (Kilted "
+                         "and later: apt install ros-$ROS_DISTRO-turtlesim-msgs) nor turtlesim "
+                         "(Jazzy and earlier: apt install ros-$ROS_DISTRO-turtlesim)")
+
+
 class TurtlesimBridgeNode(Node):
     """
     Robot i is turtlesim's turtle<i+1>.
@@ -34,12 +55,7 @@ class TurtlesimBridgeNode(Node):
     """
 
     def __init__(self, **kwargs):
-        try:  # turtlesim is not on PyPI: only a ROS install has it
-            from turtlesim.msg import Pose
-            from turtlesim.srv import Spawn, TeleportAbsolute
-        except ImportError:
-            raise ParameterError("turtlesim is not installed (apt install "
-                                 "ros-$ROS_DISTRO-turtlesim)") from None
+        Pose, SetPen, Spawn, TeleportAbsolute = turtlesim_types()
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__("turtlesim_bridge", **kwargs)
         p = read_parameters(self, TURTLESIM_BRIDGE_PARAMETERS)
@@ -61,25 +77,42 @@ class TurtlesimBridgeNode(Node):
                                      command_topic(i, p.command_topic), self._on_command(i),
                                      STREAM_SUB_QOS)
             self.create_subscription(Pose, f"{turtle}/pose", self._on_pose(i), STREAM_SUB_QOS)
-        self._place(poses, Spawn, TeleportAbsolute)
+        self._place(poses, Spawn, TeleportAbsolute, SetPen)
 
-    def _place(self, poses, spawn_type, teleport_type):
-        """Teleport turtlesim's own turtle1, and spawn the others (asynchronously)."""
+    def _place(self, poses, spawn_type, teleport_type, pen_type):
+        """
+        Teleport turtlesim's own turtle1, spawn the others, and lift every pen (asynchronously).
+
+        Pens up: N turtles drawing for thousands of rounds bury the window in lines. A refused
+        request (a turtle of that name already there, say) is said in one line.
+        """
         spawn = self.create_client(spawn_type, "spawn")
         for slot, i in enumerate(self.ids):
             x, y = self.frame.to_turtlesim(self.arena.to_c(poses[3 * slot:3 * slot + 2]))
             heading = float(poses[3 * slot + 2]) - self.arena.rotation
+            turtle = f"turtle{i + 1}"
             if i == 0:
-                teleport = self.create_client(teleport_type, "turtle1/teleport_absolute")
-                if teleport.wait_for_service(timeout_sec=10.0):
-                    teleport.call_async(teleport_type.Request(x=float(x), y=float(y),
-                                                              theta=heading))
-                continue
-            if not spawn.wait_for_service(timeout_sec=10.0):
-                raise ParameterError("turtlesim's spawn service did not appear within 10 s: is "
-                                     "turtlesim_node running?")
-            spawn.call_async(spawn_type.Request(x=float(x), y=float(y), theta=heading,
-                                                name=f"turtle{i + 1}"))
+                service, request = f"{turtle}/teleport_absolute", teleport_type.Request(
+                    x=float(x), y=float(y), theta=heading)
+                client = self.create_client(teleport_type, service)
+            else:
+                service, client = "spawn", spawn
+                request = spawn_type.Request(x=float(x), y=float(y), theta=heading, name=turtle)
+            if not client.wait_for_service(timeout_sec=10.0):
+                raise ParameterError(f"turtlesim's {service} service did not appear within 10 s: "
+                                     "is turtlesim_node running?")
+            future = client.call_async(request)
+            future.add_done_callback(self._placed(turtle, pen_type))
+
+    def _placed(self, turtle: str, pen_type):
+        def placed(future):
+            if future.exception() is not None:
+                self.get_logger().error(f"turtlesim did not place {turtle}: {future.exception()}")
+                return
+            pen = self.create_client(pen_type, f"{turtle}/set_pen")
+            if pen.wait_for_service(timeout_sec=5.0):
+                pen.call_async(pen_type.Request(off=1))
+        return placed
 
     def _on_command(self, robot: int):
         def on_command(msg):

@@ -99,3 +99,6 @@ def test_turtlesim_frame_maps_c_into_the_window_with_a_margin():
     assert frame.scale == pytest.approx(one_metre)
     with pytest.raises(ValueError):
         TurtlesimFrame(margin=0.5)
+    # without a margin, C's far corner is the window's: (500 - 1) px at 45 px per metre, where
+    # turtlesim clamps a turtle (turtle_frame.cpp:149-150, turtle.cpp:284-300)
+    assert np.allclose(TurtlesimFrame(margin=0.0).to_turtlesim([1, 1]), 499 / 45)
