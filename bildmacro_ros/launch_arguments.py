@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .core.arena import Arena
 from .launch_plan import NodeSpec, PARAMETER_SERVICES, plan_swarm, SwarmPlan
 from .options import BY_NAME, describe, options_of, parse, run_inputs
 
@@ -98,9 +99,25 @@ def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
     if launcher["rviz"]:
         layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()),
                       Path("swarm.rviz"))
-        plan.viewers.append(NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
-                                     arguments=["-d", str(layout)]))
+        plan.viewers += [arena_frame(Arena.from_config(cfg), plan.namespace),
+                         NodeSpec("rviz2", "rviz2", {}, plan.namespace, package="rviz2",
+                                  arguments=["-d", str(layout)])]
     return plan, cfg
+
+
+def arena_frame(arena: Arena, namespace: str) -> NodeSpec:
+    """
+    Return a static transform from `map` to the arena's frame, `arena` (at its centre, turned).
+
+    Everything the swarm draws is in `map`, which nothing else makes exist: without a transform
+    RViz's Global Status says "Frame [map] does not exist" (rviz_default_plugins
+    tf_frame_transformer.cpp:213-218), a red error once anything publishes TF.
+    """
+    x, y = arena.centre
+    return NodeSpec("arena_frame", "static_transform_publisher", {}, namespace, package="tf2_ros",
+                    arguments=["--x", repr(float(x)), "--y", repr(float(y)), "--yaw",
+                               repr(float(arena.rotation)), "--frame-id", "map",
+                               "--child-frame-id", "arena"])
 
 
 def robot_launch_arguments(plan: str = "", id: str = "",  # noqa: A002

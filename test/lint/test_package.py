@@ -135,3 +135,16 @@ if __name__ == "__main__":  # python test/lint/test_package.py: the import cycle
     found = import_cycles(import_graph())
     print(f"{len(found)} import cycles among the package's modules"
           + "".join(f"\n  {c}" for c in found))
+
+
+def test_every_package_a_launch_starts_is_an_exec_depend():
+    from bildmacro_ros.launch_arguments import plan_from_arguments
+
+    declared = set(re.findall(r"<exec_depend(?: condition=\"[^\"]*\")?>([^<]+)</exec_depend>",
+                              (ROOT / "package.xml").read_text()))
+    plan, _ = plan_from_arguments(agents="4", simulator="turtlesim", rviz="true")
+    started = {spec.package for spec in plan.nodes()} - {"bildmacro_ros"}
+    assert started == {"rviz2", "tf2_ros", "turtlesim"} and started <= declared
+    # and the types the turtlesim bridge imports after Jazzy, on those distros only
+    assert 'condition="$ROS_DISTRO != humble and $ROS_DISTRO != jazzy">turtlesim_msgs' in \
+        (ROOT / "package.xml").read_text()

@@ -183,11 +183,24 @@ def test_a_launch_checks_every_executable_before_it_starts_any():
                                   record="/tmp/run")
     installed = {("bildmacro_ros", exe) for exe in EXECUTABLES}
     assert missing_executables(plan, lambda package, exe: (package, exe) in installed) == [
-        "rviz2/rviz2", "turtlesim/turtlesim_node"]
+        "rviz2/rviz2", "tf2_ros/static_transform_publisher", "turtlesim/turtlesim_node"]
     assert missing_executables(plan, lambda package, exe: True) == []
     assert {spec.executable for spec in plan.nodes()} == {
         "turtlesim_node", "turtlesim_bridge", "follower", "visualiser", "agent", "recorder",
-        "rviz2"}
+        "rviz2", "static_transform_publisher"}
+
+
+def test_rviz_gets_a_map_frame_at_the_arena():
+    plan, _ = plan_from_arguments(agents="4", rviz="true", arena_centre="3,1.5",
+                                  arena_rotation="0.5", namespace="team")
+    (frame,) = [s for s in plan.viewers if s.package == "tf2_ros"]
+    # static_transform_publisher's named arguments (ros2/geometry2, Jazzy and Humble)
+    words = dict(zip(frame.arguments[0::2], frame.arguments[1::2]))
+    assert words == {"--x": "3.0", "--y": "1.5", "--yaw": "0.5", "--frame-id": "map",
+                     "--child-frame-id": "arena"}
+    assert frame.namespace == "/team" and plan.viewers[-1].executable == "rviz2"
+    plain, _ = plan_from_arguments(agents="4")
+    assert plain.viewers == []
 
 
 def test_a_recorded_launch_records_like_bildmacro_swarm(tmp_path):
