@@ -35,10 +35,10 @@ def launch_arguments() -> dict[str, tuple[str, str]]:
     """Return swarm.launch.py's arguments: name -> (default text, description), from the table."""
     out = {}
     for option in options_of("launch"):
-        value = option.default
+        value = option.default if option.launch_default is None else option.launch_default
         text = "" if value is None else str(value).lower() if isinstance(value,
                                                                          bool) else str(value)
-        out[option.name] = (text, describe(option))
+        out[option.name] = (text, describe(option, launch=True))
     return out
 
 
@@ -75,7 +75,8 @@ def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
     unknown = sorted(set(arguments) - {option.name for option in options_of("launch")})
     if unknown:
         raise ValueError(f"unknown launch arguments: {', '.join(unknown)}")
-    values = {option.name: _value(option, arguments.get(option.name, ""))
+    defaults = launch_arguments()  # an argument not given has the launch file's default
+    values = {option.name: _value(option, arguments.get(option.name, defaults[option.name][0]))
               for option in options_of("launch")}
     launcher = {name: values.pop(name) for name in ("record", "rviz", "parameter_services",
                                                     "namespace", "agents_per_process")}

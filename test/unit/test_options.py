@@ -56,10 +56,19 @@ def test_the_command_line_and_the_launch_file_read_each_value_alike():
         text = EXAMPLES[option.kind]
         flag = "--" + option.name.replace("_", "-")
         given = vars(parser.parse_args(["swarm", flag, text]))
-        from_cli = run_inputs({option.name: given[option.name]})[0]
-        from_launch = plan_from_arguments(**{option.name: text})[1]
+        from_cli = run_inputs({"config": "demo", option.name: given[option.name]})[0]
+        from_launch = plan_from_arguments(config="demo", **{option.name: text})[1]
         assert from_cli == from_launch, option.name
         read += 1
     assert read >= 15
     with pytest.raises(ValueError, match="arena_size"):
         plan_from_arguments(arena_size="4")
+
+
+def test_a_launch_without_arguments_shows_the_demo_and_the_command_line_the_paper():
+    assert launch_arguments()["config"][0] == "demo"
+    assert "(default: demo)" in launch_arguments()["config"][1]
+    _, cfg = plan_from_arguments()
+    demo = run_inputs({"config": "demo"})[0]
+    assert cfg == demo and cfg["iterations"] == 4000
+    assert vars(build_parser().parse_args(["swarm"]))["config"] == "default"
