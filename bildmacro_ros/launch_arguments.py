@@ -13,6 +13,7 @@ from pathlib import Path
 from .core.arena import Arena
 from .launch_plan import NodeSpec, PARAMETER_SERVICES, plan_swarm, SwarmPlan
 from .options import BY_NAME, describe, options_of, parse, run_inputs
+from .run_folder import old_run
 
 
 def number_argument(name: str, text: str, kind):
@@ -85,6 +86,10 @@ def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
     cfg, base, init_arrays, weight_matrix = run_inputs(values)
     record = launcher["record"]
     folder = Path(record).expanduser().resolve() if record else None
+    if folder is not None and (folder.exists() and not folder.is_dir() or old_run(folder)):
+        what = ", ".join(old_run(folder)) or "a file"
+        raise ValueError(f"launch argument record:={record} already holds {what}: choose another "
+                         "folder (bildmacro swarm refuses it too, unless --overwrite)")
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, launcher["namespace"],
                       launcher["agents_per_process"], recorders=1 if record else 0,
                       visualiser=launcher["rviz"], run_dir=folder)

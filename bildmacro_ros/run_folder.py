@@ -35,6 +35,13 @@ def write_inputs(out: Path, config: dict, weights: np.ndarray, x0: np.ndarray, y
     np.savez(out / "initial_state.npz", x=x0, y=y0)
 
 
+def old_run(out: Path, keep=()) -> list[str]:
+    """Name the files of an earlier run in `out` (none of `keep`); [] for a new or empty folder."""
+    out = Path(out)
+    return [name for name in OUTPUT_FILES if (out / name).exists() and name not in keep] \
+        if out.is_dir() else []
+
+
 def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
     """
     Refuse to mix a new run into an old one unless asked to replace it (keep.
@@ -45,7 +52,7 @@ def prepare_output(out: Path, overwrite: bool, keep=()) -> Path:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
     if out.is_dir():
-        old = [name for name in OUTPUT_FILES if (out / name).exists() and name not in keep]
+        old = old_run(out, keep)
         if old and not overwrite:
             raise ValueError(f"--out {out} already holds a run ({', '.join(old)}); choose another "
                              "folder "

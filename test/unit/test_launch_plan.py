@@ -226,3 +226,16 @@ def test_agent_groups_have_unique_node_names():
         ["-r", f"agent_group:__node:=agent_group_{g}"] for g in range(3)]
     doc = yaml.safe_load(params_file_content(plan))
     assert doc["/agent_group_1"]["ros__parameters"]["agent_ids"] == [3, 4, 5]
+
+
+def test_a_launch_refuses_to_record_over_an_earlier_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    plan_from_arguments(agents="4", record=str(run))  # an empty folder will do
+    (run / "metrics.csv").write_text("iteration\n")
+    with pytest.raises(ValueError, match=r"record:=.* already holds metrics.csv"):
+        plan_from_arguments(agents="4", record=str(run))
+    assert (run / "metrics.csv").read_text() == "iteration\n"  # untouched
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="already holds a file"):
+        plan_from_arguments(agents="4", record=str(tmp_path / "file"))
