@@ -80,6 +80,9 @@ def cmd_plan(args) -> int:
           "then:")
     if plan.index["recorder"]:
         print(f"  first, on any computer:  bildmacro record --plan {plan.folder} --out RUN")
+        # a colcon install puts bildmacro under lib/bildmacro_ros, not on the PATH
+        print("    (on a ROS install:     ros2 run bildmacro_ros bildmacro record "
+              f"--plan {plan.folder} --out RUN)")
     print(f"  on robot i's computer:   bildmacro robot --plan {plan.folder} --id i")
     print("    (on a ROS install:     ros2 launch bildmacro_ros robot.launch.py "
           f"plan:={plan.folder} id:=i)")

@@ -239,3 +239,26 @@ def test_a_launch_refuses_to_record_over_an_earlier_run(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="already holds a file"):
         plan_from_arguments(agents="4", record=str(tmp_path / "file"))
+
+
+def test_every_command_a_plan_suggests_exists_in_the_install_it_names(tmp_path, capsys):
+    import re
+
+    from bildmacro_ros.cli import build_parser
+
+    assert cli_main(["plan", "--agents", "3", "--iterations", "5", "--out",
+                     str(tmp_path / "plan")]) == 0
+    # "  first, on any computer:  CMD" and "    (on a ROS install:     CMD)"
+    commands = [m.group(1).replace("RUN", "run").replace(" i", " 0").replace(":=i", ":=0")
+                for m in re.finditer(r":[ ]{2,}(\S.*?)\)?$", capsys.readouterr().out, re.M)]
+    assert len(commands) == 4, commands
+    for command in commands:
+        words = command.split()
+        if words[0] == "bildmacro":  # a pip install's command line
+            build_parser().parse_args(words[1:])
+        elif words[:3] == ["ros2", "run", "bildmacro_ros"]:  # a colcon install's executable
+            assert words[3] in EXECUTABLES
+            build_parser().parse_args(words[4:])
+        else:
+            assert words[:3] == ["ros2", "launch", "bildmacro_ros"], command
+            assert (ROOT / "launch" / words[3]).is_file()
