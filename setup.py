@@ -30,7 +30,7 @@ setup(
             "bildmacro = bildmacro_ros.cli:main",
             "agent = bildmacro_ros.ros.agent:main",
             "agent_group = bildmacro_ros.ros.agent_group:main",
-            "recorder = bildmacro_ros.ros.recorder:main",
+            "recorder = bildmacro_ros.launchers.recorder_node:main",
             "swarm_simulator = bildmacro_ros.ros.swarm_simulator:simulator_main",
             "follower = bildmacro_ros.ros.robots:follower_main",
             "turtlesim_bridge = bildmacro_ros.ros.turtlesim_bridge:main",

@@ -34,13 +34,14 @@ class RecorderSession:
     """A recorder node fed in slices between a launcher's housekeeping."""
 
     def __init__(self, scenario, writer: RunWriter, log_every: int, robots: bool, namespace: str,
-                 away_after: float = 0.0):
+                 away_after: float = 0.0, context: rclpy.Context | None = None):
         from ..ros.recorder import RecorderNode  # rclpy-heavy; only when a swarm really runs
 
         self.writer, self.config = writer, scenario.config
-        self.context = rclpy.Context()
-        # Ctrl-C is the launcher's
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        # a context of its own, or one the caller made with its --ros-args (a launched recorder)
+        self.context = context or rclpy.Context()
+        if context is None:  # Ctrl-C is the launcher's
+            rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = RecorderNode(scenario, writer, log_every, context=self.context, robots=robots,
                                  namespace=namespace or None, away_after=away_after)
         self.executor = SingleThreadedExecutor(context=self.context)

@@ -3,41 +3,31 @@
 The `recorder` node: listens to every agent's record topic and records the run to disk.
 
 It writes the same files as `bildmacro simulate` (metrics.csv, final_state.npz, figures), so a
-distributed run and an offline one compare directly. `bildmacro swarm` runs it in-process; in a
-ROS launch it is a node of its own (launch argument `record:=DIR`).
+distributed run and an offline one compare directly. `bildmacro swarm` and `bildmacro record`
+run it in-process; in a ROS launch it is a process of its own (launch argument `record:=DIR`,
+launchers/recorder_node.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-import os
-from pathlib import Path
-import sys
 import time
 
 from geometry_msgs.msg import PoseStamped
 import numpy as np
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float64MultiArray, Int64MultiArray
 
 from .bag import BagWriter
 from .ignored_input import IgnoredInput
-from .lifecycle import end_with_parent, parameter_services, spin_until, StopRequests
+from .lifecycle import parameter_services
 from .messages import pose_of, pose_stamped
-from .parameters import read_parameters
 from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, QUIET_SUB,
                      RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
                      STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS, waypoint_topic)
 from ..core.arena import Arena
-from ..core.metrics import default_log_every
-from ..core.scenario import build_scenario, load_run_inputs, Scenario
-from ..launch_plan import stop_tolerance
-from ..protocol.node_parameters import RECORDER_PARAMETERS
+from ..core.scenario import Scenario
 from ..protocol.pacing import PROGRESS_STEP
-from ..protocol.parameters import ParameterError
 from ..protocol.recorder import Recorder
 from ..protocol.robot_track import RobotTrack, save_robot_track
 from ..protocol.wire import decode_message, MalformedMessage
@@ -245,56 +235,3 @@ class RecorderNode(Node):
         return k, kl, self.writer.finish(k, arrays, kl, plots, animation,
                                          allow_interrupt=stops.raising if stops is not None
                                          else None)
-
-
-def main() -> int:
-    """
-    Record a swarm: `ros2 run bildmacro_ros recorder --ros-args -p config:=C -p out:=RUN`.
-
-    The agents' record_every must equal this node's log_every (the launch file sets both). It ends
-    by itself once every agent has recorded its last round and the robots have settled. Ctrl-C ends
-    it too, with the rounds recorded so far written out; exit code 0 either way.
-    """
-    stops = StopRequests().install()
-    end_with_parent(os.getppid())  # killed outright, a launcher leaves no recorder behind
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    node = None
-    try:
-        helper = Node("recorder_setup")
-        try:
-            p = read_parameters(helper, RECORDER_PARAMETERS)
-        finally:
-            helper.destroy_node()
-        overrides = {name: getattr(p, name) for name in ("agents", "seed", "iterations")}
-        cfg, base, init_arrays, weight_matrix = load_run_inputs(
-            p.config, {k: v for k, v in overrides.items() if v}, p.init, p.weights)
-        scenario = build_scenario(cfg, base, init_arrays, weight_matrix)
-        # the launch prepared the folder and wrote the agents' parameters into it
-        writer = RunWriter(Path(p.out), scenario, "distributed over DDS", overwrite=True,
-                           keep=("agents.params.yaml",), inputs=False)
-        node = RecorderNode(scenario, writer, p.log_every or default_log_every(cfg["iterations"]),
-                            robots=p.robots)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        start = time.monotonic()
-        spin_until(executor, stops, lambda: node.recorder.complete)
-        if p.robots:
-            node.settle(executor, stop_tolerance(cfg), p.settle_timeout, stops)
-        k, kl, _ = node.finish(stops=stops)
-        node.get_logger().info(f"recorded {k} rounds in {time.monotonic() - start:.1f} s; final "
-                               f"KL {kl:.4f}; "
-                               f"files in {p.out}"
-                               + ("; figures skipped" if writer.figures_skipped else ""))
-        return 0
-    except (ParameterError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        stops.ignore()
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
