@@ -18,8 +18,10 @@ import shutil
 
 import yaml
 
+from .core.arena import Arena
 from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
+from .gazebo import write_gazebo
 from .launch_plan import (DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, NodeSpec, params_yaml,
                           plan_swarm, SwarmPlan)
 from .protocol.parameters import parameters_from_config
@@ -107,7 +109,8 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
                       record_every=record_every)
     if out.is_dir() and overwrite:
         for old in [out / name for name in (INDEX, *INPUT_FILES)] + \
-                list(out.glob("robot_*")) + list(out.glob("target.*")) + [out / DDS_PROFILE]:
+                list(out.glob("robot_*")) + list(out.glob("target.*")) + [out / DDS_PROFILE,
+                                                                          out / "gazebo"]:
             shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     cfg = _relative_target(plan.scenario.config, base, out)
@@ -117,6 +120,8 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         spec.parameters.update(target=target, checkpoint_dir=f"{robot_folder(i)}/checkpoints",
                                outcome_dir=f"{robot_folder(i)}/outcomes")
     write_inputs(out, cfg, plan.weights, plan.scenario.x0, plan.scenario.y0)
+    if cfg["robots"]["simulator"] == "gazebo":  # for a user who starts Gazebo by hand
+        write_gazebo(out, cfg, Arena.from_config(cfg).start_poses(plan.scenario.x0))
     computers = []
     for i in range(cfg["agents"]):
         nodes = computer_nodes(plan, i)
