@@ -104,12 +104,10 @@ class VisualiserNode(Node):
         msg.info.resolution = float(cell)
         msg.info.width, msg.info.height = image.shape
         # cells are centred on the arena's grid, so the map starts half a cell before its corner
-        corner = -(np.array(image.shape) - 1) / 2 * cell - cell / 2
-        turn = np.array([[np.cos(self.arena.rotation), -np.sin(self.arena.rotation)],
-                         [np.sin(self.arena.rotation), np.cos(self.arena.rotation)]])
+        corner = -(np.array(image.shape) - 1) / 2 * cell - cell / 2  # m, along the arena's axes
         origin = msg.info.origin
-        origin.position.x, origin.position.y = (float(v) for v in
-                                                turn @ corner + self.arena.centre)
+        origin.position.x, origin.position.y = (
+            float(v) for v in self.arena.to_lab(corner / (np.array(self.arena.size) / 2)))
         set_heading(origin.orientation, self.arena.rotation)
         msg.data = cells.tolist()
         return msg
