@@ -27,14 +27,15 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            "bildmacro = bildmacro_ros.cli:main",
-            "agent = bildmacro_ros.ros.agent:main",
-            "agent_group = bildmacro_ros.ros.agent_group:main",
-            "recorder = bildmacro_ros.launchers.recorder_node:main",
-            "swarm_simulator = bildmacro_ros.ros.swarm_simulator:simulator_main",
-            "follower = bildmacro_ros.ros.robots:follower_main",
-            "turtlesim_bridge = bildmacro_ros.ros.turtlesim_bridge:main",
-            "visualiser = bildmacro_ros.ros.visualiser:main",
+            "bildmacro = bildmacro_ros.entry:bildmacro",
+            "agent = bildmacro_ros.entry:agent",
+            "agent_group = bildmacro_ros.entry:agent_group",
+            "recorder = bildmacro_ros.entry:recorder",
+            "swarm_simulator = bildmacro_ros.entry:swarm_simulator",
+            "follower = bildmacro_ros.entry:follower",
+            "turtlesim_bridge = bildmacro_ros.entry:turtlesim_bridge",
+            "visualiser = bildmacro_ros.entry:visualiser",
+            "settle = bildmacro_ros.entry:settle",
         ],
     },
 )

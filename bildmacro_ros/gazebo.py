@@ -13,7 +13,8 @@ Read against gazebosim/gz-sim `gz-sim8` and gazebosim/ros_gz `jazzy` (docs/famil
 - DiffDrive has no command timeout (`DiffDrive.cc:605-644`): the follower stops the robots.
 
 The world's origin is the lab's (`map`), where the arena lies; robots spawn at the plan's start
-poses. Nothing here starts Gazebo.
+poses. `gazebo_nodes` adds what starts them to a launch: `gz sim -r` (without -r Gazebo starts
+paused), one `ros_gz_sim create` per robot and `ros_gz_bridge`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import yaml
+
+from .launch_plan import NodeSpec, PROGRAM
 
 # (library, class) of each gz-sim 8 system used: gz_add_system(<name>) builds
 # gz-sim-<name>-system (src/systems/*/CMakeLists.txt), GZ_ADD_PLUGIN_ALIAS names the class
@@ -214,23 +217,61 @@ def spawns(robots: list[int], poses: list[float]) -> list[dict]:
             for slot, i in enumerate(robots)]
 
 
-def write_gazebo(folder: Path, cfg: dict, poses: list[float]) -> list[Path]:
+def gazebo_files(cfg: dict, poses: list[float]) -> dict[str, str]:
     """
-    Write folder/gazebo/ and return its files.
+    Return the files of a Gazebo swarm by name: world, models, bridge and spawns.
 
     world.sdf, robot_<i>.sdf, bridge.yaml (ros_gz_bridge's config_file) and spawns.yaml (each
     robot's `ros_gz_sim create` arguments).
     """
     robots = cfg["robots"]
     ids = list(range(cfg["agents"]))
+    return {"world.sdf": world_sdf(),
+            **{f"robot_{i}.sdf": robot_sdf(i, robots["radius"], robots["max_speed"],
+                                           robots["max_turn_rate"]) for i in ids},
+            "bridge.yaml": yaml.safe_dump(bridge_entries(ids, robots["command_type"]),
+                                          sort_keys=False),
+            "spawns.yaml": yaml.safe_dump(spawns(ids, poses), sort_keys=False)}
+
+
+def write_gazebo(folder: Path, cfg: dict, poses: list[float]) -> list[Path]:
+    """Write gazebo_files into folder/gazebo/ and return their paths."""
     out = Path(folder) / "gazebo"
     out.mkdir(parents=True, exist_ok=True)
-    files = {"world.sdf": world_sdf(),
-             **{f"robot_{i}.sdf": robot_sdf(i, robots["radius"], robots["max_speed"],
-                                            robots["max_turn_rate"]) for i in ids},
-             "bridge.yaml": yaml.safe_dump(bridge_entries(ids, robots["command_type"]),
-                                           sort_keys=False),
-             "spawns.yaml": yaml.safe_dump(spawns(ids, poses), sort_keys=False)}
+    files = gazebo_files(cfg, poses)
     for name, text in files.items():
         (out / name).write_text(text)
     return [out / name for name in files]
+
+
+def spawn_arguments(spawn: dict, folder: Path) -> list[str]:
+    """
+    Return `ros_gz_sim create`'s command line for one robot of spawns().
+
+    Its gflags (`create.cpp:41-53`), each as -flag=value: a negative value after a bare -x would
+    be read as a flag of its own.
+    """
+    return ["-world", spawn["world"], "-file", str(folder / spawn["file"]), "-name",
+            spawn["name"], *(f"-{axis}={float(spawn[axis])!r}" for axis in ("x", "y", "z", "Y"))]
+
+
+def gazebo_nodes(cfg: dict, poses: list[float], folder: Path,
+                 namespace: str) -> tuple[list[NodeSpec], dict[Path, str]]:
+    """
+    Return what a launch starts for a Gazebo swarm, and the files they read (in folder/gazebo).
+
+    Gazebo with the world, running; a spawn per robot (each waits for the world's create service,
+    then exits); the bridge, in the swarm's namespace. The spawns and the bridge may start before
+    Gazebo is up: both wait for it.
+    """
+    out = Path(folder) / "gazebo"
+    files = {out / name: text for name, text in gazebo_files(cfg, poses).items()}
+    specs = [NodeSpec("gazebo", "gz", {}, namespace, package=PROGRAM,
+                      arguments=["sim", "-r", str(out / "world.sdf")])]
+    specs += [NodeSpec(f"spawn_{spawn['name']}", "create", {}, namespace, package="ros_gz_sim",
+                       arguments=spawn_arguments(spawn, out))
+              for spawn in spawns(list(range(cfg["agents"])), poses)]
+    specs.append(NodeSpec("gazebo_bridge", "parameter_bridge", {}, namespace,
+                          package="ros_gz_bridge",
+                          ros_arguments=["-p", f"config_file:={out / 'bridge.yaml'}"]))
+    return specs, files

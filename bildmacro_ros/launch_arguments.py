@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .core.arena import Arena
+from .gazebo import gazebo_nodes
 from .launch_plan import NodeSpec, PARAMETER_SERVICES, plan_swarm, SwarmPlan
 from .options import BY_NAME, describe, options_of, parse, run_inputs
 from .run_folder import old_run
@@ -65,11 +66,12 @@ def _value(option, text: str):
     return text  # ranges and choices are the config's to check
 
 
-def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
+def plan_from_arguments(scratch: Path | None = None, **arguments: str) -> tuple[SwarmPlan, dict]:
     """
     Plan a launch from the launch file's arguments (strings; empty keeps the config's value).
 
-    Returns the plan and the resolved config.
+    Returns the plan and the resolved config. scratch: the folder a launch without record:= keeps
+    its files in (with simulator:=gazebo, the world and models Gazebo reads).
     """
     from .core.config import preset_dirs
 
@@ -102,6 +104,14 @@ def plan_from_arguments(**arguments: str) -> tuple[SwarmPlan, dict]:
             "init": str(folder / "initial_state.npz"), "weights": str(folder / "weights.npy"),
             "log_every": plan.agents[0].parameters["record_every"],
             "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
+    if cfg["robots"]["simulator"] == "gazebo":
+        files_dir = folder if folder is not None else scratch
+        if files_dir is None:
+            raise ValueError("simulator:=gazebo needs a folder for the world and models Gazebo "
+                             "reads")
+        gazebo, plan.files = gazebo_nodes(cfg, Arena.from_config(cfg).start_poses(
+            plan.scenario.x0), files_dir, plan.namespace)
+        plan.robots[:0] = gazebo  # Gazebo first: the world exists before anything drives
     if launcher["rviz"]:
         layout = next((d / "swarm.rviz" for d in preset_dirs() if (d / "swarm.rviz").is_file()),
                       Path("swarm.rviz"))
@@ -127,9 +137,10 @@ def arena_frame(arena: Arena, namespace: str) -> NodeSpec:
 
 
 def robot_launch_arguments(plan: str = "", id: str = "",  # noqa: A002
-                           resume: str = "false") -> tuple[Path, int, bool]:
+                           resume: str = "false", settle: str = "30") -> tuple[Path, int, bool,
+                                                                               float]:
     """
-    Check robot.launch.py's arguments (strings); return the plan folder, robot id and resume.
+    Check robot.launch.py's arguments (strings); return the plan folder, id, resume and settle.
 
     Named as the launch arguments are (`id` among them), so that the launch file passes them by
     name.
@@ -139,5 +150,8 @@ def robot_launch_arguments(plan: str = "", id: str = "",  # noqa: A002
                          "bildmacro plan")
     if not id:
         raise ValueError("launch argument id:= is required: this robot's id")
-    return Path(plan).expanduser().resolve(), number_argument("id", id,
-                                                              int), flag_argument("resume", resume)
+    seconds = number_argument("settle", settle, float)
+    if not 0 <= seconds <= 3600:
+        raise ValueError(f"launch argument settle:={settle} must be between 0 and 3600 seconds")
+    return (Path(plan).expanduser().resolve(), number_argument("id", id, int),
+            flag_argument("resume", resume), seconds)

@@ -23,20 +23,6 @@ from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_fro
 from .scene import graph_edges
 
 
-# Every executable of this package, as setup.py's console_scripts declare it; `bildmacro swarm`
-# runs these entry points with the interpreter it runs on (a test keeps the two lists equal).
-EXECUTABLES = {
-    "bildmacro": "bildmacro_ros.cli:main",
-    "agent": "bildmacro_ros.ros.agent:main",
-    "agent_group": "bildmacro_ros.ros.agent_group:main",
-    "recorder": "bildmacro_ros.launchers.recorder_node:main",
-    "swarm_simulator": "bildmacro_ros.ros.swarm_simulator:simulator_main",
-    "follower": "bildmacro_ros.ros.robots:follower_main",
-    "turtlesim_bridge": "bildmacro_ros.ros.turtlesim_bridge:main",
-    "visualiser": "bildmacro_ros.ros.visualiser:main",
-}
-
-
 # Every node process gets these: one BLAS thread (an agent's matrices are small and N processes
 # share the cores: threads only fight), and unbuffered output so logs are whole when a node dies.
 NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -60,6 +46,10 @@ def dds_profile() -> Path | None:
 
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
 PARAMETER_SERVICES = "BILDMACRO_PARAMETER_SERVICES"
+
+
+# the package of a NodeSpec that is a program on the PATH (Gazebo's `gz`), not a ROS executable
+PROGRAM = ""
 
 
 @dataclass
@@ -86,6 +76,7 @@ class SwarmPlan:
     viewers: list[NodeSpec] = field(default_factory=list)  # rviz2
     # of every node process
     environment: dict = field(default_factory=lambda: dict(NODE_ENVIRONMENT))
+    files: dict = field(default_factory=dict)  # path -> text: what nodes read, written with them
 
     def nodes(self) -> list[NodeSpec]:
         """
@@ -280,5 +271,6 @@ def missing_executables(plan: SwarmPlan, exists) -> list[str]:
     A launch checks them all before it starts anything, so that a missing one (rviz2 without RViz,
     turtlesim_node without turtlesim) leaves no node running on.
     """
-    return sorted({f"{spec.package}/{spec.executable}" for spec in plan.nodes()
+    return sorted({f"{spec.package}/{spec.executable}" if spec.package != PROGRAM
+                   else spec.executable for spec in plan.nodes()
                    if not exists(spec.package, spec.executable)})

@@ -143,4 +143,7 @@ def prepare_swarm_folder(plan: SwarmPlan, out: Path, inputs: bool = False) -> Pa
         write_inputs(out, plan.scenario.config, plan.weights, plan.scenario.x0, plan.scenario.y0)
     params = out / "agents.params.yaml"
     params.write_text(params_file_content(plan))
+    for path, text in plan.files.items():  # a Gazebo world and models, under out/gazebo
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
     return params

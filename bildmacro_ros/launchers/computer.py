@@ -46,27 +46,23 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
     """Wait until robot_<i>/arrived (the follower's latched word) says True, a timeout or stop."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
+    from rclpy.parameter import Parameter
     from rclpy.signals import SignalHandlerOptions
-    from std_msgs.msg import Bool
 
-    from ..ros.topics import arrived_topic, LATCHED_QOS
+    from ..ros.settle import SettleNode
 
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    node = Node(f"robot_{robot}_settle", namespace=plan.namespace or None, context=context,
-                start_parameter_services=False)
-    arrived = []
-    node.create_subscription(Bool, arrived_topic(robot), lambda msg: arrived.append(msg.data),
-                             LATCHED_QOS)
+    node = SettleNode(f"robot_{robot}_settle", namespace=plan.namespace or None, context=context,
+                      start_parameter_services=False, parameter_overrides=[
+                          Parameter("robot_id", value=robot),
+                          Parameter("settle_timeout", value=float(timeout))])
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline and not stops.requested and not (arrived
-                                                                           and arrived[-1]):
+        while not stops.requested and not node.settled.done():
             executor.spin_once(timeout_sec=0.05)
-        return bool(arrived and arrived[-1])
+        return bool(node.settled.done() and node.settled.result())
     finally:
         node.destroy_node()
         executor.shutdown()

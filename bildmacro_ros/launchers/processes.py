@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 
-from ..launch_plan import EXECUTABLES, NodeSpec
+from ..entry import EXECUTABLES
+from ..launch_plan import NodeSpec
 
 
 def require_startable(spec: NodeSpec) -> None:
@@ -33,8 +34,10 @@ def process_command(spec: NodeSpec, namespace: str, params_path: Path,
     `parent`, the node shuts down when that process dies (ros/lifecycle.py: end_with_parent).
     """
     require_startable(spec)
-    module, function = EXECUTABLES[spec.executable].split(":")
-    program = f"import sys; from {module} import {function}; sys.exit({function}())"
+    if spec.executable not in EXECUTABLES:
+        raise ValueError(f"{spec.executable} is not an executable of bildmacro_ros")
+    program = "import sys; from bildmacro_ros.entry import run; " \
+              f"sys.exit(run({spec.executable!r}))"
     if parent is not None:
         program = "from bildmacro_ros.ros.lifecycle import end_with_parent; " \
                   f"end_with_parent({parent}); " + program

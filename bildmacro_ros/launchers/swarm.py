@@ -53,6 +53,10 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         raise ValueError(f"--kill: there is no agent {kill.agent} (agents are "
                          f"0..{plan.scenario.agents - 1})")
     robots = cfg["robots"]["simulator"] != "none"
+    if cfg["robots"]["simulator"] in ("gazebo", "external"):  # their robots come from elsewhere
+        raise ValueError(f"robots.simulator {cfg['robots']['simulator']}: bildmacro swarm runs "
+                         "embedded or none; run Gazebo with `ros2 launch bildmacro_ros "
+                         "swarm.launch.py simulator:=gazebo`, external robots with bildmacro plan")
     for spec in plan.robots:
         require_startable(spec)  # refuse turtlesim before anything is written
     writer = RunWriter(out, plan.scenario, METHOD, overwrite, progress=progress)

@@ -90,6 +90,12 @@ RECORDER_PARAMETERS = (
     *(_P(name, int, f"override of the config's {name} (0: keep)", default=0, low=0, high=INT64)
       for name in ("agents", "seed", "iterations")),
 )
+SETTLE_PARAMETERS = (
+    _P("robot_id", int, "the robot i whose follower's robot_<i>/arrived to wait for", low=0,
+       high=configs.FIELDS["agents"].high - 1),
+    _P("settle_timeout", float, "seconds the robot may take to reach its last waypoint",
+       default=30.0, low=0.0, high=3600.0),
+)
 AGENT_GROUP_PARAMETERS = (
     _P("agent_ids", "int[]", "agent ids to run in this process"),
 )
@@ -102,4 +108,5 @@ NODE_PARAMETERS = {
     "visualiser": VISUALISER_PARAMETERS,
     "recorder": RECORDER_PARAMETERS,
     "agent_group": AGENT_GROUP_PARAMETERS,
+    "settle": SETTLE_PARAMETERS,
 }

@@ -83,26 +83,44 @@ class TurtlesimBridgeNode(Node):
         """
         Teleport turtlesim's own turtle1, spawn the others, and lift every pen (asynchronously).
 
-        Pens up: N turtles drawing for thousands of rounds bury the window in lines. A refused
-        request (a turtle of that name already there, say) is said in one line.
+        Pens up: N turtles drawing for thousands of rounds bury the window in lines. turtlesim
+        answers a spawn of a name it has (a bridge restarted) with an empty name and no error
+        (turtle_frame.cpp:171-181, 236): that turtle is teleported instead, with one line.
         """
         spawn = self.create_client(spawn_type, "spawn")
         for slot, i in enumerate(self.ids):
             x, y = self.frame.to_turtlesim(self.arena.to_c(poses[3 * slot:3 * slot + 2]))
-            heading = float(poses[3 * slot + 2]) - self.arena.rotation
+            pose = float(x), float(y), float(poses[3 * slot + 2]) - self.arena.rotation
             turtle = f"turtle{i + 1}"
             if i == 0:
-                service, request = f"{turtle}/teleport_absolute", teleport_type.Request(
-                    x=float(x), y=float(y), theta=heading)
-                client = self.create_client(teleport_type, service)
-            else:
-                service, client = "spawn", spawn
-                request = spawn_type.Request(x=float(x), y=float(y), theta=heading, name=turtle)
-            if not client.wait_for_service(timeout_sec=10.0):
-                raise ParameterError(f"turtlesim's {service} service did not appear within 10 s: "
-                                     "is turtlesim_node running?")
-            future = client.call_async(request)
-            future.add_done_callback(self._placed(turtle, pen_type))
+                self._teleport(turtle, pose, teleport_type, pen_type)
+                continue
+            self._wait(spawn, "spawn")
+            future = spawn.call_async(spawn_type.Request(x=pose[0], y=pose[1], theta=pose[2],
+                                                         name=turtle))
+            future.add_done_callback(self._spawned(turtle, pose, teleport_type, pen_type))
+
+    def _wait(self, client, service: str) -> None:
+        if not client.wait_for_service(timeout_sec=10.0):
+            raise ParameterError(f"turtlesim's {service} service did not appear within 10 s: "
+                                 "is turtlesim_node running?")
+
+    def _teleport(self, turtle: str, pose: tuple, teleport_type, pen_type) -> None:
+        service = f"{turtle}/teleport_absolute"
+        client = self.create_client(teleport_type, service)
+        self._wait(client, service)
+        future = client.call_async(teleport_type.Request(x=pose[0], y=pose[1], theta=pose[2]))
+        future.add_done_callback(self._placed(turtle, pen_type))
+
+    def _spawned(self, turtle: str, pose: tuple, teleport_type, pen_type):
+        def spawned(future):
+            if future.exception() is None and future.result().name != turtle:
+                self.get_logger().warning(f"turtlesim already has {turtle} (it did not spawn "
+                                          "it again): teleporting it to its start pose")
+                self._teleport(turtle, pose, teleport_type, pen_type)
+                return
+            self._placed(turtle, pen_type)(future)
+        return spawned
 
     def _placed(self, turtle: str, pen_type):
         def placed(future):

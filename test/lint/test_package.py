@@ -148,3 +148,8 @@ def test_every_package_a_launch_starts_is_an_exec_depend():
     # and the types the turtlesim bridge imports after Jazzy, on those distros only
     assert 'condition="$ROS_DISTRO != humble and $ROS_DISTRO != jazzy">turtlesim_msgs' in \
         (ROOT / "package.xml").read_text()
+    plan, _ = plan_from_arguments(agents="4", simulator="gazebo", record="/tmp/never")
+    started = {spec.package for spec in plan.nodes()} - {"bildmacro_ros"}
+    # "" is gz, a program: Jazzy's gz_tools_vendor puts it on the PATH
+    assert started == {"ros_gz_sim", "ros_gz_bridge", ""}
+    assert started - {""} <= declared and "gz_tools_vendor" in declared

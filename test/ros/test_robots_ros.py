@@ -6,7 +6,6 @@ Simulator, follower, visualiser, and whole swarms with robots.
 """
 
 import json
-import subprocess
 import time
 
 from geometry_msgs.msg import PoseStamped, Twist
@@ -344,19 +343,3 @@ def test_robots_with_bodies_never_touch_and_the_swarm_finishes(crowded, mode):
     assert contacts == 0 and closest >= 2 * BODIES, (contacts, closest)
     # the filter moves robots, not the algorithm
     assert_same_run(reference, out, metrics=False)
-
-
-def test_turtlesim_bridge_drives_turtles(tmp_path):
-    pytest.importorskip("turtlesim", reason="turtlesim is not installed here (it needs a ROS "
-                                            "install, not PyPI)")
-    # pragma: no cover - ROS installs only
-    proc = subprocess.Popen(["ros2", "run", "turtlesim", "turtlesim_node"])
-    try:
-        spec = NodeSpec("turtlesim_bridge", "turtlesim_bridge",
-                        {"robot_ids": [0, 1], "initial_poses": [0.0, 0.0, 0.0, 0.5, 0.5, 0.0]})
-        bridge = start(spec, tmp_path)
-        time.sleep(3)
-        assert bridge.poll() is None
-        stop([bridge])
-    finally:
-        proc.terminate()

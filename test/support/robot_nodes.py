@@ -9,15 +9,14 @@ from geometry_msgs.msg import PoseStamped
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-import yaml
 
-from bildmacro_ros.launch_plan import NodeSpec
+from bildmacro_ros.launch_plan import NodeSpec, params_yaml
 from bildmacro_ros.launchers.processes import process_command
 
 
 def start(spec: NodeSpec, tmp_path):
     params = tmp_path / f"{spec.name}.params.yaml"
-    params.write_text(yaml.safe_dump({f"/{spec.name}": {"ros__parameters": spec.parameters}}))
+    params.write_text(params_yaml([spec]))  # no YAML aliases, which rcl refuses
     log = open(tmp_path / f"{spec.name}.log", "w")
     return subprocess.Popen(process_command(spec, "", params), stdout=log,
                             stderr=subprocess.STDOUT)

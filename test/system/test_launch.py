@@ -9,8 +9,10 @@ simulate`. These tests need launch, launch_ros and this package built into an am
 missing (a pip install: launch and launch_ros are not on PyPI).
 """
 
+import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +112,8 @@ def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
     assert code == 0, log.read_text()[-3000:]
     assert assert_complete_record(out, 5) == 150
     assert all(r.finished and r.rounds == 150 for r in outcomes(out).values())
+    summary = json.loads((out / "summary.json").read_text())  # as bildmacro swarm writes it
+    assert summary["iterations"] == 150 and summary["agents"] == 5, summary
     ref = tmp_path / "simulate"
     res = bildmacro("simulate", "--config", "demo", "--agents", 5, "--iterations", 150,
                     "--log-every", 1, "--init", out / "initial_state.npz", "--weights",
@@ -157,25 +161,61 @@ def test_a_sigint_mid_run_stops_every_node_with_exit_0_and_keeps_the_run(tmp_pat
     assert not node_pids()
 
 
-@pytest.mark.parametrize("arguments,message", [
-    (["agents:=five"], "agents:='five' is not a whole number"),
-    (["rviz:=true"], "cannot start rviz2/rviz2"),
-    (["simulator:=turtlesim"], "cannot start turtlesim/turtlesim_node"),
+def _installed(package: str) -> bool:
+    from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+    try:
+        get_package_prefix(package)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("arguments,message,needs", [
+    (["agents:=five"], "agents:='five' is not a whole number", None),
+    (["rviz:=true"], "cannot start rviz2/rviz2", "rviz2"),
+    (["simulator:=turtlesim"], "cannot start turtlesim/turtlesim_node", "turtlesim"),
+    (["simulator:=gazebo", "family:=gazebo"],
+     "cannot start gz, ros_gz_bridge/parameter_bridge, ros_gz_sim/create: not installed",
+     "ros_gz_sim"),
 ])
-def test_a_launch_that_cannot_start_something_starts_nothing(tmp_path, arguments, message):
-    if message.startswith("cannot start"):
-        package = message.split()[2].split("/")[0]
-        from ament_index_python.packages import get_package_prefix, PackageNotFoundError
-        try:
-            get_package_prefix(package)
-            pytest.skip(f"{package} is installed here")
-        except PackageNotFoundError:
-            pass
+def test_a_launch_that_cannot_start_something_starts_nothing(tmp_path, arguments, message, needs):
+    if needs is not None and (_installed(needs) or needs == "ros_gz_sim" and shutil.which("gz")):
+        pytest.skip(f"{needs} is installed here")
+    leftovers = set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*"))
     log, out = tmp_path / "launch.log", tmp_path / "never"
     code = finish(start_launch(*SMALL, *arguments, f"record:={out}", log=log), timeout=60)
     text = log.read_text()
     assert code != 0 and message in text, text
     assert "process started" not in text and not out.exists(), text
+    assert set(Path(tempfile.gettempdir()).glob("bildmacro-launch-*")) == leftovers
+
+
+def test_a_launch_refuses_a_folder_that_holds_a_run(tmp_path):
+    out, log = tmp_path / "old", tmp_path / "launch.log"
+    out.mkdir()
+    (out / "metrics.csv").write_text("iteration\n0\n")
+    code = finish(start_launch(*SMALL, f"record:={out}", log=log), timeout=60)
+    text = log.read_text()
+    assert code != 0 and f"record:={out} already holds metrics.csv" in text, text
+    assert "process started" not in text and sorted(p.name for p in out.iterdir()) == [
+        "metrics.csv"], text
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0, 2.0])
+def test_a_ctrl_c_while_the_nodes_start_ends_every_one_without_a_traceback(tmp_path, after):
+    log = tmp_path / "launch.log"
+    proc = start_launch(*SMALL, "iterations:=30000", log=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "process started" not in log.read_text():
+        time.sleep(0.01)
+    time.sleep(after)  # from the first node's start: the others are still importing
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the launch and every node
+    code = finish(proc, timeout=60)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
+    assert text.count("process started") >= 5, text[-3000:]
+    assert not node_pids()
 
 
 def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_computes(tmp_path):
@@ -199,6 +239,11 @@ def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_comp
     assert codes == [0, 0,
                      0], [(tmp_path / f"robot_{i}.log").read_text()[-2000:] for i in range(3)]
     assert all(outcomes(plan / f"robot_{i}")[i].finished for i in range(3))
+    # each launch waited for its robot at its last waypoint, as bildmacro robot does
+    assert all("is at its last waypoint" in (tmp_path / f"robot_{i}.log").read_text()
+               for i in range(3))
+    with np.load(run / "robots.npz") as robots:
+        assert robots["error"].max() <= 0.02
     ref = tmp_path / "simulate"
     res = bildmacro("simulate", "--config", "demo", "--agents", 3, "--iterations", 80,
                     "--log-every", 1, "--out", ref, "--no-plots", "--quiet")

@@ -121,7 +121,10 @@ def test_bad_input_of_the_deployment_commands_is_one_line_and_exit_2(tmp_path, a
 
 
 def test_robot_launch_arguments_are_checked():
-    assert robot_launch_arguments("/tmp/p", "3", "true")[1:] == (3, True)
+    assert robot_launch_arguments("/tmp/p", "3", "true")[1:] == (3, True, 30.0)
+    assert robot_launch_arguments("/tmp/p", "3", settle="2.5")[3] == 2.5
+    with pytest.raises(ValueError, match="settle:=-1 must be between 0 and 3600"):
+        robot_launch_arguments("/tmp/p", "3", settle="-1")
     with pytest.raises(ValueError, match="id:= is required"):
         robot_launch_arguments("/tmp/p", "")
     with pytest.raises(ValueError, match="not a whole number"):

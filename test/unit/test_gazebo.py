@@ -10,6 +10,7 @@ elements each system reads from gz-sim `gz-sim8` (`src/systems/*/CMakeLists.txt`
 """
 
 import math
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -170,3 +171,80 @@ def test_a_gazebo_plan_spawns_each_robot_at_its_start_pose_in_the_arena(tmp_path
     assert all(-math.pi <= s["Y"] <= math.pi for s in listed)
     assert len(yaml.safe_load((folder / "bridge.yaml").read_text())) == 8
     assert spawns([0], [1.0, 2.0, 7.0])[0]["Y"] == pytest.approx(7.0 - 2 * math.pi)
+
+
+# ros_gz_sim create's gflags (ros_gz `jazzy` ros_gz_sim/src/create.cpp:41-53) and their types
+CREATE_FLAGS = {"world": str, "file": str, "param": str, "string": str, "topic": str,
+                "name": str, "allow_renaming": bool, **{axis: float for axis in "xyzRPY"}}
+
+
+def create_flags(arguments: list[str]) -> dict:
+    """
+    Read a command line as gflags reads it: -flag=value, or -flag value (bools: -flag).
+
+    Stricter in one point: a number must come as -x=-1.5, one word, the form the plan writes.
+    """
+    flags, words = {}, list(arguments)
+    while words:
+        word = words.pop(0)
+        assert word.startswith("-"), f"{word!r} is not a flag"
+        name, _, value = word.lstrip("-").partition("=")
+        kind = CREATE_FLAGS[name]
+        if not _ and kind is not bool:
+            value = words.pop(0)
+            assert kind is str, f"-{name} {value}: the plan writes -{name}={value}"
+        flags[name] = kind(value) if kind is not bool else value in ("", "true", "1")
+    return flags
+
+
+def test_a_gazebo_launch_starts_gazebo_running_the_spawns_and_the_bridge_on_its_files(tmp_path):
+    from bildmacro_ros.launch_arguments import plan_from_arguments
+    from bildmacro_ros.launch_plan import missing_executables
+    from bildmacro_ros.run_folder import prepare_swarm_folder
+
+    scratch = tmp_path / "scratch"
+    plan, cfg = plan_from_arguments(scratch, agents="4", simulator="gazebo", family="gazebo",
+                                    radius="0.1", arena_centre="-3,1.5", arena_rotation="2.5",
+                                    namespace="team")
+    prepare_swarm_folder(plan, scratch, inputs=True)
+    started = [spec for spec in plan.nodes() if spec.name.startswith(("gazebo", "spawn_"))]
+    gazebo, *spawned = started[:5]
+    assert plan.nodes()[0] is gazebo  # the world exists before anything drives
+    assert (gazebo.executable, gazebo.arguments[:2]) == ("gz", ["sim", "-r"])
+    valid_sdf(Path(gazebo.arguments[2]).read_text())
+    poses = Arena.from_config(cfg).start_poses(plan.scenario.x0)
+    for i, spec in enumerate(spawned):
+        assert (spec.package, spec.executable, spec.namespace) == ("ros_gz_sim", "create",
+                                                                   "/team")
+        flags = create_flags(spec.arguments)
+        model = valid_sdf(Path(flags["file"]).read_text()).find("model")
+        named = (flags["world"], flags["name"], model.get("name"))
+        assert named == ("bildmacro", f"robot_{i}", f"robot_{i}")
+        assert [flags["x"], flags["y"]] == poses[3 * i:3 * i + 2]  # exactly, the follower's
+        assert math.isclose(math.cos(flags["Y"]), math.cos(poses[3 * i + 2]), abs_tol=1e-12)
+        assert math.isclose(math.sin(flags["Y"]), math.sin(poses[3 * i + 2]), abs_tol=1e-12)
+    assert min(min(create_flags(s.arguments)[a] for a in "xy") for s in spawned) < 0
+    (bridge,) = [spec for spec in plan.robots if spec.package == "ros_gz_bridge"]
+    assert bridge.executable == "parameter_bridge" and bridge.ros_arguments[0] == "-p"
+    key, _, path = bridge.ros_arguments[1].partition(":=")
+    entries = yaml.safe_load(Path(path).read_text())
+    assert key == "config_file" and len(entries) == 8 and Path(path).parent == scratch / "gazebo"
+    # follower on the same topics as the bridge, in the same namespace
+    (follower,) = [spec for spec in plan.robots if spec.executable == "follower"]
+    assert follower.namespace == bridge.namespace == "/team"
+    assert missing_executables(plan, lambda package, exe: package == "bildmacro_ros") == [
+        "gz", "ros_gz_bridge/parameter_bridge", "ros_gz_sim/create"]
+
+
+def test_a_gazebo_launch_keeps_its_files_in_the_record_folder_or_needs_one(tmp_path):
+    from bildmacro_ros.launch_arguments import plan_from_arguments
+
+    plan, _ = plan_from_arguments(agents="3", simulator="gazebo", record=str(tmp_path / "run"))
+    assert all(Path(p).parent == tmp_path / "run" / "gazebo" for p in plan.files)
+    assert len(plan.files) == 3 + 3  # world, three models, bridge, spawns
+    with pytest.raises(ValueError, match="simulator:=gazebo needs a folder"):
+        plan_from_arguments(agents="3", simulator="gazebo")
+    with pytest.raises(AssertionError):  # the check itself
+        create_flags(["-x", "-1.5"])
+    with pytest.raises(KeyError):
+        create_flags(["-yaw=1.0"])

@@ -10,9 +10,9 @@ import yaml
 from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
+from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import (EXECUTABLES, missing_executables, params_file_content,
-                                       plan_swarm)
+from bildmacro_ros.launch_plan import missing_executables, params_file_content, plan_swarm
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
@@ -140,9 +140,10 @@ def test_robot_nodes_follow_the_config():
 
 def test_robot_launch_arguments():
     plan, cfg = plan_from_arguments(agents="4", simulator="gazebo", wait_for_robots="true",
-                                    rviz="true")
+                                    rviz="true", record="/tmp/never")
     assert cfg["robots"]["simulator"] == "gazebo" and cfg["robots"]["wait"] is True
-    assert [s.executable for s in plan.robots] == ["follower", "visualiser"]
+    assert [s.executable for s in plan.robots] == ["gz"] + ["create"] * 4 + [
+        "parameter_bridge", "follower", "visualiser"]
     with pytest.raises(ValueError, match="robots.simulator"):
         plan_from_arguments(simulator="webots")
     with pytest.raises(ValueError, match="rviz:='maybe' must be true or false"):
@@ -166,7 +167,13 @@ def test_setup_declares_every_executable():
     source = (ROOT / "setup.py").read_text()
     declared = dict(line.strip().strip('",').split(" = ") for line in source.splitlines()
                     if " = bildmacro_ros." in line)
-    assert declared == EXECUTABLES
+    assert declared == {name: f"bildmacro_ros.entry:{name}" for name in EXECUTABLES}
+    from bildmacro_ros import entry
+    for name, target in EXECUTABLES.items():  # each runs a function its module defines
+        module, function = target.split(":")
+        assert getattr(entry, name).args == (name,)
+        source = ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text()
+        assert f"\ndef {function}(" in source, target
 
 
 def test_swarm_refuses_simulators_it_cannot_start(tmp_path, capsys):

@@ -8,8 +8,9 @@ The plan writes exactly them, the node reads them.
 import pytest
 
 from bildmacro_ros.core.config import FIELDS, validate
+from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import plan_from_arguments
-from bildmacro_ros.launch_plan import EXECUTABLES, plan_swarm
+from bildmacro_ros.launch_plan import plan_swarm
 from bildmacro_ros.protocol.node_parameters import NODE_PARAMETERS
 from bildmacro_ros.protocol.parameters import (AGENT_PARAMETERS, check_values, ParameterError,
                                                REQUIRED)
