@@ -15,6 +15,7 @@ import threading
 
 from .commands import (cmd_plan, cmd_plot, cmd_record, cmd_robot, cmd_simulate, cmd_swarm,
                        EXIT_INTERRUPTED)
+from .core.kernel import kernel_choice
 from .options import add_options, argparse_type
 
 EXIT_BAD_INPUT = 2
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     on_term = signal.signal(signal.SIGTERM, _terminate_as_interrupt) \
         if threading.current_thread() is threading.main_thread() else None
     try:
+        kernel_choice()  # a misspelt BILDMACRO_KERNEL is refused before anything starts
         return args.func(args)
     except ValueError as exc:  # every bad input surfaces as ValueError (ConfigError is one)
         print(f"error: {exc}", file=sys.stderr)

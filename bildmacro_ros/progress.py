@@ -28,6 +28,10 @@ class Progress:
         self.stream.write(("\n" if self.tty and self.enabled else "") + f"{self.label}: {text}\n")
         self.stream.flush()
 
+    def restart(self) -> None:
+        """Start the rate's clock now: after a preparation that is not the run's work."""
+        self.start = self.last = time.monotonic()
+
     def update(self, done: int, note: str = "", force: bool = False):
         now = time.monotonic()
         if not self.enabled or (not force and now - self.last < self.every):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .core.bildmacro import initial_state, Mixer, projected_point, reset_tracking, swarm_step
 from .core.centralized import centralized_step
+from .core.kernel import kernel_in_use, prepare_kernel
 from .core.metrics import (consensus_error, default_log_every, lower_grad_norm, ObjectiveTracker,
                            snapshot_iterations, step_norm)
 from .core.scenario import Scenario
@@ -133,6 +134,7 @@ class RunSummary:
     diverged: str | None = None
     clipped: int = 0
     files: list[str] = field(default_factory=list)
+    kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
 
     def describe(self) -> str:
         status = ("interrupted" if self.interrupted else f"diverged ({self.diverged})"
@@ -143,7 +145,8 @@ class RunSummary:
                 "in "
                 f"{self.seconds:.1f} s ({rate:,.0f} it/s); KL {self.initial_kl:.4f} -> "
                 f"{self.final_kl:.4f}; "
-                f"outputs in {self.out}")
+                f"outputs in {self.out}"
+                + (f"; step: {self.kernel} (BILDMACRO_KERNEL)" if self.kernel != "numpy" else ""))
 
 
 def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: int | None = None,
@@ -158,6 +161,9 @@ def run(scenario: Scenario, out: Path, method: str = "distributed", log_every: i
     algo = Distributed(scenario) if method == "distributed" else Centralized(scenario)
     snap_at = set(snapshot_iterations(iterations))
     meter = Progress(f"simulate {method} N={scenario.agents}", iterations, stream, progress)
+    if method == "distributed":  # BILDMACRO_KERNEL=numba: compiled before the clock starts
+        prepare_kernel(scenario.problem, scenario.steps, batch=True, note=meter.note)
+        meter.restart()
     started = time.monotonic()
     k = 0
     interrupted, diverged = False, None

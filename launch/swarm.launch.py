@@ -25,6 +25,7 @@ from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, SetROSLogDir
 
+from bildmacro_ros.core.kernel import prepare_kernel
 from bildmacro_ros.launch_arguments import launch_arguments
 from bildmacro_ros.launch_plan import missing_executables, PROGRAM
 
@@ -92,6 +93,9 @@ def launch_setup(context, *args, **kwargs):
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         raise
+    # BILDMACRO_KERNEL=numba: compiled here once, so that the nodes load it instead of each
+    # compiling it at the same time (core/kernel.py)
+    prepare_kernel(plan.scenario.problem, plan.scenario.steps)
     folder = scratch or Path(values["record"]).expanduser().resolve()
     params = prepare_swarm_folder(plan, folder, inputs=True)
     actions = [SetROSLogDir(str(folder / "logs"))] if values["record"] else [

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import sparse
 
+from .kernel import kernel_choice, run_compiled
 from .problem import BilevelProblem
 from .symmetric import packed_identity, solve_projected, unpack
 
@@ -117,8 +118,19 @@ class StepResult:
 
 
 def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
-               y_mix: np.ndarray, r_mix: np.ndarray, q_mix: np.ndarray) -> StepResult:
-    """Equations (6)-(9) for each row, given sum_j a_ij y_j, r_j and q_j (packed)."""
+               y_mix: np.ndarray, r_mix: np.ndarray, q_mix: np.ndarray,
+               kernel: str | None = None) -> StepResult:
+    """
+    Equations (6)-(9) for each row, given sum_j a_ij y_j, r_j and q_j (packed).
+
+    kernel: numpy (this function's own code, the reference) or numba (core/kernel.py, row by
+    row); None: what BILDMACRO_KERNEL says.
+    """
+    if (kernel or kernel_choice()) == "numba":
+        compiled = run_compiled(problem, steps, state, y_mix, r_mix, q_mix)
+        if compiled is not None:
+            fields_next, x_hat, clipped = compiled
+            return StepResult(AgentState(**fields_next), x_hat, clipped)
     z, clipped = solve_projected(state.q, steps.omega, state.grad_f)
     x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
     y_next = y_mix - steps.gamma_y * state.r
@@ -176,7 +188,13 @@ def agent_step(problem: BilevelProblem, steps: StepSizes, own: AgentState, self_
     weights (d,) are a_ij for the d in-neighbours; y, r (d, m) and q (d, m(m+1)/2) are their
     iteration-k values in the same order. The sums run over [i, neighbours...] in that order.
     """
-    return local_step(problem, steps, own, *neighbour_mix(own, self_weight, weights, y, r, q))
+    if kernel_choice() == "numba":
+        compiled = run_compiled(problem, steps, own, self_weight, weights, y, r, q, agent=True)
+        if compiled is not None:
+            fields_next, x_hat, clipped = compiled
+            return StepResult(AgentState(**fields_next), x_hat, clipped)
+    return local_step(problem, steps, own, *neighbour_mix(own, self_weight, weights, y, r, q),
+                      kernel="numpy")
 
 
 def agent_steps(problem: BilevelProblem, steps: StepSizes, owns: list[AgentState],
@@ -188,6 +206,8 @@ def agent_steps(problem: BilevelProblem, steps: StepSizes, owns: list[AgentState
     rounding (BLAS tiles a batch's products differently); the batch pays numpy's per-call overhead
     once, not once per agent.
     """
+    if kernel_choice() == "numba":  # compiled, a row costs the same alone as in a batch
+        return [agent_step(problem, steps, own, *args) for own, args in zip(owns, inputs)]
     mixes = [neighbour_mix(own, *args) for own, args in zip(owns, inputs)]
     state = AgentState(**{f.name: np.concatenate([getattr(own, f.name) for own in owns])
                           for f in fields(AgentState)})

@@ -117,10 +117,12 @@ class RecorderSession:
         robots = getattr(self.node, "robots", None)
         measured = robots is not None and len(robots["time"])
         recorder = self.recorder
+        reports = read_outcomes(self.writer.out / "outcomes")
+        kernels = "+".join(sorted({report.kernel for report in reports.values()}))
         result = SwarmSummary(
             out=self.writer.out, requested=self.config["iterations"],
             seconds=time.monotonic() - self.started, tolerance=self.config["robots"]["tolerance"],
-            outcomes=read_outcomes(self.writer.out / "outcomes"), iterations=max(k, 0),
+            outcomes=reports, iterations=max(k, 0), **({"kernel": kernels} if kernels else {}),
             final_kl=kl, dropped=dict(self.node.dropped),
             missing_rows=len([r for r in recorder.missing_rows if r < k]), stale=recorder.stale,
             stood_in=dict(recorder.stood_in),

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
 
+from ..core.kernel import kernel_choice
 from ..protocol.outcome import AgentOutcome
 
 
@@ -41,6 +42,8 @@ class SwarmSummary:
     # agents the recorder lost (gone to the end): the round of their last record, which stands in
     stale: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
+    # the step the agents ran (each agent's report; numpy, numba, or both where some fell back)
+    kernel: str = field(default_factory=kernel_choice)
 
     @property
     def finished(self) -> list[int]:
@@ -76,6 +79,7 @@ class SwarmSummary:
                 f"{self.iterations}/{self.requested} rounds in {self.seconds:.1f} s ({rate:,.1f} "
                 "rounds/s); "
                 f"final KL {self.final_kl:.4f}; outputs in {self.out}"
+                + (f"; step: {self.kernel} (BILDMACRO_KERNEL)" if self.kernel != "numpy" else "")
                 + (f"\nrobots: measured positions within {self.robot_error:.4f} m of x_i "
                    "(tolerance "
                    f"{self.tolerance:g} m); KL of the robots' positions {self.robot_kl:.4f}"

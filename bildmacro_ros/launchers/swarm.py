@@ -15,6 +15,7 @@ import time
 from .processes import require_startable, Supervisor, tail
 from .session import METHOD, RecorderSession
 from .summary import SwarmSummary
+from ..core.kernel import prepare_kernel
 from ..core.metrics import default_log_every
 from ..launch_plan import plan_swarm
 from ..progress import Progress
@@ -67,6 +68,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     supervisor = Supervisor(plan.namespace, plan.environment, params_path, logs)
     meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations,
                      stream, progress)
+    # BILDMACRO_KERNEL=numba: compiled here once, so that the nodes load it instead of each
+    # compiling it at the same time
+    prepare_kernel(plan.scenario.problem, plan.scenario.steps, note=meter.note)
     victim, killed_at = None, None
     reached = session.watch(kill.agent) if kill is not None else None
 

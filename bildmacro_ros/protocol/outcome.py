@@ -8,6 +8,8 @@ import json
 import os
 from pathlib import Path
 
+from ..core.kernel import kernel_in_use
+
 
 @dataclass
 class AgentOutcome:
@@ -23,6 +25,7 @@ class AgentOutcome:
     dropped: dict[str, int] = field(default_factory=dict)  # messages dropped, by reason
     seconds: float = 0.0  # from round 0 on
     rounds_per_second: float = float("nan")  # after round 1 (round 0 waits for the slowest start)
+    kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
 
     def write(self, folder: str | Path) -> Path:
         """agent_<i>.json in folder, written whole or not at all."""

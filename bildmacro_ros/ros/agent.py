@@ -25,6 +25,7 @@ from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_
                      RECORD_QOS, record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS,
                      state_topic, STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS,
                      waypoint_topic)
+from ..core.kernel import prepare_kernel
 from ..core.scenario import build_problem
 from ..protocol.agent import Agent
 from ..protocol.outbox import Notice, Publish, Waypoint
@@ -58,6 +59,10 @@ class AgentNode(Node):
         problem, steps = bus.problem(setup.config) if bus else problem_of(setup.config)
         self.messages = StateMessages(problem.m)
         self.agent = Agent(s, problem, steps, setup.x0, setup.y0, self.messages.build)
+        compiled = prepare_kernel(problem, steps)  # now, not in round 0 (BILDMACRO_KERNEL=numba)
+        if compiled is not None and compiled > 2.0:
+            self.get_logger().info(f"compiled the step in {compiled:.1f} s (numba's cache keeps "
+                                   "it)")
         self.bus, self.done = bus, Future()
         i = s.agent_id
         self.state_pub = self.create_publisher(Float64MultiArray, state_topic(i), STATE_QOS,

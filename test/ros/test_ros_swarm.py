@@ -50,6 +50,26 @@ def test_swarm_equals_simulate(tmp_path):
     assert summary["finished"] == list(range(5)) and summary["iterations"] == 100
 
 
+def test_a_swarm_on_the_compiled_step_computes_what_simulate_computes(tmp_path, monkeypatch):
+    """BILDMACRO_KERNEL=numba: compiled once by the launcher, loaded by every agent process."""
+    pytest.importorskip("numba", reason="numba is not installed here")
+    ref = reference(tmp_path, 5, 100, 4)  # the numpy path, in one process
+    out = tmp_path / "swarm"
+    monkeypatch.setenv("BILDMACRO_KERNEL", "numba")
+    res = bildmacro("swarm", "--agents", 5, "--iterations", 100, "--log-every", 10, "--init",
+                    ref / "initial_state.npz", "--weights", ref / "weights.npy", "--out", out,
+                    "--no-plots")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "step: numba (BILDMACRO_KERNEL)" in res.stdout  # what every agent reported
+    assert "not available" not in res.stdout + res.stderr  # no agent fell back to numpy
+    assert_same_run(ref, out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kernel"] == "numba"
+    assert {report["kernel"] for report in summary["outcomes"].values()} == {"numba"}
+    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert "Traceback" not in logs and "not available" not in logs
+
+
 def test_agent_groups_equal_simulate(tmp_path):
     """
     Several agent nodes per process on one executor give the same numbers.

@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+One agent's step (6)-(9) compiled with numba: `local_step` row by row, without numpy's calls.
+
+An agent's step is about a hundred numpy calls on arrays of 2 to 1 681 numbers, each costing a
+microsecond or more of overhead; compiled, it is the arithmetic alone. `core/bildmacro.py`'s
+numpy path stays the reference, and a test holds the two to the same rows. Chosen by the
+environment variable BILDMACRO_KERNEL: `numpy` (the default for now: the launchers do not yet
+compile it before they start agents, and N processes compiling at once is numba's known weak
+spot) or `numba`. Without numba, or when it fails to compile, one warning and the numpy path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import time
+from types import SimpleNamespace
+import warnings
+import weakref
+
+import numpy as np
+
+KERNEL_VARIABLE = "BILDMACRO_KERNEL"
+KERNELS = ("numpy", "numba")
+_COMPILED = {}  # "step": the compiled function, once made; None: numba cannot be used here
+_STEPS = weakref.WeakKeyDictionary()  # problem -> {StepSizes: CompiledStep}
+PARALLEL_ROWS = 8  # from this many rows a batch is shared among the cores
+
+
+def kernel_choice() -> str:
+    """Return the kernel BILDMACRO_KERNEL asks for (numpy unless it says numba)."""
+    choice = os.environ.get(KERNEL_VARIABLE, "numpy").strip().lower() or "numpy"
+    if choice not in KERNELS:
+        raise ValueError(f"{KERNEL_VARIABLE}={choice!r}: choose one of {', '.join(KERNELS)}")
+    return choice
+
+
+def cache_dir(package: Path, writable: bool, environ) -> str | None:
+    """
+    Where numba keeps the compiled step: beside the code, or a per-user folder if it is read-only.
+
+    numba's own choice for a read-only install is a folder in the working directory, which may be
+    read-only too; NUMBA_CACHE_DIR set by the user wins.
+    """
+    if writable or environ.get("NUMBA_CACHE_DIR"):
+        return None
+    base = environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return str(Path(base) / "bildmacro_ros" / "numba")
+
+
+def kernel_in_use() -> str:
+    """Return the step this process runs: numba once asked for and made, else numpy."""
+    return "numba" if kernel_choice() == "numba" and _COMPILED.get("step") is not None \
+        else "numpy"
+
+
+def compiled_step():
+    """Return the compiled row step, or None (with one warning) where numba cannot make it."""
+    if "step" not in _COMPILED:
+        here = Path(__file__).parent
+        folder = cache_dir(here, os.access(here, os.W_OK), os.environ)
+        if folder is not None:  # read before numba is imported
+            os.environ["NUMBA_CACHE_DIR"] = folder
+        try:
+            from .kernel_numba import agent_row_step, rows_step, rows_step_parallel
+            _COMPILED.update(step=rows_step, agent=agent_row_step, parallel=rows_step_parallel)
+        except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
+            _unavailable(f"{type(exc).__name__}: {exc}")
+    return _COMPILED["step"]
+
+
+def _unavailable(reason: str) -> None:
+    warnings.warn(f"the compiled step is not available ({reason}); using the numpy path",
+                  RuntimeWarning, stacklevel=3)
+    _COMPILED["step"] = None
+
+
+def compiled_for(problem, steps) -> "CompiledStep | None":
+    """Return the problem's compiled step, or None where it cannot run (numpy path)."""
+    if compiled_step() is None:
+        return None
+    table = _STEPS.setdefault(problem, {})
+    if steps not in table:
+        table[steps] = CompiledStep(problem, steps)
+    return table[steps]
+
+
+def run_compiled(problem, steps, state, *inputs, agent: bool = False):
+    """
+    Return local_step's (fields, x_hat, clipped) from the compiled step, or None.
+
+    inputs: the rows' mixes (y_mix, r_mix, q_mix); with agent, one agent's (self_weight,
+    weights, y, r, q) as agent_step takes them, mixed in the kernel. None when numba is missing
+    or its first compile fails: one warning, then the numpy path.
+    """
+    compiled = compiled_for(problem, steps)
+    if compiled is None:
+        return None
+    try:
+        return compiled.agent(state, *inputs) if agent else compiled(state, *inputs)
+    except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
+        if compiled.calls:  # it ran before: this is not a compiler's failure
+            raise
+        _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        _STEPS.clear()
+        return None
+
+
+def will_compile(batch: bool = False) -> bool:
+    """Tell whether the step is not in numba's cache yet: preparing it will compile it."""
+    function = _COMPILED.get("parallel" if batch else "agent")
+    try:  # numba's index file of the function (a private attribute: unknown means no)
+        return not Path(function._cache._cache_file._index_path).exists()
+    except AttributeError:
+        return False
+
+
+def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | None:
+    """
+    With BILDMACRO_KERNEL=numba, compile the step now (or load it from numba's cache).
+
+    Returns the seconds it took, None on the numpy path. A node calls it while it starts, so
+    that round 0 does not pay for it; a launcher calls it before it starts the nodes, so that
+    they load one cache instead of each compiling its own at once (numba's weak spot). batch:
+    the swarm's step too (bildmacro simulate). note(text) hears, before, that it compiles.
+    """
+    if kernel_choice() != "numba":
+        return None
+    start = time.perf_counter()
+    compiled = compiled_for(problem, steps)
+    if compiled is None:
+        return None
+    if note is not None and will_compile(batch):
+        note("compiling the step with numba: once, some 10 s (BILDMACRO_KERNEL=numba)")
+    m, size = problem.m, problem.m * (problem.m + 1) // 2
+    rows = SimpleNamespace(x=np.zeros((1, 2)), y=np.zeros((1, m)), r=np.zeros((1, m)),
+                           q=np.tile(np.eye(m)[np.triu_indices(m)], (1, 1)), mean=np.zeros((1, m)),
+                           cov=np.zeros((1, size)), grad_f=np.zeros((1, m)), phi=np.zeros((1, m)))
+    try:
+        compiled.agent(rows, 1.0, np.zeros(0), np.zeros((0, m)), np.zeros((0, m)),
+                       np.zeros((0, size)))
+        if batch:
+            many = SimpleNamespace(**{name: np.repeat(value, PARALLEL_ROWS, axis=0)
+                                      for name, value in vars(rows).items()})
+            compiled(many, many.y, many.r, many.q)
+        compiled.calls = 0
+    except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
+        _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        _STEPS.clear()
+        return None
+    return time.perf_counter() - start
+
+
+class CompiledStep:
+    """A problem's constants laid out for the compiled step, and the step over a batch of rows."""
+
+    def __init__(self, problem, steps):
+        family = problem.family
+        self.function = compiled_step()
+        self.agent_function = _COMPILED.get("agent")
+        self.parallel_function = _COMPILED.get("parallel")
+        k = family.basis.size_1d
+        c = np.ascontiguousarray  # numba's products want C-ordered operands: transposes too
+        self.constants = (
+            c(family.U), c(family.U.T), c(family.U2w), c(family.U2w.T), c(family.Uw),
+            c(family.Uw.T), c(family._lin), c(family._lin.T),
+            np.ascontiguousarray(family._gather, dtype=np.int64),
+            np.ascontiguousarray(family._rows, dtype=np.int64),
+            np.ascontiguousarray(family._cols, dtype=np.int64),
+            family._support.start, family._support.stop,
+            np.ascontiguousarray(problem.log_target), k)
+        self.parameters = (float(problem.omega), float(steps.gamma_x), float(steps.gamma_y),
+                           float(steps.delta))
+        self.calls = 0
+
+    @staticmethod
+    def _outputs(state):
+        out = {name: np.empty_like(getattr(state, name)) for name in
+               ("x", "y", "r", "q", "mean", "cov", "grad_f", "phi")}
+        out["kl"] = np.empty(len(state.y))
+        return out, np.empty((len(state.y), 2)), np.zeros(len(state.y), dtype=np.bool_)
+
+    def agent(self, own, self_weight, weights, y, r, q):
+        """Return agent_step's (fields, x_hat, clipped) for one agent's row and its neighbours'."""
+        out, x_hat, clipped = self._outputs(own)
+        m = own.y.shape[1]
+        c = np.ascontiguousarray
+        clipped[0] = self.agent_function(
+            c(own.x[0]), c(own.y[0]), c(own.r[0]), c(own.q[0]), c(own.mean[0]), c(own.cov[0]),
+            c(own.grad_f[0]), c(own.phi[0]), float(self_weight), c(weights, dtype=float),
+            c(np.reshape(y, (-1, m)), dtype=float), c(np.reshape(r, (-1, m)), dtype=float),
+            c(np.reshape(q, (-1, own.q.shape[1])), dtype=float), *self.constants,
+            *self.parameters, out["x"][0], out["y"][0], out["r"][0], out["q"][0],
+            out["mean"][0], out["cov"][0], out["grad_f"][0], out["phi"][0], out["kl"],
+            x_hat[0])
+        self.calls += 1
+        return out, x_hat, clipped
+
+    def __call__(self, state, y_mix, r_mix, q_mix):
+        """Return (next state's fields as a dict, x_hat, clipped) for every row of state."""
+        out, x_hat, clipped = self._outputs(state)
+        rows = [np.ascontiguousarray(a, dtype=float) for a in
+                (state.x, state.y, state.r, state.q, state.mean, state.cov, state.grad_f,
+                 state.phi, y_mix, r_mix, q_mix)]
+        # a swarm's step (bildmacro simulate) on every core; an agent group's agents go one by one
+        function = self.parallel_function if len(state.y) >= PARALLEL_ROWS else self.function
+        function(*rows, *self.constants, *self.parameters, out["x"], out["y"], out["r"], out["q"],
+                 out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"], x_hat, clipped)
+        self.calls += 1
+        return out, x_hat, clipped

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The compiled step's functions (numba); imported only when BILDMACRO_KERNEL=numba asks."""
+
+import numba
+import numpy as np
+
+from .family import EXP_FLOOR
+
+# cache: compiled once per machine into __pycache__ (numba's cache, keyed by the source)
+jit = numba.njit(cache=True, nogil=True)
+# for the triangular solves' dot products: reassociated, they vectorise; the rounding then
+# differs from LAPACK's as LAPACK's own blocking does, within the tests' tolerance
+dots = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+
+@jit
+def _legendre(c, k, p, d):
+    """P_0..P_{k-1} and their derivatives at c, by the recurrences of core/basis.py."""
+    p[0], d[0] = 1.0, 0.0
+    if k > 1:
+        p[1], d[1] = c, 1.0
+    for j in range(2, k):
+        p[j] = ((2 * j - 1) * c * p[j - 1] - (j - 1) * p[j - 2]) / j
+        d[j] = d[j - 2] + (2 * j - 1) * p[j - 1]
+
+
+@jit
+def _cholesky(a):
+    """Return (L, True) with a = L L^T (LAPACK's dpotrf), or (empty, False) if a is not PD."""
+    try:
+        return np.linalg.cholesky(a), True
+    except Exception:  # numba's LinAlgError for a matrix that is not positive definite
+        return np.empty((0, 0)), False
+
+
+@dots
+def _cholesky_solve(low, b):
+    """Solve L L^T z = b in place."""
+    size = low.shape[0]
+    for i in range(size):
+        total = b[i]
+        for p in range(i):
+            total -= low[i, p] * b[p]
+        b[i] = total / low[i, i]
+    for i in range(size - 1, -1, -1):
+        total = b[i]
+        for p in range(i + 1, size):
+            total -= low[p, i] * b[p]
+        b[i] = total / low[i, i]
+
+
+@jit
+def _solve_projected(q, omega, rhs, m, z):
+    """
+    Solve z = P_{>=omega}[q]^{-1} rhs for one row (core/symmetric.py's solve_projected).
+
+    Returns whether the clip changed q. As there: e_0 at its exact eigenvalue omega; on the
+    block q[1:, 1:], a Cholesky of q - omega I that succeeds proves the clip is the identity,
+    and a Cholesky solve with q follows; else eigh.
+    """
+    size = m - 1
+    z[0] = rhs[0] / omega
+    full = np.empty((size, size))
+    index = m
+    for i in range(size):  # the packed row-major upper triangle of q[1:, 1:]
+        for j in range(i, size):
+            full[i, j] = full[j, i] = q[index]
+            index += 1
+    shifted = full - omega * np.eye(size)
+    _, above = _cholesky(shifted)
+    if above:  # every eigenvalue above omega: the clip is the identity, q is PD
+        low, ok = _cholesky(full)
+        if ok:
+            solution = rhs[1:].copy()
+            _cholesky_solve(low, solution)
+            z[1:] = solution
+            return False
+    lam, vec = np.linalg.eigh(full)
+    weights = np.ascontiguousarray(vec.T) @ np.ascontiguousarray(rhs[1:])
+    for i in range(size):
+        weights[i] /= max(lam[i], omega)
+    z[1:] = np.ascontiguousarray(vec) @ weights
+    return True
+
+
+@jit
+def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
+             u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target, k,
+             omega, gamma_x, gamma_y, delta,
+             x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out, x_hat):
+    """local_step (core/bildmacro.py) for one agent; returns whether P_{>=omega} clipped q."""
+    m = k * k
+    z = np.empty(m)
+    clipped = _solve_projected(q, omega, grad_f, m, z)
+    # (6a)-(6b): Jphi(x)^T z from the 1-D values and derivatives
+    p1, p2, d1, d2 = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    _legendre(x[0], k, p1, d1)
+    _legendre(x[1], k, p2, d2)
+    first = second = 0.0
+    for a in range(k):
+        row1 = row2 = 0.0
+        for b in range(k):
+            row1 += z[a * k + b] * p2[b]
+            row2 += z[a * k + b] * d2[b]
+        first += d1[a] * row1
+        second += p1[a] * row2
+    x_hat[0] = min(max(x[0] - gamma_x * first, -1.0), 1.0)
+    x_hat[1] = min(max(x[1] - gamma_x * second, -1.0), 1.0)
+    for c in range(2):
+        x_out[c] = x[c] + delta * (x_hat[c] - x[c])
+    # (7): y_{k+1} and the moments of p(., y_{k+1}) (ExponentialFamily.evaluate)
+    for j in range(m):
+        y_out[j] = y_mix[j] - gamma_y * r[j]
+    s = u @ (y_out.reshape(k, k) @ u_t)
+    peak = -np.inf
+    for a in range(lo, hi):
+        for b in range(lo, hi):
+            peak = max(peak, s[a, b])
+    e = np.empty_like(s)
+    g = s.shape[0]
+    for a in range(g):
+        for b in range(g):
+            e[a, b] = np.exp(max(s[a, b] - peak, EXP_FLOOR))
+    m2 = u2w_t @ (e @ u2w)
+    total = m2[0, 0]
+    log_z = peak + np.log(total)
+    m2 /= total
+    for a in range(k):
+        for b in range(k):
+            mean_out[a * k + b] = m2[a, b]
+    pairs = (lin @ m2) @ lin_t
+    flat = pairs.ravel()
+    for j in range(len(gather)):
+        cov_out[j] = flat[gather[j]] - mean_out[rows[j]] * mean_out[cols[j]]
+    dev = (s - log_target) * e
+    proj = (uw_t @ (dev @ uw)) / total
+    kl = proj[0, 0] - log_z
+    kl_out[0] = kl
+    for a in range(k):
+        for b in range(k):
+            grad_out[a * k + b] = proj[a, b] - (log_z + kl) * mean_out[a * k + b]
+    # (8)-(9): the trackers, from phi at x_{k+1} and at x_k
+    q1, q2 = np.empty(k), np.empty(k)
+    _legendre(x_out[0], k, q1, d1)
+    _legendre(x_out[1], k, q2, d2)
+    for a in range(k):
+        for b in range(k):
+            j = a * k + b
+            phi_out[j] = q1[a] * q2[b]
+            grad_next = -phi_out[j] + mean_out[j] + omega * y_out[j]
+            grad_now = -phi[j] + mean[j] + omega * y[j]
+            r_out[j] = r_mix[j] + grad_next - grad_now
+    for j in range(len(q)):
+        q_out[j] = q_mix[j] + cov_out[j] - cov[j]
+    return clipped
+
+
+@jit
+def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
+              u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target,
+              k, omega, gamma_x, gamma_y, delta,
+              x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out, x_hat,
+              clipped):
+    """row_step for every row of a batch, in one call."""
+    for i in range(x.shape[0]):
+        clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
+                              y_mix[i], r_mix[i], q_mix[i], u, u_t, u2w, u2w_t, uw, uw_t, lin,
+                              lin_t, gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
+                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
+                              mean_out[i], cov_out[i], grad_out[i], phi_out[i],
+                              kl_out[i:i + 1], x_hat[i])
+
+
+@jit
+def agent_row_step(x, y, r, q, mean, cov, grad_f, phi, self_weight, weights, ys, rs, qs,
+                   u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                   log_target, k, omega, gamma_x, gamma_y, delta,
+                   x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
+                   x_hat):
+    """row_step for one agent from its neighbours' rows: sum_j a_ij (y_j, r_j, q_j) first."""
+    y_mix, r_mix, q_mix = self_weight * y, self_weight * r, self_weight * q
+    for j in range(len(weights)):
+        a = weights[j]
+        for c in range(len(y)):
+            y_mix[c] += a * ys[j, c]
+            r_mix[c] += a * rs[j, c]
+        for c in range(len(q)):
+            q_mix[c] += a * qs[j, c]
+    return row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t,
+                    uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target, k, omega,
+                    gamma_x, gamma_y, delta, x_out, y_out, r_out, q_out, mean_out, cov_out,
+                    grad_out, phi_out, kl_out, x_hat)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def rows_step_parallel(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
+                       u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                       log_target, k, omega, gamma_x, gamma_y, delta,
+                       x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
+                       x_hat, clipped):
+    """rows_step with the rows shared among the cores (a swarm's step: rows are independent)."""
+    for i in numba.prange(x.shape[0]):
+        clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
+                              y_mix[i], r_mix[i], q_mix[i], u, u_t, u2w, u2w_t, uw, uw_t, lin,
+                              lin_t, gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
+                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
+                              mean_out[i], cov_out[i], grad_out[i], phi_out[i],
+                              kl_out[i:i + 1], x_hat[i])

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: Apache-2.0
+"""
+The compiled step (core/kernel.py) against the numpy path, which stays the reference.
+
+Row for row on the same inputs, through a clip of P_{>=omega} too, for many rounds of a swarm,
+and against the independent implementation the numpy path is checked against.
+"""
+
+import numpy as np
+import pytest
+
+from bildmacro_ros.core import graph
+from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state,
+                                          local_step, Mixer, swarm_step)
+from bildmacro_ros.core.kernel import compiled_for, kernel_choice, KERNEL_VARIABLE
+from bildmacro_ros.core.symmetric import pack, unpack
+from straightforward import Straightforward
+from test_bildmacro import STEPS, swarm  # noqa: I100, I201 - a test module beside this one
+
+pytest.importorskip("numba", reason="numba is not installed here (requirements.txt pins it)")
+FIELDS = ("x", "y", "r", "q", "mean", "cov", "grad_f", "kl", "phi")
+
+
+def both(problem, state, mixes):
+    numpy = local_step(problem, STEPS, state, *mixes, kernel="numpy")
+    compiled = local_step(problem, STEPS, state, *mixes, kernel="numba")
+    return numpy, compiled
+
+
+def assert_same(numpy, compiled, rtol=1e-12, atol=1e-13):
+    for name in FIELDS:
+        assert np.allclose(getattr(compiled.state, name), getattr(numpy.state, name),
+                           rtol=rtol, atol=atol), name
+    assert np.allclose(compiled.x_hat, numpy.x_hat, rtol=0, atol=1e-14)
+    assert np.array_equal(compiled.clipped, numpy.clipped)
+
+
+def test_the_compiled_step_gives_the_numpy_steps_rows(problem):
+    weights, state = swarm(problem, 9)
+    mixer = Mixer(weights)
+    for _ in range(20):
+        mixes = (mixer(state.y), mixer(state.r), mixer(state.q))
+        numpy, compiled = both(problem, state, mixes)
+        assert_same(numpy, compiled)
+        state = numpy.state
+
+
+def test_the_compiled_step_clips_as_the_numpy_step_does(problem):
+    """A q with eigenvalues below omega takes the eigh branch on both paths."""
+    weights, state = swarm(problem, 4, seed=5)
+    rng = np.random.default_rng(1)
+    q = unpack(state.q)
+    for i in (1, 3):  # a block direction with eigenvalue omega/10 (e_0 stays exact)
+        v = np.zeros(problem.m)
+        v[1:] = rng.standard_normal(problem.m - 1)
+        v /= np.linalg.norm(v)
+        lam = v @ q[i] @ v
+        q[i] += (STEPS.omega / 10 - lam) * np.outer(v, v)
+    state = AgentState(**{**state.__dict__, "q": pack(q)})
+    mixer = Mixer(weights)
+    numpy, compiled = both(problem, state, (mixer(state.y), mixer(state.r), mixer(state.q)))
+    assert list(numpy.clipped) == [False, True, False, True]
+    assert_same(numpy, compiled, rtol=1e-10, atol=1e-11)
+
+
+def test_the_compiled_path_agrees_with_the_independent_implementation(problem, monkeypatch):
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    weights, state = swarm(problem, 6)
+    fam = problem.family
+    oracle = Straightforward(fam.order, fam.grid.points, fam.grid.weights, problem.target, weights,
+                             STEPS.gamma_x, STEPS.gamma_y, STEPS.omega, STEPS.delta)
+    oracle.init(state.x, state.y)
+    mixer = Mixer(weights)
+    before = compiled_for(problem, STEPS).calls
+    for _ in range(30):
+        x_hat = oracle.step()
+        result = swarm_step(problem, STEPS, state, mixer)  # through BILDMACRO_KERNEL
+        state = result.state
+        assert np.allclose(result.x_hat, x_hat, atol=1e-12)
+    assert compiled_for(problem, STEPS).calls == before + 30  # the compiled path ran
+    assert np.allclose(state.x, oracle.x, atol=1e-12)
+    assert np.allclose(state.y, oracle.y, rtol=1e-10, atol=1e-10)
+    assert np.allclose(state.r, oracle.r, rtol=1e-10, atol=1e-10)
+    assert np.allclose(unpack(state.q), oracle.q, rtol=1e-10, atol=1e-10)
+
+
+def test_a_swarm_run_on_either_path_ends_in_the_same_state(problem):
+    rng = np.random.default_rng(4)
+    weights = graph.metropolis_weights(graph.erdos_renyi(8, 0.5, rng))
+    start = initial_state(problem, rng.uniform(-1, 1, (8, 2)), rng.standard_normal((8, problem.m)))
+    mixer, ends = Mixer(weights), {}
+    for kernel in ("numpy", "numba"):
+        state = start
+        for _ in range(200):
+            state = local_step(problem, STEPS, state, mixer(state.y), mixer(state.r),
+                               mixer(state.q), kernel=kernel).state
+        ends[kernel] = state
+    for name in FIELDS:
+        assert np.allclose(getattr(ends["numba"], name), getattr(ends["numpy"], name),
+                           rtol=1e-9, atol=1e-10), name
+
+
+def test_the_kernel_is_chosen_by_the_environment(monkeypatch):
+    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
+    assert kernel_choice() == "numpy"
+    monkeypatch.setenv(KERNEL_VARIABLE, "Numba")
+    assert kernel_choice() == "numba"
+    monkeypatch.setenv(KERNEL_VARIABLE, "fortran")
+    with pytest.raises(ValueError, match="BILDMACRO_KERNEL='fortran': choose one of numpy, numba"):
+        kernel_choice()
+
+
+def test_without_numba_one_warning_and_the_numpy_path(problem, monkeypatch):
+    from bildmacro_ros.core import kernel
+
+    weights, state = swarm(problem, 3)
+    mixer = Mixer(weights)
+    mixes = (mixer(state.y), mixer(state.r), mixer(state.q))
+    monkeypatch.setitem(kernel._COMPILED, "step", kernel._COMPILED.get("step"))
+    kernel._COMPILED.clear()
+    monkeypatch.setitem(__import__("sys").modules, "bildmacro_ros.core.kernel_numba", None)
+    with pytest.warns(RuntimeWarning, match="the compiled step is not available"):
+        fell_back = local_step(problem, STEPS, state, *mixes, kernel="numba")
+    numpy = local_step(problem, STEPS, state, *mixes, kernel="numpy")
+    for name in FIELDS:
+        assert np.array_equal(getattr(fell_back.state, name), getattr(numpy.state, name)), name
+    kernel._COMPILED.clear()  # the next test compiles (from numba's cache) again
+
+
+def test_a_nodes_compiled_step_from_its_neighbours_rows_is_the_numpy_one(problem, monkeypatch):
+    """agent_step (a node) and agent_steps (a group) mix the neighbours' rows in the kernel."""
+    weights, state = swarm(problem, 7)
+    mixer = Mixer(weights)
+    for _ in range(10):
+        some = [5, 0, 3]
+        inputs = [(weights[i, i], weights[i, graph.in_neighbours(weights, i)],
+                   state.y[graph.in_neighbours(weights, i)],
+                   state.r[graph.in_neighbours(weights, i)],
+                   state.q[graph.in_neighbours(weights, i)]) for i in some]
+        monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
+        numpy = [agent_step(problem, STEPS, state.rows(i), *args) for i, args in zip(some, inputs)]
+        monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+        before = compiled_for(problem, STEPS).calls
+        alone = [agent_step(problem, STEPS, state.rows(i), *args)
+                 for i, args in zip(some, inputs)]
+        grouped = agent_steps(problem, STEPS, [state.rows(i) for i in some], inputs)
+        assert compiled_for(problem, STEPS).calls == before + 6
+        for reference, one, group in zip(numpy, alone, grouped):
+            assert_same(reference, one)
+            assert_same(reference, group)
+        state = swarm_step(problem, STEPS, state, mixer).state
+
+
+def test_a_process_prepares_the_compiled_step_before_its_first_round(problem, monkeypatch):
+    from bildmacro_ros.core.kernel import kernel_in_use, prepare_kernel
+
+    monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
+    assert prepare_kernel(problem, STEPS) is None and kernel_in_use() == "numpy"
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    seconds = prepare_kernel(problem, STEPS)
+    assert seconds is not None and seconds >= 0 and kernel_in_use() == "numba"
+    assert compiled_for(problem, STEPS).calls == 0  # the preparation is not a step
+
+
+def test_a_read_only_install_keeps_the_compiled_step_in_a_per_user_folder(tmp_path):
+    from bildmacro_ros.core.kernel import cache_dir
+
+    assert cache_dir(tmp_path, True, {}) is None  # numba's own __pycache__ beside the code
+    assert cache_dir(tmp_path, False, {"XDG_CACHE_HOME": "/home/u/.cache"}) == \
+        "/home/u/.cache/bildmacro_ros/numba"
+    assert cache_dir(tmp_path, False, {"NUMBA_CACHE_DIR": "/mine"}) is None  # the user's wins
