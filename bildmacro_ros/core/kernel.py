@@ -4,10 +4,11 @@ One agent's step (6)-(9) compiled with numba: `local_step` row by row, without n
 
 An agent's step is about a hundred numpy calls on arrays of 2 to 1 681 numbers, each costing a
 microsecond or more of overhead; compiled, it is the arithmetic alone. `core/bildmacro.py`'s
-numpy path stays the reference, and a test holds the two to the same rows. Chosen by the
-environment variable BILDMACRO_KERNEL: `numpy` (the default for now: the launchers do not yet
-compile it before they start agents, and N processes compiling at once is numba's known weak
-spot) or `numba`. Without numba, or when it fails to compile, one warning and the numpy path.
+numpy path stays the reference, and tests hold the two to the same rows. Chosen by the
+environment variable BILDMACRO_KERNEL: `numpy` (the default: over DDS the compiled step gains
+nothing measurable yet, an agent's round being mostly its neighbours' messages, and it costs each
+process numba's import; docs/speed.md) or `numba`. Without numba, or when it fails to compile,
+one warning and the numpy path.
 """
 
 from __future__ import annotations
