@@ -26,7 +26,7 @@ KERNEL_VARIABLE = "BILDMACRO_KERNEL"
 KERNELS = ("numpy", "numba")
 _COMPILED = {}  # "step": the compiled function, once made; None: numba cannot be used here
 _STEPS = weakref.WeakKeyDictionary()  # problem -> {StepSizes: CompiledStep}
-PARALLEL_ROWS = 8  # from this many rows a batch is shared among the cores
+BATCH = 8  # rows of the batch that compiles the swarm's step
 
 
 def kernel_choice() -> str:
@@ -64,8 +64,8 @@ def compiled_step():
         if folder is not None:  # read before numba is imported
             os.environ["NUMBA_CACHE_DIR"] = folder
         try:
-            from .kernel_numba import agent_row_step, rows_step, rows_step_parallel
-            _COMPILED.update(step=rows_step, agent=agent_row_step, parallel=rows_step_parallel)
+            from .kernel_numba import agent_row_step, rows_step
+            _COMPILED.update(step=rows_step, agent=agent_row_step)
         except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
             _unavailable(f"{type(exc).__name__}: {exc}")
     return _COMPILED["step"]
@@ -110,7 +110,7 @@ def run_compiled(problem, steps, state, *inputs, agent: bool = False):
 
 def will_compile(batch: bool = False) -> bool:
     """Tell whether the step is not in numba's cache yet: preparing it will compile it."""
-    function = _COMPILED.get("parallel" if batch else "agent")
+    function = _COMPILED.get("step" if batch else "agent")
     try:  # numba's index file of the function (a private attribute: unknown means no)
         return not Path(function._cache._cache_file._index_path).exists()
     except AttributeError:
@@ -142,7 +142,7 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
         compiled.agent(rows, 1.0, np.zeros(0), np.zeros((0, m)), np.zeros((0, m)),
                        np.zeros((0, size)))
         if batch:
-            many = SimpleNamespace(**{name: np.repeat(value, PARALLEL_ROWS, axis=0)
+            many = SimpleNamespace(**{name: np.repeat(value, BATCH, axis=0)
                                       for name, value in vars(rows).items()})
             compiled(many, many.y, many.r, many.q)
         compiled.calls = 0
@@ -160,7 +160,6 @@ class CompiledStep:
         family = problem.family
         self.function = compiled_step()
         self.agent_function = _COMPILED.get("agent")
-        self.parallel_function = _COMPILED.get("parallel")
         k = family.basis.size_1d
         c = np.ascontiguousarray  # numba's products want C-ordered operands: transposes too
         self.constants = (
@@ -205,8 +204,8 @@ class CompiledStep:
                 (state.x, state.y, state.r, state.q, state.mean, state.cov, state.grad_f,
                  state.phi, y_mix, r_mix, q_mix)]
         # a swarm's step (bildmacro simulate) on every core; an agent group's agents go one by one
-        function = self.parallel_function if len(state.y) >= PARALLEL_ROWS else self.function
-        function(*rows, *self.constants, *self.parameters, out["x"], out["y"], out["r"], out["q"],
-                 out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"], x_hat, clipped)
+        self.function(*rows, *self.constants, *self.parameters, out["x"], out["y"], out["r"],
+                      out["q"], out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
+                      x_hat, clipped)
         self.calls += 1
         return out, x_hat, clipped

@@ -156,22 +156,6 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
 
 
 @jit
-def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
-              u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target,
-              k, omega, gamma_x, gamma_y, delta,
-              x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out, x_hat,
-              clipped):
-    """row_step for every row of a batch, in one call."""
-    for i in range(x.shape[0]):
-        clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
-                              y_mix[i], r_mix[i], q_mix[i], u, u_t, u2w, u2w_t, uw, uw_t, lin,
-                              lin_t, gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
-                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
-                              mean_out[i], cov_out[i], grad_out[i], phi_out[i],
-                              kl_out[i:i + 1], x_hat[i])
-
-
-@jit
 def agent_row_step(x, y, r, q, mean, cov, grad_f, phi, self_weight, weights, ys, rs, qs,
                    u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
                    log_target, k, omega, gamma_x, gamma_y, delta,
@@ -193,12 +177,12 @@ def agent_row_step(x, y, r, q, mean, cov, grad_f, phi, self_weight, weights, ys,
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def rows_step_parallel(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
-                       u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                       log_target, k, omega, gamma_x, gamma_y, delta,
-                       x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
-                       x_hat, clipped):
-    """rows_step with the rows shared among the cores (a swarm's step: rows are independent)."""
+def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
+              u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target,
+              k, omega, gamma_x, gamma_y, delta,
+              x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out, x_hat,
+              clipped):
+    """row_step for every row of a batch (a swarm's step), the rows shared among the cores."""
     for i in numba.prange(x.shape[0]):
         clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
                               y_mix[i], r_mix[i], q_mix[i], u, u_t, u2w, u2w_t, uw, uw_t, lin,

@@ -13,6 +13,7 @@ from bildmacro_ros.core import graph
 from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state,
                                           Mixer, StepSizes, swarm_step)
 from bildmacro_ros.core.centralized import centralized_step
+from bildmacro_ros.core.kernel import kernel_in_use, KERNEL_VARIABLE
 from bildmacro_ros.core.symmetric import pack, unpack
 from straightforward import Straightforward
 
@@ -74,8 +75,12 @@ def test_a_groups_batched_steps_equal_each_agents_own_step(problem):
         state = swarm_step(problem, STEPS, state, Mixer(weights)).state
 
 
-def test_matches_straightforward_implementation(problem):
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_matches_straightforward_implementation(problem, kernel, monkeypatch):
     """Iterates equal a dense, loop-per-agent implementation written from the formulas alone."""
+    if kernel == "numba":
+        pytest.importorskip("numba", reason="numba is not installed here")
+    monkeypatch.setenv(KERNEL_VARIABLE, kernel)  # the compiled step (core/kernel.py) too
     weights, state = swarm(problem, 6)
     fam = problem.family
     oracle = Straightforward(fam.order, fam.grid.points, fam.grid.weights, problem.target, weights,
@@ -87,6 +92,7 @@ def test_matches_straightforward_implementation(problem):
         result = swarm_step(problem, STEPS, state, mixer)
         state = result.state
         assert np.allclose(result.x_hat, x_hat, atol=1e-12)
+    assert kernel_in_use() == kernel
     assert np.allclose(state.x, oracle.x, atol=1e-12)
     assert np.allclose(state.y, oracle.y, rtol=1e-10, atol=1e-10)
     assert np.allclose(state.r, oracle.r, rtol=1e-10, atol=1e-10)

@@ -2,8 +2,8 @@
 """
 The compiled step (core/kernel.py) against the numpy path, which stays the reference.
 
-Row for row on the same inputs, through a clip of P_{>=omega} too, for many rounds of a swarm,
-and against the independent implementation the numpy path is checked against.
+Row for row on the same inputs, through a clip of P_{>=omega} too, and for many rounds of a swarm;
+test_bildmacro.py holds both paths to the independent implementation.
 """
 
 import numpy as np
@@ -14,7 +14,6 @@ from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, i
                                           local_step, Mixer, swarm_step)
 from bildmacro_ros.core.kernel import compiled_for, kernel_choice, KERNEL_VARIABLE
 from bildmacro_ros.core.symmetric import pack, unpack
-from straightforward import Straightforward
 from test_bildmacro import STEPS, swarm  # noqa: I100, I201 - a test module beside this one
 
 pytest.importorskip("numba", reason="numba is not installed here (requirements.txt pins it)")
@@ -61,27 +60,6 @@ def test_the_compiled_step_clips_as_the_numpy_step_does(problem):
     numpy, compiled = both(problem, state, (mixer(state.y), mixer(state.r), mixer(state.q)))
     assert list(numpy.clipped) == [False, True, False, True]
     assert_same(numpy, compiled, rtol=1e-10, atol=1e-11)
-
-
-def test_the_compiled_path_agrees_with_the_independent_implementation(problem, monkeypatch):
-    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
-    weights, state = swarm(problem, 6)
-    fam = problem.family
-    oracle = Straightforward(fam.order, fam.grid.points, fam.grid.weights, problem.target, weights,
-                             STEPS.gamma_x, STEPS.gamma_y, STEPS.omega, STEPS.delta)
-    oracle.init(state.x, state.y)
-    mixer = Mixer(weights)
-    before = compiled_for(problem, STEPS).calls
-    for _ in range(30):
-        x_hat = oracle.step()
-        result = swarm_step(problem, STEPS, state, mixer)  # through BILDMACRO_KERNEL
-        state = result.state
-        assert np.allclose(result.x_hat, x_hat, atol=1e-12)
-    assert compiled_for(problem, STEPS).calls == before + 30  # the compiled path ran
-    assert np.allclose(state.x, oracle.x, atol=1e-12)
-    assert np.allclose(state.y, oracle.y, rtol=1e-10, atol=1e-10)
-    assert np.allclose(state.r, oracle.r, rtol=1e-10, atol=1e-10)
-    assert np.allclose(unpack(state.q), oracle.q, rtol=1e-10, atol=1e-10)
 
 
 def test_a_swarm_run_on_either_path_ends_in_the_same_state(problem):
