@@ -9,6 +9,7 @@ A pure function of its inputs, shared by `launch/swarm.launch.py` (ROS installs)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +32,27 @@ NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NU
 # A plan folder's nodes (robots on separate computers) get the shipped config/fastdds.xml, which
 # keeps every datagram below the MTU: a lossy link then loses fragments that reliable QoS
 # repairs, not whole messages. One machine's swarm does not: its messages never cross a network,
-# and the profile's short heartbeat cost 6% of its rounds/s (docs/deployment.md); a profile the
-# user set wins.
+# and the profile's short heartbeat cost 6% of its rounds/s (docs/deployment.md). It gets
+# config/fastdds_one_machine.xml, whose short lease ends within 5 s the harm a killed process
+# does to its neighbours' shared memory (docs/faults.md). A profile the user set wins.
 DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 DDS_PROFILE = "fastdds.xml"
+ONE_MACHINE_PROFILE = "fastdds_one_machine.xml"
 
 
-def dds_profile() -> Path | None:
-    """Return the shipped Fast DDS profile (config/fastdds.xml), wherever the package is."""
+def dds_profile(name: str = DDS_PROFILE) -> Path | None:
+    """Return a shipped Fast DDS profile (config/<name>), wherever the package is."""
     from .core.config import preset_dirs
 
-    return next((d / DDS_PROFILE for d in preset_dirs() if (d / DDS_PROFILE).is_file()), None)
+    return next((d / name for d in preset_dirs() if (d / name).is_file()), None)
+
+
+def one_machine_environment() -> dict:
+    """Return the DDS profile variables of a swarm on one machine: none if the user set one."""
+    profile = dds_profile(ONE_MACHINE_PROFILE)
+    if profile is None or any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES):
+        return {}
+    return {name: str(profile) for name in DDS_PROFILE_VARIABLES}
 
 
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
@@ -242,7 +253,8 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
                        and w[j, i] > 0} - {group_of[i]}
             spec.parameters["listeners"] = len(readers)
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns,
-                     robots=plan_robots(scenario, base_dir, ns, visualiser))
+                     robots=plan_robots(scenario, base_dir, ns, visualiser),
+                     environment={**NODE_ENVIRONMENT, **one_machine_environment()})
 
 
 def params_yaml(specs: list[NodeSpec]) -> str:

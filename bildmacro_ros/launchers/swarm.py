@@ -9,6 +9,7 @@ The ROS-install twin of `ros2 launch bildmacro_ros swarm.launch.py`: both start 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
 from pathlib import Path
 import time
 
@@ -17,7 +18,7 @@ from .session import METHOD, RecorderSession
 from .summary import SwarmSummary
 from ..core.kernel import prepare_kernel
 from ..core.metrics import default_log_every
-from ..launch_plan import plan_swarm
+from ..launch_plan import DDS_PROFILE_VARIABLES, plan_swarm
 from ..progress import Progress
 from ..ros.lifecycle import StopRequests
 from ..run_folder import prepare_swarm_folder, RunWriter
@@ -63,6 +64,9 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     writer = RunWriter(out, plan.scenario, METHOD, overwrite, progress=progress)
     params_path = prepare_swarm_folder(plan, writer.out)
     logs = writer.out / "logs"
+    # the recorder's participant, in this process, has the nodes' DDS profile
+    os.environ.update({name: value for name, value in plan.environment.items()
+                       if name in DDS_PROFILE_VARIABLES})
     session = RecorderSession(plan.scenario, writer, log_every, robots, plan.namespace)
     recorder = session.recorder
     supervisor = Supervisor(plan.namespace, plan.environment, params_path, logs)

@@ -90,13 +90,16 @@ def test_a_killed_agent_is_declared_dead_and_every_other_agent_finishes(tmp_path
 def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     out = tmp_path / "restarted"
     # long enough that the others still run when it is back: unpaced, 3000 rounds were over
-    # before a restarted process had started on a CI run (900 rounds/s); a 4 ms injected delay
-    # (inside the deadline) makes a round last at least one 5 ms tick of the delay timer
+    # before a restarted process had started on a CI run (900 rounds/s). Injected delays (inside
+    # the deadline) pace them: with up to 4 ms a CI run was over before the restarted agent was
+    # back, when a killed process harmed its neighbours' shared memory for 20 s (now 5 s:
+    # config/fastdds_one_machine.xml). Up to 8 ms: 11 and 37 s beside two busy loops, the
+    # restarted agent back by round 872 and 161
     iterations = 3000
     res = bildmacro("swarm", "--config", "demo", "--agents", 6, "--iterations", iterations,
                     "--seed", 3, "--simulator", "none", "--log-every", 10, "--out", out,
                     "--no-plots", "--quiet", "--kill", "2@100", "--restart-after", 0.2,
-                    "--deadline", 0.3, "--delay", 0.004, timeout=200)
+                    "--deadline", 0.3, "--delay", 0.008, timeout=200)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "restarted agent 2's process" in res.stderr
     summary = json.loads((out / "summary.json").read_text())

@@ -20,7 +20,7 @@ import pytest
 from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.launch_arguments import robot_launch_arguments
-from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, SwarmPlan
+from bildmacro_ros.launch_plan import DDS_PROFILE_VARIABLES, plan_swarm
 from bildmacro_ros.plan_folder import read_plan, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.recorder import Recorder
@@ -141,8 +141,8 @@ def test_a_plans_nodes_get_the_dds_profile_unless_the_user_set_one(tmp_path, mon
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/my.xml")
     mine = read_plan(folder).environment
     assert not set(DDS_PROFILE_VARIABLES) & set(mine) and mine["OPENBLAS_NUM_THREADS"] == "1"
-    one_machine = SwarmPlan.__dataclass_fields__["environment"].default_factory()
-    assert not set(DDS_PROFILE_VARIABLES) & set(one_machine)
+    # and so do a swarm's on one machine
+    assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(*load_config("demo")).environment)
 
 
 def record(sender, k):

@@ -2,6 +2,7 @@
 """The launch plan both front ends share: graph, weights, per-agent parameters, seeds."""
 
 from pathlib import Path
+import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
 from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import missing_executables, params_file_content, plan_swarm
+from bildmacro_ros.launch_plan import (DDS_PROFILE_VARIABLES, missing_executables,
+                                       params_file_content, plan_swarm)
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
@@ -269,3 +271,24 @@ def test_every_command_a_plan_suggests_exists_in_the_install_it_names(tmp_path, 
         else:
             assert words[:3] == ["ros2", "launch", "bildmacro_ros"], command
             assert (ROOT / "launch" / words[3]).is_file()
+
+
+def test_a_swarm_on_one_machine_gets_the_short_lease_unless_the_user_set_a_profile(monkeypatch):
+    for name in DDS_PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    cfg = validate({"agents": 3, "iterations": 10})
+    env = plan_swarm(cfg).environment
+    assert {env[name] for name in DDS_PROFILE_VARIABLES} == {
+        str(ROOT / "config" / "fastdds_one_machine.xml")}
+    assert env["OPENBLAS_NUM_THREADS"] == "1"
+    # what Fast DDS reads: a participant profile, the default one, with a 5 s lease announced
+    # every second (five announcements lost in a row end a live process's lease)
+    ns = {"p": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    root = ElementTree.parse(env["FASTRTPS_DEFAULT_PROFILES_FILE"]).getroot()
+    (profile,) = root.findall("p:participant", ns)
+    assert profile.get("is_default_profile") == "true"
+    discovery = profile.find("p:rtps/p:builtin/p:discovery_config", ns)
+    assert discovery.find("p:leaseDuration/p:sec", ns).text == "5"
+    assert discovery.find("p:leaseAnnouncement/p:sec", ns).text == "1"
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
+    assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(cfg).environment)
