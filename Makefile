@@ -45,6 +45,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_kernel.py
+	$(BIN)/python benchmarks/bench_large.py
 	$(BIN)/python benchmarks/bench_swarm.py
 
 ## How close honest neighbour messages come to the plausibility bounds (docs/security.md's table)

@@ -8,7 +8,7 @@ A pure function of its inputs, shared by `launch/swarm.launch.py` (ROS installs)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import os
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from .core.arena import Arena, misplaced
-from .core.graph import in_neighbours
+from .core.graph import dense, in_neighbours
 from .core.metrics import default_log_every
 from .core.scenario import build_scenario, Scenario
 from .protocol.node_parameters import NODE_PARAMETERS
@@ -229,6 +229,8 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
         raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
     namespace = namespace.strip("/")
     scenario = build_scenario(cfg, base_dir, init, weights)
+    # a node reads its row of the weights: a sparse graph's, dense (swarms over DDS are small)
+    scenario = replace(scenario, weights=dense(scenario.weights))
     ns = f"/{namespace}" if namespace else ""
     every = (record_every or default_log_every(cfg["iterations"])) if recorders else 0
     agents = [NodeSpec(f"agent_{i}", "agent",

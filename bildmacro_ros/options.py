@@ -233,8 +233,9 @@ def run_inputs(values: dict) -> tuple:
         if value is None or option.key is None or name in scenario or name == "family":
             continue
         if option.key == "graph.edge_probability":
-            graph = {key: v for key, v in cfg["graph"].items() if key != "edges"}
-            raw["graph"] = dict(graph, type="erdos_renyi", edge_probability=value)
+            # the option samples a dense ER graph, whatever the config's graph was
+            raw["graph"] = {"type": "erdos_renyi", "edge_probability": value,
+                            "weights": cfg["graph"]["weights"]}
             continue
         section, leaf = option.key.split(".")
         raw[section][leaf] = value

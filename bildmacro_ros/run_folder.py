@@ -13,6 +13,7 @@ from pathlib import Path
 import shutil
 
 import numpy as np
+from scipy import sparse
 
 from .core.config import dump_config
 from .core.metrics import COLUMNS
@@ -23,15 +24,24 @@ from .launch_plan import params_file_content, SwarmPlan
 # it
 INPUT_FILES = ("config.yaml", "weights.npy", "initial_state.npz")
 OUTPUT_FILES = ("metrics.csv", "final_state.npz", "config.yaml", "snapshots.npz",
-                "initial_state.npz", "weights.npy", "convergence.png", "snapshots.png",
+                "initial_state.npz", "weights.npy", "weights.npz", "convergence.png",
+                "snapshots.png",
                 "agents.params.yaml", "robots.npz", "robots.png", "swarm.gif", "run.mcap",
                 "metadata.yaml", "summary.json")
 
 
-def write_inputs(out: Path, config: dict, weights: np.ndarray, x0: np.ndarray, y0: np.ndarray):
-    """Write INPUT_FILES: the one writer of a run's or a plan's inputs."""
+def write_inputs(out: Path, config: dict, weights, x0: np.ndarray, y0: np.ndarray):
+    """
+    Write INPUT_FILES: the one writer of a run's or a plan's inputs.
+
+    A sparse graph's weights go to weights.npz instead (scipy's format, O(N) numbers; N = 10 000
+    dense would be 800 MB), which --weights reads too.
+    """
     (out / "config.yaml").write_text(dump_config(config))
-    np.save(out / "weights.npy", weights)
+    if sparse.issparse(weights):
+        sparse.save_npz(out / "weights.npz", sparse.csr_array(weights))
+    else:
+        np.save(out / "weights.npy", weights)
     np.savez(out / "initial_state.npz", x=x0, y=y0)
 
 

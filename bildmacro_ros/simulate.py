@@ -143,7 +143,8 @@ class RunSummary:
         rate = self.iterations / self.seconds if self.seconds > 0 else float("nan")
         return (f"{self.method} run {status} after {self.iterations}/{self.requested} iterations "
                 "in "
-                f"{self.seconds:.1f} s ({rate:,.0f} it/s); KL {self.initial_kl:.4f} -> "
+                f"{self.seconds:.1f} s ({rate:,.{0 if rate >= 10 else 2}f} it/s); KL "
+                f"{self.initial_kl:.4f} -> "
                 f"{self.final_kl:.4f}; "
                 f"outputs in {self.out}"
                 + (f"; step: {self.kernel} (BILDMACRO_KERNEL)" if self.kernel != "numpy" else ""))

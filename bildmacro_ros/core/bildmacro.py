@@ -153,10 +153,12 @@ def mix_neighbours(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
 class Mixer:
     """The consensus operator v -> A v over stacked agent rows (sparse when the graph is)."""
 
-    def __init__(self, weights: np.ndarray):
+    def __init__(self, weights):
+        if sparse.issparse(weights):  # a sparse graph's (core/graph.py)
+            self._op = sparse.csr_matrix(weights, dtype=float)
+            return
         weights = np.asarray(weights, dtype=float)
         density = np.count_nonzero(weights) / weights.size
-        self.weights = weights
         self._op = sparse.csr_matrix(weights) if density < 0.25 and len(weights) > 64 else weights
 
     def __call__(self, values: np.ndarray) -> np.ndarray:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,14 @@ import yaml
 
 from .basis import QUADRATURES
 from .faults import LATE_POLICIES
-from .fields import _bool, _choice, _float, _int, _number, ConfigError, Field
+from .fields import _bool, _choice, _float, _mapping, _number, ConfigError, Field
+from .graph_config import graph_section
 from .robot_families import COMMANDS, FAMILIES, POSE_SOURCES
 
 PRESETS = ("default", "paper", "demo")
 TARGET_TYPES = ("gaussian_mixture", "image")
-GRAPH_TYPES = ("erdos_renyi", "complete", "ring", "explicit")
 # external: your own robots (real drivers, or a Gazebo world) behind their robot_<i>/ topics
 SIMULATORS = ("embedded", "turtlesim", "gazebo", "external", "none")
-# keys that changed name, so an old config gets the new name in its error
-RENAMED = {"faults.seed": "faults.fault_seed"}
 
 DEFAULTS: dict[str, Any] = {
     "agents": 20,
@@ -57,19 +54,6 @@ DEFAULTS: dict[str, Any] = {
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
                "drop": 0.0, "delay": 0.0, "fault_seed": 0},
 }
-
-
-def _mapping(key, value, allowed) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(key, f"must be a mapping, got {type(value).__name__}")
-    for name in value:
-        if name not in allowed:
-            hint = difflib.get_close_matches(str(name), list(allowed), n=1)
-            full = f"{key}.{name}" if key else str(name)
-            hint = [RENAMED[full].rpartition(".")[2]] if full in RENAMED else hint
-            raise ConfigError(full, "unknown key" + (f" (did you mean {hint[0]}?)" if hint else "")
-                              + f"; allowed here: {', '.join(allowed)}")
-    return value
 
 
 # mappings whose keys merge one by one
@@ -162,37 +146,6 @@ def _target(spec: dict) -> dict:
             "floor": _float("target.floor", spec.get("floor", 0.01), 0, 1, high_open=True)}
 
 
-def _graph(spec: dict, agents: int) -> dict:
-    spec = _mapping("graph", spec, ("type", "edge_probability", "weights", "edges"))
-    kind = _choice("graph.type", spec.get("type", "erdos_renyi"), GRAPH_TYPES)
-    out = {"type": kind,
-           "weights": _choice("graph.weights", spec.get("weights", "metropolis"), ("metropolis",))}
-    if kind == "erdos_renyi":
-        out["edge_probability"] = _float("graph.edge_probability",
-                                         spec.get("edge_probability", 0.5), 0, 1, low_open=True)
-    elif "edge_probability" in spec:
-        raise ConfigError("graph.edge_probability",
-                          f"only applies to graph.type erdos_renyi, not {kind}")
-    if kind == "explicit":
-        edges = spec.get("edges")
-        if not isinstance(edges, list) or not edges:
-            raise ConfigError("graph.edges",
-                              "must be a non-empty list of [i, j] pairs (0-based agent ids)")
-        clean = []
-        for n, edge in enumerate(edges):
-            if not isinstance(edge, list) or len(edge) != 2:
-                raise ConfigError(f"graph.edges[{n}]", f"must be a pair [i, j], got {edge!r}")
-            i, j = (_int(f"graph.edges[{n}]", v, 0, agents - 1) for v in edge)
-            if i == j:
-                raise ConfigError(f"graph.edges[{n}]",
-                                  f"is a self loop [{i}, {j}]; self weights are implicit")
-            clean.append([i, j])
-        out["edges"] = clean
-    elif "edges" in spec:
-        raise ConfigError("graph.edges", f"only applies to graph.type explicit, not {kind}")
-    return out
-
-
 def validate(raw: dict) -> dict:
     """Return a complete, typed config from a partial one (missing keys take DEFAULTS)."""
     if raw is None:
@@ -227,7 +180,7 @@ def validate(raw: dict) -> dict:
     for key, value in POSE_SOURCES[robots["pose_source"]].items():
         robots[key] = value if robots[key] is None else robots[key]
     cfg["target"] = _target(merged["target"])
-    cfg["graph"] = _graph(merged["graph"], cfg["agents"])
+    cfg["graph"] = graph_section(merged["graph"], cfg["agents"])
     return cfg
 
 

@@ -128,3 +128,20 @@ class Field:
         if self.kind == "pattern":
             return _pattern(key, value)
         return _choice(key, value, self.choices)
+
+
+# keys that changed name, so an old config gets the new name in its error
+RENAMED = {"faults.seed": "faults.fault_seed"}
+
+
+def _mapping(key, value, allowed) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"must be a mapping, got {type(value).__name__}")
+    for name in value:
+        if name not in allowed:
+            hint = difflib.get_close_matches(str(name), list(allowed), n=1)
+            full = f"{key}.{name}" if key else str(name)
+            hint = [RENAMED[full].rpartition(".")[2]] if full in RENAMED else hint
+            raise ConfigError(full, "unknown key" + (f" (did you mean {hint[0]}?)" if hint else "")
+                              + f"; allowed here: {', '.join(allowed)}")
+    return value

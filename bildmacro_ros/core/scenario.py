@@ -21,7 +21,7 @@ class Scenario:
     config: dict
     problem: BilevelProblem
     steps: StepSizes
-    weights: np.ndarray  # (N, N) doubly stochastic
+    weights: np.ndarray  # (N, N) doubly stochastic; scipy CSR for a sparse graph (core/graph.py)
     x0: np.ndarray  # (N, 2)
     y0: np.ndarray  # (N, m)
 
@@ -36,11 +36,16 @@ def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]
     return np.random.default_rng(graph_seq), np.random.default_rng(init_seq)
 
 
-def graph_adjacency(cfg: dict, rng: np.random.Generator) -> np.ndarray:
+def graph_adjacency(cfg: dict, rng: np.random.Generator, positions: np.ndarray):
+    """Return the configured graph (sparse for a mean degree or a radius); positions in metres."""
     spec, agents = cfg["graph"], cfg["agents"]
     kind = spec["type"]
+    if kind == "erdos_renyi" and "mean_degree" in spec:
+        return graphs.erdos_renyi_sparse(agents, spec["mean_degree"], rng)
     if kind == "erdos_renyi":
         return graphs.erdos_renyi(agents, spec["edge_probability"], rng)
+    if kind == "geometric":
+        return graphs.geometric(positions, spec["radius"])
     if kind == "complete":
         return graphs.complete(agents)
     if kind == "ring":
@@ -51,19 +56,19 @@ def graph_adjacency(cfg: dict, rng: np.random.Generator) -> np.ndarray:
     return adjacency
 
 
-def resolve_weights(cfg: dict, rng: np.random.Generator,
-                    weights: np.ndarray | None = None) -> np.ndarray:
+def resolve_weights(cfg: dict, rng: np.random.Generator, weights=None,
+                    positions: np.ndarray | None = None):
     """
     Return the weights of a run: given ones checked, or the configured graph's Metropolis weights.
 
     Given weights are checked against graph.edges when the graph is explicit; otherwise the
-    configured graph is sampled.
+    configured graph is sampled (a geometric one on the robots' starting positions, in metres).
     """
     if weights is not None:
         explicit = cfg["graph"]["type"] == "explicit"
         adjacency = graphs.from_edges(cfg["agents"], cfg["graph"]["edges"]) if explicit else None
         return graphs.check_weights(weights, cfg["agents"], adjacency)
-    return graphs.metropolis_weights(graph_adjacency(cfg, rng))
+    return graphs.metropolis_weights(graph_adjacency(cfg, rng, positions))
 
 
 def load_init(path: str | Path, agents: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +167,6 @@ def build_scenario(cfg: dict, base_dir: Path | None = None,
     problem, steps = build_problem(cfg, base_dir)
     family = problem.family
     graph_rng, init_rng = random_streams(cfg["seed"])
-    w = resolve_weights(cfg, graph_rng, weights)
     agents = cfg["agents"]
     if init is None:
         # the paper's experiment: x_i^0 ~ Uniform(C), y_i^0 ~ Normal(0, I)
@@ -181,4 +185,5 @@ def build_scenario(cfg: dict, base_dir: Path | None = None,
                 raise ValueError(f"init x: robots {i} and {j} start {gap:.4f} m apart, closer "
                                  "than two radii "
                                  f"({2 * radius:g} m, robots.radius {radius:g})")
+    w = resolve_weights(cfg, graph_rng, weights, arena.to_lab(x0))
     return Scenario(cfg, problem, steps, w, x0, y0)

@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import sparse
 import yaml
 
 from bildmacro_ros.core.config import validate
@@ -75,6 +76,30 @@ def test_init_and_weights_files_reproduce_a_run(tmp_path):
     with np.load(first / "final_state.npz") as a, np.load(second / "final_state.npz") as b:
         for key in ("x", "x_hat", "y", "r", "q"):
             assert np.array_equal(a[key], b[key]), key
+
+
+def test_a_sparse_graph_runs_as_the_same_weights_given_dense(tmp_path):
+    (tmp_path / "c.yaml").write_text("graph: {type: geometric, radius: 0.5}\n")
+    first, second, third = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    res = cli("simulate", "--config", tmp_path / "c.yaml", "--agents", 80, "--iterations", 60,
+              "--seed", 2, "--out", first, "--no-plots")
+    assert res.returncode == 0, res.stderr
+    # O(N) numbers on disk: weights.npz, and no dense copy beside it
+    assert (first / "weights.npz").is_file() and not (first / "weights.npy").exists()
+    weights = sparse.load_npz(first / "weights.npz").toarray()
+    with np.load(first / "initial_state.npz") as init:
+        gap = np.linalg.norm(init["x"][:, None] - init["x"][None], axis=-1)
+    assert np.array_equal(weights > 0, (gap < 0.5) | np.eye(80, dtype=bool))  # radio range
+    np.save(tmp_path / "w.npy", weights)
+    for out, given in ((second, first / "weights.npz"), (third, tmp_path / "w.npy")):
+        res = cli("simulate", "--agents", 80, "--iterations", 60, "--seed", 9, "--init",
+                  first / "initial_state.npz", "--weights", given, "--out", out, "--no-plots")
+        assert res.returncode == 0, res.stderr
+    with np.load(first / "final_state.npz") as a:
+        for out in (second, third):
+            with np.load(out / "final_state.npz") as b:
+                for key in ("x", "x_hat", "y", "r", "q"):
+                    assert np.allclose(a[key], b[key], rtol=0, atol=1e-12), (out, key)
 
 
 @pytest.mark.parametrize("setup,args,message", [

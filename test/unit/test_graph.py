@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from bildmacro_ros.core import graph
 
@@ -76,10 +77,73 @@ def test_load_weights_csv_and_npy(tmp_path, rng):
     with pytest.raises(ValueError, match="does not exist"):
         graph.load_weights(tmp_path / "missing.npy")
     (tmp_path / "w.txt").write_text("1")
-    with pytest.raises(ValueError, match=".npy or .csv"):
+    with pytest.raises(ValueError, match=".npy, .csv or .npz"):
         graph.load_weights(tmp_path / "w.txt")
+    sparse.save_npz(tmp_path / "w.npz", sparse.csr_array(w))
+    loaded = graph.load_weights(tmp_path / "w.npz")
+    assert sparse.issparse(loaded) and np.array_equal(loaded.toarray(), w)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="saved by scipy"):
+        graph.load_weights(tmp_path / "bad.npz")
 
 
 def test_in_neighbours():
     w = graph.metropolis_weights(graph.ring(5))
     assert list(graph.in_neighbours(w, 0)) == [1, 4]
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 40])
+def test_pair_of_index_walks_the_upper_triangle_row_by_row(n):
+    i, j = np.triu_indices(n, k=1)
+    got = graph.pair_of_index(np.arange(n * (n - 1) // 2), n)
+    assert np.array_equal(got[0], i) and np.array_equal(got[1], j)
+
+
+def test_pair_of_index_is_exact_for_ten_thousand_agents():
+    n = 10_000
+    index = np.array([0, n - 2, n - 1, 4_000_000, 49_994_999, n * (n - 1) // 2 - 1])
+    i, j = graph.pair_of_index(index, n)
+    start = i * n - i * (i + 1) // 2  # where row i starts, by the formula the rows are laid out
+    assert np.all(i < j) and np.all(j < n) and np.array_equal(start + j - i - 1, index)
+
+
+def test_sparse_erdos_renyi_has_the_mean_degree_asked_for_and_is_connected():
+    adj = graph.erdos_renyi_sparse(2000, 10, np.random.default_rng(3))
+    assert sparse.issparse(adj) and adj.shape == (2000, 2000)
+    assert (adj != adj.T).nnz == 0 and not adj.diagonal().any()
+    degree = adj.sum(axis=1)
+    # the number of edges is Binomial(N (N - 1) / 2, p): mean N d / 2 = 10 000, sd 100
+    assert abs(degree.mean() - 10) < 5 * 2 * 100 / 2000
+    assert graph.is_strongly_connected(adj)
+    same = graph.erdos_renyi_sparse(2000, 10, np.random.default_rng(3))
+    assert (same != adj).nnz == 0
+    with pytest.raises(ValueError, match="raise mean_degree"):
+        graph.erdos_renyi_sparse(500, 1.0, np.random.default_rng(0), max_tries=5)
+    with pytest.raises(ValueError, match="mean_degree must be in"):
+        graph.erdos_renyi_sparse(10, 12, np.random.default_rng(0))
+
+
+def test_geometric_links_exactly_the_points_within_the_radius(rng):
+    points = rng.uniform(-1, 1, size=(150, 2))
+    adj = graph.geometric(points, 0.4)
+    gap = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    assert np.array_equal(adj.toarray(), (gap < 0.4) & ~np.eye(150, dtype=bool))
+    with pytest.raises(ValueError, match="splits the swarm into"):
+        graph.geometric(points, 0.01)
+
+
+def test_sparse_metropolis_weights_equal_the_dense_ones_and_pass_the_checks(rng):
+    adj = graph.geometric(rng.uniform(-1, 1, size=(80, 2)), 0.5)
+    w = graph.metropolis_weights(adj)
+    assert sparse.issparse(w)
+    reference = graph.metropolis_weights(adj.toarray())
+    off = ~np.eye(80, dtype=bool)
+    assert np.array_equal(w.toarray()[off], reference[off])
+    # 1 - a row's sum, summed in another order
+    assert np.allclose(w.diagonal(), reference.diagonal(), rtol=0, atol=1e-15)
+    assert graph.weight_problems(w, 80, adj) == []
+    assert graph.weight_problems(w, 80, adj.toarray()) == []
+    bad = w.tolil()
+    bad[0, 0] += 0.1
+    assert any("doubly stochastic" in p for p in graph.weight_problems(bad.tocsr(), 80))
+    assert sparse.issparse(graph.check_weights(w, 80))

@@ -11,6 +11,7 @@ import yaml
 from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
+from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
 from bildmacro_ros.launch_plan import (DDS_PROFILE_VARIABLES, missing_executables,
@@ -292,3 +293,12 @@ def test_a_swarm_on_one_machine_gets_the_short_lease_unless_the_user_set_a_profi
     assert discovery.find("p:leaseAnnouncement/p:sec", ns).text == "1"
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
     assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(cfg).environment)
+
+
+def test_a_sparse_graph_reaches_the_nodes_as_dense_rows():
+    cfg = validate({"agents": 12, "seed": 4, "graph": {"type": "geometric", "radius": 1.2}})
+    plan = plan_swarm(cfg)
+    sparse_weights = build_scenario(cfg).weights
+    assert isinstance(plan.scenario.weights, np.ndarray)
+    assert np.array_equal(plan.scenario.weights, sparse_weights.toarray())
+    assert np.array_equal(weights_from_parameters(plan), sparse_weights.toarray())
