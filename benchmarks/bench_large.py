@@ -6,9 +6,10 @@ Large swarms offline: iterations per second and memory of `bildmacro simulate`'s
 
 Each size runs in a fresh process per kernel (numpy, then numba), so that its peak memory is its
 own: the graph (Erdős–Rényi of the given mean degree, sparse), the swarm's state and iterations of
-swarm_step, timed one by one. Timed twice: the first iterations, in which nearly every agent's
+swarm_step (what `bildmacro simulate` runs: compiled, each row mixes its neighbours' rows in the
+kernel), timed one by one. Timed twice: the first iterations, in which nearly every agent's
 block needs the clip P_{>=omega} (an eigendecomposition), and iterations after `warmup`, when
-few do. It prints the medians of the mixing and the step, iterations per second, the share of
+few do. It prints the median seconds of an iteration, iterations per second, the share of
 clipped rows, the peak resident memory and that memory per agent (linear in N when it stays
 put).
 """
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ONE_SIZE = """
 import json, resource, statistics, sys, time
-from bildmacro_ros.core.bildmacro import initial_state, local_step, Mixer
+from bildmacro_ros.core.bildmacro import initial_state, Mixer, swarm_step
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.kernel import prepare_kernel
 from bildmacro_ros.core.scenario import build_scenario
@@ -39,18 +40,16 @@ built = time.perf_counter() - start
 if kernel == "numba":
     prepare_kernel(sc.problem, sc.steps, batch=True)
 state, mix = initial_state(sc.problem, sc.x0, sc.y0), Mixer(sc.weights)
-phases = {"start": ([], [], []), "later": ([], [], [])}
+phases = {"start": ([], []), "later": ([], [])}
 for k in range(warmup + timed):
     t0 = time.perf_counter()
-    y, r, q = mix(state.y), mix(state.r), mix(state.q)
-    t1 = time.perf_counter()
-    result = local_step(sc.problem, sc.steps, state, y, r, q, kernel=kernel)
-    t2 = time.perf_counter()
+    result = swarm_step(sc.problem, sc.steps, state, mix, kernel=kernel)
+    seconds = time.perf_counter() - t0
     state = result.state
     phase = "start" if k < timed else "later" if k >= warmup else None
     if phase is not None:
-        for times, value in zip(phases[phase], (t1 - t0, t2 - t1, result.clipped.mean())):
-            times.append(value)
+        phases[phase][0].append(seconds)
+        phases[phase][1].append(result.clipped.mean())
 print(json.dumps({"built": built, "edges": int(sc.weights.nnz - agents) // 2,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   **{phase: [statistics.median(v) for v in values]
@@ -79,17 +78,17 @@ def main() -> None:
     print(f"swarm_step on ER graphs of mean degree {args.mean_degree:g}, m = 49; medians of "
           f"{args.iterations} iterations at the start and after {args.warmup}; one process per "
           "N and kernel")
-    print(f"{'N':>6} {'kernel':>6} {'phase':>6} {'clipped':>8} {'mix s':>7} {'step s':>7} "
-          f"{'it/s':>6} {'peak MB':>8} {'kB/agent':>9}")
+    print(f"{'N':>6} {'kernel':>6} {'phase':>6} {'clipped':>8} {'iteration s':>12} {'it/s':>6} "
+          f"{'peak MB':>8} {'kB/agent':>9}")
     for agents in args.agents:
         rates = {}
         for kernel in ("numpy", "numba"):
             got = measure(agents, args.mean_degree, args.iterations, args.warmup, kernel)
             for phase in ("start", "later"):
-                mix, step, clipped = got[phase]
-                rates[kernel, phase] = 1.0 / (mix + step)
-                print(f"{agents:>6} {kernel:>6} {phase:>6} {clipped:>8.0%} {mix:>7.3f} "
-                      f"{step:>7.3f} {rates[kernel, phase]:>6.2f} {got['rss'] / 2**20:>8.0f} "
+                seconds, clipped = got[phase]
+                rates[kernel, phase] = 1.0 / seconds
+                print(f"{agents:>6} {kernel:>6} {phase:>6} {clipped:>8.0%} {seconds:>12.3f} "
+                      f"{rates[kernel, phase]:>6.2f} {got['rss'] / 2**20:>8.0f} "
                       f"{got['rss'] / agents / 1024:>9.1f}")
         print(f"{agents:>6} numba / numpy: "
               f"{rates['numba', 'start'] / rates['numpy', 'start']:.2f}x at the start, "

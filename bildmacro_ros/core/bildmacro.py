@@ -156,10 +156,16 @@ class Mixer:
     def __init__(self, weights):
         if sparse.issparse(weights):  # a sparse graph's (core/graph.py)
             self._op = sparse.csr_matrix(weights, dtype=float)
-            return
-        weights = np.asarray(weights, dtype=float)
-        density = np.count_nonzero(weights) / weights.size
-        self._op = sparse.csr_matrix(weights) if density < 0.25 and len(weights) > 64 else weights
+        else:
+            weights = np.asarray(weights, dtype=float)
+            density = np.count_nonzero(weights) / weights.size
+            self._op = sparse.csr_matrix(weights) if density < 0.25 and len(weights) > 64 \
+                else weights
+        # row i's neighbours and weights, as the compiled step mixes them (core/kernel.py)
+        csr = sparse.csr_matrix(self._op, dtype=float)
+        csr.sort_indices()
+        self.rows = (csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+                     np.ascontiguousarray(csr.data))
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         flat = values.reshape(len(values), -1)
@@ -167,9 +173,15 @@ class Mixer:
 
 
 def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
-               mixer: Mixer) -> StepResult:
-    """One synchronous iteration of every agent."""
-    return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q))
+               mixer: Mixer, kernel: str | None = None) -> StepResult:
+    """One synchronous iteration of every agent; compiled, each row mixes its neighbours' rows."""
+    if (kernel or kernel_choice()) == "numba":
+        compiled = run_compiled(problem, steps, state, *mixer.rows, mixed=True)
+        if compiled is not None:
+            fields_next, x_hat, clipped = compiled
+            return StepResult(AgentState(**fields_next), x_hat, clipped)
+    return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q),
+                      kernel="numpy")
 
 
 def neighbour_mix(own: AgentState, self_weight: float, weights: np.ndarray, y: np.ndarray,

@@ -64,8 +64,8 @@ def compiled_step():
         if folder is not None:  # read before numba is imported
             os.environ["NUMBA_CACHE_DIR"] = folder
         try:
-            from .kernel_numba import agent_row_step, rows_step
-            _COMPILED.update(step=rows_step, agent=agent_row_step)
+            from .kernel_numba import agent_row_step, mixed_rows_step, rows_step
+            _COMPILED.update(step=rows_step, agent=agent_row_step, mixed=mixed_rows_step)
         except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
             _unavailable(f"{type(exc).__name__}: {exc}")
     return _COMPILED["step"]
@@ -87,18 +87,21 @@ def compiled_for(problem, steps) -> "CompiledStep | None":
     return table[steps]
 
 
-def run_compiled(problem, steps, state, *inputs, agent: bool = False):
+def run_compiled(problem, steps, state, *inputs, agent: bool = False, mixed: bool = False):
     """
     Return local_step's (fields, x_hat, clipped) from the compiled step, or None.
 
     inputs: the rows' mixes (y_mix, r_mix, q_mix); with agent, one agent's (self_weight,
-    weights, y, r, q) as agent_step takes them, mixed in the kernel. None when numba is missing
-    or its first compile fails: one warning, then the numpy path.
+    weights, y, r, q) as agent_step takes them, mixed in the kernel; with mixed, the swarm's
+    weights in CSR (Mixer.rows), each row mixed in the kernel. None when numba is missing or its
+    first compile fails: one warning, then the numpy path.
     """
     compiled = compiled_for(problem, steps)
     if compiled is None:
         return None
     try:
+        if mixed:
+            return compiled.mixed(state, *inputs)
         return compiled.agent(state, *inputs) if agent else compiled(state, *inputs)
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         if compiled.calls:  # it ran before: this is not a compiler's failure
@@ -145,6 +148,7 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
             many = SimpleNamespace(**{name: np.repeat(value, BATCH, axis=0)
                                       for name, value in vars(rows).items()})
             compiled(many, many.y, many.r, many.q)
+            compiled.mixed(many, np.arange(BATCH + 1), np.arange(BATCH), np.ones(BATCH))
         compiled.calls = 0
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
@@ -160,6 +164,7 @@ class CompiledStep:
         family = problem.family
         self.function = compiled_step()
         self.agent_function = _COMPILED.get("agent")
+        self.mixed_function = _COMPILED.get("mixed")
         k = family.basis.size_1d
         c = np.ascontiguousarray  # numba's products want C-ordered operands: transposes too
         self.constants = (
@@ -194,6 +199,21 @@ class CompiledStep:
             *self.parameters, out["x"][0], out["y"][0], out["r"][0], out["q"][0],
             out["mean"][0], out["cov"][0], out["grad_f"][0], out["phi"][0], out["kl"],
             x_hat[0])
+        self.calls += 1
+        return out, x_hat, clipped
+
+    def mixed(self, state, indptr, indices, data):
+        """Return __call__'s result, each row mixing its neighbours' rows (weights in CSR)."""
+        out, x_hat, clipped = self._outputs(state)
+        rows = [np.ascontiguousarray(a, dtype=float) for a in
+                (state.x, state.y, state.r, state.q, state.mean, state.cov, state.grad_f,
+                 state.phi)]
+        self.mixed_function(np.asarray(indptr, dtype=np.int64),
+                            np.asarray(indices, dtype=np.int64),
+                            np.ascontiguousarray(data, dtype=float), *rows, *self.constants,
+                            *self.parameters, out["x"], out["y"], out["r"], out["q"],
+                            out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
+                            x_hat, clipped)
         self.calls += 1
         return out, x_hat, clipped
 

@@ -247,3 +247,32 @@ def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
                               gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
                               mean_out[i], cov_out[i], grad_out[i], phi_out[i],
                               kl_out[i:i + 1], x_hat[i])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def mixed_rows_step(indptr, indices, data, x, y, r, q, mean, cov, grad_f, phi,
+                    u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                    log_target, k, omega, gamma_x, gamma_y, delta,
+                    x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
+                    x_hat, clipped):
+    """
+    rows_step with the mixing in it: row i sums a_ij (y_j, r_j, q_j) over row i of the weights.
+
+    The weights in CSR (indptr, indices, data), as scipy's product takes them and in its order;
+    no swarm-sized mix is made, and the rows' mixing is shared among the cores with their steps.
+    """
+    for i in numba.prange(x.shape[0]):
+        y_mix, r_mix, q_mix = np.zeros(y.shape[1]), np.zeros(r.shape[1]), np.zeros(q.shape[1])
+        for p in range(indptr[i], indptr[i + 1]):
+            j, a = indices[p], data[p]
+            for c in range(y.shape[1]):
+                y_mix[c] += a * y[j, c]
+                r_mix[c] += a * r[j, c]
+            for c in range(q.shape[1]):
+                q_mix[c] += a * q[j, c]
+        clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
+                              y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t,
+                              gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
+                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
+                              mean_out[i], cov_out[i], grad_out[i], phi_out[i],
+                              kl_out[i:i + 1], x_hat[i])

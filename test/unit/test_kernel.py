@@ -151,3 +151,21 @@ def test_a_read_only_install_keeps_the_compiled_step_in_a_per_user_folder(tmp_pa
     assert cache_dir(tmp_path, False, {"XDG_CACHE_HOME": "/home/u/.cache"}) == \
         "/home/u/.cache/bildmacro_ros/numba"
     assert cache_dir(tmp_path, False, {"NUMBA_CACHE_DIR": "/mine"}) is None  # the user's wins
+
+
+@pytest.mark.parametrize("sparse_graph", [False, True])
+def test_the_compiled_swarm_step_mixes_each_row_as_the_mixer_does(problem, sparse_graph):
+    """bildmacro simulate's step: the compiled one mixes in the kernel, row by row, in CSR."""
+    rng = np.random.default_rng(6)
+    n = 70 if sparse_graph else 9
+    adjacency = graph.erdos_renyi_sparse(n, 6, rng) if sparse_graph \
+        else graph.erdos_renyi(n, 0.5, rng)
+    mixer = Mixer(graph.metropolis_weights(adjacency))
+    state = initial_state(problem, rng.uniform(-1, 1, (n, 2)), rng.standard_normal((n, problem.m)))
+    for _ in range(15):
+        numpy = swarm_step(problem, STEPS, state, mixer, kernel="numpy")
+        calls = compiled_for(problem, STEPS).calls
+        compiled = swarm_step(problem, STEPS, state, mixer, kernel="numba")
+        assert compiled_for(problem, STEPS).calls == calls + 1  # the compiled step ran
+        assert_same(numpy, compiled)
+        state = numpy.state
