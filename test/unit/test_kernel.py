@@ -155,7 +155,7 @@ def test_a_read_only_install_keeps_the_compiled_step_in_a_per_user_folder(tmp_pa
 
 @pytest.mark.parametrize("sparse_graph", [False, True])
 def test_the_compiled_swarm_step_mixes_each_row_as_the_mixer_does(problem, sparse_graph):
-    """bildmacro simulate's step: the compiled one mixes in the kernel, row by row, in CSR."""
+    """The step of bildmacro simulate: compiled, it mixes in the kernel, row by row, in CSR."""
     rng = np.random.default_rng(6)
     n = 70 if sparse_graph else 9
     adjacency = graph.erdos_renyi_sparse(n, 6, rng) if sparse_graph \
