@@ -90,6 +90,17 @@ def _cholesky_solve(low, b):
 
 
 @jit
+def _solve_block(block, rhs, z):
+    """Solve block z[1:] = rhs[1:] by Cholesky; False (z untouched) if block is not PD."""
+    low, ok = _cholesky(block)
+    if ok:
+        solution = rhs[1:].copy()
+        _cholesky_solve(low, solution)
+        z[1:] = solution
+    return ok
+
+
+@jit
 def _solve_projected(q, omega, rhs, m, z):
     """
     Solve z = P_{>=omega}[q]^{-1} rhs for one row (core/symmetric.py's solve_projected).
@@ -108,13 +119,8 @@ def _solve_projected(q, omega, rhs, m, z):
             index += 1
     shifted = full - omega * np.eye(size)
     _, above = _cholesky(shifted)
-    if above:  # every eigenvalue above omega: the clip is the identity, q is PD
-        low, ok = _cholesky(full)
-        if ok:
-            solution = rhs[1:].copy()
-            _cholesky_solve(low, solution)
-            z[1:] = solution
-            return False
+    if above and _solve_block(full, rhs, z):  # the clip is the identity, and q is PD
+        return False
     # the clip raises the eigenvalues below omega to omega: P = q + sum (omega - lam) v v^T,
     # from those eigenpairs alone, then a Cholesky solve with P
     info, lam, vec = _eigen_below(full.copy(), omega)
@@ -125,11 +131,7 @@ def _solve_projected(q, omega, rhs, m, z):
             for a in range(size):
                 for b in range(size):
                     projected[a, b] += raise_by * vec[j, a] * vec[j, b]
-        low, ok = _cholesky(projected)
-        if ok:
-            solution = rhs[1:].copy()
-            _cholesky_solve(low, solution)
-            z[1:] = solution
+        if _solve_block(projected, rhs, z):
             return True
     # LAPACK failed, or P's Cholesky did: the whole eigendecomposition, as the numpy path does
     lam, vec = np.linalg.eigh(full)
