@@ -85,10 +85,10 @@ class RecorderSession:
         """Say why the run counts as stalled: no recorded round for `timeout` s (else None)."""
         if time.monotonic() - self.last_change <= timeout:
             return None
-        latest = self.recorder.latest
-        behind = [i for i, k in enumerate(latest) if k == latest.min()]
+        # a killed agent is not waited for, and is not named (a CI run named it instead of the
+        # survivor whose last records never came)
         return (f"no progress for {timeout:.0f} s at round {max(self.last_progress, 0)}; agents "
-                f"still at that round: {behind[:20]}; see {logs}")
+                f"still at that round: {self.recorder.behind[:20]}; see {logs}")
 
     def record(self, stops: StopRequests, meter: Progress, stall_timeout: float, logs,
                check: Callable[[], str | None] = lambda: None) -> tuple[bool, str | None]:

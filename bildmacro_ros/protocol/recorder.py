@@ -117,12 +117,19 @@ class Recorder:
             self.last_complete = (k, slot)  # kept even after the round is forgotten
         return True
 
+    def _here(self) -> list[int]:
+        """Return the agents the recording waits for: all but those away and not back."""
+        return [i for i in range(self.agents) if i not in self.away or self.away[i][1] is not None]
+
     @property
     def progress(self) -> int:
         """Return the newest round every agent (but those away) has recorded."""
-        here = [k for i, k in enumerate(self.latest) if i not in self.away
-                or self.away[i][1] is not None]
-        return int(min(here, default=self.latest.max()))
+        return int(min((self.latest[i] for i in self._here()), default=self.latest.max()))
+
+    @property
+    def behind(self) -> list[int]:
+        """Return the agents the recording waits for whose newest record is the oldest."""
+        return [i for i in self._here() if self.latest[i] == self.progress]
 
     @property
     def complete(self) -> bool:

@@ -162,8 +162,12 @@ def test_a_standalone_recorder_takes_a_silent_agent_as_gone_and_back_and_says_it
     # everyone quiet: a stalled swarm has not left
     assert recorder.silent(now=20.0, after=10.0) == []
     assert recorder.silent(now=15.0, after=10.0) == [2]
+    assert recorder.behind == [2]
     recorder.leave(2)
-    assert recorder.progress == 7 and recorder.stale == {2: 3}
+    # away, agent 2 is neither waited for nor named as behind
+    assert recorder.progress == 7 and recorder.stale == {2: 3} and recorder.behind == [0, 1]
+    recorder.add(record(0, 8), now=15.5)
+    assert recorder.progress == 7 and recorder.behind == [1]
     for i in range(2):
         recorder.add(record(i, 10), now=16.0)
     assert recorder.complete and recorder.final()[0] == 10 and recorder.stale == {2: 3}
