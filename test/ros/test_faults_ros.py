@@ -129,13 +129,14 @@ def test_an_agent_stopped_with_ctrl_c_keeps_the_round_it_reached_for_a_resume(tm
 
 
 def stop_now_and_then(stopped: float, running: float, done: threading.Event, stops: list,
-                      every: int):
+                      every: int, started):
     """
     Stop every node process at once, and continue them `stopped` s later, until `done`.
 
-    As when a VM loses its CPU or a laptop sleeps: only while all `every` node processes run, since
-    stopping some of them (one still starting, the others not) is a different fault, which does
-    make rounds late: most likely why one CI run had a late round at round 2.
+    As when a VM loses its CPU or a laptop sleeps: only while all `every` node processes run and
+    once the swarm has `started()`. Stopping processes while some still start is a different
+    fault, which does make rounds late: two CI runs had a late round at round 2, the second
+    after this waited only for the processes to exist.
     """
     # not preempted between two signals by the busy machine (CI runs as root; elsewhere, best
     # effort)
@@ -145,7 +146,7 @@ def stop_now_and_then(stopped: float, running: float, done: threading.Event, sto
         pass
     while not done.wait(running):
         pids = list(node_pids())
-        if len(pids) < every:
+        if len(pids) < every or not started():
             continue
         try:
             for pid in pids:
@@ -171,7 +172,13 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
     # each stop is four deadlines long: it outlasts dead_after (3) deadlines. A deadline of 0.3 s,
     # not less: a loaded CI machine can keep one agent off the CPU for a few tenths of a second,
     # which is lateness, not the fault this test is about
-    stopper = threading.Thread(target=stop_now_and_then, args=(1.2, 0.6, done, stops, 6))
+    metrics = tmp_path / "stopped" / "metrics.csv"
+
+    def started() -> bool:  # metrics.csv has round 10's row: every agent is past round 10
+        return metrics.exists() and len(metrics.read_text().splitlines()) > 2
+
+    stopper = threading.Thread(target=stop_now_and_then, args=(1.2, 0.6, done, stops, 6,
+                                                               started))
     stopper.start()
     try:
         res = run_swarm(tmp_path / "stopped", "--deadline", 0.3, iterations=900)
