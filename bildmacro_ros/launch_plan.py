@@ -47,10 +47,15 @@ def dds_profile(name: str = DDS_PROFILE) -> Path | None:
     return next((d / name for d in preset_dirs() if (d / name).is_file()), None)
 
 
+def user_dds_profile() -> bool:
+    """Tell whether the user set a Fast DDS profile of their own: it wins over the shipped ones."""
+    return any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES)
+
+
 def one_machine_environment() -> dict:
     """Return the DDS profile variables of a swarm on one machine: none if the user set one."""
     profile = dds_profile(ONE_MACHINE_PROFILE)
-    if profile is None or any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES):
+    if profile is None or user_dds_profile():
         return {}
     return {name: str(profile) for name in DDS_PROFILE_VARIABLES}
 

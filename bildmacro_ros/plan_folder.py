@@ -12,7 +12,6 @@ relative to the folder, and each robot keeps its own checkpoints, outcomes and l
 from __future__ import annotations
 
 from dataclasses import dataclass
-import os
 from pathlib import Path
 import shutil
 
@@ -23,7 +22,7 @@ from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
 from .gazebo import write_gazebo
 from .launch_plan import (DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, NodeSpec, params_yaml,
-                          plan_swarm, SwarmPlan)
+                          plan_swarm, SwarmPlan, user_dds_profile)
 from .protocol.parameters import parameters_from_config
 from .run_folder import INPUT_FILES, write_inputs
 
@@ -175,7 +174,7 @@ class Plan:
         set here (FASTRTPS_DEFAULT_PROFILES_FILE, say) is the user's, and wins.
         """
         env = {str(k): str(v) for k, v in self.index["environment"].items()}
-        own_profile = any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES)
+        own_profile = user_dds_profile()
         for name in DDS_PROFILE_VARIABLES:
             if own_profile:
                 env.pop(name, None)
