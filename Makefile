@@ -13,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c "import random; print(random.randint(0, 101))")
 export ROS_LOG_DIR ?= $(shell mktemp -d -t bildmacro-roslog-XXXXXX)
 
-.PHONY: faults network venv demo experiment test test-fast bench bounds bodies clean
+.PHONY: faults impostor network venv demo experiment test test-fast bench bounds bodies clean
 
 venv: $(STAMP)
 
@@ -60,6 +60,10 @@ bodies: $(STAMP)
 
 faults: $(STAMP)
 	$(BIN)/python benchmarks/study_faults.py --out runs/faults
+
+## An impostor of one agent, each kind of forgery, writer checks on and off (docs/security.md's table)
+impostor: $(STAMP)
+	$(BIN)/python benchmarks/study_impostor.py --out runs/impostor
 
 ## Robots on separate emulated computers over a lossy network (needs root): docs/deployment.md's table
 network: $(STAMP)

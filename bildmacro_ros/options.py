@@ -20,7 +20,8 @@ from .core.config import default, FIELDS, PRESETS, validate
 ALL = frozenset(("simulate", "swarm", "plan", "launch"))
 SWARMS = frozenset(("swarm", "plan", "launch"))
 LAUNCH = frozenset(("launch",))
-FAULTS = ("deadline", "late_policy", "dead_after", "tracking_reset", "drop", "delay", "fault_seed")
+FAULTS = ("deadline", "late_policy", "dead_after", "tracking_reset", "drop", "delay", "fault_seed",
+          "pin_writers")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ OPTIONS = (
     _O("delay", "injected: messages arrive up to this many seconds late", "faults.delay",
        "seconds"),
     _O("fault_seed", "seed of the injected losses and delays", "faults.fault_seed", "whole"),
+    _O("pin_writers", "refuse a neighbour's topic while a second writer is on it; off "
+       "(--no-pin-writers) only reports impostors (docs/security.md)", "faults.pin_writers",
+       "flag", flag="--no-pin-writers"),
     _O("record", "folder to record the run into with the recorder node, as bildmacro swarm does "
        "(empty: no recording)", commands=LAUNCH, default=""),
     _O("rviz", "start the visualiser node and RViz with config/swarm.rviz", kind="flag",
@@ -199,7 +203,8 @@ def add_options(parser, command: str, choices: dict | None = None) -> None:
         target = parser
         if option.name in FAULTS:
             faults = faults or parser.add_argument_group(
-                "faults", "late and dead neighbours, and injected faults (docs/faults.md)")
+                "faults", "late and dead neighbours, injected faults and impostors "
+                "(docs/faults.md)")
             target = faults
         if option.kind == "flag":
             target.add_argument(option.flag, dest=option.name, action="store_const",

@@ -50,9 +50,10 @@ DEFAULTS: dict[str, Any] = {
     # C = [-1, 1]^2 in the lab's frame: its centre and size (width, height; m) and the angle of its
     # x axis (rad). Robots, bodies, speeds and tolerances are in the lab's metres (docs/robots.md)
     "arena": {"centre": [0.0, 0.0], "size": [2.0, 2.0], "rotation": 0.0},
-    # late and dead neighbours over DDS, seeded fault injection, tracking re-initialisation
+    # late and dead neighbours over DDS, seeded fault injection, tracking re-initialisation, and
+    # impostors on a neighbour's topic (pin_writers false: reported, not refused; docs/security.md)
     "faults": {"deadline": 2.0, "late_policy": "drop", "dead_after": 3, "tracking_reset": 0,
-               "drop": 0.0, "delay": 0.0, "fault_seed": 0},
+               "drop": 0.0, "delay": 0.0, "fault_seed": 0, "pin_writers": True},
 }
 
 
@@ -97,6 +98,7 @@ FIELDS: dict[str, Field] = {
     "faults.drop": Field("float", 0, 1, high_open=True),
     "faults.delay": Field("float", 0, 60),
     "faults.fault_seed": Field("int", 0, 2**32 - 1),
+    "faults.pin_writers": Field("bool"),
 }
 
 

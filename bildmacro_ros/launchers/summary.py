@@ -56,6 +56,12 @@ class SwarmSummary:
         return sum(outcome.late_rounds for outcome in self.outcomes.values())
 
     @property
+    def writers_seen(self) -> dict[str, dict[str, int]]:
+        """Say, per agent, what it saw of its neighbours' writers (impostors, hand-overs)."""
+        return {str(i): counts for i, outcome in sorted(self.outcomes.items())
+                if (counts := outcome.sightings_count())}
+
+    @property
     def survivors_finished(self) -> bool:
         return set(range(self.agents)) - set(self.killed) <= set(self.finished)
 
@@ -63,6 +69,7 @@ class SwarmSummary:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__
                 if name not in ("out", "outcomes")}
         data.update(finished=self.finished, late_rounds=self.late_rounds,
+                    writers_seen=self.writers_seen,
                     outcomes={str(i): asdict(outcome) for i,
                               outcome in sorted(self.outcomes.items())})
         path = self.out / "summary.json"
@@ -99,7 +106,21 @@ class SwarmSummary:
                    f"{sorted({i for v in self.stood_in.values() for i in v})} missed records; "
                    "metrics.csv's "
                    f"stand_ins column)" if self.stood_in else "")
+                + (f"\nwarning: a second writer or two different messages for one round on a "
+                   f"neighbour's topic (an impostor, docs/security.md): {self.writers_seen}"
+                   if any(impostor_like(c) for c in self.writers_seen.values()) else "")
                 + (f"\nwarning: agents {sorted(self.stale)} were not heard to the end: the final "
                    "state holds their "
                    f"last records (rounds {sorted(set(self.stale.values()))})" if self.stale
                    else ""))
+
+
+def impostor_like(counts: dict[str, int]) -> bool:
+    """
+    Tell whether an agent's sightings show more than restarts.
+
+    A restart is a foreign writer, then a hand-over; more is a second writer that left while the
+    first stayed, one still there at the end, or a forgery.
+    """
+    return bool(counts.get("alone") or counts.get("equivocation")
+                or counts.get("foreign", 0) > counts.get("handed_over", 0))

@@ -3,9 +3,9 @@
 Agent i of Algorithm 1 without ROS: messages, poses and clock ticks in; what to send, as data.
 
 The node (ros/agent.py), or an agent group's bus (ros/process_bus.py), calls it. It decides
-which drops are warned about, when a tick moves the rounds, the tracking-reset and checkpoint
-cadence, when a stall is reported, how long the end waits, what Ctrl-C keeps; the round rules
-are the RoundController's. Time comes from the clock it is given (test/unit/test_agent.py).
+when a tick moves the rounds, the tracking-reset and checkpoint cadence, when a stall is
+reported, how long the end waits, what Ctrl-C keeps; the round rules are the RoundController's,
+whose writers are heard the WriterGuard's. Time comes from the clock it is given.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from typing import Callable
 import numpy as np
 
 from .arrival import Arrival
-from .checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_path, resume_from, save_checkpoint
 from .faulty_link import FaultyLink
 from .outbox import Encode, Outbox, Publish, Waypoint
 from .outcome import AgentOutcome
 from .pacing import RecorderPace, WaypointPace
-from .parameters import arena_of, ParameterError
+from .parameters import arena_of
 from .plausible import Bounds
 from .rounds import CatchUp, Finish, RoundController, RoundRules, Step
 from .wire import NeighbourState
+from .writers import WriterGuard
 from ..core.bildmacro import agent_step, initial_state, reset_tracking, StepSizes
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
@@ -67,6 +68,7 @@ class Agent:
                                       self.iterations, rules, start_round=self.resumed_from or 0,
                                       read=read)
         self.link = FaultyLink(FaultInjector(s.fault_seed, s.drop, s.delay), self.id, read=read)
+        self.guard = WriterGuard(self.neighbours, s.pin_writers)
         self.recorded = recorded_rounds(s.iterations, s.record_every) if s.record_every else set()
         # a recorder that was waited for at startup is also kept up with: no record is ever lost
         self.pace = RecorderPace(read=read) if self.recorded and s.recorders > 0 else None
@@ -76,7 +78,6 @@ class Agent:
         self.recent: list[bytes] = []  # the last two rounds sent, for re-sends
         self.arena = arena_of(s)  # waypoints and poses are in its metres; x_i^k is in C
         self.robot = Arrival(s.wait_for_robot, s.arrival_tolerance, self.arena)
-        self.warned: set[tuple[int, str]] = set()  # (neighbour, reason) warned implausible
         self.finish_deadline: float | None = None
         self.outcome: AgentOutcome | None = None
 
@@ -118,19 +119,14 @@ class Agent:
         """
         reason = self.bounds.check(msg) if verdict is True else verdict
         if reason is not None:
-            # at once for each neighbour and reason: a forger is named the moment it starts
-            if (msg.sender, reason) not in self.warned:
-                self.warned.add((msg.sender, reason))
-                self._say("warning", f"agent {self.id}: dropped agent {msg.sender}'s round-"
-                                     f"{msg.iteration} message: {reason.replace('_', ' ')} (out "
-                                     f"of an honest agent's bounds; docs/security.md)")
+            self.outbox.implausible(self.id, msg, reason)
             self.rounds.reject(reason)
             return
-        fate = self.link.admit(msg)
+        fate = self.link.admit(msg) if self.guard.admits(msg.sender) else "foreign_writer"
         if fate == "now":
-            self._filed(msg.sender, self.rounds.receive(msg))
-        elif fate == "lost":
-            self._filed(msg.sender, self.rounds.reject("injected_loss"))
+            self._receive(msg)
+        elif fate != "later":  # lost by injection, or refused
+            self._filed(msg.sender, self.rounds.reject({"lost": "injected_loss"}.get(fate, fate)))
 
     def malformed(self, sender: int, reason: str) -> None:
         """Count a message that could not be decoded."""
@@ -140,8 +136,14 @@ class Agent:
         """File the delayed messages now due; True if any."""
         due = self.link.due()
         for msg in due:
-            self._filed(msg.sender, self.rounds.receive(msg))
+            self._receive(msg)
         return bool(due)
+
+    def writers_seen(self, sender: int, count: int, writers) -> None:
+        """Take what DDS (matched count) and the ROS graph (writers) say of sender's topic."""
+        sighting = self.guard.observe(sender, count, writers, self.rounds.k)
+        if sighting is not None:
+            self.outbox.sighting(self.id, sighting)
 
     def recorder_heard(self, taken: int) -> None:
         """Note that the recorder has taken this agent's records up to round `taken`."""
@@ -168,7 +170,8 @@ class Agent:
                 self.pace.may_step(publishes=self.rounds.k in self.recorded)
             action = self.rounds.decide(robot_ready=self.robot.at(self.state.x[0]),
                                         recorder_ready=recorder_ready)
-            self._log_events()
+            for event in self.rounds.drain_events():
+                self.outbox.event(self.id, event, self.settings.dead_after)
             if isinstance(action, Step):
                 return action
             if isinstance(action, CatchUp):
@@ -219,10 +222,7 @@ class Agent:
             return False
         if not there:
             self._say("warning", f"agent {self.id}: the robot did not reach its last waypoint")
-        o = self.report()
-        self._say("info", f"agent {self.id}: finished {o.rounds} iterations in {o.seconds:.1f} s "
-                          f"({o.rounds_per_second:.1f} rounds/s after round 1); {o.late_rounds} "
-                          f"rounds stepped late; dropped messages: {o.dropped or 'none'}")
+        self._say("info", self.report().finished_line())
         return True
 
     def stop(self) -> None:
@@ -237,19 +237,17 @@ class Agent:
     def report(self) -> AgentOutcome:
         """Report this agent's outcome so far, written to outcome_dir when that is set."""
         self.outcome = self.rounds.outcome(self.id, self.resumed_from)
+        self.outcome.sightings = self.guard.outcome()
         if self.settings.outcome_dir:
             Path(self.settings.outcome_dir).mkdir(parents=True, exist_ok=True)
             self.outcome.write(self.settings.outcome_dir)
         return self.outcome
 
     def _resume(self) -> int | None:
-        if self.checkpoint is None or not self.checkpoint.is_file():
+        found = resume_from(self.checkpoint, self.problem, self.iterations)
+        if found is None:
             self._say("warning", f"agent {self.id}: no checkpoint; starting from x_i^0, y_i^0")
             return None
-        try:
-            found = load_checkpoint(self.checkpoint, self.problem, self.iterations)
-        except ValueError as exc:
-            raise ParameterError(f"parameter 'checkpoint_dir': {exc}") from None
         k, self.state, self.x_hat = found
         self._say("info", f"agent {self.id}: resumed from round {k} ({self.checkpoint})")
         return k
@@ -283,18 +281,17 @@ class Agent:
             return
         self.outbox.extend(Publish("state", data) for data in self.recent)
         self.rounds.resent()
-        waited = self.rounds.waited()
-        if waited > STALL_REPORT:
-            missing = self.rounds.inbox.missing(self.rounds.k)
-            goal = np.round(self.arena.to_lab(self.state.x[0]), 3)
-            what = f"agents {missing}" if missing else \
-                f"the robot to reach {goal} (its pose: {self.robot.xy})"
-            self._say("warning", f"round {self.rounds.k} has waited {waited:.0f} s for {what}",
-                      repeat="stall")
-
-    def _log_events(self) -> None:
-        for event in self.rounds.drain_events():
-            self.outbox.event(self.id, event, self.settings.dead_after)
+        if self.rounds.waited() > STALL_REPORT:
+            self.outbox.stall(self.rounds.k, self.rounds.waited(),
+                              self.rounds.inbox.missing(self.rounds.k),
+                              self.arena.to_lab(self.state.x[0]), self.robot.xy)
 
     def _filed(self, sender: int, status: str) -> None:
         self.outbox.filed(sender, status, self.rounds.inbox.dropped)
+
+    def _receive(self, msg: NeighbourState) -> None:
+        status = self.rounds.receive(msg)
+        if status == "equivocation":
+            self.outbox.sighting(self.id, self.guard.equivocation(msg.sender, msg.iteration,
+                                                                  self.rounds.k))
+        self._filed(msg.sender, status)

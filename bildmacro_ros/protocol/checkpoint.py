@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .parameters import ParameterError
 from ..core.bildmacro import AgentState, initial_state
 from ..core.problem import BilevelProblem
 
@@ -56,3 +57,14 @@ def load_checkpoint(path: Path, problem: BilevelProblem,
             raise ValueError(f"{name} in {path} is not {shape} finite")
     fresh = initial_state(problem, x[None], y[None])
     return max(0, min(k, iterations)), dataclasses.replace(fresh, r=r[None], q=q[None]), x_hat
+
+
+def resume_from(path: Path | None, problem: BilevelProblem,
+                iterations: int) -> tuple[int, AgentState, np.ndarray] | None:
+    """Return (k, state, x_hat) to resume from, None without a checkpoint; a bad one is refused."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return load_checkpoint(path, problem, iterations)
+    except ValueError as exc:
+        raise ParameterError(f"parameter 'checkpoint_dir': {exc}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .wire import decode, MalformedMessage, NeighbourState
+from .wire import decode, MalformedMessage, NeighbourState, same_message
 
 MAX_AHEAD = 8  # rounds a neighbour may run ahead before its messages count as bogus
 
@@ -15,8 +15,9 @@ class Inbox:
     What one agent has received for the rounds it has not finished.
 
     Messages for the current round k or up to MAX_AHEAD rounds ahead are kept (a neighbour can
-    be one round ahead); older ones are stale, repeats are duplicates; both are dropped and
-    counted, like malformed ones.
+    be one round ahead); older ones are stale, repeats are duplicates, and a second, different
+    message for a round already held is an equivocation (protocol/writers.py); each is dropped
+    and counted, like malformed ones.
     """
 
     def __init__(self, neighbours, m: int):
@@ -47,7 +48,7 @@ class Inbox:
             return self.reject("too_far_ahead")
         slot = self.rounds.setdefault(msg.iteration, {})
         if sender in slot:
-            return self.reject("duplicate")
+            return self.reject("duplicate" if same_message(slot[sender], msg) else "equivocation")
         slot[sender] = msg
         self.accepted += 1
         return "accepted"

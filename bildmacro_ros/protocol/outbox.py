@@ -9,10 +9,13 @@ from typing import Callable
 
 import numpy as np
 
-REPEAT_EVERY = {"drop": 2.0, "late": 2.0, "stall": 5.0}  # seconds between two warnings of a kind
+# seconds between two warnings of a kind
+REPEAT_EVERY = {"drop": 2.0, "late": 2.0, "stall": 5.0, "equivocation": 2.0}
 # Drops an honest swarm makes all the time, counted in the outcome but not worth a warning: a
-# resend already held, a message for a round already stepped, and the losses a test injected.
-QUIET_DROPS = frozenset(("accepted", "duplicate", "stale", "injected_loss"))
+# resend already held, a message for a round already stepped, and the losses a test injected;
+# and those the writer guard reports in its own words.
+QUIET_DROPS = frozenset(("accepted", "duplicate", "stale", "injected_loss", "equivocation",
+                         "foreign_writer"))
 # encode(k, i, state, x_hat): row 0 of a state at round k for the wire, as (bytes, payload)
 Encode = Callable[[int, int, object, np.ndarray], tuple[bytes, np.ndarray]]
 
@@ -49,6 +52,7 @@ class Outbox:
         self.items: list = []
         self.read = read
         self.said_at: dict[str, float] = {}
+        self.warned: set[tuple[int, str]] = set()  # (neighbour, reason) warned implausible
 
     def append(self, item) -> None:
         self.items.append(item)
@@ -75,6 +79,26 @@ class Outbox:
             self.say("warning",
                      f"dropped a message from agent {sender}: {status} (dropped so far: "
                      f"{dict(dropped)})", repeat="drop")
+
+    def implausible(self, agent: int, msg, reason: str) -> None:
+        """Warn of a message out of an honest agent's bounds, once per neighbour and reason."""
+        # at once: a forger is named the moment it starts
+        if (msg.sender, reason) not in self.warned:
+            self.warned.add((msg.sender, reason))
+            self.say("warning", f"agent {agent}: dropped agent {msg.sender}'s round-"
+                                f"{msg.iteration} message: {reason.replace('_', ' ')} (out of an "
+                                f"honest agent's bounds; docs/security.md)")
+
+    def sighting(self, agent: int, sighting) -> None:
+        """Report what the writer guard saw (protocol/writers.py); equivocations throttled."""
+        self.say("info" if sighting.kind == "alone" else "warning", sighting.text(agent),
+                 repeat="equivocation" if sighting.kind == "equivocation" else None)
+
+    def stall(self, k: int, waited: float, missing: list[int], goal, pose) -> None:
+        """Say what a stalled round waits for: neighbours, or the robot (goal and pose in m)."""
+        what = f"agents {missing}" if missing else \
+            f"the robot to reach {np.round(goal, 3)} (its pose: {pose})"
+        self.say("warning", f"round {k} has waited {waited:.0f} s for {what}", repeat="stall")
 
     def event(self, agent: int, event, dead_after: int) -> None:
         """Log a round rule's Event: a neighbour declared dead (a warning) or back."""

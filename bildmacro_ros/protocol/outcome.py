@@ -23,9 +23,26 @@ class AgentOutcome:
     catch_ups: list[dict] = field(default_factory=list)  # {from_round, to_round}
     resumed_from: int | None = None  # the checkpoint's round, for a restarted agent
     dropped: dict[str, int] = field(default_factory=dict)  # messages dropped, by reason
+    # what it saw of its neighbours' writers (protocol/writers.py): {kind (foreign, alone,
+    # handed_over, equivocation), neighbour, round, writers, message_round}
+    sightings: list[dict] = field(default_factory=list)
     seconds: float = 0.0  # from round 0 on
     rounds_per_second: float = float("nan")  # after round 1 (round 0 waits for the slowest start)
     kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
+
+    def finished_line(self) -> str:
+        """Say how the agent's run went, for its last log line."""
+        seen = f"; writers seen: {self.sightings_count()}" if self.sightings else ""
+        return (f"agent {self.agent}: finished {self.rounds} iterations in {self.seconds:.1f} s "
+                f"({self.rounds_per_second:.1f} rounds/s after round 1); {self.late_rounds} "
+                f"rounds stepped late; dropped messages: {self.dropped or 'none'}{seen}")
+
+    def sightings_count(self) -> dict[str, int]:
+        """Count the writer sightings by kind (foreign, alone, handed_over, equivocation)."""
+        counts: dict[str, int] = {}
+        for s in self.sightings:
+            counts[s["kind"]] = counts.get(s["kind"], 0) + 1
+        return counts
 
     def write(self, folder: str | Path) -> Path:
         """agent_<i>.json in folder, written whole or not at all."""

@@ -172,6 +172,10 @@ AGENT_PARAMETERS = (
        "fault injection: neighbour messages arrive after a seeded uniform delay in [0, delay] "
        "s", "faults.delay"),
     _P("fault_seed", int, "seed of the injected faults", "faults.fault_seed"),
+    _P("pin_writers", bool,
+       "refuse a neighbour's messages while a second writer is on its topic (false: only "
+       "report it; docs/security.md)",
+       "faults.pin_writers"),
     _P("checkpoint_dir", str,
        "folder where this agent saves its state (agent_<i>.npz) every checkpoint_every "
        "rounds ('': none)", default=""),

@@ -22,7 +22,7 @@ from .clock import RunningClock
 from .inbox import Inbox, MAX_AHEAD
 from .outcome import AgentOutcome
 from .round_types import CatchUp, Event, Finish, Neighbour, RoundLog, RoundRules, Step, Wait
-from .wire import NeighbourState
+from .wire import NeighbourState, same_message
 from ..core.faults import mix_inputs
 
 # rounds a catching-up agent lands ahead of its neighbours' newest, so that they take its message
@@ -85,6 +85,9 @@ class RoundController:
     def receive(self, msg: NeighbourState) -> str:
         """File a decoded neighbour message; returns 'accepted' or why the inbox dropped it."""
         record = self.neighbours.get(msg.sender)
+        used = record.last_used if record is not None else None
+        if used is not None and msg.iteration == used.iteration and not same_message(used, msg):
+            return self.inbox.reject("equivocation")  # round already stepped with the other one
         if record is not None and msg.iteration <= self.iterations:
             now = self.clock.now()
             if msg.iteration > record.newest:

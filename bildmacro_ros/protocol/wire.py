@@ -65,6 +65,13 @@ class NeighbourState:
     q: np.ndarray  # packed
 
 
+def same_message(a: NeighbourState, b: NeighbourState) -> bool:
+    """Tell whether two decoded messages are the same (a resend), or two different ones."""
+    return a.iteration == b.iteration and all(
+        np.array_equal(u, v) for u, v in ((a.x, b.x), (a.x_hat, b.x_hat), (a.y, b.y),
+                                          (a.r, b.r), (a.q, b.q)))
+
+
 def encode(iteration: int, sender: int, x, x_hat, y, r, q_packed) -> np.ndarray:
     m = len(y)
     meta = np.array([iteration, sender, m, LAYOUT_VERSION], dtype=float)

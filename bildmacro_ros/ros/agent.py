@@ -23,8 +23,8 @@ from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
 from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_SUB,
                      RECORD_QOS, record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS,
-                     state_topic, STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS,
-                     waypoint_topic)
+                     state_topic, STREAM_SUB_QOS, swarm_pose_topic, watching_writers,
+                     WAYPOINT_QOS, waypoint_topic, writers_of)
 from ..core.kernel import prepare_kernel
 from ..core.scenario import build_problem
 from ..protocol.agent import Agent
@@ -74,13 +74,13 @@ class AgentNode(Node):
             self.create_publisher(PoseStamped, topic, WAYPOINT_QOS, event_callbacks=QUIET_PUB)
             for topic in (waypoint_topic(i), projected_topic(i)))
         self.topics = {"state": self.state_pub, "record": self.record_pub}
-        self.subs = []  # in a group, the bus subscribes once per process to each remote neighbour
+        self.subs = {}  # in a group, the bus subscribes once per process to each remote neighbour
         if bus is None:
             # raw: the callback gets the serialized message, which StateMessages reads in one copy
-            self.subs = [self.create_subscription(Float64MultiArray, state_topic(j),
-                                                  self._receiver(j), STATE_SUB_QOS,
-                                                  event_callbacks=QUIET_SUB, raw=True)
-                         for j in self.agent.neighbours]
+            self.subs = {j: self.create_subscription(
+                Float64MultiArray, state_topic(j), self._receiver(j), STATE_SUB_QOS,
+                event_callbacks=watching_writers(lambda j=j: self.look_at_writers(j)), raw=True)
+                for j in self.agent.neighbours}
         else:
             bus.register(self)
         if self.agent.pace is not None:
@@ -106,7 +106,8 @@ class AgentNode(Node):
 
     # -- in ------------------------------------------------------------------------------------
     def _try_start(self):
-        links = self.subs if self.bus is None else self.bus.remote_links(self.agent.neighbours)
+        links = self.subs.values() if self.bus is None else \
+            self.bus.remote_links(self.agent.neighbours)
         s = self.agent.settings
         matched = (self.state_pub.get_subscription_count() >= self.agent.listeners
                    and all(sub.get_publisher_count() > 0 for sub in links)
@@ -119,6 +120,8 @@ class AgentNode(Node):
 
     def _receiver(self, sender: int):
         def on_message(data: bytes):
+            if self.agent.guard.unnoticed(sender, self.subs[sender].get_publisher_count()):
+                self.look_at_writers(sender)
             try:
                 self.agent.take(self.messages.read(data, sender))
             except MalformedMessage as exc:
@@ -139,7 +142,15 @@ class AgentNode(Node):
             self.agent.recorder_heard(int(msg.data[self.agent.id]))
             self.act()
 
+    def look_at_writers(self, j: int) -> None:
+        """Tell the agent who writes on neighbour j's topic (a writer matched or left)."""
+        link = self.subs.get(j) or self.bus.subs[j]
+        self.agent.writers_seen(j, *writers_of(self, link))
+        self.flush()
+
     def _on_tick(self):
+        for j in self.agent.guard.unsettled:  # the graph lagged the matching: look again
+            self.look_at_writers(j)
         if self.agent.tick():
             self.act()
         self.agent.resend()

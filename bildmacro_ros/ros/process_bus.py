@@ -10,7 +10,7 @@ from std_msgs.msg import Float64MultiArray
 
 from .agent import problem_of
 from .messages import StateMessages
-from .topics import QUIET_SUB, STATE_SUB_QOS, state_topic
+from .topics import STATE_SUB_QOS, state_topic, watching_writers
 from ..core.bildmacro import agent_steps
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import decode, MalformedMessage, NeighbourState
@@ -62,13 +62,17 @@ class ProcessBus:
             if j not in self.local:
                 self.subs[j] = self.node.create_subscription(
                     Float64MultiArray, state_topic(j), self._remote(j), STATE_SUB_QOS,
-                    event_callbacks=QUIET_SUB, raw=True)
+                    event_callbacks=watching_writers(lambda j=j: self._writers_changed(j)),
+                    raw=True)
 
     def remote_links(self, neighbours) -> list:
         return [self.subs[j] for j in neighbours if j in self.subs]
 
     def _remote(self, sender: int):
         def on_message(data: bytes):
+            count = self.subs[sender].get_publisher_count()
+            if any(node.agent.guard.unnoticed(sender, count) for node in self.listeners[sender]):
+                self._writers_changed(sender)
             try:
                 self.queue.append(self.messages.read(data, sender))
             except MalformedMessage as exc:
@@ -79,6 +83,10 @@ class ProcessBus:
                                                f"{exc.reason}", throttle_duration_sec=2.0)
             self.run([])
         return on_message
+
+    def _writers_changed(self, sender: int) -> None:
+        for node in self.listeners[sender]:  # each agent keeps its own pins
+            node.look_at_writers(sender)
 
     def run(self, woken) -> None:
         """Act for the woken agents and for all that their messages reach, until all wait."""

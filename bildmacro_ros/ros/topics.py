@@ -6,6 +6,8 @@ from __future__ import annotations
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from ..protocol.writers import Writer
+
 # Neighbour state: reliable, bounded, never KEEP_ALL. TRANSIENT_LOCAL because a writer can see a
 # reader as matched a moment before that reader accepts data: a VOLATILE round-0 sample sent in
 # that window is lost for good, while a transient-local writer hands its (bounded) history to
@@ -118,3 +120,23 @@ def waypoint_topic(agent: int) -> str:
 
 def projected_topic(agent: int) -> str:
     return f"agent_{agent}/x_hat"
+
+
+def watching_writers(on_change) -> SubscriptionEventCallbacks:
+    """Event callbacks that call on_change() whenever a writer matches or leaves, and no other."""
+    return SubscriptionEventCallbacks(use_default_callbacks=False, matched=lambda _: on_change())
+
+
+def writers_of(node, subscription) -> tuple[int, list[Writer]]:
+    """
+    Return the writers on a subscription's topic: the DDS matched count and the ROS graph's list.
+
+    The count comes from DDS matching and includes a writer of any DDS stack; the graph lists
+    those that announce themselves (every rclpy or rclcpp node), each with its GID, and may lag
+    the count by a discovery round.
+    """
+    count = subscription.get_publisher_count()
+    listed = node.get_publishers_info_by_topic(subscription.topic_name)
+    return count, [Writer(bytes(info.endpoint_gid).hex(),
+                          f"{info.node_namespace.rstrip('/')}/{info.node_name}")
+                   for info in listed]

@@ -85,10 +85,12 @@ def test_a_missing_required_parameter_is_named():
 def test_each_fault_setting_has_one_name_in_config_parameter_and_command_line():
     swarm = next(a for a in build_parser()._actions
                  if isinstance(a, argparse._SubParsersAction)).choices["swarm"]
-    options = {opt for action in swarm._actions for opt in action.option_strings}
+    options = {action.dest: action.option_strings for action in swarm._actions}
     for key in DEFAULTS["faults"]:
         assert key in BY_NAME and BY_NAME[key].config_key == f"faults.{key}", key
-        assert "--" + key.replace("_", "-") in options, key
+        # a switch that is on by default is named by its off form: --no-pin-writers
+        named = "--no-" if DEFAULTS["faults"][key] is True else "--"
+        assert options.get(key) == [named + key.replace("_", "-")], key
 
 
 def test_config_errors_from_parameters_name_the_parameter_not_the_config_key():
