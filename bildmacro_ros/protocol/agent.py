@@ -5,7 +5,7 @@ Agent i of Algorithm 1 without ROS: messages, poses and clock ticks in; what to 
 The node (ros/agent.py), or an agent group's bus (ros/process_bus.py), calls it. It decides
 when a tick moves the rounds, the tracking-reset and checkpoint cadence, when a stall is
 reported, how long the end waits, what Ctrl-C keeps; the round rules are the RoundController's,
-whose writers are heard the WriterGuard's. Time comes from the clock it is given.
+and which neighbours' writers are heard the WriterGuard's. Time comes from the clock it is given.
 """
 
 from __future__ import annotations
