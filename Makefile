@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernel.py
 	$(BIN)/python benchmarks/bench_large.py
 	$(BIN)/python benchmarks/bench_swarm.py
+	$(BIN)/python benchmarks/bench_live.py
 
 ## How close honest neighbour messages come to the plausibility bounds (docs/security.md's table)
 bounds: $(STAMP)

@@ -15,7 +15,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")
-         + glob("config/*.xml")),
+         + glob("config/*.xml") + glob("config/*.json")),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
     ],
     install_requires=["setuptools"],

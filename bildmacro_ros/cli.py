@@ -16,6 +16,7 @@ import threading
 from .commands import (cmd_plan, cmd_plot, cmd_record, cmd_robot, cmd_simulate, cmd_swarm,
                        EXIT_INTERRUPTED)
 from .core.kernel import kernel_choice
+from .live import DEFAULT_HOST, DEFAULT_PORT
 from .options import add_options, argparse_type
 
 EXIT_BAD_INPUT = 2
@@ -23,6 +24,13 @@ EXIT_BAD_INPUT = 2
 
 _positive_int, _non_negative_int, _seconds = (argparse_type(kind)
                                               for kind in ("count", "whole", "seconds"))
+
+
+def _port(text: str) -> int:
+    port = _non_negative_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port in 0..65535, got {text!r}")
+    return port
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -76,6 +84,14 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write swarm.gif, the robots moving")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument("--live", action="store_true",
+                        help="serve the swarm live to Foxglove or Lichtblick (WebSocket, "
+                             "foxglove.sdk.v1; docs/live.md)")
+    parser.add_argument("--live-address", default=DEFAULT_HOST, metavar="HOST",
+                        help=f"the live view's address (default {DEFAULT_HOST}; another has no "
+                             "authentication)")
+    parser.add_argument("--live-port", type=_port, default=DEFAULT_PORT, metavar="PORT",
+                        help=f"the live view's port (default {DEFAULT_PORT}; 0: any free one)")
 
 
 def build_parser() -> argparse.ArgumentParser:

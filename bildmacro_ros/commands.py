@@ -50,6 +50,11 @@ def _report(summary) -> int:
     return EXIT_INTERRUPTED if summary.interrupted else 0
 
 
+def live_address(args) -> tuple[str, int] | None:
+    """Return (host, port) of the live view a swarm or a recording asked for (--live), or None."""
+    return (args.live_address, args.live_port) if args.live else None
+
+
 def cmd_swarm(args) -> int:
     from .launchers.swarm import run_swarm
 
@@ -64,7 +69,7 @@ def cmd_swarm(args) -> int:
                         log_every=args.log_every, plots=not args.no_plots, progress=not args.quiet,
                         overwrite=args.overwrite, stall_timeout=args.stall_timeout,
                         animation=args.animation, visualiser=args.visualiser, kill=kill,
-                        bag_every_round=args.bag_every_round)
+                        bag_every_round=args.bag_every_round, live=live_address(args))
     return _report(summary)
 
 
@@ -103,7 +108,7 @@ def cmd_record(args) -> int:
     summary = record_plan(args.plan, args.out, overwrite=args.overwrite,
                           stall_timeout=args.stall_timeout, away_after=args.away_after,
                           plots=not args.no_plots, animation=args.animation,
-                          progress=not args.quiet)
+                          progress=not args.quiet, live=live_address(args))
     return _report(summary)
 
 

@@ -82,11 +82,14 @@ def plan_from_arguments(scratch: Path | None = None, **arguments: str) -> tuple[
     values = {option.name: _value(option, arguments.get(option.name, defaults[option.name][0]))
               for option in options_of("launch")}
     launcher = {name: values.pop(name) for name in ("record", "rviz", "parameter_services",
-                                                    "namespace", "agents_per_process")}
+                                                    "namespace", "agents_per_process", "live")}
     launcher = {name: BY_NAME[name].default if value is None else value for name,
                 value in launcher.items()}
     cfg, base, init_arrays, weight_matrix = run_inputs(values)
     record = launcher["record"]
+    if launcher["live"] and not record:
+        raise ValueError("launch argument live:=true needs record:=DIR: the recorder serves the "
+                         "live view")
     folder = Path(record).expanduser().resolve() if record else None
     if folder is not None and (folder.exists() and not folder.is_dir() or old_run(folder)):
         what = ", ".join(old_run(folder)) or "a file"
@@ -103,7 +106,8 @@ def plan_from_arguments(scratch: Path | None = None, **arguments: str) -> tuple[
             "config": str(folder / "config.yaml"), "out": str(folder),
             "init": str(folder / "initial_state.npz"), "weights": str(folder / "weights.npy"),
             "log_every": plan.agents[0].parameters["record_every"],
-            "robots": cfg["robots"]["simulator"] != "none"}, plan.namespace)
+            "robots": cfg["robots"]["simulator"] != "none", "live": launcher["live"]},
+            plan.namespace)
     if cfg["robots"]["simulator"] == "gazebo":
         files_dir = folder if folder is not None else scratch
         if files_dir is None:

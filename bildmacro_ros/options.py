@@ -121,6 +121,8 @@ OPTIONS = (
        "flag", flag="--no-pin-writers"),
     _O("record", "folder to record the run into with the recorder node, as bildmacro swarm does "
        "(empty: no recording)", commands=LAUNCH, default=""),
+    _O("live", "serve the recorded swarm live to Foxglove or Lichtblick on 127.0.0.1:8765 "
+       "(needs record; docs/live.md)", kind="flag", commands=LAUNCH, default=False),
     _O("rviz", "start the visualiser node and RViz with config/swarm.rviz", kind="flag",
        commands=LAUNCH, default=False),
     _O("parameter_services", "nodes start parameter services (false: no ros2 param, which saves "

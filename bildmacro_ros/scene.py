@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core.arena import Arena
+from .live import STATES
 
 OCCUPIED = 100  # OccupancyGrid cells hold 0..100
 
@@ -60,3 +61,16 @@ def arena_raster(density: np.ndarray, points: np.ndarray,
         c = (np.arange(n) - (n - 1) / 2) * cell / (side / 2)  # cell centres, in C's coordinates
         picks.append(np.clip(np.rint((c - points[0]) / step), 0, len(points) - 1).astype(int))
     return np.asarray(density)[np.ix_(*picks)], cell
+
+
+def robot_states(robots: np.ndarray, goals: np.ndarray, held: np.ndarray,
+                 tolerance: float) -> list[int]:
+    """Index into STATES per robot: held back from exactly its goal, arrived within tolerance."""
+    out = []
+    for pose, goal, hold in zip(robots, goals, held):
+        if np.array_equal(hold, goal):
+            out.append(STATES.index("held back"))
+        else:
+            out.append(STATES.index("arrived") if np.hypot(*(pose[:2] - goal)) <= tolerance
+                       else STATES.index("moving"))
+    return out

@@ -20,7 +20,8 @@ from ..run_folder import RunWriter
 
 def record_plan(plan_dir: Path, out: Path, overwrite: bool = False, stall_timeout: float = 60.0,
                 away_after: float = 10.0, plots: bool = True, animation: bool = False,
-                progress: bool = True, settle_timeout: float = 30.0, stream=None) -> SwarmSummary:
+                progress: bool = True, settle_timeout: float = 30.0, stream=None,
+                live: tuple[str, int] | None = None) -> SwarmSummary:
     """
     Record the swarm of a plan folder into `out`, until every agent still there has finished.
 
@@ -41,7 +42,7 @@ def record_plan(plan_dir: Path, out: Path, overwrite: bool = False, stall_timeou
     writer = RunWriter(out, scenario, METHOD, overwrite, progress=progress)
     os.environ.update(plan.environment)  # before DDS starts in this process
     session = RecorderSession(scenario, writer, int(plan.index["record_every"]), robots,
-                              plan.namespace, away_after)
+                              plan.namespace, away_after, live=live)
     meter = Progress(f"record N={plan.agents}", cfg["iterations"], stream, progress)
     stops = StopRequests().install()
     try:

@@ -57,7 +57,8 @@ def main() -> int:
         writer = RunWriter(Path(p.out), scenario, METHOD, overwrite=True,
                            keep=("agents.params.yaml",), inputs=False)
         session = RecorderSession(scenario, writer, p.log_every or default_log_every(
-            cfg["iterations"]), p.robots, "", context=context)
+            cfg["iterations"]), p.robots, "", context=context,
+            live=(p.live_address, p.live_port) if p.live else None)
         meter = Progress("record", cfg["iterations"], enabled=False)
         # no stall limit: under a launch, the launch decides when a run has failed
         interrupted, failure = session.record(stops, meter, math.inf, writer.out / "logs")

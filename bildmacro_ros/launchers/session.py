@@ -10,6 +10,7 @@ files and its summary.
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
@@ -21,6 +22,7 @@ from std_msgs.msg import Float64MultiArray
 
 from .summary import SwarmSummary
 from ..launch_plan import stop_tolerance
+from ..live import LiveView
 from ..progress import Progress
 from ..protocol.outcome import read_outcomes
 from ..ros.lifecycle import StopRequests
@@ -34,7 +36,8 @@ class RecorderSession:
     """A recorder node fed in slices between a launcher's housekeeping."""
 
     def __init__(self, scenario, writer: RunWriter, log_every: int, robots: bool, namespace: str,
-                 away_after: float = 0.0, context: rclpy.Context | None = None):
+                 away_after: float = 0.0, context: rclpy.Context | None = None,
+                 live: tuple[str, int] | None = None):
         from ..ros.recorder import RecorderNode  # rclpy-heavy; only when a swarm really runs
 
         self.writer, self.config = writer, scenario.config
@@ -42,8 +45,15 @@ class RecorderSession:
         self.context = context or rclpy.Context()
         if context is None:  # Ctrl-C is the launcher's
             rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        # --live: the picture the recorder keeps, served (live.py); a port in use costs one line
+        say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+        view = LiveView.start(*live, say=say) if live is not None else None
+        self.live = None if view is None else f"ws://{live[0]}:{view.port}"
+        if view is not None:
+            say(f"live view on {self.live}: in Foxglove or Lichtblick, open a connection to it "
+                "(Foxglove WebSocket), layout config/foxglove_layout.json (docs/live.md)")
         self.node = RecorderNode(scenario, writer, log_every, context=self.context, robots=robots,
-                                 namespace=namespace or None, away_after=away_after)
+                                 namespace=namespace or None, away_after=away_after, live=view)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.recorder = self.node.recorder
@@ -129,6 +139,7 @@ class RecorderSession:
             robot_error=float(np.nanmax(robots["error"])) if measured else None,
             robot_kl=float(robots["final_kl"]) if measured else None,
             contacts=int(robots["contacts"]) if measured and "contacts" in robots else None,
+            live=self.live,
             closest=float(robots["closest"]) if measured and "closest" in robots else None,
             **summary)
         self.node.destroy_node()

@@ -42,6 +42,7 @@ class SwarmSummary:
     # agents the recorder lost (gone to the end): the round of their last record, which stands in
     stale: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
+    live: str | None = None  # the live view's address (--live), if it ran
     # the step the agents ran (each agent's report; numpy, numba, or both where some fell back)
     kernel: str = field(default_factory=kernel_choice)
 

@@ -44,7 +44,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
               plots: bool = True, progress: bool = True, overwrite: bool = False,
               stall_timeout: float = 60.0, stream=None, animation: bool = False,
               visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None,
-              bag_every_round: bool = False) -> SwarmSummary:
+              bag_every_round: bool = False, live: tuple[str, int] | None = None) -> SwarmSummary:
     iterations = cfg["iterations"]
     log_every = log_every or default_log_every(iterations)
     # every round's record, for the bag: paced like every record, so none is lost
@@ -67,7 +67,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     # the recorder's participant, in this process, has the nodes' DDS profile
     os.environ.update({name: value for name, value in plan.environment.items()
                        if name in DDS_PROFILE_VARIABLES})
-    session = RecorderSession(plan.scenario, writer, log_every, robots, plan.namespace)
+    session = RecorderSession(plan.scenario, writer, log_every, robots, plan.namespace, live=live)
     recorder = session.recorder
     supervisor = Supervisor(plan.namespace, plan.environment, params_path, logs)
     meter = Progress(f"swarm N={cfg['agents']} ({len(plan.processes)} processes)", iterations,

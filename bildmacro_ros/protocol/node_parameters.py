@@ -87,6 +87,12 @@ RECORDER_PARAMETERS = (
     _P("robots", bool, "also record robot_<i>/pose (robots.npz, robots.png)", default=False),
     _P("settle_timeout", float, "seconds the robots may take to reach their last waypoints after "
        "the last round", default=30.0, low=0.0, high=3600.0),
+    _P("live", bool, "serve the swarm live to Foxglove or Lichtblick (docs/live.md)",
+       default=False),
+    _P("live_address", str, "the live view's address (another than loopback has no "
+       "authentication)", default="127.0.0.1"),
+    _P("live_port", int, "the live view's port (0: any free one)", default=8765, low=0,
+       high=65535),
     *(_P(name, int, f"override of the config's {name} (0: keep)", default=0, low=0, high=INT64)
       for name in ("agents", "seed", "iterations")),
 )

@@ -15,6 +15,7 @@ import time
 
 from geometry_msgs.msg import PoseStamped
 import numpy as np
+from rcl_interfaces.msg import Log
 from rclpy.node import Node
 from std_msgs.msg import Float64MultiArray, Int64MultiArray
 
@@ -22,9 +23,11 @@ from .bag import BagWriter
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services
 from .messages import pose_of, pose_stamped
+from .picture import SwarmPicture
 from .topics import (BODIES_PERIOD, bodies_topic, held_topic, LATCHED_QOS, QUIET_SUB,
-                     RECORD_QOS, record_topic, recorder_progress_topic, STREAM_PUB_QOS,
-                     STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS, waypoint_topic)
+                     RECORD_QOS, record_topic, recorder_progress_topic, ROSOUT_QOS,
+                     STREAM_PUB_QOS, STREAM_SUB_QOS, swarm_pose_topic, WAYPOINT_QOS,
+                     waypoint_topic)
 from ..core.arena import Arena
 from ..core.scenario import Scenario
 from ..protocol.pacing import PROGRESS_STEP
@@ -39,7 +42,7 @@ class RecorderNode(Node):
 
     def __init__(self, scenario: Scenario, writer: RunWriter, log_every: int,
                  node_name: str = "recorder", robots: bool = False, bag: bool = True,
-                 away_after: float = 0.0, **kwargs):
+                 away_after: float = 0.0, live=None, **kwargs):
         kwargs.setdefault("start_parameter_services", parameter_services())
         super().__init__(node_name, **kwargs)
         self.scenario, self.writer = scenario, writer
@@ -87,6 +90,13 @@ class RecorderNode(Node):
         self.away_after = away_after
         if away_after > 0:
             self.away_timer = self.create_timer(min(1.0, away_after / 4), self._check_silent)
+        # what the live view (live: a LiveView) and the bag show of each recorded round, and
+        # the agents' warnings from /rosout
+        self.picture = SwarmPicture(scenario, self, self.bag, live, robots) \
+            if self.bag is not None or live is not None else None
+        if self.picture is not None:
+            self.create_subscription(Log, "/rosout", self._on_rosout, ROSOUT_QOS,
+                                     event_callbacks=QUIET_SUB)
 
     def _tell_progress(self):
         # Every word wakes every agent, which costs it about as much as a neighbour's message: so
@@ -108,8 +118,12 @@ class RecorderNode(Node):
         self._write_ready()
 
     def _write_ready(self):
-        for k, values in self.recorder.ready_rows():
+        recorder = self.recorder
+        for k, values in recorder.ready_rows():
             self.writer.row(k, values)
+            if self.picture is not None:
+                self.picture.show(k, values, recorder.stack(k, "x"), recorder.stack(k, "x_hat"),
+                                  recorder.stack(k, "y")[0], last=k == recorder.iterations)
         for k, x, learned in self.recorder.ready_snapshots():
             self.writer.snapshot(k, x, learned)
 
@@ -139,7 +153,14 @@ class RecorderNode(Node):
         if len(msg.data) == 3 and np.all(np.isfinite(msg.data[:1])):
             self.bodies = list(msg.data)
 
+    def _on_rosout(self, msg: Log):
+        if msg.level >= Log.WARN:
+            self.picture.log("error" if msg.level >= Log.ERROR else "warning", msg.name, msg.msg)
+
     def _sample(self):
+        if self.picture is not None:
+            self.picture.robot_poses([pose_of(msg) if msg is not None else (np.nan,) * 3
+                                      for msg in self.poses], self.held)
         now = self.get_clock().now().nanoseconds
         if self.track.sample(now * 1e-9, round_k=self.recorder.progress) and self.bag is not None:
             for i, msg in enumerate(self.poses):
@@ -208,6 +229,8 @@ class RecorderNode(Node):
         With stops (signals counted, not raised), a further Ctrl-C while the figures are drawn
         skips them; the data is on disk by then.
         """
+        if self.picture is not None:
+            self.picture.close()
         if self.bag is not None:
             self.bag.close()
         k, arrays = self.recorder.final()

@@ -44,6 +44,11 @@ STREAM_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 STREAM_PUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                             reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
+# The nodes' /rosout (rcl's: reliable, transient-local, depth 1000): the recorder takes the
+# warnings for the live view and the bag, volatile (no old lines) and bounded.
+ROSOUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE)
 # Things a late subscriber (RViz opened mid-run) should still get: the last sample is kept.
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE,

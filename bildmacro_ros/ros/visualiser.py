@@ -13,23 +13,23 @@ It publishes, in the `map` frame:
 
 from __future__ import annotations
 
-from geometry_msgs.msg import Point, PoseStamped
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from rclpy.node import Node
-from std_msgs.msg import ColorRGBA, Float64MultiArray
-from visualization_msgs.msg import Marker, MarkerArray
+from std_msgs.msg import Float64MultiArray
+from visualization_msgs.msg import MarkerArray
 
 from .ignored_input import IgnoredInput
 from .lifecycle import parameter_services, run_nodes
-from .messages import pose_of, set_heading
+from .messages import pose_of
 from .parameters import read_parameters
+from .picture import grid_geometry, markers, occupancy_grid
 from .topics import LATCHED_QOS, state_topic, STREAM_SUB_QOS, swarm_pose_topic, waypoint_topic
 from ..core.scenario import build_problem
 from ..protocol.node_parameters import VISUALISER_PARAMETERS
 from ..protocol.parameters import arena_of, config_from_parameters, DENSITY_MODEL, ParameterError
 from ..protocol.wire import decode_message, MalformedMessage
-from ..scene import arena_raster, occupancy
 
 MARKER_TOPIC, TARGET_TOPIC, LEARNED_TOPIC = "swarm_markers", "target_density", "learned_density"
 
@@ -96,21 +96,8 @@ class VisualiserNode(Node):
         self.learned_msg = msg  # decoded at the publishing rate, not at the round rate
 
     def grid(self, density: np.ndarray) -> OccupancyGrid:
-        image, cell = arena_raster(density, self.family.grid.points, self.arena)
-        cells, peak = occupancy(image)
-        msg = OccupancyGrid()
-        msg.header.frame_id = self.frame_id
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.info.resolution = float(cell)
-        msg.info.width, msg.info.height = image.shape
-        # cells are centred on the arena's grid, so the map starts half a cell before its corner
-        corner = -(np.array(image.shape) - 1) / 2 * cell - cell / 2  # m, along the arena's axes
-        origin = msg.info.origin
-        origin.position.x, origin.position.y = (
-            float(v) for v in self.arena.to_lab(corner / (np.array(self.arena.size) / 2)))
-        set_heading(origin.orientation, self.arena.rotation)
-        msg.data = cells.tolist()
-        return msg
+        return occupancy_grid(self.get_clock().now().to_msg(),
+                              *grid_geometry(density, self.family.grid.points, self.arena))
 
     def _tick(self):
         if self.learned_msg is not None:
@@ -127,37 +114,8 @@ class VisualiserNode(Node):
         self.marker_pub.publish(self.markers())
 
     def markers(self) -> MarkerArray:
-        stamp = self.get_clock().now().to_msg()
-        out = MarkerArray()
-
-        def marker(ns: str, ident: int, kind: int, rgba) -> Marker:
-            m = Marker()
-            m.header.frame_id, m.header.stamp = self.frame_id, stamp
-            m.ns, m.id, m.type, m.action = ns, ident, kind, Marker.ADD
-            m.color = ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
-            m.pose.orientation.w = 1.0
-            return m
-
-        for i in range(self.n):
-            if np.all(np.isfinite(self.pose[i])):
-                robot = marker("robots", i, Marker.ARROW, (1.0, 0.55, 0.0, 1.0))
-                robot.pose.position.x, robot.pose.position.y = (float(v) for v in self.pose[i, :2])
-                set_heading(robot.pose.orientation, float(self.pose[i, 2]))
-                robot.scale.x, robot.scale.y, robot.scale.z = 0.08, 0.03, 0.03
-                out.markers.append(robot)
-            if np.all(np.isfinite(self.waypoint[i])):
-                goal = marker("waypoints", i, Marker.SPHERE, (1.0, 0.1, 0.1, 0.8))
-                goal.pose.position.x, goal.pose.position.y = (float(v) for v in self.waypoint[i])
-                goal.scale.x = goal.scale.y = goal.scale.z = 0.03
-                out.markers.append(goal)
-        links = marker("edges", 0, Marker.LINE_LIST, (1.0, 1.0, 1.0, 0.4))
-        links.scale.x = 0.005
-        for i, j in self.edges:
-            if np.all(np.isfinite(self.pose[[i, j], :2])):
-                links.points += [Point(x=float(self.pose[k, 0]), y=float(self.pose[k, 1]))
-                                 for k in (i, j)]
-        out.markers.append(links)
-        return out
+        return markers(self.get_clock().now().to_msg(), self.pose, [0] * self.n, 0.0,
+                       self.waypoint, self.edges)
 
 
 def main() -> int:

@@ -13,9 +13,13 @@ import sys
 import numpy as np
 import pytest
 
+from bildmacro_ros.core.arena import Arena
 from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.metrics import consensus_error
+from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.protocol.wire import decode
+from bildmacro_ros.ros.picture import TOPICS
+from bildmacro_ros.scene import arena_raster, density_from_occupancy
 from helpers import bildmacro
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
@@ -58,7 +62,7 @@ def test_rosbags_opens_the_run_folder_as_a_bag_with_every_rounds_record(run):
         assert record.digest == rosidl_hash("std_msgs", "Float64MultiArray")
         assert {f"/robot_{i}/pose" for i in range(AGENTS)} <= set(topics)
         for connection, _, raw in reader.messages():
-            if connection.msgtype != "std_msgs/msg/Float64MultiArray":
+            if not connection.topic.endswith("/record"):  # the metrics rows share the type
                 continue
             msg = store.deserialize_cdr(raw, connection.msgtype)
             state = decode(np.asarray(msg.data), m, label=msg.layout.dim[0].label)
@@ -103,3 +107,54 @@ def test_mcap_ros2_decodes_every_message_from_the_schemas_in_the_file(run):
     assert {t["topic_metadata"]["name"]: t["message_count"]
             for t in info["topics_with_message_count"]} == counts
     assert info["message_count"] == sum(counts.values())
+
+
+def test_the_bag_holds_the_live_views_picture_as_ros_messages(run):
+    """What `--live` serves, in the bag as ROS messages: Foxglove opens it, RViz replays it."""
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import get_typestore, Stores
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    cfg, base = load_config("demo")
+    problem, arena = build_problem(cfg, base)[0], Arena.from_config(cfg)
+    by_topic: dict[str, list] = {}
+    states = {}
+    with Reader(run) as reader:
+        types = {c.topic: c.msgtype for c in reader.connections}
+        for connection, stamp, raw in reader.messages():
+            msg = store.deserialize_cdr(raw, connection.msgtype)
+            if connection.topic.endswith("/record"):
+                state = decode(np.asarray(msg.data), problem.m)
+                states[state.sender, state.iteration] = state
+            else:
+                by_topic.setdefault(connection.topic, []).append((stamp, msg))
+    assert {topic: types[topic] for topic in TOPICS.values() if topic != "/swarm_log"} == {
+        "/swarm_markers": "visualization_msgs/msg/MarkerArray",
+        "/swarm_robots": "geometry_msgs/msg/PoseArray",
+        "/target_density": "nav_msgs/msg/OccupancyGrid",
+        "/learned_density": "nav_msgs/msg/OccupancyGrid",
+        "/swarm_metrics": "std_msgs/msg/Float64MultiArray"}
+    with open(run / "metrics.csv") as handle:
+        rows = {int(r["iteration"]): r for r in csv.DictReader(handle)}
+    round_at = {}
+    for stamp, msg in by_topic["/swarm_metrics"]:
+        k = int(msg.data[0])
+        round_at[stamp] = k
+        assert list(msg.data[1:]) == [float(rows[k][c]) for c in
+                                      ("lower_grad_norm", "step_norm", "consensus_error", "kl")]
+    assert sorted(round_at.values()) == sorted(rows)  # every row
+    learned = dict(by_topic["/learned_density"])
+    assert len(by_topic["/swarm_markers"]) >= 2
+    for stamp, markers in by_topic["/swarm_markers"]:
+        k = round_at[stamp]  # the scene and its row share a time
+        waypoints = sorted((m for m in markers.markers if m.ns == "waypoints"), key=lambda m: m.id)
+        x_hat = np.array([states[i, k].x_hat for i in range(AGENTS)])
+        assert np.allclose([[m.pose.position.x, m.pose.position.y] for m in waypoints],
+                           arena.to_lab(x_hat), atol=1e-12), k
+        assert sum(m.ns == "robots" for m in markers.markers) == AGENTS
+        grid = learned[stamp]
+        density = np.exp(problem.family.log_density(states[0, k].y[None]))[0]
+        image = arena_raster(density, problem.family.grid.points, arena)[0]
+        shown = density_from_occupancy(np.array(grid.data), grid.info.width, float(image.max()))
+        assert np.abs(shown - image).max() <= image.max() / 200 + 1e-12, k
+    assert len(by_topic["/target_density"]) == 1

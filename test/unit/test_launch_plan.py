@@ -238,6 +238,15 @@ def test_agent_groups_have_unique_node_names():
     assert doc["/agent_group_1"]["ros__parameters"]["agent_ids"] == [3, 4, 5]
 
 
+def test_a_live_launch_has_its_recorder_serve_the_view_and_needs_one(tmp_path):
+    plan, _ = plan_from_arguments(agents="4", record=str(tmp_path / "run"), live="true")
+    assert plan.recorder.parameters["live"] is True
+    assert plan_from_arguments(agents="4", record=str(tmp_path / "run2"))[0].recorder \
+        .parameters["live"] is False
+    with pytest.raises(ValueError, match=r"live:=true needs record:=DIR"):
+        plan_from_arguments(agents="4", live="true")
+
+
 def test_a_launch_refuses_to_record_over_an_earlier_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
