@@ -36,13 +36,13 @@ SCENE_RATE = 10.0  # Hz: scenes and grids at most this often (every metrics row 
 
 
 def markers(stamp, robots: np.ndarray, states, radius: float, waypoints: np.ndarray,
-            edges) -> MarkerArray:
+            edges, frame: str = FRAME) -> MarkerArray:
     """Build namespaces robots (arrows), bodies (cylinders, given a radius), waypoints, edges."""
     out = MarkerArray()
 
     def marker(ns: str, ident: int, kind: int, rgba) -> Marker:
         m = Marker()
-        m.header.frame_id, m.header.stamp = FRAME, stamp
+        m.header.frame_id, m.header.stamp = frame, stamp
         m.ns, m.id, m.type, m.action = ns, ident, kind, Marker.ADD
         m.color = ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
         m.pose.orientation.w = 1.0
@@ -89,11 +89,12 @@ def grid_geometry(density: np.ndarray, points: np.ndarray, arena: Arena):
     return image, cell, (float(x), float(y), float(arena.rotation))
 
 
-def occupancy_grid(stamp, image: np.ndarray, cell: float, origin) -> OccupancyGrid:
+def occupancy_grid(stamp, image: np.ndarray, cell: float, origin,
+                   frame: str = FRAME) -> OccupancyGrid:
     """Build the OccupancyGrid of a density over the arena, cells 100 * p / peak (occupancy)."""
     cells, _ = occupancy(image)
     msg = OccupancyGrid()
-    msg.header.frame_id, msg.header.stamp = FRAME, stamp
+    msg.header.frame_id, msg.header.stamp = frame, stamp
     msg.info.resolution = float(cell)
     msg.info.width, msg.info.height = image.shape
     msg.info.origin.position.x, msg.info.origin.position.y = origin[0], origin[1]

@@ -153,6 +153,14 @@ class RecorderNode(Node):
         if len(msg.data) == 3 and np.all(np.isfinite(msg.data[:1])):
             self.bodies = list(msg.data)
 
+    def _show_stand_ins(self, k: int, values: dict) -> None:
+        recorder = self.recorder
+        if self.picture is not None and k in recorder.stood_in:
+            self.picture.show(k, values, recorder.stack(k, "x"), recorder.stack(k, "x_hat"),
+                              recorder.stack(k, "y")[0], last=True)
+            self.picture.log("warning", self.get_name(), f"round {k} recorded with stand-ins "
+                             f"for agents {recorder.stood_in[k]}, whose records never came")
+
     def _on_rosout(self, msg: Log):
         if msg.level >= Log.WARN:
             self.picture.log("error" if msg.level >= Log.ERROR else "warning", msg.name, msg.msg)
@@ -229,20 +237,21 @@ class RecorderNode(Node):
         With stops (signals counted, not raised), a further Ctrl-C while the figures are drawn
         skips them; the data is on disk by then.
         """
+        k, arrays = self.recorder.final()
+        # a round some record of which never came is still written, its stand-ins counted in the
+        # row (and said in the live view and the bag)
+        for item in self.recorder.fill(k) if k >= 0 else ():
+            if item[0] == "row":
+                self.writer.row(*item[1:])
+                self._show_stand_ins(*item[1:])
+            else:
+                self.writer.snapshot(*item[1:])
         if self.picture is not None:
             self.picture.close()
         if self.bag is not None:
             self.bag.close()
-        k, arrays = self.recorder.final()
         if k < 0:
             return k, float("nan"), []
-        # a round some record of which never came is still written, its stand-ins counted in the
-        # row
-        for item in self.recorder.fill(k):
-            if item[0] == "row":
-                self.writer.row(*item[1:])
-            else:
-                self.writer.snapshot(*item[1:])
         if self.recorder.stood_in:
             self.get_logger().warning(f"{len(self.recorder.stood_in)} rounds recorded with "
                                       "stand-ins for "

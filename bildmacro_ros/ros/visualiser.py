@@ -97,7 +97,8 @@ class VisualiserNode(Node):
 
     def grid(self, density: np.ndarray) -> OccupancyGrid:
         return occupancy_grid(self.get_clock().now().to_msg(),
-                              *grid_geometry(density, self.family.grid.points, self.arena))
+                              *grid_geometry(density, self.family.grid.points, self.arena),
+                              frame=self.frame_id)
 
     def _tick(self):
         if self.learned_msg is not None:
@@ -115,7 +116,7 @@ class VisualiserNode(Node):
 
     def markers(self) -> MarkerArray:
         return markers(self.get_clock().now().to_msg(), self.pose, [0] * self.n, 0.0,
-                       self.waypoint, self.edges)
+                       self.waypoint, self.edges, frame=self.frame_id)
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from bildmacro_ros.core.faults import FaultInjector
 from bildmacro_ros.core.scenario import build_scenario, load_run_inputs
 from bildmacro_ros.protocol.outcome import read_outcomes
 from bildmacro_ros.protocol.rounds import MAX_LEAD
+from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.topics import STATE_QOS, state_topic
 from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows,
                      node_pids, outcomes, spinning)
@@ -85,6 +86,11 @@ def test_a_killed_agent_is_declared_dead_and_every_other_agent_finishes(tmp_path
     with np.load(out / "final_state.npz") as final:
         assert int(final["iteration"]) == 300 and np.all(np.isfinite(final["y"]))
         assert np.all(np.abs(final["x"][2]) <= 1)  # agent 2 stands where it died
+    # the agents' warnings reached the recorder's picture (their /rosout), as the live view's
+    # log: in the bag, each from the agent that declared it
+    logs = [msg for _, _, msg in read_messages(out, ["/swarm_log"])]
+    dead = {log.name for log in logs if "agent 2 has been silent" in log.msg}
+    assert dead and dead <= {f"agent_{i}" for i in declared}, [log.msg for log in logs]
 
 
 def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
