@@ -158,7 +158,7 @@ class SwarmPicture:
                            stamp_ns, LATCHED_QOS)
             poses = PoseArray()
             poses.header.frame_id, poses.header.stamp = FRAME, stamp
-            poses.poses = [self._pose(p) for p in robots]
+            poses.poses = [self._pose(p) for p in robots if np.all(np.isfinite(p[:2]))]
             self.bag.write(TOPICS["robots"], poses, stamp_ns, STREAM_PUB_QOS)
         learned = np.exp(self.family.log_density(np.asarray(learned_y)[None]))[0]
         self.grid("learned", grid_geometry(learned, self.points, self.arena), stamp_ns)
