@@ -228,7 +228,10 @@ ROBOT_KINDS = {
 
 @pytest.mark.parametrize("mode", list(ROBOT_KINDS))
 def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offline, mode):
-    out, stdout = _robot_run(tmp_path, "robots", *ROBOT_KINDS[mode])
+    # the figures take seconds: one run draws them
+    figures = mode == "embedded"
+    out, stdout = _robot_run(tmp_path, "robots", *ROBOT_KINDS[mode],
+                             *(() if figures else ("--no-plots",)))
     arena = Arena.from_config(yaml.safe_load((out / "config.yaml").read_text()))
     assert arena.is_identity == ("arena" not in mode)
     with np.load(out / "robots.npz") as robots, np.load(out / "final_state.npz") as final, \
@@ -250,7 +253,7 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
         assert np.allclose(away, placed, atol=0.02), away
         poses, final_x = robots["pose"], robots["x"]
     assert "robots: measured positions within" in stdout
-    assert (out / "robots.png").stat().st_size > 10_000
+    assert not figures or (out / "robots.png").stat().st_size > 10_000
     # run.mcap replays the poses the recorder sampled, and x_i and the record of every recorded
     # round
     bag = list(read_messages(out / "run.mcap"))
