@@ -68,7 +68,9 @@ class Agent:
                                       self.iterations, rules, start_round=self.resumed_from or 0,
                                       read=read)
         self.link = FaultyLink(FaultInjector(s.fault_seed, s.drop, s.delay), self.id, read=read)
-        self.guard = WriterGuard(self.neighbours, s.pin_writers)
+        # a topic silent this long has lost its writer: a new one is a restart, not an impostor
+        silence = s.dead_after * s.deadline if s.deadline > 0 else 2 * s.republish_period
+        self.guard = WriterGuard(self.neighbours, s.pin_writers, silence)
         self.recorded = recorded_rounds(s.iterations, s.record_every) if s.record_every else set()
         # a recorder that was waited for at startup is also kept up with: no record is ever lost
         self.pace = RecorderPace(read=read) if self.recorded and s.recorders > 0 else None
@@ -117,6 +119,7 @@ class Agent:
         verdict: its plausibility (None, or why not), from a bus that checked it for all its
         agents; True: check it here.
         """
+        self.guard.heard(msg.sender, self.read())
         reason = self.bounds.check(msg) if verdict is True else verdict
         if reason is not None:
             self.outbox.implausible(self.id, msg, reason)
@@ -141,7 +144,7 @@ class Agent:
 
     def writers_seen(self, sender: int, count: int, writers) -> None:
         """Take what DDS (matched count) and the ROS graph (writers) say of sender's topic."""
-        sighting = self.guard.observe(sender, count, writers, self.rounds.k)
+        sighting = self.guard.observe(sender, count, writers, self.rounds.k, self.read())
         if sighting is not None:
             self.outbox.sighting(self.id, sighting)
 

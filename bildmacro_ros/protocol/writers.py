@@ -38,15 +38,18 @@ class WriterPin:
     """
     One neighbour topic's writers: the one pinned, and whether a foreign one is matched.
 
-    observe(count, writers) takes the DDS matched count (every writer, any DDS stack) and the
-    writers the ROS graph lists (those that announce themselves, each with its GID); the graph may
-    lag the count by a discovery round, so a decision waits until they agree, except that a
-    second matched writer is foreign at once.
+    observe(count, writers, silent) takes the DDS matched count (every writer, any DDS stack),
+    the writers the ROS graph lists (those that announce themselves, each with its GID; the graph
+    may lag the count by a discovery round) and whether the topic had fallen silent before. A
+    second writer on a topic that was speaking is foreign at once. One that comes after the
+    topic fell silent is a restart: it takes over as soon as the graph names it, while the dead
+    writer stays matched until its liveliness runs out (`stale` then).
     """
 
     def __init__(self):
         self.pinned: str | None = None
-        self.foreign = False
+        self.stale: set[str] = set()  # writers handed over from, matched until their lease ends
+        self.foreign = self.quiet = False
         self.count, self.writers = 0, ()
 
     @property
@@ -54,18 +57,33 @@ class WriterPin:
         """Tell whether the graph lists exactly the matched writers (else poll again)."""
         return len(self.writers) == self.count
 
-    def observe(self, count: int, writers) -> str | None:
+    def expects(self, count: int) -> bool:
+        """Tell whether `count` matched writers are the ones known: the pinned and the stale."""
+        return count <= 1 + len(self.stale)
+
+    def observe(self, count: int, writers, silent: bool = False) -> str | None:
         """Take what DDS and the graph say; return the change: foreign, alone or handed_over."""
         self.count, self.writers = count, tuple(writers)
         gids = {w.gid for w in self.writers}
-        if count >= 2:
-            if self.foreign:
-                return None
-            self.foreign = True
-            return "foreign"
-        if count == 0 or not self.settled:
+        if self.settled:
+            self.stale &= gids  # a dead writer's lease ran out
+        live = gids - self.stale
+        if count - len(self.stale) >= 2:
+            if not self.foreign:
+                self.foreign, self.quiet = True, silent
+                seen = "foreign"
+            else:
+                seen = None
+            newcomers = live - {self.pinned}
+            if self.quiet and self.pinned is not None and self.settled and len(newcomers) == 1:
+                # the topic had fallen silent before this writer came: a restart
+                self.stale.add(self.pinned)
+                self.pinned, self.foreign = newcomers.pop(), False
+                return "handed_over"
+            return seen
+        if count == 0 or not self.settled or len(live) != 1:
             return None
-        (gid,) = gids
+        (gid,) = live
         if self.pinned is None or gid == self.pinned:
             self.pinned, was = gid, self.foreign
             self.foreign = False
@@ -113,10 +131,17 @@ class WriterGuard:
     measure what the checks prevent.
     """
 
-    def __init__(self, neighbours, enabled: bool = True):
+    def __init__(self, neighbours, enabled: bool = True, silence: float = 6.0):
         self.pins = {int(j): WriterPin() for j in neighbours}
         self.enabled = enabled
+        self.silence = silence  # seconds without a message after which a topic fell silent
+        self.heard_at = {j: -float("inf") for j in self.pins}
         self.sightings: list[Sighting] = []
+
+    def heard(self, sender: int, now: float) -> None:
+        """Note that a message came on sender's topic, from whichever writer."""
+        if sender in self.heard_at:
+            self.heard_at[sender] = now
 
     def admits(self, sender: int) -> bool:
         """Tell whether a message on sender's topic may be filed now."""
@@ -128,16 +153,18 @@ class WriterGuard:
         # asked with every message: its writer is matched before its data can arrive, so a
         # forgery is refused even when it overtakes the matched event
         pin = self.pins.get(sender)
-        return pin is not None and count > 1 and not pin.foreign
+        return pin is not None and not pin.expects(count) and not pin.foreign
 
     @property
     def unsettled(self) -> list[int]:
         """Return the neighbours whose writers must be looked up again."""
         return [j for j, pin in self.pins.items() if pin.foreign or not pin.settled]
 
-    def observe(self, sender: int, count: int, writers, k: int) -> Sighting | None:
+    def observe(self, sender: int, count: int, writers, k: int,
+                now: float) -> Sighting | None:
         """Take sender's topic's matched count and graph writers; return a sighting to report."""
-        kind = self.pins[sender].observe(count, writers)
+        silent = now - self.heard_at[sender] >= self.silence
+        kind = self.pins[sender].observe(count, writers, silent)
         return None if kind is None else self._saw(kind, sender, k, writers)
 
     def equivocation(self, sender: int, message_round: int, k: int) -> Sighting:

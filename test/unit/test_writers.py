@@ -50,6 +50,34 @@ def test_a_restart_hands_the_topic_over_once_the_old_writer_is_gone():
     assert pin.observe(1, [HONEST]) == "handed_over" and pin.pinned == HONEST.gid
 
 
+def test_a_writer_that_comes_after_the_topic_fell_silent_takes_over_beside_the_dead_one():
+    """A SIGKILLed agent's writer stays matched for its lease; its restart is heard at once."""
+    pin = WriterPin()
+    pin.observe(1, [HONEST])
+    assert pin.observe(2, [HONEST], silent=True) == "foreign"  # the graph does not name it yet
+    assert pin.observe(2, [HONEST, RESTARTED], silent=False) == "handed_over"  # quiet before
+    assert pin.pinned == RESTARTED.gid and not pin.foreign and pin.stale == {HONEST.gid}
+    assert pin.expects(2) and not pin.expects(3)  # the dead writer is known: no look per message
+    assert pin.observe(2, [HONEST, RESTARTED]) is None and not pin.foreign
+    assert pin.observe(3, [HONEST, RESTARTED, IMPOSTOR]) == "foreign"  # a third is not
+    assert pin.observe(2, [HONEST, RESTARTED]) == "alone"  # the third left
+    assert pin.observe(1, [RESTARTED]) is None and pin.stale == set()  # the lease ran out
+
+
+def test_the_guard_calls_a_topic_silent_from_its_last_message_of_any_writer():
+    guard = WriterGuard([1], silence=0.9)
+    guard.heard(1, now=10.0)
+    guard.observe(1, 1, [HONEST], k=0, now=10.0)
+    # matched 0.5 s after the topic's last message: the real agent speaks, so an impostor
+    assert guard.observe(1, 2, [HONEST, IMPOSTOR], k=3, now=10.5).kind == "foreign"
+    assert not guard.admits(1)
+    later = WriterGuard([1], silence=0.9)
+    later.heard(1, now=10.0)
+    later.observe(1, 1, [HONEST], k=0, now=10.0)
+    assert later.observe(1, 2, [HONEST, RESTARTED], k=3, now=11.0).kind == "handed_over"
+    assert later.admits(1)
+
+
 def test_an_impostor_left_alone_is_accepted_as_a_restart_would_be():
     """Without authentication the two are the same to a listener (docs/security.md)."""
     pin = WriterPin()
@@ -60,20 +88,22 @@ def test_an_impostor_left_alone_is_accepted_as_a_restart_would_be():
 
 def test_the_guard_refuses_only_a_topic_with_a_foreign_writer_and_only_when_enabled():
     guard = WriterGuard([1, 2])
-    guard.observe(1, 1, [HONEST], k=0)
+    guard.heard(1, now=0.0)
+    guard.observe(1, 1, [HONEST], k=0, now=0.0)
     # a message finds two writers matched before their event came: look at the graph at once
     assert guard.unnoticed(1, 2) and not guard.unnoticed(1, 1) and not guard.unnoticed(5, 2)
-    seen = guard.observe(1, 2, [HONEST, IMPOSTOR], k=7)
+    guard.heard(1, now=1.0)
+    seen = guard.observe(1, 2, [HONEST, IMPOSTOR], k=7, now=1.5)  # the topic was speaking
     assert not guard.unnoticed(1, 2)  # known: refused without another look
     assert seen.kind == "foreign" and seen.k == 7 and seen.neighbour == 1
     assert "agent_1 (writer aaaa" in seen.text(0) and "refusing agent 1's messages" in \
         seen.text(0)
     assert not guard.admits(1) and guard.admits(2) and guard.admits(5)  # 5: in this process
     assert guard.unsettled == [1]
-    assert guard.observe(1, 1, [HONEST], k=9).kind == "alone" and guard.admits(1)
+    assert guard.observe(1, 1, [HONEST], k=9, now=2.0).kind == "alone" and guard.admits(1)
     assert guard.unsettled == [] and [s["kind"] for s in guard.outcome()] == ["foreign", "alone"]
     reporter = WriterGuard([1], enabled=False)
-    reporter.observe(1, 2, [HONEST, IMPOSTOR], k=0)
+    reporter.observe(1, 2, [HONEST, IMPOSTOR], k=0, now=0.0)
     assert reporter.admits(1) and reporter.sightings[0].kind == "foreign"
 
 
