@@ -222,7 +222,6 @@ ROBOT_KINDS = {
     "mocap": ["--family", "custom", "--pose-source", "mocap", "--placement-error", MISPLACED],
     "misplaced": ["--placement-error", MISPLACED],
     "arena": ARENA,
-    "arena turtlebot3": ["--family", "turtlebot3", "--radius", 0, *ARENA],
 }
 
 
@@ -268,7 +267,10 @@ def test_swarm_with_embedded_robots_ends_where_the_algorithm_does(tmp_path, offl
     assert records == sorted(set(recorded_rounds(400, 20)) | {400})
 
 
-FAMILIES = ("embedded", "gazebo", "turtlesim", "turtlebot3", "turtlebot4", "ros2_control", "mocap")
+# waiting, one family per way a pose reaches the agent: the embedded simulator's odometry,
+# turtlesim's bridge, a driver's wheel odometry from zero (TwistStamped), motion capture. Every
+# family runs ahead in the test above; the suite's 15 minutes do not fit all seven waiting too.
+FAMILIES = ("embedded", "turtlesim", "turtlebot3", "mocap")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
