@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import sparse
 
+from .graph import issparse
 from .kernel import kernel_choice, run_compiled
 from .problem import BilevelProblem
 from .symmetric import packed_identity, solve_projected, unpack
@@ -154,7 +154,8 @@ class Mixer:
     """The consensus operator v -> A v over stacked agent rows (sparse when the graph is)."""
 
     def __init__(self, weights):
-        if sparse.issparse(weights):  # a sparse graph's (core/graph.py)
+        from scipy import sparse  # not at import: an agent process never mixes a whole swarm
+        if issparse(weights):  # a sparse graph's (core/graph.py)
             self._op = sparse.csr_matrix(weights, dtype=float)
         else:
             weights = np.asarray(weights, dtype=float)

@@ -9,17 +9,28 @@ a swarm of 10 000 agents then holds O(N) numbers, not N^2. The others are dense 
 from __future__ import annotations
 
 from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 WEIGHT_TOLERANCE = 1e-9
 
 
+def issparse(a) -> bool:
+    """Whether a is a scipy sparse array, without importing scipy.sparse."""
+    # scipy.sparse and scipy.spatial cost an agent process a sixth of its start (0.1-0.17 s of
+    # 0.6-1 s): it never meets a sparse array, and none exists before scipy.sparse is imported
+    module = sys.modules.get("scipy.sparse")
+    return module is not None and module.issparse(a)
+
+
 def is_strongly_connected(adjacency) -> bool:
-    links = adjacency if sparse.issparse(adjacency) else np.asarray(adjacency, dtype=bool)
+    from scipy.sparse.csgraph import connected_components
+    links = adjacency if issparse(adjacency) else np.asarray(adjacency, dtype=bool)
     count, _ = connected_components(links, directed=True, connection="strong")
     return count == 1
 
@@ -85,6 +96,8 @@ def geometric(points: np.ndarray, radius: float) -> sparse.csr_array:
     points = np.asarray(points, dtype=float)
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}")
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
     pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
     adjacency = symmetric_adjacency(len(points), pairs[:, 0], pairs[:, 1])
     if not is_strongly_connected(adjacency):
@@ -96,6 +109,7 @@ def geometric(points: np.ndarray, radius: float) -> sparse.csr_array:
 
 
 def symmetric_adjacency(agents: int, i: np.ndarray, j: np.ndarray) -> sparse.csr_array:
+    from scipy import sparse
     ones = np.ones(2 * len(i), dtype=bool)
     rows, cols = np.concatenate([i, j]), np.concatenate([j, i])
     return sparse.csr_array((ones, (rows, cols)), shape=(agents, agents))
@@ -103,7 +117,7 @@ def symmetric_adjacency(agents: int, i: np.ndarray, j: np.ndarray) -> sparse.csr
 
 def dense(weights) -> np.ndarray:
     """Return weights as an N x N array (the ROS plans, whose swarms are small, read rows)."""
-    return weights.toarray() if sparse.issparse(weights) else np.asarray(weights, dtype=float)
+    return weights.toarray() if issparse(weights) else np.asarray(weights, dtype=float)
 
 
 def ring(agents: int) -> np.ndarray:
@@ -131,7 +145,8 @@ def from_edges(agents: int, edges: list[list[int]]) -> np.ndarray:
 
 def metropolis_weights(adjacency: np.ndarray) -> np.ndarray:
     """Return a_ij = 1 / (1 + max(d_i, d_j)) on edges, a_ii = 1 - sum_j a_ij: doubly stochastic."""
-    if sparse.issparse(adjacency):
+    if issparse(adjacency):
+        from scipy import sparse
         links = sparse.coo_array(adjacency)
         degree = np.bincount(links.row, minlength=links.shape[0])
         a = 1.0 / (1.0 + np.maximum(degree[links.row], degree[links.col]))
@@ -147,7 +162,8 @@ def metropolis_weights(adjacency: np.ndarray) -> np.ndarray:
 
 def weight_problems(weights, agents: int | None = None, adjacency=None) -> list[str]:
     """Every reason these weights (dense or sparse) break Assumption 1 (empty list when fine)."""
-    w = sparse.csr_array(weights, dtype=float) if sparse.issparse(weights) \
+    from scipy import sparse
+    w = sparse.csr_array(weights, dtype=float) if issparse(weights) \
         else np.asarray(weights, dtype=float)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         return [f"weights must be a square N x N matrix, got shape {w.shape}"]
@@ -197,8 +213,10 @@ def check_weights(weights, agents: int | None = None, adjacency=None):
     problems = weight_problems(weights, agents, adjacency)
     if problems:
         raise ValueError("; ".join(problems))
-    return sparse.csr_array(weights, dtype=float) if sparse.issparse(weights) \
-        else np.asarray(weights, dtype=float)
+    if issparse(weights):
+        from scipy import sparse
+        return sparse.csr_array(weights, dtype=float)
+    return np.asarray(weights, dtype=float)
 
 
 def load_weights(path: str | Path):
@@ -215,6 +233,7 @@ def load_weights(path: str | Path):
             raise ValueError(f"weights file {path} is not a numeric CSV: {exc}") from exc
     elif path.suffix == ".npz":
         try:
+            from scipy import sparse
             return sparse.csr_array(sparse.load_npz(path), dtype=float)
         except (OSError, ValueError) as exc:
             raise ValueError(f"weights file {path} is not a sparse matrix saved by scipy "

@@ -54,7 +54,7 @@ class RoundController:
         self.dead_count = 0  # neighbours now declared dead
         self.startup_deadline = read() + rules.startup_timeout
         self.started = self.finished = False
-        self.started_at = self.first_round_at = None
+        self.started_at = self.first_round_at = self.finished_at = None
         self.round_started = now
         self.last_sent = read()
         self._pending: list[Event] = []
@@ -119,7 +119,7 @@ class RoundController:
         if not self.started:
             return Wait("not_started")
         if self.k >= self.iterations:
-            self.finished = True
+            self.finished, self.finished_at = True, self.read()
             return Finish(self.k)
         if not robot_ready:
             return Wait("robot")
@@ -163,7 +163,8 @@ class RoundController:
 
     def outcome(self, agent: int, resumed_from: int | None = None) -> AgentOutcome:
         """Tell what happened to this agent's rounds so far, as data."""
-        now = self.read()
+        # the rounds' time, not the end's wait for acknowledgements and the robot that follows
+        now = self.finished_at if self.finished_at is not None else self.read()
         started = self.started_at if self.started_at is not None else now
         # round 0 also waits for the slowest startup
         steady = now - (self.first_round_at or started)

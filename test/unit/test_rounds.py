@@ -439,6 +439,19 @@ def test_the_last_round_finishes_once_and_re_sends_stop():
     assert not ctl.should_resend()
 
 
+def test_the_outcome_times_the_rounds_not_the_wait_after_the_last():
+    clock = Clock()
+    ctl = agent(clock, iterations=3)
+    clock.t += 0.5  # round 0 waits for the slowest start: left out of the rate
+    play_rounds(ctl, clock, range(2))
+    feed(ctl, (1, 2), (2, 2))
+    assert isinstance(run(ctl)[-1], Finish)
+    clock.t += 3.0  # the end waits for acknowledgements and the robot
+    outcome = ctl.outcome(0)
+    assert outcome.seconds == pytest.approx(0.502)
+    assert outcome.rounds_per_second == pytest.approx(2 / 0.002)
+
+
 def test_a_waiting_round_re_sends_every_half_deadline():
     clock = Clock()
     ctl = agent(clock)
