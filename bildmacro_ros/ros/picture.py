@@ -114,6 +114,10 @@ class SwarmPicture:
     def __init__(self, scenario, node, bag, live, robots: bool):
         cfg = scenario.config
         self.node, self.bag, self.live, self.robots = node, bag, live, robots
+        # in the bag under the recorder's namespace, as its other topics and the visualiser's are
+        # (the live view serves one swarm: its channels keep the plain names)
+        self.topics = {key: node.resolve_topic_name(topic.lstrip("/"))
+                       for key, topic in TOPICS.items()}
         self.arena = Arena.from_config(cfg)
         self.points = scenario.problem.family.grid.points
         self.family = scenario.problem.family
@@ -139,7 +143,7 @@ class SwarmPicture:
         if self.bag is not None:
             msg = Float64MultiArray(data=row["data"])
             msg.layout.dim = [MultiArrayDimension(**d) for d in row["layout"]["dim"]]
-            self.bag.write(TOPICS["metrics"], msg, stamp_ns, LATCHED_QOS)
+            self.bag.write(self.topics["metrics"], msg, stamp_ns, LATCHED_QOS)
         now = time.monotonic()
         if not last and now - self.shown_at < 1.0 / SCENE_RATE:
             return
@@ -153,13 +157,12 @@ class SwarmPicture:
             self.live.show_round(stamp_ns, k, robots, states, self.radius, waypoints, self.edges)
         if self.bag is not None:
             stamp = self._stamp(stamp_ns)
-            self.bag.write(TOPICS["markers"], markers(stamp, robots, states, self.radius,
-                                                      waypoints, self.edges),
-                           stamp_ns, LATCHED_QOS)
+            scene = markers(stamp, robots, states, self.radius, waypoints, self.edges)
+            self.bag.write(self.topics["markers"], scene, stamp_ns, LATCHED_QOS)
             poses = PoseArray()
             poses.header.frame_id, poses.header.stamp = FRAME, stamp
             poses.poses = [self._pose(p) for p in robots if np.all(np.isfinite(p[:2]))]
-            self.bag.write(TOPICS["robots"], poses, stamp_ns, STREAM_PUB_QOS)
+            self.bag.write(self.topics["robots"], poses, stamp_ns, STREAM_PUB_QOS)
         learned = np.exp(self.family.log_density(np.asarray(learned_y)[None]))[0]
         self.grid("learned", grid_geometry(learned, self.points, self.arena), stamp_ns)
         if self.live is not None:
@@ -171,8 +174,8 @@ class SwarmPicture:
         if self.live is not None:
             self.live.show_grid(name, stamp_ns, image, cell, origin)
         if self.bag is not None:
-            self.bag.write(TOPICS[name], occupancy_grid(self._stamp(stamp_ns), image, cell,
-                                                        origin), stamp_ns, LATCHED_QOS)
+            grid = occupancy_grid(self._stamp(stamp_ns), image, cell, origin)
+            self.bag.write(self.topics[name], grid, stamp_ns, LATCHED_QOS)
 
     def log(self, level: str, name: str, text: str) -> None:
         """Show a warning (a neighbour declared dead, a stand-in row) in the log channel."""
@@ -182,7 +185,7 @@ class SwarmPicture:
         if self.bag is not None:
             msg = Log(level=ROS_LEVELS.get(level, Log.INFO), name=name, msg=text)
             msg.stamp = self._stamp(stamp_ns)
-            self.bag.write(TOPICS["log"], msg, stamp_ns, LATCHED_QOS)
+            self.bag.write(self.topics["log"], msg, stamp_ns, LATCHED_QOS)
 
     def close(self) -> None:
         if self.live is not None:

@@ -14,6 +14,7 @@ import pytest
 
 from bildmacro_ros.launch_arguments import plan_from_arguments
 from bildmacro_ros.launchers.processes import Supervisor
+from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.run_folder import prepare_swarm_folder
 from helpers import assert_same_run, bildmacro
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.usefixtures("no_leftover_processes")]
 def test_a_launched_recorder_writes_the_run_and_its_summary_as_bildmacro_swarm_does(tmp_path):
     out = tmp_path / "run"
     plan, _ = plan_from_arguments(agents="4", iterations="60", seed="2", simulator="none",
-                                  record=str(out))
+                                  record=str(out), namespace="team")
     ref = tmp_path / "simulate"  # metrics every record_every rounds, as the launched agents record
     res = bildmacro("simulate", "--config", "demo", "--agents", 4, "--iterations", 60, "--seed",
                     2, "--log-every", plan.agents[0].parameters["record_every"], "--out", ref,
@@ -48,3 +49,8 @@ def test_a_launched_recorder_writes_the_run_and_its_summary_as_bildmacro_swarm_d
     assert summary["iterations"] == 60 and summary["finished"] == [0, 1, 2, 3]
     assert "recorded 60 rounds" in (out / "logs" / "recorder.log").read_text()
     assert (out / "convergence.png").is_file()
+    # every topic of the bag under the namespace, the picture's as the agents'
+    topics = {topic for topic, _, _ in read_messages(out / "run.mcap")}
+    assert {"/team/agent_0/record", "/team/swarm_markers", "/team/swarm_metrics",
+            "/team/target_density"} <= topics and all(t.startswith("/team/") for t in topics), \
+        topics
