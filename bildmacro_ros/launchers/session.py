@@ -25,7 +25,7 @@ from ..launch_plan import stop_tolerance
 from ..live import LiveView
 from ..progress import Progress
 from ..protocol.outcome import read_outcomes
-from ..ros.lifecycle import StopRequests
+from ..ros.lifecycle import bounded_teardown, StopRequests
 from ..ros.topics import STATE_SUB_QOS, state_topic
 from ..run_folder import RunWriter
 
@@ -142,8 +142,9 @@ class RecorderSession:
             live=self.live,
             closest=float(robots["closest"]) if measured and "closest" in robots else None,
             **summary)
-        self.node.destroy_node()
-        self.executor.shutdown()
-        rclpy.try_shutdown(context=self.context)
-        result.write()
+        result.write()  # first: whatever DDS does below, the run is complete
+        with bounded_teardown():
+            self.node.destroy_node()
+            self.executor.shutdown()
+            rclpy.try_shutdown(context=self.context)
         return result

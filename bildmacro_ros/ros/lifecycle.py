@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 import ctypes
+import faulthandler
 import os
 import signal
 import sys
@@ -33,6 +34,32 @@ def end_with_parent(parent: int) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # 1: PR_SET_PDEATHSIG
     if os.getppid() != parent:  # it died before the kernel was told
         os.kill(os.getpid(), signal.SIGINT)
+
+
+# seconds a process's DDS teardown may take (well under one normally)
+TEARDOWN_TIMEOUT = 10.0
+
+
+@contextmanager
+def bounded_teardown(seconds: float = TEARDOWN_TIMEOUT):
+    """
+    End the process (exit code 1, every thread's stack on stderr) if the block outlasts seconds.
+
+    Fast DDS 2.14 can deadlock deleting a DataWriter, its event thread in a remote participant's
+    lease check (eProsima/Fast-DDS#6502, open): `make demo` once hung at its end for minutes with
+    every file written. The thread is then stuck in rclpy's C++, possibly holding the GIL, so a
+    Python thread cannot be relied on to end it: faulthandler's own thread needs no GIL.
+    """
+    try:
+        sys.stderr.fileno()
+        report = sys.stderr
+    except (AttributeError, OSError, ValueError):  # a stream of Python's only (a notebook's)
+        report = sys.__stderr__
+    faulthandler.dump_traceback_later(seconds, exit=True, file=report)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def parameter_services() -> bool:
