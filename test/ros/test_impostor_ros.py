@@ -36,8 +36,10 @@ def attacked(tmp_path, *options):
     problem = build_problem(*load_config("demo"))[0]
     out = tmp_path / "run"
     with spinning(partial(Impostor, problem=problem, kind="corner")) as impostor:
+        # paced by injected delays (inside the deadline: the same rounds): unpaced, a CI run's
+        # agent groups ran 600 rounds in 3.4 s, over before the impostor's writer had matched
         res = bildmacro("swarm", *SWARM, "--simulator", "none", "--out", out, "--no-plots",
-                        *options)
+                        "--delay", 0.008, *options)
     assert res.returncode == 0, res.stdout + res.stderr
     assert impostor.first is not None and impostor.sent > 0, "the impostor never forged"
     summary = json.loads((out / "summary.json").read_text())
