@@ -7,7 +7,8 @@ Synchronous rounds per second of real agent processes over DDS (loopback), again
 In one run, alternated: the relay (benchmarks/relay.py: the same graph and message, nothing
 computed) with each of its three ways to wait, and `bildmacro swarm` for N = 10 and 30 agent
 processes and for 60 agents packed into one and into two processes (agent groups: one executor
-per process, neighbours in the same process served in-process). The swarm runs without robots
+per process, neighbours in the same process served in-process), each swarm with the numpy step
+and then the compiled one (BILDMACRO_KERNEL), and their ratio. The swarm runs without robots
 (`--simulator none`), so the rounds go at the speed of the agents and the network, and records
 only its first and last rounds. The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
 rounds_per_second, after round 1), so discovery and start-up are left out, and the slowest agent
@@ -19,6 +20,7 @@ isolation as the tests (set here, as the Makefile's `bench` target does).
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 import resource
 import subprocess
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bildmacro_ros.core.kernel import KERNEL_VARIABLE, KERNELS  # noqa: E402
 from bildmacro_ros.protocol.outcome import read_outcomes  # noqa: E402
 from bildmacro_ros.protocol.wire import message_length  # noqa: E402
 import relay  # noqa: E402, I100, I201
@@ -42,15 +45,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def swarm(agents: int, per_process: int, iterations: int) -> dict:
+def swarm(agents: int, per_process: int, iterations: int, kernel: str) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bildmacro-bench-")) / "run"
     cpu, start = children_cpu(), time.monotonic()
+    env = {**os.environ, KERNEL_VARIABLE: kernel}
     res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents",
                           str(agents), "--iterations", str(iterations), "--agents-per-process",
                           str(per_process), "--out", str(out), "--no-plots", "--quiet",
                           "--simulator", "none", "--log-every", str(iterations), "--stall-timeout",
                           "900"],  # few records, so a slow swarm goes long between them
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, env=env)
     wall, cpu = time.monotonic() - start, children_cpu() - cpu
     if res.returncode != 0:
         raise SystemExit(f"swarm of {agents} failed:\n{res.stdout}\n{res.stderr}")
@@ -84,19 +88,23 @@ def main() -> None:
         floor[executor] = relay.run(10, args.relay_rounds, executor)
         print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f}",
               flush=True)
-    print(f"\nswarm (bildmacro swarm --simulator none)\n{'agents':>7} {'processes':>10} "
-          f"{'rounds/s (slowest)':>19} "
-          f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17}")
+    print(f"\nswarm (bildmacro swarm --simulator none), each with both steps, one after the other"
+          f"\n{'agents':>7} {'processes':>10} {'step':>6} {'rounds/s (slowest)':>19} "
+          f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'vs numpy':>9}")
     for agents, per_process in [(10, 1), (30, 1), (60, 60), (60, 30)]:
-        r = swarm(agents, per_process, args.iterations)
-        startup = swarm(agents, per_process, STARTUP_ROUNDS)
-        per_round = (r["cpu"] - startup["cpu"]) / (args.iterations - STARTUP_ROUNDS) / agents * 1e3
-        processes = -(-agents // per_process)
-        beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
-        ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
-        print(f"{agents:>7} {processes:>10} {r['rate']:>19.1f} {r['median']:>8.1f} "
-              f"{per_round:>19.2f} {ratio:>17}",
-              flush=True)
+        rates = {}
+        for kernel in KERNELS:
+            r = swarm(agents, per_process, args.iterations, kernel)
+            startup = swarm(agents, per_process, STARTUP_ROUNDS, kernel)
+            per_round = (r["cpu"] - startup["cpu"]) / (args.iterations - STARTUP_ROUNDS) \
+                / agents * 1e3
+            processes = -(-agents // per_process)
+            beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
+            ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
+            rates[kernel] = r["rate"]
+            gain = f"{rates[kernel] / rates['numpy']:>8.2f}x"
+            print(f"{agents:>7} {processes:>10} {kernel:>6} {r['rate']:>19.1f} "
+                  f"{r['median']:>8.1f} {per_round:>19.2f} {ratio:>17} {gain:>9}", flush=True)
     again = relay.run(10, args.relay_rounds, "waitset")
     print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's "
           "drift over the run)")

@@ -4,11 +4,12 @@ One agent's step (6)-(9) compiled with numba: `local_step` row by row, without n
 
 An agent's step is about a hundred numpy calls on arrays of 2 to 1 681 numbers, each costing a
 microsecond or more of overhead; compiled, it is the arithmetic alone. `core/bildmacro.py`'s
-numpy path stays the reference, and tests hold the two to the same rows. Chosen by the
-environment variable BILDMACRO_KERNEL: `numpy` (the default: over DDS the compiled step gains
-nothing measurable yet, an agent's round being mostly its neighbours' messages, and it costs each
-process numba's import; docs/speed.md) or `numba`. Without numba, or when it fails to compile,
-one warning and the numpy path.
+numpy path stays the reference, and tests hold the two to the same rows. With it comes one pass
+over a neighbour message's numbers (core/kernel_screen.py, for protocol/wire.py). Chosen by the
+environment variable BILDMACRO_KERNEL: `numpy` (the default: each process pays numba's import,
+and over DDS an agent's round is mostly its neighbours' messages, so 10 agents gain 1.4x, while
+short runs lose their start-up; docs/speed.md) or `numba`. Without numba, or when it fails to
+compile, one warning and the numpy path.
 """
 
 from __future__ import annotations
@@ -65,16 +66,24 @@ def compiled_step():
             os.environ["NUMBA_CACHE_DIR"] = folder
         try:
             from .kernel_numba import agent_row_step, mixed_rows_step, rows_step
-            _COMPILED.update(step=rows_step, agent=agent_row_step, mixed=mixed_rows_step)
+            from .kernel_screen import screen_norms
+            _COMPILED.update(step=rows_step, agent=agent_row_step, mixed=mixed_rows_step,
+                             screen=screen_norms)
         except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
             _unavailable(f"{type(exc).__name__}: {exc}")
     return _COMPILED["step"]
+
+
+def compiled_screen():
+    """Return the compiled pass over a message's numbers where this process runs numba, or None."""
+    return _COMPILED.get("screen") if kernel_in_use() == "numba" else None
 
 
 def _unavailable(reason: str) -> None:
     warnings.warn(f"the compiled step is not available ({reason}); using the numpy path",
                   RuntimeWarning, stacklevel=3)
     _COMPILED["step"] = None
+    _COMPILED.pop("screen", None)
 
 
 def compiled_for(problem, steps) -> "CompiledStep | None":
@@ -149,6 +158,10 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
                                       for name, value in vars(rows).items()})
             compiled(many, many.y, many.r, many.q)
             compiled.mixed(many, np.arange(BATCH + 1), np.arange(BATCH), np.ones(BATCH))
+        # and the pass over a neighbour message (protocol/wire.py), so round 0 loads nothing
+        message = np.zeros(10 + 2 * m + size)  # writable as a group's own, read-only as taken
+        for numbers in (message, np.frombuffer(message.tobytes())):
+            _COMPILED["screen"](numbers, 4, m, np.empty(6))
         compiled.calls = 0
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")

@@ -72,15 +72,19 @@ class Bounds:
 
         (a drop counter's key), or None if it is plausible.
         """
-        if np.abs(msg.y).max(initial=0.0) > self.y(msg.iteration):
+        q, norms = msg.q, msg.norms
+        if norms is None:  # the numpy path, the reference: the compiled pass reads the same
+            norms = (np.abs(msg.y).max(initial=0.0), np.abs(msg.r).max(initial=0.0),
+                     np.abs(q).max(initial=0.0), None)
+        if norms[0] > self.y(msg.iteration):
             return "implausible_y"
-        if np.abs(msg.r).max(initial=0.0) > self.r:
+        if norms[1] > self.r:
             return "implausible_r"
-        q = msg.q
-        if np.abs(q).max(initial=0.0) > self.q:
+        if norms[2] > self.q:
             return "implausible_q"
         # |lambda_min(q)| <= ||q||_F: an honest q (||q||_F of a few units) needs no factorisation
-        if np.dot(self._frobenius_weights, q * q) <= self.q_floor ** 2:
+        frobenius = np.dot(self._frobenius_weights, q * q) if norms[3] is None else norms[3]
+        if frobenius <= self.q_floor ** 2:
             return None
         # q + q_floor I positive definite <=> lambda_min(q) > -q_floor; only the verdict is kept
         _, info = lapack.dpotrf(unpack(q) + self.q_floor * np.eye(self.m), lower=0, overwrite_a=1,

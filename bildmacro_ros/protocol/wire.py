@@ -13,9 +13,9 @@ neighbours) and agent_<i>/record (only the rounds a recorder needs) share the la
                                    x_hat_i^{k-1} (x_i^0 at k = 0); on agent_<i>/record:
                                    x_hat_i^k from round k's step
                                    (x_hat_i^{K-1} in the final record K)
-    10     y         m             y_i^k
-    10+m   r         m             r_i^k
-    10+2m  q_upper   m(m+1)/2      q_i^k, upper triangle row by row: (0,0), (0,1), ..., (1,1), ...
+    8      y         m             y_i^k
+    8+m    r         m             r_i^k
+    8+2m   q_upper   m(m+1)/2      q_i^k, upper triangle row by row: (0,0), (0,1), ..., (1,1), ...
 
 The layout carries one dimension whose label names every segment with its size,
 `bildmacro/1 meta:4 x:2 x_hat:2 y:49 r:49 q_upper:1225` (see `layout_label`): one label rather
@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.kernel import compiled_screen
 from ..core.symmetric import packed_size
 
 LAYOUT_VERSION = 1
@@ -63,6 +64,9 @@ class NeighbourState:
     y: np.ndarray
     r: np.ndarray
     q: np.ndarray  # packed
+    # what the compiled pass read of it (core/kernel_screen.py): max |y|, |r|, |q| and q's squared
+    # Frobenius norm, for the plausibility bounds; None on the numpy path
+    norms: np.ndarray | None = None
 
 
 def same_message(a: NeighbourState, b: NeighbourState) -> bool:
@@ -106,9 +110,15 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
     if label is not None and label != layout_label(m):
         raise MalformedMessage("wrong_layout",
                                f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
-    if not np.all(np.isfinite(arr)):
+    # one compiled pass reads every number decoding and the bounds need (BILDMACRO_KERNEL=numba)
+    screen, norms = compiled_screen(), None
+    if screen is not None:
+        norms = np.empty(6)
+        screen(arr, META, m, norms)
+    finite = np.all(np.isfinite(arr)) if norms is None else norms[0] == 1.0
+    if not finite:
         raise MalformedMessage("non_finite", "NaN or infinity in the payload")
-    k, who, size, version = arr[:META]
+    k, who, size, version = arr[:META].tolist()  # Python floats: compared faster than numpy's
     if version != LAYOUT_VERSION or size != m:
         raise MalformedMessage("wrong_layout",
                                f"layout version {version:g} / m {size:g}, expected "
@@ -117,11 +127,13 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
         raise MalformedMessage("bad_iteration", f"iteration {k!r} is not a whole number >= 0")
     if sender is not None and who != sender:
         raise MalformedMessage("wrong_sender", f"sender field {who:g} on agent {sender}'s topic")
-    if np.any(np.abs(arr[META:META + 4]) > 1):
+    position = np.abs(arr[META:META + 4]).max() if norms is None else norms[1]
+    if position > 1:
         raise MalformedMessage("position_outside", "x or x_hat outside C = [-1, 1]^2")
     y = META + 4
     return NeighbourState(int(k), int(who), arr[META:META + 2], arr[META + 2:y], arr[y:y + m],
-                          arr[y + m:y + 2 * m], arr[y + 2 * m:])
+                          arr[y + m:y + 2 * m], arr[y + 2 * m:],
+                          None if norms is None else norms[2:])
 
 
 def decode_message(msg, m: int, sender: int | None = None) -> NeighbourState:

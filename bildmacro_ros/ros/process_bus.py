@@ -37,6 +37,7 @@ class ProcessBus:
         self.dropped: Counter[str] = Counter()
         self.queue: deque[NeighbourState] = deque()
         self.problems: dict[str, tuple] = {}  # one (problem, step sizes) per model
+        self.bounds: dict = {}  # one Bounds object per distinct bounds: verdicts are kept by id
 
     def problem(self, config: dict) -> tuple:
         """Return the (problem, step sizes) of a config, built once per distinct model."""
@@ -51,6 +52,9 @@ class ProcessBus:
             raise ParameterError(f"parameter 'basis_order': agents of one process must share it "
                                  f"(agent {agent.id})")
         self.m = agent.m
+        # equal bounds made one object: a message's verdict is then looked up by id, not by a
+        # dataclass's hash and equality for each of its listeners
+        agent.bounds = self.bounds.setdefault(agent.bounds, agent.bounds)
         self.local[agent.id] = node
         for j in agent.neighbours:
             self.listeners.setdefault(j, []).append(node)
@@ -97,9 +101,10 @@ class ProcessBus:
                 verdicts = {}
                 for node in self.listeners.get(msg.sender, ()):
                     agent = node.agent
-                    if agent.bounds not in verdicts:
-                        verdicts[agent.bounds] = agent.bounds.check(msg)
-                    agent.take(msg, verdicts[agent.bounds])
+                    key = id(agent.bounds)
+                    if key not in verdicts:
+                        verdicts[key] = agent.bounds.check(msg)
+                    agent.take(msg, verdicts[key])
                     touched[agent.id] = node
             ready = []
             for node in touched.values():

@@ -98,15 +98,13 @@ def test_without_numba_one_warning_and_the_numpy_path(problem, monkeypatch):
     weights, state = swarm(problem, 3)
     mixer = Mixer(weights)
     mixes = (mixer(state.y), mixer(state.r), mixer(state.q))
-    monkeypatch.setitem(kernel._COMPILED, "step", kernel._COMPILED.get("step"))
-    kernel._COMPILED.clear()
+    monkeypatch.setattr(kernel, "_COMPILED", {})  # the compiled functions, back after the test
     monkeypatch.setitem(__import__("sys").modules, "bildmacro_ros.core.kernel_numba", None)
     with pytest.warns(RuntimeWarning, match="the compiled step is not available"):
         fell_back = local_step(problem, STEPS, state, *mixes, kernel="numba")
     numpy = local_step(problem, STEPS, state, *mixes, kernel="numpy")
     for name in FIELDS:
         assert np.array_equal(getattr(fell_back.state, name), getattr(numpy.state, name)), name
-    kernel._COMPILED.clear()  # the next test compiles (from numba's cache) again
 
 
 def test_a_nodes_compiled_step_from_its_neighbours_rows_is_the_numpy_one(problem, monkeypatch):

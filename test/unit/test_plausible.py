@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from bildmacro_ros.core.config import load_config
+from bildmacro_ros.core.kernel import KERNEL_VARIABLE, prepare_kernel
 from bildmacro_ros.core.scenario import build_scenario
-from bildmacro_ros.core.symmetric import pack
+from bildmacro_ros.core.symmetric import pack, unpack
 from bildmacro_ros.protocol.plausible import Bounds, INITIAL_Y, SAFETY
-from bildmacro_ros.protocol.wire import NeighbourState
+from bildmacro_ros.protocol.wire import decode, encode, MalformedMessage, NeighbourState
 from bildmacro_ros.simulate import Distributed
 
 
@@ -70,3 +71,58 @@ def test_the_y_bound_starts_from_the_swarms_initial_y_and_grows_as_7_allows():
     assert bounds.y(0) == SAFETY * INITIAL_Y
     assert bounds.y(100) == pytest.approx(SAFETY * (INITIAL_Y + 100 * 0.1 * 4))
     assert Bounds.of(m=4, omega=1e-2, gamma_y=0.1, initial_y=8.0).y(0) == SAFETY * 8.0
+
+
+def verdicts(payloads, m: int, bounds: Bounds) -> list:
+    """Each payload's fate through decoding and the bounds: a reason, or None, with its norms."""
+    out = []
+    for payload in payloads:
+        try:
+            msg = decode(payload, m, 1)  # from agent 1's topic
+        except MalformedMessage as exc:
+            out.append((exc.reason, None))
+            continue
+        out.append((bounds.check(msg), msg.norms))
+    return out
+
+
+def test_the_compiled_pass_gives_every_message_the_numpy_paths_verdict(swarm, monkeypatch):
+    """BILDMACRO_KERNEL=numba reads a message's numbers in one compiled pass: same verdicts."""
+    scenario, bounds = swarm
+    m, run = scenario.problem.m, Distributed(scenario)
+    payloads = []
+    for k in range(40):  # honest messages of a run: the clip's rounds, then the settled ones
+        s = run.state
+        payloads += [encode(k, 1, s.x[i], s.x[i], s.y[i], s.r[i], s.q[i])
+                     for i in range(scenario.agents)]
+        run.advance(measure=False)
+    rng = np.random.default_rng(4)
+    y, r, q = 8, 8 + m, 8 + 2 * m  # where the segments start
+    for index, value in [(y + 3, 1e300), (y, -1e6), (r + 5, 41.0), (r, -41.0), (q + 7, 1e300),
+                         (q, bounds.q * 1.01), (4, 1.5), (7, -1.01), (60, np.nan), (99, np.inf),
+                         (q + 1000, -np.inf), (0, 2.5), (1, 9.0), (2, 36.0), (3, 2.0)]:
+        forged = payloads[rng.integers(len(payloads))].copy()
+        forged[index] = value
+        payloads.append(forged)
+    honest = payloads[7]
+    for packed in (pack(-10 * (np.ones((m, m)) - np.eye(m))),  # indefinite: entries 10
+                   pack(-0.5 * bounds.q_floor / m * (np.ones((m, m)) - np.eye(m))),
+                   pack(np.full((m, m), 10.0)), pack(np.full((m, m), bounds.q))):
+        payloads.append(np.concatenate([honest[:q], packed]))
+    monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
+    numpy = verdicts(payloads, m, bounds)
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    assert prepare_kernel(scenario.problem, scenario.steps) is not None
+    compiled = verdicts(payloads, m, bounds)
+    assert [v for v, _ in compiled] == [v for v, _ in numpy]
+    reasons = {v for v, _ in numpy}
+    assert {None, "implausible_y", "implausible_r", "implausible_q", "indefinite_q", "non_finite",
+            "position_outside", "bad_iteration", "wrong_sender", "wrong_layout"} <= reasons
+    for payload, (_, norms) in zip(payloads, compiled):
+        if norms is not None:
+            maxima = [np.abs(payload[start:end]).max()
+                      for start, end in ((y, r), (r, q), (q, None))]
+            assert list(norms[:3]) == maxima  # exact: a compare on them is numpy's compare
+            full = unpack(payload[q:])
+            with np.errstate(over="ignore"):  # an entry of 1e300: both are infinite
+                assert norms[3] == pytest.approx(np.sum(full * full), rel=1e-12)
