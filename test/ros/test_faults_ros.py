@@ -170,8 +170,9 @@ def stop_now_and_then(stopped: float, running: float, done: threading.Event, sto
 
 
 def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(tmp_path):
-    # 900 rounds, to last five stops: 300 were over after four in a CI run, 600 after six
-    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 900, "--seed",
+    # 600 rounds paced to last five stops (below): unpaced, 300 were over after four stops in a CI
+    # run, and 900 after four beside busy loops
+    ref = bildmacro("simulate", "--config", "demo", "--agents", 6, "--iterations", 600, "--seed",
                     3, "--log-every", 10, "--out", tmp_path / "ref", "--no-plots", "--quiet")
     assert ref.returncode == 0, ref.stderr
     done, stops = threading.Event(), []
@@ -187,7 +188,10 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
                                                                started))
     stopper.start()
     try:
-        res = run_swarm(tmp_path / "stopped", "--deadline", 0.3, iterations=900)
+        # paced by injected delays (up to 5 ms, inside the deadline: the same rounds), about
+        # 30 ms a round, so that the stops do not depend on the machine's speed
+        res = run_swarm(tmp_path / "stopped", "--deadline", 0.3, "--delay", 0.005,
+                        iterations=600)
     finally:
         done.set()
         stopper.join()
@@ -196,7 +200,7 @@ def test_a_machine_that_stops_now_and_then_steps_no_round_late_and_kills_no_one(
     reports = outcomes(tmp_path / "stopped")
     assert sorted(reports) == list(range(6))
     for i, report in reports.items():
-        assert report.finished and report.rounds == 900, report
+        assert report.finished and report.rounds == 600, report
         assert report.late_rounds == 0 and not report.declared_dead, report
     # no round stepped late, so every agent ran Algorithm 1 exactly
     assert_same_run(tmp_path / "ref", tmp_path / "stopped")
