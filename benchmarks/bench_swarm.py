@@ -6,8 +6,9 @@ Synchronous rounds per second of real agent processes over DDS (loopback), again
 
 In one run, alternated: the relay (benchmarks/relay.py: the same graph and message, nothing
 computed) with each of its three ways to wait, and `bildmacro swarm` for N = 10 and 30 agent
-processes and for 60 agents packed into one and into two processes (agent groups: one executor
-per process, neighbours in the same process served in-process), each swarm with the numpy step
+processes, for the 10 agents packed into two processes and into one, and for 60 agents packed
+into one and into two (agent groups: one executor per process, neighbours in the same process
+served in-process), each swarm with the numpy step
 and then the compiled one (BILDMACRO_KERNEL), and their ratio. The swarm runs without robots
 (`--simulator none`), so the rounds go at the speed of the agents and the network, and records
 only its first and last rounds. The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
@@ -56,12 +57,16 @@ def swarm(agents: int, per_process: int, iterations: int, kernel: str) -> dict:
                           "900"],  # few records, so a slow swarm goes long between them
                          capture_output=True, text=True, cwd=ROOT, env=env)
     wall, cpu = time.monotonic() - start, children_cpu() - cpu
-    if res.returncode != 0:
-        raise SystemExit(f"swarm of {agents} failed:\n{res.stdout}\n{res.stderr}")
     rates = sorted(o.rounds_per_second for o in read_outcomes(out / "outcomes").values()
                    if o.finished)
-    if len(rates) != agents:
-        raise SystemExit(f"swarm of {agents}: {len(rates)} agents finished")
+    complete = (out / "summary.json").is_file() and len(rates) == agents
+    if res.returncode != 0 and complete:
+        # the run is whole: its launcher's DDS teardown hung after writing everything and was
+        # ended (Fast DDS#6502, docs/faults.md); the measurement stands
+        print(f"  (swarm of {agents}: exit code {res.returncode} after a complete run)")
+    elif res.returncode != 0 or not complete:
+        raise SystemExit(f"swarm of {agents} failed ({len(rates)} agents finished):\n"
+                         f"{res.stdout}\n{res.stderr}")
     return {"rate": rates[0], "median": rates[len(rates) // 2], "wall": wall, "cpu": cpu}
 
 
@@ -91,7 +96,7 @@ def main() -> None:
     print(f"\nswarm (bildmacro swarm --simulator none), each with both steps, one after the other"
           f"\n{'agents':>7} {'processes':>10} {'step':>6} {'rounds/s (slowest)':>19} "
           f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'vs numpy':>9}")
-    for agents, per_process in [(10, 1), (30, 1), (60, 60), (60, 30)]:
+    for agents, per_process in [(10, 1), (10, 5), (10, 10), (30, 1), (60, 60), (60, 30)]:
         rates = {}
         for kernel in KERNELS:
             r = swarm(agents, per_process, args.iterations, kernel)

@@ -7,7 +7,7 @@ microsecond or more of overhead; compiled, it is the arithmetic alone. `core/bil
 numpy path stays the reference, and tests hold the two to the same rows. With it comes one pass
 over a neighbour message's numbers (core/kernel_screen.py, for protocol/wire.py). Chosen by the
 environment variable BILDMACRO_KERNEL: `numpy` (the default: each process pays numba's import,
-and over DDS an agent's round is mostly its neighbours' messages, so 10 agents gain 1.4x, while
+and over DDS an agent's round is mostly its neighbours' messages, so 10 agents gain 1.4-1.6x, while
 short runs lose their start-up; docs/speed.md) or `numba`. Without numba, or when it fails to
 compile, one warning and the numpy path.
 """
