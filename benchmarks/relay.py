@@ -6,9 +6,10 @@ The floor under the swarm's rounds/s: processes that only relay a neighbour mess
 
 One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
 each round a process publishes one message of the agents' size and layout (1331 float64 in a
-Float64MultiArray, 10.7 kB, serialized as the agents send it) with the agents' QoS, and waits until
-it holds round k from every in-neighbour. Nothing is computed, so the rate is what DDS, the
-executor and Python cost on this machine. Three ways to wait:
+Float64MultiArray, 10.7 kB, serialized as the agents send it) with the agents' QoS and Fast DDS
+profile (config/fastdds_one_machine.xml, unless you set one), and waits until it holds round k
+from every in-neighbour. Nothing is computed, so the rate is what DDS, the executor and Python
+cost on this machine. Three ways to wait:
 
     single   rclpy's SingleThreadedExecutor, spin_once (it rebuilds its wait set on every wake-up)
     events   rclpy.experimental.EventsExecutor, spin_once (as the agents run)
@@ -48,9 +49,13 @@ def graph(agents: int) -> list[list[int]]:
 
 def isolate() -> None:
     """Isolate DDS as the tests do: loopback only, a private domain, logs in a temporary folder."""
+    from bildmacro_ros.launch_plan import one_machine_environment
+
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
+    # the Fast DDS profile the swarm's agents get on one machine, so that the floor is theirs
+    os.environ.update(one_machine_environment())
 
 
 def run(agents: int, rounds: int, executor: str) -> dict:
