@@ -300,6 +300,14 @@ def test_a_swarm_on_one_machine_gets_the_short_lease_unless_the_user_set_a_profi
     discovery = profile.find("p:rtps/p:builtin/p:discovery_config", ns)
     assert discovery.find("p:leaseDuration/p:sec", ns).text == "5"
     assert discovery.find("p:leaseAnnouncement/p:sec", ns).text == "1"
+    # and a default writer profile that asks for acknowledgements every 50 ms, not with every
+    # message, and suppresses re-sends for 50 ms, not 0 (each woke every process per message)
+    (writer,) = root.findall("p:data_writer", ns)
+    assert writer.get("is_default_profile") == "true"
+    assert writer.find("p:qos/p:disable_heartbeat_piggyback", ns).text == "true"
+    for period in ("heartbeatPeriod", "nackSupressionDuration"):
+        assert writer.find(f"p:times/p:{period}/p:sec", ns).text == "0"
+        assert writer.find(f"p:times/p:{period}/p:nanosec", ns).text == "50000000"
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
     assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(cfg).environment)
 
