@@ -14,7 +14,9 @@ and then the compiled one (BILDMACRO_KERNEL), and their ratio. The swarm runs wi
 only its first and last rounds. The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
 rounds_per_second, after round 1), so discovery and start-up are left out, and the slowest agent
 sets the swarm's. CPU per agent-round is every process's CPU time over the run, less a run of
-the same swarm that stops after 20 rounds (start-up), over the rounds between. Needs the same DDS
+the same swarm that stops after 20 rounds (start-up), over the rounds between (the launcher's
+recorder included); a relay process reports its own over its rounds, and "CPU vs it" is the 10
+agent processes' per agent-round over the wait-set relay's per round. Needs the same DDS
 isolation as the tests (set here, as the Makefile's `bench` target does).
 """
 
@@ -88,14 +90,15 @@ def main() -> None:
           f"(CDR, with the layout label)")
     floor = {}
     print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} "
-          f"{'rounds/s (slowest)':>19} {'median':>8}")
+          f"{'rounds/s (slowest)':>19} {'median':>8} {'CPU ms/round':>13}")
     for executor in relay.EXECUTORS:
         floor[executor] = relay.run(10, args.relay_rounds, executor)
-        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f}",
-              flush=True)
+        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f} "
+              f"{floor[executor]['cpu']:>13.2f}", flush=True)
     print(f"\nswarm (bildmacro swarm --simulator none), each with both steps, one after the other"
           f"\n{'agents':>7} {'processes':>10} {'step':>6} {'rounds/s (slowest)':>19} "
-          f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'vs numpy':>9}")
+          f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'CPU vs it':>10} "
+          f"{'vs numpy':>9}")
     for agents, per_process in [(10, 1), (10, 5), (10, 10), (30, 1), (60, 60), (60, 30)]:
         rates = {}
         for kernel in KERNELS:
@@ -106,10 +109,13 @@ def main() -> None:
             processes = -(-agents // per_process)
             beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
             ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
+            # the swarm's CPU counts its recorder too (in the launcher): a tenth of a process
+            cpu_ratio = f"{per_round / floor['waitset']['cpu']:>9.1f}x" if beside else ""
             rates[kernel] = r["rate"]
             gain = f"{rates[kernel] / rates['numpy']:>8.2f}x"
             print(f"{agents:>7} {processes:>10} {kernel:>6} {r['rate']:>19.1f} "
-                  f"{r['median']:>8.1f} {per_round:>19.2f} {ratio:>17} {gain:>9}", flush=True)
+                  f"{r['median']:>8.1f} {per_round:>19.2f} {ratio:>17} {cpu_ratio:>10} {gain:>9}",
+                  flush=True)
     again = relay.run(10, args.relay_rounds, "waitset")
     print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's "
           "drift over the run)")

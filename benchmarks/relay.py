@@ -59,7 +59,11 @@ def isolate() -> None:
 
 
 def run(agents: int, rounds: int, executor: str) -> dict:
-    """Start one relay process per agent and return the slowest and median rates (rounds/s)."""
+    """
+    Start one relay process per agent; return the slowest and median rates (rounds/s).
+
+    And "cpu": a process's CPU per round in ms (all its threads), the mean over the processes.
+    """
     neighbours = graph(agents)
     listeners = [sum(i in near for near in neighbours) for i in range(agents)]
     procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds),
@@ -67,14 +71,16 @@ def run(agents: int, rounds: int, executor: str) -> dict:
                                ",".join(map(str, neighbours[i])), "--listeners",
                                str(listeners[i])], stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for i in range(agents)]
-    rates = []
+    rates, cpus = [], []
     for proc in procs:
         out, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
             raise SystemExit(f"relay process failed ({proc.returncode})")
-        rates.append(json.loads(out.strip().splitlines()[-1])["rounds_per_second"])
+        report = json.loads(out.strip().splitlines()[-1])
+        rates.append(report["rounds_per_second"])
+        cpus.append(report["cpu_ms_per_round"])
     rates.sort()
-    return {"rate": rates[0], "median": rates[len(rates) // 2]}
+    return {"rate": rates[0], "median": rates[len(rates) // 2], "cpu": sum(cpus) / len(cpus)}
 
 
 def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
@@ -134,21 +140,23 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     while not (pub.get_subscription_count() >= listeners
                and all(s.get_publisher_count() > 0 for s in subs)):
         spin() if not waitset else time.sleep(0.01)
-    first = None
+    first = cpu = None
     for k in range(rounds):
         payload[0] = k
         pub.publish(messages.prefix + payload.tobytes())
         if k == 1:
-            first = time.monotonic()
+            first, cpu = time.monotonic(), time.process_time()
         while min(newest.values(), default=k) < k:
             spin()
-    seconds = time.monotonic() - first
+    seconds, cpu = time.monotonic() - first, time.process_time() - cpu
     # stay until every neighbour has had the last round
     deadline = time.monotonic() + 5.0
     pause = rclpy.duration.Duration(seconds=0.05)
     while time.monotonic() < deadline and not pub.wait_for_all_acked(pause):
         spin()
-    print(json.dumps({"agent": agent, "rounds_per_second": (rounds - 2) / seconds}))
+    # CPU of all the process's threads (DDS's too) over the same rounds as the rate
+    print(json.dumps({"agent": agent, "rounds_per_second": (rounds - 2) / seconds,
+                      "cpu_ms_per_round": cpu / (rounds - 2) * 1e3}))
     node.destroy_node()
     rclpy.try_shutdown()
 
@@ -168,10 +176,12 @@ def main() -> None:
         node_main(args.node, args.rounds, args.executor[0], near, args.listeners)
         return
     isolate()
-    print(f"{'executor':>9} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8}")
+    print(f"{'executor':>9} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8} "
+          f"{'CPU ms/round':>13}")
     for executor in args.executor:
         r = run(args.agents, args.rounds, executor)
-        print(f"{executor:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f}", flush=True)
+        print(f"{executor:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f} "
+              f"{r['cpu']:>13.2f}", flush=True)
 
 
 if __name__ == "__main__":
