@@ -13,10 +13,11 @@ and then the compiled one (BILDMACRO_KERNEL), and their ratio. The swarm runs wi
 (`--simulator none`), so the rounds go at the speed of the agents and the network, and records
 only its first and last rounds. The rate is each agent's own report (RUN/outcomes/agent_<i>.json:
 rounds_per_second, after round 1), so discovery and start-up are left out, and the slowest agent
-sets the swarm's. CPU per agent-round is every process's CPU time over the run, less a run of
-the same swarm that stops after 20 rounds (start-up), over the rounds between (the launcher's
-recorder included); a relay process reports its own over its rounds, and "CPU vs it" is the 10
-agent processes' per agent-round over the wait-set relay's per round. Needs the same DDS
+sets the swarm's. CPU per agent-round is what each agent's outcome reports of its process's CPU
+time over the same rounds (cpu_seconds: every thread of the process, DDS's too), over its
+rounds and the agents of its process, averaged over the agents; a relay process reports its own
+the same way, and "CPU vs it" is the 10 agent processes' per agent-round over the wait-set
+relay's per round. Needs the same DDS
 isolation as the tests (set here, as the Makefile's `bench` target does).
 """
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,17 +40,10 @@ from bildmacro_ros.protocol.outcome import read_outcomes  # noqa: E402
 from bildmacro_ros.protocol.wire import message_length  # noqa: E402
 import relay  # noqa: E402, I100, I201
 
-STARTUP_ROUNDS = 20
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
 
 def swarm(agents: int, per_process: int, iterations: int, kernel: str) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bildmacro-bench-")) / "run"
-    cpu, start = children_cpu(), time.monotonic()
+    start = time.monotonic()
     env = {**os.environ, KERNEL_VARIABLE: kernel}
     res = subprocess.run([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--agents",
                           str(agents), "--iterations", str(iterations), "--agents-per-process",
@@ -58,9 +51,9 @@ def swarm(agents: int, per_process: int, iterations: int, kernel: str) -> dict:
                           "--simulator", "none", "--log-every", str(iterations), "--stall-timeout",
                           "900"],  # few records, so a slow swarm goes long between them
                          capture_output=True, text=True, cwd=ROOT, env=env)
-    wall, cpu = time.monotonic() - start, children_cpu() - cpu
-    rates = sorted(o.rounds_per_second for o in read_outcomes(out / "outcomes").values()
-                   if o.finished)
+    wall = time.monotonic() - start
+    outcomes = [o for o in read_outcomes(out / "outcomes").values() if o.finished]
+    rates = sorted(o.rounds_per_second for o in outcomes)
     complete = (out / "summary.json").is_file() and len(rates) == agents
     if res.returncode != 0 and complete:
         # the run is whole: its launcher's DDS teardown hung after writing everything and was
@@ -69,6 +62,8 @@ def swarm(agents: int, per_process: int, iterations: int, kernel: str) -> dict:
     elif res.returncode != 0 or not complete:
         raise SystemExit(f"swarm of {agents} failed ({len(rates)} agents finished):\n"
                          f"{res.stdout}\n{res.stderr}")
+    # an agent's process CPU over its rounds, shared by the agents of its process
+    cpu = sum(o.cpu_seconds / (o.rounds - 1) / per_process for o in outcomes) / len(outcomes)
     return {"rate": rates[0], "median": rates[len(rates) // 2], "wall": wall, "cpu": cpu}
 
 
@@ -103,13 +98,10 @@ def main() -> None:
         rates = {}
         for kernel in KERNELS:
             r = swarm(agents, per_process, args.iterations, kernel)
-            startup = swarm(agents, per_process, STARTUP_ROUNDS, kernel)
-            per_round = (r["cpu"] - startup["cpu"]) / (args.iterations - STARTUP_ROUNDS) \
-                / agents * 1e3
+            per_round = r["cpu"] * 1e3
             processes = -(-agents // per_process)
             beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
             ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
-            # the swarm's CPU counts its recorder too (in the launcher): a tenth of a process
             cpu_ratio = f"{per_round / floor['waitset']['cpu']:>9.1f}x" if beside else ""
             rates[kernel] = r["rate"]
             gain = f"{rates[kernel] / rates['numpy']:>8.2f}x"

@@ -28,6 +28,9 @@ class AgentOutcome:
     sightings: list[dict] = field(default_factory=list)
     seconds: float = 0.0  # from round 0 on
     rounds_per_second: float = float("nan")  # after round 1 (round 0 waits for the slowest start)
+    # its process's CPU time (every thread, DDS's too) over the same rounds; the agents of one
+    # process (an agent group) share it
+    cpu_seconds: float = float("nan")
     kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
 
     def finished_line(self) -> str:

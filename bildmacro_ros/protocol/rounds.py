@@ -37,12 +37,14 @@ class RoundController:
 
     def __init__(self, neighbours, weights, self_weight: float, m: int, iterations: int,
                  rules: RoundRules = RoundRules(), start_round: int = 0,
-                 read: Callable[[], float] = time.monotonic):
+                 read: Callable[[], float] = time.monotonic,
+                 cpu: Callable[[], float] = time.process_time):
         self.rules, self.iterations = rules, iterations
         self.self_weight = float(self_weight)
         self.order = [int(j) for j in neighbours]
         self.weights = np.asarray(weights, dtype=float)
         self.read = read  # raw time, for startup and re-sends
+        self.cpu = cpu  # the process's CPU time (its outcome's cpu_seconds)
         # deadlines and deaths count only the time this process ran
         self.clock = RunningClock(stall=2 * rules.tick, read=read)
         now = self.clock.now()
@@ -55,6 +57,7 @@ class RoundController:
         self.startup_deadline = read() + rules.startup_timeout
         self.started = self.finished = False
         self.started_at = self.first_round_at = self.finished_at = None
+        self.cpu_at = [None, None]  # at round 1 and at the finish, as rounds_per_second counts
         self.round_started = now
         self.last_sent = read()
         self._pending: list[Event] = []
@@ -119,7 +122,7 @@ class RoundController:
         if not self.started:
             return Wait("not_started")
         if self.k >= self.iterations:
-            self.finished, self.finished_at = True, self.read()
+            self.finished, self.finished_at, self.cpu_at[1] = True, self.read(), self.cpu()
             return Finish(self.k)
         if not robot_ready:
             return Wait("robot")
@@ -178,7 +181,9 @@ class RoundController:
             catch_ups=[{"from_round": c.from_round, "to_round": c.to_round}
                        for c in self.log.catch_ups],
             resumed_from=resumed_from, dropped=dict(self.inbox.dropped), seconds=now - started,
-            rounds_per_second=(self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan"))
+            rounds_per_second=(self.k - 1) / steady if self.k > 1 and steady > 0 else float("nan"),
+            cpu_seconds=(self.cpu_at[1] or self.cpu()) - self.cpu_at[0]
+            if self.cpu_at[0] is not None else float("nan"))
 
     @property
     def dead(self) -> list[int]:
@@ -267,7 +272,7 @@ class RoundController:
         action = Step(self.k, self_weight, weights, rows, late)
         self.k += 1
         if self.k == 1 and self.first_round_at is None:
-            self.first_round_at = self.read()
+            self.first_round_at, self.cpu_at[0] = self.read(), self.cpu()
         return action
 
     def _note_late(self, late: list[int]) -> None:

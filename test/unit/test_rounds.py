@@ -440,16 +440,23 @@ def test_the_last_round_finishes_once_and_re_sends_stop():
 
 
 def test_the_outcome_times_the_rounds_not_the_wait_after_the_last():
-    clock = Clock()
+    clock, cpu = Clock(), Clock()
     ctl = agent(clock, iterations=3)
+    ctl.cpu = cpu
     clock.t += 0.5  # round 0 waits for the slowest start: left out of the rate
-    play_rounds(ctl, clock, range(2))
+    cpu.t += 2.0  # and so is its CPU (a process's start: imports, discovery)
+    play_rounds(ctl, clock, range(1))
+    cpu.t += 0.25
+    play_rounds(ctl, clock, range(1, 2))
     feed(ctl, (1, 2), (2, 2))
+    assert ctl.outcome(0).cpu_seconds == pytest.approx(0.25)  # so far, while it runs
     assert isinstance(run(ctl)[-1], Finish)
     clock.t += 3.0  # the end waits for acknowledgements and the robot
+    cpu.t += 1.0
     outcome = ctl.outcome(0)
     assert outcome.seconds == pytest.approx(0.502)
     assert outcome.rounds_per_second == pytest.approx(2 / 0.002)
+    assert outcome.cpu_seconds == pytest.approx(0.25)
 
 
 def test_a_waiting_round_re_sends_every_half_deadline():
