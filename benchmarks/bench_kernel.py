@@ -31,6 +31,10 @@ from bildmacro_ros.core.graph import in_neighbours  # noqa: E402
 from bildmacro_ros.core.kernel import KERNEL_VARIABLE  # noqa: E402
 from bildmacro_ros.core.scenario import build_scenario  # noqa: E402
 
+# the step's cost changes as the swarm settles: early on, the factor of q proves that the clip
+# P_{>=omega} is idle (core/kernel_linalg.py); settled, q's smallest eigenvalue nears omega and a
+# second factorisation has to
+SETTLED = 3000
 FIRST_STEP = """
 import time; t = time.perf_counter()
 from bildmacro_ros.core.bildmacro import initial_state, local_step, Mixer
@@ -64,6 +68,21 @@ def report(what: str, times: dict) -> None:
     print(f"  {what}: compiled is {best['numpy'] / best['numba']:.1f}x the numpy path")
 
 
+def agent_steps_timed(sc, state, rounds: int, when: str) -> None:
+    """One agent's step from agent 0's row and its first ten neighbours', on both paths."""
+    near = in_neighbours(sc.weights, 0)[:10]
+    inputs = (state.rows(0), sc.weights[0, 0], sc.weights[0, near], state.y[near],
+              state.r[near], state.q[near])
+    print(f"one agent's step (m = {sc.problem.m}, {len(near)} neighbours), {when}:")
+    runs = {}
+    for kernel in ("numpy", "numba"):
+        def step(kernel=kernel):
+            os.environ[KERNEL_VARIABLE] = kernel
+            agent_step(sc.problem, sc.steps, *inputs)
+        runs[kernel] = step
+    report("agent step", blocks(runs, rounds))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=300)
@@ -80,18 +99,7 @@ def main() -> int:
           "(a compile, or numba's cache loaded)")
     assert np.allclose(ready.state.y, local_step(sc.problem, sc.steps, state, mixer(state.y),
                                                  mixer(state.r), mixer(state.q)).state.y)
-    i = 0
-    near = in_neighbours(sc.weights, i)[:10]
-    inputs = (state.rows(i), sc.weights[i, i], sc.weights[i, near], state.y[near],
-              state.r[near], state.q[near])
-    print(f"one agent's step (m = {sc.problem.m}, {len(near)} neighbours):")
-    runs = {}
-    for kernel in ("numpy", "numba"):
-        def step(kernel=kernel):
-            os.environ[KERNEL_VARIABLE] = kernel
-            agent_step(sc.problem, sc.steps, *inputs)
-        runs[kernel] = step
-    report("agent step", blocks(runs, args.rounds))
+    agent_steps_timed(sc, state, args.rounds, "iteration 50")
     print("one iteration of the N = 20 swarm (swarm_step):")
     runs = {}
     for kernel in ("numpy", "numba"):
@@ -100,6 +108,10 @@ def main() -> int:
             swarm_step(sc.problem, sc.steps, state, mixer)
         runs[kernel] = iteration
     report("N = 20 iteration", blocks(runs, max(args.rounds // 10, 10)))
+    os.environ[KERNEL_VARIABLE] = "numba"
+    for _ in range(SETTLED - 50):
+        state = swarm_step(sc.problem, sc.steps, state, mixer).state
+    agent_steps_timed(sc, state, args.rounds, f"settled, iteration {SETTLED}")
     os.environ.pop(KERNEL_VARIABLE, None)
     loads = [float(subprocess.run([sys.executable, "-c", FIRST_STEP], capture_output=True,
                                   text=True, check=True).stdout) for _ in range(3)]

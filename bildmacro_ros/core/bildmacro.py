@@ -130,7 +130,7 @@ def local_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
         compiled = run_compiled(problem, steps, state, y_mix, r_mix, q_mix)
         if compiled is not None:
             fields_next, x_hat, clipped = compiled
-            return StepResult(AgentState(**fields_next), x_hat, clipped)
+            return StepResult(AgentState(*fields_next), x_hat, clipped)
     z, clipped = solve_projected(state.q, steps.omega, state.grad_f)
     x_hat, x_next = microscopic_step(problem, state.x, z, steps.gamma_x, steps.delta)
     y_next = y_mix - steps.gamma_y * state.r
@@ -180,7 +180,7 @@ def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
         compiled = run_compiled(problem, steps, state, *mixer.rows, mixed=True)
         if compiled is not None:
             fields_next, x_hat, clipped = compiled
-            return StepResult(AgentState(**fields_next), x_hat, clipped)
+            return StepResult(AgentState(*fields_next), x_hat, clipped)
     return local_step(problem, steps, state, mixer(state.y), mixer(state.r), mixer(state.q),
                       kernel="numpy")
 
@@ -207,7 +207,7 @@ def agent_step(problem: BilevelProblem, steps: StepSizes, own: AgentState, self_
         compiled = run_compiled(problem, steps, own, self_weight, weights, y, r, q, agent=True)
         if compiled is not None:
             fields_next, x_hat, clipped = compiled
-            return StepResult(AgentState(**fields_next), x_hat, clipped)
+            return StepResult(AgentState(*fields_next), x_hat, clipped)
     return local_step(problem, steps, own, *neighbour_mix(own, self_weight, weights, y, r, q),
                       kernel="numpy")
 

@@ -14,6 +14,7 @@ compile, one warning and the numpy path.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 import time
@@ -27,7 +28,10 @@ KERNEL_VARIABLE = "BILDMACRO_KERNEL"
 KERNELS = ("numpy", "numba")
 _COMPILED = {}  # "step": the compiled function, once made; None: numba cannot be used here
 _STEPS = weakref.WeakKeyDictionary()  # problem -> {StepSizes: CompiledStep}
+_LAST = [None]  # the last (problem, steps, CompiledStep): found by identity, not by hashing
 BATCH = 8  # rows of the batch that compiles the swarm's step
+KERNEL_DEPENDENCIES = ("kernel_linalg.py", "family.py")  # files kernel_numba.py calls into
+FIELD_ORDER = ("x", "y", "r", "q", "mean", "cov", "grad_f", "kl", "phi")  # AgentState's
 
 
 def kernel_choice() -> str:
@@ -51,6 +55,30 @@ def cache_dir(package: Path, writable: bool, environ) -> str | None:
     return str(Path(base) / "bildmacro_ros" / "numba")
 
 
+def drop_stale_cache(package: Path) -> bool:
+    """
+    Delete kernel_numba's cached functions if a file they call into changed; True if it did.
+
+    numba's cache compares only the source of the file a function is defined in (numba#1833):
+    kernel_numba's functions take kernel_linalg's and family.py's EXP_FLOOR into their cache,
+    and an edit of those alone would leave them stale. A hash of those files beside the cache
+    finds the edit. For the cache beside the code (a source tree or writable install); an
+    install in a read-only folder changes only by being installed again, which gives
+    kernel_numba.py itself a new time stamp.
+    """
+    digest = hashlib.sha256(b"".join((package / name).read_bytes()
+                                     for name in KERNEL_DEPENDENCIES)).hexdigest()
+    folder = package / "__pycache__"
+    record = folder / "kernel_numba.dependencies"
+    if record.is_file() and record.read_text() == digest:
+        return False
+    for cached in folder.glob("kernel_numba.*.nb[ic]"):
+        cached.unlink(missing_ok=True)  # another process starting may have deleted it
+    folder.mkdir(exist_ok=True)
+    record.write_text(digest)
+    return True
+
+
 def kernel_in_use() -> str:
     """Return the step this process runs: numba once asked for and made, else numpy."""
     return "numba" if kernel_choice() == "numba" and _COMPILED.get("step") is not None \
@@ -64,6 +92,8 @@ def compiled_step():
         folder = cache_dir(here, os.access(here, os.W_OK), os.environ)
         if folder is not None:  # read before numba is imported
             os.environ["NUMBA_CACHE_DIR"] = folder
+        elif not os.environ.get("NUMBA_CACHE_DIR"):
+            drop_stale_cache(here)
         try:
             from .kernel_numba import agent_row_step, mixed_rows_step, rows_step
             from .kernel_screen import screen_norms
@@ -90,15 +120,19 @@ def compiled_for(problem, steps) -> "CompiledStep | None":
     """Return the problem's compiled step, or None where it cannot run (numpy path)."""
     if compiled_step() is None:
         return None
+    last = _LAST[0]
+    if last is not None and last[0] is problem and last[1] is steps:  # a node's every round
+        return last[2]
     table = _STEPS.setdefault(problem, {})
     if steps not in table:
         table[steps] = CompiledStep(problem, steps)
+    _LAST[0] = (problem, steps, table[steps])
     return table[steps]
 
 
 def run_compiled(problem, steps, state, *inputs, agent: bool = False, mixed: bool = False):
     """
-    Return local_step's (fields, x_hat, clipped) from the compiled step, or None.
+    Return local_step's (fields in AgentState's order, x_hat, clipped) from the compiled step.
 
     inputs: the rows' mixes (y_mix, r_mix, q_mix); with agent, one agent's (self_weight,
     weights, y, r, q) as agent_step takes them, mixed in the kernel; with mixed, the swarm's
@@ -117,6 +151,7 @@ def run_compiled(problem, steps, state, *inputs, agent: bool = False, mixed: boo
             raise
         _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         _STEPS.clear()
+        _LAST[0] = None
         return None
 
 
@@ -166,6 +201,7 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         _STEPS.clear()
+        _LAST[0] = None
         return None
     return time.perf_counter() - start
 
@@ -190,30 +226,36 @@ class CompiledStep:
             np.ascontiguousarray(problem.log_target), k)
         self.parameters = (float(problem.omega), float(steps.gamma_x), float(steps.gamma_y),
                            float(steps.delta))
+        self.m, size = problem.m, problem.m * (problem.m + 1) // 2
+        widths = {"x": 2, "q": size, "cov": size}
+        self.row_shapes = [(1,) if name == "kl" else (1, widths.get(name, self.m))
+                           for name in FIELD_ORDER] + [(1, 2)]
         self.calls = 0
 
     @staticmethod
     def _outputs(state):
-        out = {name: np.empty_like(getattr(state, name)) for name in
-               ("x", "y", "r", "q", "mean", "cov", "grad_f", "phi")}
-        out["kl"] = np.empty(len(state.y))
+        out = {name: np.empty_like(getattr(state, name)) for name in FIELD_ORDER}
         return out, np.empty((len(state.y), 2)), np.zeros(len(state.y), dtype=np.bool_)
 
     def agent(self, own, self_weight, weights, y, r, q):
-        """Return agent_step's (fields, x_hat, clipped) for one agent's row and its neighbours'."""
-        out, x_hat, clipped = self._outputs(own)
-        m = own.y.shape[1]
+        """
+        Return agent_step's (fields, x_hat, clipped) for one agent's row and its neighbours'.
+
+        A node's every round: the Python here is a third of the compiled step's time, so the
+        outputs are made from shapes known in advance and the rows passed as they are.
+        """
         c = np.ascontiguousarray
-        clipped[0] = self.agent_function(
-            c(own.x[0]), c(own.y[0]), c(own.r[0]), c(own.q[0]), c(own.mean[0]), c(own.cov[0]),
-            c(own.grad_f[0]), c(own.phi[0]), float(self_weight), c(weights, dtype=float),
-            c(np.reshape(y, (-1, m)), dtype=float), c(np.reshape(r, (-1, m)), dtype=float),
-            c(np.reshape(q, (-1, own.q.shape[1])), dtype=float), *self.constants,
-            *self.parameters, out["x"][0], out["y"][0], out["r"][0], out["q"][0],
-            out["mean"][0], out["cov"][0], out["grad_f"][0], out["phi"][0], out["kl"],
-            x_hat[0])
+        out = list(map(np.empty, self.row_shapes))  # AgentState's order, then x_hat
+        y, r, q = c(y, dtype=float), c(r, dtype=float), c(q, dtype=float)
+        if y.ndim != 2 or q.ndim != 2:  # one neighbour's rows given flat
+            y, r, q = y.reshape(-1, self.m), r.reshape(-1, self.m), q.reshape(len(y), -1)
+        # the agent's own rows as they come: numba compiles a variant for any other layout
+        clipped = self.agent_function(
+            own.x, own.y, own.r, own.q, own.mean, own.cov, own.grad_f, own.phi,
+            float(self_weight), c(weights, dtype=float), y, r, q, *self.constants,
+            *self.parameters, *out)
         self.calls += 1
-        return out, x_hat, clipped
+        return out[:-1], out[-1], np.array([clipped])
 
     def mixed(self, state, indptr, indices, data):
         """Return __call__'s result, each row mixing its neighbours' rows (weights in CSR)."""
@@ -228,10 +270,10 @@ class CompiledStep:
                             out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
                             x_hat, clipped)
         self.calls += 1
-        return out, x_hat, clipped
+        return [out[name] for name in FIELD_ORDER], x_hat, clipped
 
     def __call__(self, state, y_mix, r_mix, q_mix):
-        """Return (next state's fields as a dict, x_hat, clipped) for every row of state."""
+        """Return (next state's fields in AgentState's order, x_hat, clipped) for every row."""
         out, x_hat, clipped = self._outputs(state)
         rows = [np.ascontiguousarray(a, dtype=float) for a in
                 (state.x, state.y, state.r, state.q, state.mean, state.cov, state.grad_f,
@@ -241,4 +283,4 @@ class CompiledStep:
                       out["q"], out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
                       x_hat, clipped)
         self.calls += 1
-        return out, x_hat, clipped
+        return [out[name] for name in FIELD_ORDER], x_hat, clipped

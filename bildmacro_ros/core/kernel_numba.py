@@ -1,56 +1,73 @@
 # SPDX-License-Identifier: Apache-2.0
 """The compiled step's functions (numba); imported only when BILDMACRO_KERNEL=numba asks."""
 
-import llvmlite.binding as llvm
 import numba
-from numba import types
-from numba.extending import get_cython_function_address
 import numpy as np
 
 from .family import EXP_FLOOR
+from .kernel_linalg import solve_projected
 
 # cache: compiled once per machine into __pycache__ (numba's cache, keyed by the source)
 jit = numba.njit(cache=True, nogil=True)
-# for the triangular solves' dot products: reassociated, they vectorise; the rounding then
-# differs from LAPACK's as LAPACK's own blocking does, within the tests' tolerance
-dots = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
-# LAPACK's dsyevr (scipy's), which numba does not offer, called by a symbol's name rather than
-# by an address, so that the functions calling it stay in numba's cache: the name is bound to
-# this process's address here, before any of them is loaded
-llvm.add_symbol("bildmacro_dsyevr",
-                get_cython_function_address("scipy.linalg.cython_lapack", "dsyevr"))
-_dsyevr = types.ExternalFunction("bildmacro_dsyevr", types.void(*([types.voidptr] * 21)))
+# exp by Cody and Waite's reduction: x = n ln 2 + r with |r| <= ln 2 / 2, exp(r) by its Taylor
+# polynomial to r^13 (remainder under 1e-17 of it), 2^n added to the exponent's bits. Unlike
+# libm's exp it has no branch, so a grid of them is a loop without calls: 1.5 µs for 41 x 41,
+# against 8.1 through libm. Within 1 ulp of numpy's exp for -708 < x < 709.
+_LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 6.93147180369123816490e-01, \
+    1.90821492927058770002e-10
+_FAST_EXP_TOP = 700.0  # above, 2^n would overflow the exponent's bits: libm's exp instead
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _exp_floored(s, shift, e, powers):
+    """Set e = exp(max(s - shift, EXP_FLOOR)) for a C-ordered grid s; powers: s.size int64s."""
+    values, out = s.ravel(), e.ravel()
+    fast = True
+    for i in range(values.size):  # False for a NaN too: libm's exp then, as before
+        fast &= values[i] - shift <= _FAST_EXP_TOP
+    if not fast:
+        for i in range(values.size):
+            out[i] = np.exp(max(values[i] - shift, EXP_FLOOR))
+        return
+    for i in range(values.size):
+        x = max(values[i] - shift, EXP_FLOOR)
+        n = np.floor(x * _LOG2E + 0.5)
+        r = (x - n * _LN2_HI) - n * _LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        out[i] = p
+        powers[i] = np.int64(n)
+    bits = out.view(np.int64)
+    for i in range(values.size):
+        bits[i] += powers[i] << 52
 
 
 @jit
-def _eigen_below(a, bound):
-    """
-    Return (info, eigenvalues, eigenvectors as rows) of the symmetric `a` at or below `bound`.
-
-    LAPACK's dsyevr for a range of values: the clip needs only the few eigenpairs below omega,
-    and skipping the others costs a fifth of a full eigh (32 against 160 µs at m = 49). `a` is
-    overwritten.
-    """
-    n = a.shape[0]
-    chars = np.empty(3, np.int8)
-    chars[0], chars[1], chars[2] = 86, 86, 76  # jobz 'V', range 'V', uplo 'L'
-    ints = np.empty(9, np.int32)  # n, lda, il, iu, m, ldz, info, lwork, liwork
-    ints[0] = ints[1] = ints[5] = n
-    ints[2] = ints[3] = 1
-    ints[7], ints[8] = 40 * n, 10 * n  # LAPACK's minimum is 26 n and 10 n
-    reals = np.empty(3)  # vl, vu, abstol (0: LAPACK's default)
-    reals[0], reals[1], reals[2] = -np.inf, bound, 0.0
-    values, vectors = np.empty(n), np.empty((n, n))
-    support, work, iwork = np.empty(2 * n, np.int32), np.empty(40 * n), np.empty(10 * n, np.int32)
-    _dsyevr(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, ints[0:].ctypes, a.ctypes,
-            ints[1:].ctypes, reals[0:].ctypes, reals[1:].ctypes, ints[2:].ctypes,
-            ints[3:].ctypes, reals[2:].ctypes, ints[4:].ctypes, values.ctypes, vectors.ctypes,
-            ints[5:].ctypes, support.ctypes, work.ctypes, ints[7:].ctypes, iwork.ctypes,
-            ints[8:].ctypes, ints[6:].ctypes)
-    # Fortran's columns are C's rows: vectors[j] is the j-th eigenvector
-    return ints[6], values[:ints[4]], vectors[:ints[4]]
+def _peak(s, lo, hi):
+    """Return the largest s[a, b] for a, b in lo..hi-1, by columns: not one chain of 1 681 max."""
+    best = s[lo, lo:hi].copy()  # independent lanes: a loop of vector max, 0.3 against 1.6 µs
+    for a in range(lo + 1, hi):
+        row = s[a, lo:hi]
+        for b in range(best.size):
+            best[b] = row[b] if row[b] > best[b] else best[b]
+    peak = -np.inf
+    for b in range(best.size):
+        peak = max(peak, best[b])
+    return peak
 
 
 @jit
@@ -64,99 +81,6 @@ def _legendre(c, k, p, d):
         d[j] = d[j - 2] + (2 * j - 1) * p[j - 1]
 
 
-@dots
-def _cholesky(a, shift, low):
-    """
-    Factor a - shift I = L L^T into low's lower triangle; False if it is not positive definite.
-
-    Column by column, as LAPACK's unblocked dpotf2 (with its test: a pivot not > 0), without
-    LAPACK's call, copies and zeroed triangle: 48 x 48 in 4.3 µs here, against 8.0 through it.
-    """
-    n = a.shape[0]
-    for j in range(n):
-        total = a[j, j] - shift
-        for p in range(j):
-            total -= low[j, p] * low[j, p]
-        if not total > 0.0:
-            return False
-        pivot = np.sqrt(total)
-        low[j, j] = pivot
-        for i in range(j + 1, n):
-            total = a[i, j]
-            for p in range(j):
-                total -= low[i, p] * low[j, p]
-            low[i, j] = total / pivot
-    return True
-
-
-@dots
-def _cholesky_solve(low, b):
-    """Solve L L^T z = b in place."""
-    size = low.shape[0]
-    for i in range(size):
-        total = b[i]
-        for p in range(i):
-            total -= low[i, p] * b[p]
-        b[i] = total / low[i, i]
-    for i in range(size - 1, -1, -1):
-        total = b[i]
-        for p in range(i + 1, size):
-            total -= low[p, i] * b[p]
-        b[i] = total / low[i, i]
-
-
-@jit
-def _solve_block(block, rhs, z, low):
-    """Solve block z[1:] = rhs[1:] by Cholesky (into low); False (z untouched) if not PD."""
-    ok = _cholesky(block, 0.0, low)
-    if ok:
-        solution = rhs[1:].copy()
-        _cholesky_solve(low, solution)
-        z[1:] = solution
-    return ok
-
-
-@jit
-def _solve_projected(q, omega, rhs, m, z):
-    """
-    Solve z = P_{>=omega}[q]^{-1} rhs for one row (core/symmetric.py's solve_projected).
-
-    Returns whether the clip changed q. As there: e_0 at its exact eigenvalue omega; on the
-    block q[1:, 1:], a Cholesky of q - omega I that succeeds proves the clip is the identity,
-    and a Cholesky solve with q follows; else eigh.
-    """
-    size = m - 1
-    z[0] = rhs[0] / omega
-    full = np.empty((size, size))
-    index = m
-    for i in range(size):  # the packed row-major upper triangle of q[1:, 1:]
-        for j in range(i, size):
-            full[i, j] = full[j, i] = q[index]
-            index += 1
-    low = np.empty((size, size))
-    if _cholesky(full, omega, low) and _solve_block(full, rhs, z, low):  # no clip; q is PD
-        return False
-    # the clip raises the eigenvalues below omega to omega: P = q + sum (omega - lam) v v^T,
-    # from those eigenpairs alone, then a Cholesky solve with P
-    info, lam, vec = _eigen_below(full.copy(), omega)
-    if info == 0:
-        projected = full.copy()
-        for j in range(len(lam)):
-            raise_by = omega - lam[j]
-            for a in range(size):
-                for b in range(size):
-                    projected[a, b] += raise_by * vec[j, a] * vec[j, b]
-        if _solve_block(projected, rhs, z, low):
-            return True
-    # LAPACK failed, or P's Cholesky did: the whole eigendecomposition, as the numpy path does
-    lam, vec = np.linalg.eigh(full)
-    weights = np.ascontiguousarray(vec.T) @ np.ascontiguousarray(rhs[1:])
-    for i in range(size):
-        weights[i] /= max(lam[i], omega)
-    z[1:] = np.ascontiguousarray(vec) @ weights
-    return True
-
-
 @jit
 def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
              u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target, k,
@@ -165,7 +89,7 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
     """local_step (core/bildmacro.py) for one agent; returns whether P_{>=omega} clipped q."""
     m = k * k
     z = np.empty(m)
-    clipped = _solve_projected(q, omega, grad_f, m, z)
+    clipped = solve_projected(q, omega, grad_f, m, z)
     # (6a)-(6b): Jphi(x)^T z from the 1-D values and derivatives
     p1, p2, d1, d2 = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     _legendre(x[0], k, p1, d1)
@@ -186,15 +110,9 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
     for j in range(m):
         y_out[j] = y_mix[j] - gamma_y * r[j]
     s = u @ (y_out.reshape(k, k) @ u_t)
-    peak = -np.inf
-    for a in range(lo, hi):
-        for b in range(lo, hi):
-            peak = max(peak, s[a, b])
+    peak = _peak(s, lo, hi)
     e = np.empty_like(s)
-    g = s.shape[0]
-    for a in range(g):
-        for b in range(g):
-            e[a, b] = np.exp(max(s[a, b] - peak, EXP_FLOOR))
+    _exp_floored(s, peak, e, np.empty(s.size, np.int64))
     m2 = u2w_t @ (e @ u2w)
     total = m2[0, 0]
     log_z = peak + np.log(total)
@@ -230,12 +148,19 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
 
 
 @jit
-def agent_row_step(x, y, r, q, mean, cov, grad_f, phi, self_weight, weights, ys, rs, qs,
+def agent_row_step(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi,
+                   self_weight, weights, ys, rs, qs,
                    u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
                    log_target, k, omega, gamma_x, gamma_y, delta,
-                   x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
+                   x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                    x_hat):
-    """row_step for one agent from its neighbours' rows: sum_j a_ij (y_j, r_j, q_j) first."""
+    """
+    row_step for one agent from its neighbours' rows: sum_j a_ij (y_j, r_j, q_j) first.
+
+    The agent's fields and the outputs are one-row (1, n) arrays, as AgentState holds them (the
+    outputs in its order), so that a node's step takes and makes them without a view in Python.
+    """
+    y, r, q = own_y[0], own_r[0], own_q[0]
     y_mix, r_mix, q_mix = self_weight * y, self_weight * r, self_weight * q
     for j in range(len(weights)):
         a = weights[j]
@@ -244,10 +169,11 @@ def agent_row_step(x, y, r, q, mean, cov, grad_f, phi, self_weight, weights, ys,
             r_mix[c] += a * rs[j, c]
         for c in range(len(q)):
             q_mix[c] += a * qs[j, c]
-    return row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t,
-                    uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target, k, omega,
-                    gamma_x, gamma_y, delta, x_out, y_out, r_out, q_out, mean_out, cov_out,
-                    grad_out, phi_out, kl_out, x_hat)
+    return row_step(own_x[0], y, r, q, own_mean[0], own_cov[0], own_grad_f[0], own_phi[0],
+                    y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows,
+                    cols, lo, hi, log_target, k, omega, gamma_x, gamma_y, delta, x_out[0],
+                    y_out[0], r_out[0], q_out[0], mean_out[0], cov_out[0], grad_out[0],
+                    phi_out[0], kl_out, x_hat[0])
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -167,3 +167,85 @@ def test_the_compiled_swarm_step_mixes_each_row_as_the_mixer_does(problem, spars
         assert compiled_for(problem, STEPS).calls == calls + 1  # the compiled step ran
         assert_same(numpy, compiled)
         state = numpy.state
+
+
+def test_the_compiled_solve_proves_the_clip_idle_by_a_bound_or_else_by_cholesky(problem):
+    """
+    The compiled solve skips the Cholesky of q - omega I where the bound clears 2 omega.
+
+    Near omega and below it, it runs that Cholesky and decides as the numpy path does.
+    """
+    from bildmacro_ros.core import kernel_linalg
+    from bildmacro_ros.core.symmetric import solve_projected
+
+    rng = np.random.default_rng(8)
+    m, omega = problem.m, 1e-2
+    # near the identity, as the steady swarm's q is for the bound: a rotation by few degrees
+    basis = np.linalg.qr(np.eye(m - 1) + 0.01 * rng.standard_normal((m - 1, m - 1)))[0]
+    for smallest, certified, clipped in ((10 * omega, True, False), (1.2 * omega, False, False),
+                                         (0.5 * omega, False, True)):
+        block = basis @ np.diag(np.linspace(smallest, 3.0, m - 1)) @ basis.T
+        q = np.zeros((m, m))
+        q[0, 0], q[1:, 1:] = omega, block
+        row, rhs = pack(q[None])[0], rng.standard_normal(m)
+        low = np.empty((m - 1, m - 1))
+        assert kernel_linalg._cholesky(row, m, 0.0, low)
+        bound = kernel_linalg.smallest_eigenvalue_bound(low)
+        assert 0 < bound <= np.linalg.eigvalsh(block).min() * (1 + 1e-12)
+        assert kernel_linalg._certified_above(low, row, m, omega) == certified
+        z = np.empty(m)
+        assert kernel_linalg.solve_projected(row, omega, rhs, m, z) == clipped
+        reference, reference_clipped = solve_projected(row[None], omega, rhs[None])
+        assert reference_clipped[0] == clipped
+        assert np.allclose(z, reference[0], rtol=1e-10, atol=1e-12)
+
+
+def test_the_compiled_exp_is_numpys_to_an_ulp_and_libms_where_it_cannot_be():
+    from bildmacro_ros.core.family import EXP_FLOOR
+    from bildmacro_ros.core.kernel_numba import _exp_floored
+
+    rng = np.random.default_rng(9)
+    s = rng.uniform(-760.0, 40.0, (41, 41))
+    s[0, :5] = (0.0, -700.0, 0.5 * np.log(2), -0.5 * np.log(2), 1e-300)
+    e = np.empty_like(s)
+    for shift in (0.0, 39.0):
+        _exp_floored(s, shift, e, np.empty(s.size, np.int64))
+        reference = np.exp(np.maximum(s - shift, EXP_FLOOR))
+        assert np.all(np.abs(e - reference) <= np.spacing(reference))
+    s[3, 3] = 800.0  # beyond the bits of 2^n: libm's exp for the grid
+    _exp_floored(s, 0.0, e, np.empty(s.size, np.int64))
+    reference = np.exp(np.maximum(s[:3], EXP_FLOOR))
+    assert np.isinf(e[3, 3]) and np.all(np.abs(e[:3] - reference) <= np.spacing(reference))
+    s[3, 3] = np.nan
+    _exp_floored(s, 0.0, e, np.empty(s.size, np.int64))
+    assert np.isnan(e[3, 3]) and np.isfinite(np.delete(e.ravel(), 3 * 41 + 3)).all()
+
+
+def test_a_change_to_a_file_the_kernel_calls_into_drops_its_cached_functions(tmp_path):
+    from bildmacro_ros.core.kernel import drop_stale_cache, KERNEL_DEPENDENCIES
+
+    for name in KERNEL_DEPENDENCIES:
+        (tmp_path / name).write_text(f"# {name}\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    cached = [cache / "kernel_numba.row_step-86.py311.nbi", cache / "kernel_numba.x.py311.1.nbc"]
+    other = cache / "kernel_screen.screen_norms-20.py311.nbi"
+    for path in cached + [other]:
+        path.write_text("compiled")
+    assert drop_stale_cache(tmp_path)  # nothing on record: what is there may be stale
+    assert not any(path.exists() for path in cached) and other.exists()
+    for path in cached:
+        path.write_text("compiled again")
+    assert not drop_stale_cache(tmp_path)
+    assert all(path.exists() for path in cached)
+    (tmp_path / KERNEL_DEPENDENCIES[0]).write_text("# edited\n")
+    assert drop_stale_cache(tmp_path)
+    assert not any(path.exists() for path in cached) and other.exists()
+
+
+def test_the_compiled_steps_fields_come_in_agent_states_order():
+    from dataclasses import fields
+
+    from bildmacro_ros.core.kernel import FIELD_ORDER
+
+    assert FIELD_ORDER == tuple(f.name for f in fields(AgentState))
