@@ -11,6 +11,7 @@ same code and cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
 
@@ -177,7 +178,7 @@ def swarm_step(problem: BilevelProblem, steps: StepSizes, state: AgentState,
                mixer: Mixer, kernel: str | None = None) -> StepResult:
     """One synchronous iteration of every agent; compiled, each row mixes its neighbours' rows."""
     if (kernel or kernel_choice()) == "numba":
-        compiled = run_compiled(problem, steps, state, *mixer.rows, mixed=True)
+        compiled = run_compiled(problem, steps, state, *mixer.rows, how="mixed")
         if compiled is not None:
             fields_next, x_hat, clipped = compiled
             return StepResult(AgentState(*fields_next), x_hat, clipped)
@@ -204,12 +205,32 @@ def agent_step(problem: BilevelProblem, steps: StepSizes, own: AgentState, self_
     iteration-k values in the same order. The sums run over [i, neighbours...] in that order.
     """
     if kernel_choice() == "numba":
-        compiled = run_compiled(problem, steps, own, self_weight, weights, y, r, q, agent=True)
+        compiled = run_compiled(problem, steps, own, self_weight, weights, y, r, q, how="agent")
         if compiled is not None:
             fields_next, x_hat, clipped = compiled
             return StepResult(AgentState(*fields_next), x_hat, clipped)
     return local_step(problem, steps, own, *neighbour_mix(own, self_weight, weights, y, r, q),
                       kernel="numpy")
+
+
+def agent_step_at(problem: BilevelProblem, steps: StepSizes, own: AgentState,
+                  self_weight: float, weights: np.ndarray, addresses: np.ndarray | None,
+                  stacked: Callable[[], tuple]) -> StepResult:
+    """
+    agent_step reading in-neighbour j's y, r and q where they lie, at addresses[j] (compiled).
+
+    There begin j's m + m + m(m+1)/2 doubles, y, r and q one after another, as a message holds
+    them (protocol/wire.py's NeighbourState.address); the caller keeps that memory alive for the
+    call, and no stacked copy of the rows is made. Where addresses is None or the compiled step
+    cannot run: agent_step on stacked(), the rows' (y, r, q) stacked.
+    """
+    if addresses is not None and kernel_choice() == "numba":
+        compiled = run_compiled(problem, steps, own, self_weight, weights, addresses,
+                                how="agent_at")
+        if compiled is not None:
+            fields_next, x_hat, clipped = compiled
+            return StepResult(AgentState(*fields_next), x_hat, clipped)
+    return agent_step(problem, steps, own, self_weight, weights, *stacked())
 
 
 def agent_steps(problem: BilevelProblem, steps: StepSizes, owns: list[AgentState],

@@ -95,10 +95,11 @@ def compiled_step():
         elif not os.environ.get("NUMBA_CACHE_DIR"):
             drop_stale_cache(here)
         try:
-            from .kernel_numba import agent_row_step, mixed_rows_step, rows_step
+            from .kernel_numba import (agent_row_step, agent_row_step_at, mixed_rows_step,
+                                       rows_step)
             from .kernel_screen import screen_norms
-            _COMPILED.update(step=rows_step, agent=agent_row_step, mixed=mixed_rows_step,
-                             screen=screen_norms)
+            _COMPILED.update(step=rows_step, agent=agent_row_step, agent_at=agent_row_step_at,
+                             mixed=mixed_rows_step, screen=screen_norms)
         except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
             _unavailable(f"{type(exc).__name__}: {exc}")
     return _COMPILED["step"]
@@ -130,22 +131,22 @@ def compiled_for(problem, steps) -> "CompiledStep | None":
     return table[steps]
 
 
-def run_compiled(problem, steps, state, *inputs, agent: bool = False, mixed: bool = False):
+def run_compiled(problem, steps, state, *inputs, how: str = "rows"):
     """
     Return local_step's (fields in AgentState's order, x_hat, clipped) from the compiled step.
 
-    inputs: the rows' mixes (y_mix, r_mix, q_mix); with agent, one agent's (self_weight,
-    weights, y, r, q) as agent_step takes them, mixed in the kernel; with mixed, the swarm's
-    weights in CSR (Mixer.rows), each row mixed in the kernel. None when numba is missing or its
-    first compile fails: one warning, then the numpy path.
+    inputs, by how: rows, the rows' mixes (y_mix, r_mix, q_mix); agent, one agent's (self_weight,
+    weights, y, r, q) as agent_step takes them, mixed in the kernel; agent_at, its (self_weight,
+    weights, addresses) as agent_step_at takes them; mixed, the swarm's weights in CSR
+    (Mixer.rows), each row mixed in the kernel. None when numba is missing or its first compile
+    fails: one warning, then the numpy path.
     """
     compiled = compiled_for(problem, steps)
     if compiled is None:
         return None
     try:
-        if mixed:
-            return compiled.mixed(state, *inputs)
-        return compiled.agent(state, *inputs) if agent else compiled(state, *inputs)
+        return {"rows": compiled, "agent": compiled.agent, "agent_at": compiled.agent_at,
+                "mixed": compiled.mixed}[how](state, *inputs)
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         if compiled.calls:  # it ran before: this is not a compiler's failure
             raise
@@ -188,6 +189,7 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
     try:
         compiled.agent(rows, 1.0, np.zeros(0), np.zeros((0, m)), np.zeros((0, m)),
                        np.zeros((0, size)))
+        compiled.agent_at(rows, 1.0, np.zeros(0), np.zeros(0, np.int64))
         if batch:
             many = SimpleNamespace(**{name: np.repeat(value, BATCH, axis=0)
                                       for name, value in vars(rows).items()})
@@ -213,6 +215,7 @@ class CompiledStep:
         family = problem.family
         self.function = compiled_step()
         self.agent_function = _COMPILED.get("agent")
+        self.agent_at_function = _COMPILED.get("agent_at")
         self.mixed_function = _COMPILED.get("mixed")
         k = family.basis.size_1d
         c = np.ascontiguousarray  # numba's products want C-ordered operands: transposes too
@@ -245,15 +248,24 @@ class CompiledStep:
         outputs are made from shapes known in advance and the rows passed as they are.
         """
         c = np.ascontiguousarray
-        out = list(map(np.empty, self.row_shapes))  # AgentState's order, then x_hat
         y, r, q = c(y, dtype=float), c(r, dtype=float), c(q, dtype=float)
         if y.ndim != 2 or q.ndim != 2:  # one neighbour's rows given flat
             y, r, q = y.reshape(-1, self.m), r.reshape(-1, self.m), q.reshape(len(y), -1)
+        return self._agent(self.agent_function, own, self_weight, weights, y, r, q)
+
+    def agent_at(self, own, self_weight, weights, addresses):
+        """Return agent's result, reading neighbour j's y, r, q in place at addresses[j]."""
+        if len(addresses) != len(weights):
+            raise ValueError(f"{len(addresses)} addresses for {len(weights)} weights")
+        return self._agent(self.agent_at_function, own, self_weight, weights,
+                           np.ascontiguousarray(addresses, dtype=np.int64))
+
+    def _agent(self, function, own, self_weight, weights, *neighbours):
+        out = list(map(np.empty, self.row_shapes))  # AgentState's order, then x_hat
         # the agent's own rows as they come: numba compiles a variant for any other layout
-        clipped = self.agent_function(
-            own.x, own.y, own.r, own.q, own.mean, own.cov, own.grad_f, own.phi,
-            float(self_weight), c(weights, dtype=float), y, r, q, *self.constants,
-            *self.parameters, *out)
+        clipped = function(own.x, own.y, own.r, own.q, own.mean, own.cov, own.grad_f, own.phi,
+                           float(self_weight), np.ascontiguousarray(weights, dtype=float),
+                           *neighbours, *self.constants, *self.parameters, *out)
         self.calls += 1
         return out[:-1], out[-1], np.array([clipped])
 

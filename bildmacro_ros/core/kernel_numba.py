@@ -2,6 +2,8 @@
 """The compiled step's functions (numba); imported only when BILDMACRO_KERNEL=numba asks."""
 
 import numba
+from numba import types
+from numba.extending import intrinsic
 import numpy as np
 
 from .family import EXP_FLOOR
@@ -147,6 +149,37 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
     return clipped
 
 
+@intrinsic
+def _doubles_at(typingctx, address):
+    """The float64 pointer at an integer address (a message's y, NeighbourState.address)."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.float64)))
+    return types.CPointer(types.float64)(address), codegen
+
+
+@jit
+def _agent_row(own, mixes, constants, parameters, outs):
+    """row_step for one agent: own, its fields, and outs, AgentState's then x_hat, are one-row."""
+    x, y, r, q, mean, cov, grad_f, phi = own
+    x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out, x_hat = outs
+    return row_step(x[0], y[0], r[0], q[0], mean[0], cov[0], grad_f[0], phi[0], *mixes,
+                    *constants, *parameters, x_out[0], y_out[0], r_out[0], q_out[0], mean_out[0],
+                    cov_out[0], grad_out[0], phi_out[0], kl_out, x_hat[0])
+
+
+@jit
+def _add_row(weight, mixes, y, r, q):
+    y_mix, r_mix, q_mix = mixes
+    for c in range(len(y)):
+        y_mix[c] += weight * y[c]
+        r_mix[c] += weight * r[c]
+    for c in range(len(q)):
+        q_mix[c] += weight * q[c]
+
+
 @jit
 def agent_row_step(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi,
                    self_weight, weights, ys, rs, qs,
@@ -155,25 +188,44 @@ def agent_row_step(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, ow
                    x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                    x_hat):
     """
-    row_step for one agent from its neighbours' rows: sum_j a_ij (y_j, r_j, q_j) first.
+    row_step for one agent from its neighbours' stacked rows: sum_j a_ij (y_j, r_j, q_j) first.
 
     The agent's fields and the outputs are one-row (1, n) arrays, as AgentState holds them (the
     outputs in its order), so that a node's step takes and makes them without a view in Python.
     """
-    y, r, q = own_y[0], own_r[0], own_q[0]
-    y_mix, r_mix, q_mix = self_weight * y, self_weight * r, self_weight * q
+    mixes = (self_weight * own_y[0], self_weight * own_r[0], self_weight * own_q[0])
     for j in range(len(weights)):
-        a = weights[j]
-        for c in range(len(y)):
-            y_mix[c] += a * ys[j, c]
-            r_mix[c] += a * rs[j, c]
-        for c in range(len(q)):
-            q_mix[c] += a * qs[j, c]
-    return row_step(own_x[0], y, r, q, own_mean[0], own_cov[0], own_grad_f[0], own_phi[0],
-                    y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows,
-                    cols, lo, hi, log_target, k, omega, gamma_x, gamma_y, delta, x_out[0],
-                    y_out[0], r_out[0], q_out[0], mean_out[0], cov_out[0], grad_out[0],
-                    phi_out[0], kl_out, x_hat[0])
+        _add_row(weights[j], mixes, ys[j], rs[j], qs[j])
+    return _agent_row((own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi),
+                      mixes, (u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                              log_target, k), (omega, gamma_x, gamma_y, delta),
+                      (x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
+                       x_hat))
+
+
+@jit
+def agent_row_step_at(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi,
+                      self_weight, weights, addresses,
+                      u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                      log_target, k, omega, gamma_x, gamma_y, delta,
+                      x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
+                      x_hat):
+    """
+    agent_row_step reading neighbour j's y, r and q where its message holds them, at addresses[j].
+
+    No stacked copy of the rows: in an agent group each message reaches some 30 listeners, and
+    stacking copied it for each. The caller keeps the messages alive (protocol Step.rows).
+    """
+    m, size = own_y.shape[1], own_q.shape[1]
+    mixes = (self_weight * own_y[0], self_weight * own_r[0], self_weight * own_q[0])
+    for j in range(len(weights)):
+        row = numba.carray(_doubles_at(addresses[j]), 2 * m + size)
+        _add_row(weights[j], mixes, row[:m], row[m:2 * m], row[2 * m:])
+    return _agent_row((own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi),
+                      mixes, (u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
+                              log_target, k), (omega, gamma_x, gamma_y, delta),
+                      (x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
+                       x_hat))
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

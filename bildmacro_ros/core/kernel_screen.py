@@ -14,6 +14,9 @@ def screen_norms(arr, start, m, out):
     out: [finite (1 or 0), max |x, x_hat|, max |y|, max |r|, max |q|, sum of q's packed entries
     squared, doubled off the diagonal (the squared Frobenius norm)]. Maxima are exact, so every
     verdict that compares one equals numpy's; the norm only decides whether to factorise.
+
+    Returns where y's first double lies, when y, r and q lie one after another there (arr is
+    contiguous), else 0: the compiled step then reads them in place (kernel_numba.py).
     """
     finite = True
     for i in range(arr.size):
@@ -22,7 +25,7 @@ def screen_norms(arr, start, m, out):
             break
     out[0] = 1.0 if finite else 0.0
     if not finite:
-        return
+        return 0
     y = start + 4
     for slot, lo, hi in ((1, start, y), (2, y, y + m), (3, y + m, y + 2 * m)):
         big = 0.0
@@ -40,3 +43,4 @@ def screen_norms(arr, start, m, out):
             big, total = max(big, abs(value)), total + value * value
         i += 1
     out[4], out[5] = big, diagonal + 2.0 * total
+    return arr.ctypes.data + arr.itemsize * y if arr.strides[0] == arr.itemsize else 0

@@ -27,7 +27,7 @@ from .plausible import Bounds
 from .rounds import CatchUp, Finish, RoundController, RoundRules, Step
 from .wire import NeighbourState
 from .writers import WriterGuard
-from ..core.bildmacro import agent_step, initial_state, reset_tracking, StepSizes
+from ..core.bildmacro import agent_step_at, initial_state, reset_tracking, StepSizes
 from ..core.faults import FaultInjector
 from ..core.metrics import recorded_rounds
 from ..core.problem import BilevelProblem
@@ -187,9 +187,9 @@ class Agent:
             return None
 
     def compute(self, step: Step):
-        """Round k's step alone (an agent group steps its ready agents in one batch instead)."""
-        return agent_step(self.problem, self.steps, self.state, step.self_weight, step.weights,
-                          *step.stacked(self.m))
+        """Round k's step alone; its messages read in place where the compiled pass found them."""
+        return agent_step_at(self.problem, self.steps, self.state, step.self_weight,
+                             step.weights, step.addresses(), lambda: step.stacked(self.m))
 
     def act(self) -> None:
         """Step every round the rules allow now, one after another."""

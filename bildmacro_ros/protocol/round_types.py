@@ -77,6 +77,16 @@ class Step:
                 np.array([g.r for g in self.rows]).reshape(n, m),
                 np.array([g.q for g in self.rows]).reshape(n, m * (m + 1) // 2))
 
+    def addresses(self) -> np.ndarray | None:
+        """
+        Return where each row's y, r and q lie (NeighbourState.address), or None if any is unknown.
+
+        What core.agent_step_at reads instead of stacked copies; the rows, which this Step
+        holds, keep that memory alive.
+        """
+        found = np.array([g.address for g in self.rows], dtype=np.int64)
+        return found if found.all() else None
+
 
 @dataclass(frozen=True)
 class CatchUp:

@@ -67,6 +67,10 @@ class NeighbourState:
     # what the compiled pass read of it (core/kernel_screen.py): max |y|, |r|, |q| and q's squared
     # Frobenius norm, for the plausibility bounds; None on the numpy path
     norms: np.ndarray | None = None
+    # where y's first double lies, with r and q after it (the same pass found them consecutive):
+    # the compiled step reads them there, the message kept alive by the step that holds it; 0:
+    # unknown (the numpy path, or an array given strided), and the rows are stacked instead
+    address: int = 0
 
 
 def same_message(a: NeighbourState, b: NeighbourState) -> bool:
@@ -111,10 +115,10 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
         raise MalformedMessage("wrong_layout",
                                f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
     # one compiled pass reads every number decoding and the bounds need (BILDMACRO_KERNEL=numba)
-    screen, norms = compiled_screen(), None
+    screen, norms, address = compiled_screen(), None, 0
     if screen is not None:
         norms = np.empty(6)
-        screen(arr, META, m, norms)
+        address = screen(arr, META, m, norms)
     finite = np.all(np.isfinite(arr)) if norms is None else norms[0] == 1.0
     if not finite:
         raise MalformedMessage("non_finite", "NaN or infinity in the payload")
@@ -133,7 +137,7 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None) ->
     y = META + 4
     return NeighbourState(int(k), int(who), arr[META:META + 2], arr[META + 2:y], arr[y:y + m],
                           arr[y + m:y + 2 * m], arr[y + 2 * m:],
-                          None if norms is None else norms[2:])
+                          None if norms is None else norms[2:], address)
 
 
 def decode_message(msg, m: int, sender: int | None = None) -> NeighbourState:

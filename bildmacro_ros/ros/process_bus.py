@@ -12,6 +12,7 @@ from .agent import problem_of
 from .messages import StateMessages
 from .topics import STATE_SUB_QOS, state_topic, watching_writers
 from ..core.bildmacro import agent_steps
+from ..core.kernel import kernel_in_use
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import decode, MalformedMessage, NeighbourState
 
@@ -123,9 +124,12 @@ class ProcessBus:
             batches.setdefault((id(agent.problem), agent.steps), []).append((agent, step))
         for batch in batches.values():
             first = batch[0][0]
-            results = agent_steps(first.problem, first.steps, [a.state for a, _ in batch],
-                                  [(s.self_weight, s.weights, *s.stacked(self.m))
-                                   for _, s in batch])
+            if kernel_in_use() == "numba":  # one by one, each reading its messages in place
+                results = [agent.compute(step) for agent, step in batch]
+            else:
+                results = agent_steps(first.problem, first.steps, [a.state for a, _ in batch],
+                                      [(s.self_weight, s.weights, *s.stacked(self.m))
+                                       for _, s in batch])
             for (agent, step), result in zip(batch, results):
                 agent.stepped(step, result)
         for node, _ in ready:

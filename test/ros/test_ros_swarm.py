@@ -70,12 +70,16 @@ def test_a_swarm_on_the_compiled_step_computes_what_simulate_computes(tmp_path, 
     assert "Traceback" not in logs and "not available" not in logs
 
 
-def test_agent_groups_equal_simulate(tmp_path):
+@pytest.mark.parametrize("kernel", ["numpy", "numba"])
+def test_agent_groups_equal_simulate(tmp_path, monkeypatch, kernel):
     """
     Several agent nodes per process on one executor give the same numbers.
 
-    Also with the tracking reset of core/faults.py on rounds 15 and 30.
+    Also with the tracking reset of core/faults.py on rounds 15 and 30. Compiled, each agent of
+    a group reads its neighbours' messages where they lie, shared by the group's listeners.
     """
+    if kernel == "numba":
+        pytest.importorskip("numba", reason="numba is not installed here")
     config = tmp_path / "reset.yaml"
     config.write_text("faults: {tracking_reset: 15}\n")
     ref = tmp_path / "simulate"
@@ -83,11 +87,13 @@ def test_agent_groups_equal_simulate(tmp_path):
                     "--log-every", 10, "--out", ref, "--no-plots", "--quiet")
     assert res.returncode == 0, res.stderr
     out = tmp_path / "grouped"
+    monkeypatch.setenv("BILDMACRO_KERNEL", kernel)  # simulate's reference stays numpy's
     res = bildmacro("swarm", "--config", config, "--agents", 7, "--iterations", 40, "--seed", 2,
                     "--log-every", 10, "--simulator", "none", "--agents-per-process", 3,
                     "--namespace", "team", "--out", out, "--no-plots")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "in 3 processes" in res.stdout
+    assert ("step: numba (BILDMACRO_KERNEL)" in res.stdout) == (kernel == "numba")
     assert_same_run(ref, out)
 
 

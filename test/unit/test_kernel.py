@@ -249,3 +249,43 @@ def test_the_compiled_steps_fields_come_in_agent_states_order():
     from bildmacro_ros.core.kernel import FIELD_ORDER
 
     assert FIELD_ORDER == tuple(f.name for f in fields(AgentState))
+
+
+def test_a_step_reads_its_neighbours_messages_in_place_as_stacked_rows(problem, monkeypatch):
+    """
+    Messages decoded by the compiled pass carry where their y, r, q lie; the step reads them there.
+
+    The rows then need no stacked copy, and the step equals the one from stacked rows, and the
+    numpy path's; where an address is unknown (numpy's decoding, a strided array), none is used.
+    """
+    from bildmacro_ros.core.bildmacro import agent_step_at
+    from bildmacro_ros.protocol.round_types import Step
+    from bildmacro_ros.protocol.wire import decode, encode
+
+    weights, state = swarm(problem, 6)
+    i, near = 2, graph.in_neighbours(weights, 2)
+
+    def messages():
+        return [decode(np.frombuffer(encode(0, j, state.x[j], state.x[j], state.y[j], state.r[j],
+                                            state.q[j]).tobytes()), problem.m, j) for j in near]
+
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    step = Step(0, weights[i, i], weights[i, near], messages(), [])
+    addresses = step.addresses()
+    assert addresses is not None and len(set(addresses)) == len(near)
+    calls = compiled_for(problem, STEPS).calls
+    stacked = step.stacked(problem.m)
+    in_place = agent_step_at(problem, STEPS, state.rows(i), step.self_weight, step.weights,
+                             addresses, lambda: pytest.fail("stacked rows were asked for"))
+    assert compiled_for(problem, STEPS).calls == calls + 1
+    compiled = agent_step(problem, STEPS, state.rows(i), step.self_weight, step.weights, *stacked)
+    for name in FIELDS:  # the same kernel arithmetic on the same numbers
+        assert np.array_equal(getattr(in_place.state, name), getattr(compiled.state, name)), name
+    monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
+    assert_same(agent_step(problem, STEPS, state.rows(i), step.self_weight, step.weights,
+                           *stacked), in_place)
+    assert Step(0, weights[i, i], weights[i, near], messages(), []).addresses() is None
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    strided = np.repeat(encode(0, near[0], state.x[near[0]], state.x[near[0]], state.y[near[0]],
+                               state.r[near[0]], state.q[near[0]]), 2)[::2]
+    assert decode(strided, problem.m, near[0]).address == 0
