@@ -151,7 +151,7 @@ def row_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
 
 @intrinsic
 def _doubles_at(typingctx, address):
-    """The float64 pointer at an integer address (a message's y, NeighbourState.address)."""
+    """Give the float64 pointer at an integer address (a message's y: NeighbourState.address)."""
     if not isinstance(address, types.Integer):
         return None
 
