@@ -145,8 +145,7 @@ def run_compiled(problem, steps, state, *inputs, how: str = "rows"):
     if compiled is None:
         return None
     try:
-        return {"rows": compiled, "agent": compiled.agent, "agent_at": compiled.agent_at,
-                "mixed": compiled.mixed}[how](state, *inputs)
+        return (compiled if how == "rows" else getattr(compiled, how))(state, *inputs)
     except Exception as exc:  # noqa: BLE001 - numba's typing and lowering errors
         if compiled.calls:  # it ran before: this is not a compiler's failure
             raise
