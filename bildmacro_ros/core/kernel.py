@@ -184,7 +184,8 @@ def prepare_kernel(problem, steps, batch: bool = False, note=None) -> float | No
     m, size = problem.m, problem.m * (problem.m + 1) // 2
     rows = SimpleNamespace(x=np.zeros((1, 2)), y=np.zeros((1, m)), r=np.zeros((1, m)),
                            q=np.tile(np.eye(m)[np.triu_indices(m)], (1, 1)), mean=np.zeros((1, m)),
-                           cov=np.zeros((1, size)), grad_f=np.zeros((1, m)), phi=np.zeros((1, m)))
+                           cov=np.zeros((1, size)), grad_f=np.zeros((1, m)), kl=np.zeros(1),
+                           phi=np.zeros((1, m)))
     try:
         compiled.agent(rows, 1.0, np.zeros(0), np.zeros((0, m)), np.zeros((0, m)),
                        np.zeros((0, size)))

@@ -142,6 +142,19 @@ def test_a_process_prepares_the_compiled_step_before_its_first_round(problem, mo
     assert compiled_for(problem, STEPS).calls == 0  # the preparation is not a step
 
 
+def test_bildmacro_simulates_preparation_compiles_the_swarms_step_too(problem, monkeypatch):
+    """What `bildmacro simulate` prepares: the batch and CSR steps, with no fall back to numpy."""
+    import warnings
+
+    from bildmacro_ros.core.kernel import kernel_in_use, prepare_kernel
+
+    monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "the compiled step is not available" would raise
+        assert prepare_kernel(problem, STEPS, batch=True) is not None
+    assert kernel_in_use() == "numba" and compiled_for(problem, STEPS).calls == 0
+
+
 def test_a_read_only_install_keeps_the_compiled_step_in_a_per_user_folder(tmp_path):
     from bildmacro_ros.core.kernel import cache_dir
 
