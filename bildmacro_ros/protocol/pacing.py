@@ -41,6 +41,7 @@ class RecorderPace:
         self.out: deque[int] = deque()
         self.held_since: float | None = None
         self.heard_at = read()  # the recorder's last word that it took more
+        self.out_since = self.heard_at  # when the oldest record out went out
         self.waived = False  # the recorder went silent while holding this agent
         self.holds = 0  # times this agent was held, for its outcome
         self.spoken = False  # the recorder has said anything: every agent's writer is up
@@ -48,6 +49,8 @@ class RecorderPace:
     def published(self, k: int) -> None:
         """Note that this agent published its round-k record."""
         if k > self.taken:
+            if not self.out:
+                self.out_since = self.read()
             self.out.append(k)
 
     def heard(self, taken: int) -> None:
@@ -68,9 +71,11 @@ class RecorderPace:
         Tell whether records are out and the recorder, though behind, still takes them.
 
         A finished agent then stays: its records die with its process. A recorder that took
-        nothing for `patience` seconds no longer keeps it.
+        nothing for `patience` seconds while records were out no longer keeps it; silent while
+        none were (records every 600 rounds), it is not behind.
         """
-        return bool(self.out) and self.read() - self.heard_at < self.patience
+        return bool(self.out) and \
+            self.read() - max(self.heard_at, self.out_since) < self.patience
 
     def may_step(self, publishes: bool) -> bool:
         """Tell whether the next round may step: one that publishes a record leaves <= lead out."""

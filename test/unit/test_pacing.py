@@ -63,6 +63,34 @@ def test_a_silent_recorder_holds_an_agent_for_its_patience_only_and_holds_it_aga
     assert step(pace, 50)
 
 
+def test_a_finished_agent_stays_while_the_recorder_may_still_take_its_last_record():
+    """
+    Its patience counts from the record that went out, not from the recorder's last word.
+
+    With sparse records (--log-every 600), the recorder says nothing for the whole run; the
+    final record's wait must not count that silence (30 agents lost theirs, and a run waited
+    out its stall timeout for a row that never came).
+    """
+    clock = Clock()
+    pace = RecorderPace(lead=3, patience=5.0, read=clock)
+    step(pace, 0)
+    pace.heard(0)
+    assert not pace.taking()  # nothing out
+    clock.t = 60.0  # a quiet run: no records between
+    pace.published(600)
+    clock.t = 64.9
+    assert pace.taking()
+    clock.t = 65.0  # the recorder took nothing for its patience since the record went out
+    assert not pace.taking()
+    pace.published(601)  # a later record does not restart the patience of the first
+    assert not pace.taking()
+    pace.heard(600)  # the recorder is taking them: 601 is waited for from this word
+    clock.t = 69.9
+    assert pace.taking()
+    clock.t = 70.0
+    assert not pace.taking()
+
+
 def test_rounds_a_catch_up_skipped_are_not_waited_for():
     """A catch-up jumps rounds whose records never go out: only records sent count as out."""
     pace = RecorderPace(lead=2, patience=5.0, read=Clock())
