@@ -49,7 +49,7 @@ def graph(agents: int) -> list[list[int]]:
 
 def isolate() -> None:
     """Isolate DDS as the tests do: loopback only, a private domain, logs in a temporary folder."""
-    from bildmacro_ros.launch_plan import one_machine_environment
+    from bildmacro_ros.dds_profiles import one_machine_environment
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))

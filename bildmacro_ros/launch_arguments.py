@@ -97,7 +97,7 @@ def plan_from_arguments(scratch: Path | None = None, **arguments: str) -> tuple[
                          "folder (bildmacro swarm refuses it too, unless --overwrite)")
     plan = plan_swarm(cfg, base, init_arrays, weight_matrix, launcher["namespace"],
                       launcher["agents_per_process"], recorders=1 if record else 0,
-                      visualiser=launcher["rviz"], run_dir=folder)
+                      visualiser=launcher["rviz"], run_dir=folder, dds_dir=scratch)
     if not launcher["parameter_services"]:
         plan.environment[PARAMETER_SERVICES] = "0"
     if folder is not None:

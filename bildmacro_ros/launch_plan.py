@@ -9,7 +9,6 @@ A pure function of its inputs, shared by `launch/swarm.launch.py` (ROS installs)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from .core.arena import Arena, misplaced
 from .core.graph import dense, in_neighbours
 from .core.metrics import default_log_every
 from .core.scenario import build_scenario, Scenario
+from .dds_profiles import one_machine_dds
 from .protocol.node_parameters import NODE_PARAMETERS
 from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_from_config
 from .scene import graph_edges
@@ -28,38 +28,6 @@ from .scene import graph_edges
 # share the cores: threads only fight), and unbuffered output so logs are whole when a node dies.
 NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "PYTHONUNBUFFERED": "1"}
-# Where Fast DDS (rmw_fastrtps) looks for an XML profile, under the names of its versions 2 and 3.
-# A plan folder's nodes (robots on separate computers) get the shipped config/fastdds.xml, which
-# keeps every datagram below the MTU: a lossy link then loses fragments that reliable QoS
-# repairs, not whole messages. One machine's swarm does not: its messages never cross a network,
-# and the profile's short heartbeat cost 6% of its rounds/s (docs/deployment.md). It gets
-# config/fastdds_one_machine.xml, whose short lease ends within 5 s the harm a killed process
-# does to its neighbours' shared memory (docs/faults.md). A profile the user set wins.
-DDS_PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
-DDS_PROFILE = "fastdds.xml"
-ONE_MACHINE_PROFILE = "fastdds_one_machine.xml"
-
-
-def dds_profile(name: str = DDS_PROFILE) -> Path | None:
-    """Return a shipped Fast DDS profile (config/<name>), wherever the package is."""
-    from .core.config import preset_dirs
-
-    return next((d / name for d in preset_dirs() if (d / name).is_file()), None)
-
-
-def user_dds_profile() -> bool:
-    """Tell whether the user set a Fast DDS profile of their own: it wins over the shipped ones."""
-    return any(os.environ.get(name) for name in DDS_PROFILE_VARIABLES)
-
-
-def one_machine_environment() -> dict:
-    """Return the DDS profile variables of a swarm on one machine: none if the user set one."""
-    profile = dds_profile(ONE_MACHINE_PROFILE)
-    if profile is None or user_dds_profile():
-        return {}
-    return {name: str(profile) for name in DDS_PROFILE_VARIABLES}
-
-
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
 PARAMETER_SERVICES = "BILDMACRO_PARAMETER_SERVICES"
 
@@ -220,7 +188,7 @@ def plan_robots(scenario: Scenario, base_dir: Path | None, ns: str,
 def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
                namespace: str = "", agents_per_process: int = 1, recorders: int = 0,
                record_every: int | None = None, visualiser: bool = False,
-               run_dir: Path | None = None) -> SwarmPlan:
+               run_dir: Path | None = None, dds_dir: Path | None = None) -> SwarmPlan:
     """
     Return the whole swarm: graph, weights, initial state and one node spec per agent.
 
@@ -228,7 +196,8 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
     is how 50+ agents fit on one machine. recorders counts the recorders every agent waits for
     before its first round; with recorders, agents publish records every record_every rounds
     (default about K/1000, as `bildmacro simulate` logs). With run_dir, agents keep their
-    checkpoints and write their outcomes there (run_dir/checkpoints, run_dir/outcomes).
+    checkpoints and write their outcomes there (run_dir/checkpoints, run_dir/outcomes). The run's
+    Fast DDS profile goes into dds_dir, or run_dir (dds_profiles.py); with neither: the shipped.
     """
     if agents_per_process < 1:
         raise ValueError(f"agents_per_process must be >= 1, got {agents_per_process}")
@@ -259,9 +228,13 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
             readers = {group_of[j] for j in range(len(agents)) if j != i
                        and w[j, i] > 0} - {group_of[i]}
             spec.parameters["listeners"] = len(readers)
+    robots = plan_robots(scenario, base_dir, ns, visualiser)
+    # every process of the run is a participant, and the launcher's (the recorder) one more
+    dds_environment, dds_files = one_machine_dds(len(processes) + len(robots) + 1,
+                                                 dds_dir or run_dir)
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns,
-                     robots=plan_robots(scenario, base_dir, ns, visualiser),
-                     environment={**NODE_ENVIRONMENT, **one_machine_environment()})
+                     robots=robots, environment={**NODE_ENVIRONMENT, **dds_environment},
+                     files=dds_files)
 
 
 def params_yaml(specs: list[NodeSpec]) -> str:

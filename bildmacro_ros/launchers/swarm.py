@@ -18,7 +18,8 @@ from .session import METHOD, RecorderSession
 from .summary import SwarmSummary
 from ..core.kernel import prepare_kernel
 from ..core.metrics import default_log_every
-from ..launch_plan import DDS_PROFILE_VARIABLES, plan_swarm
+from ..dds_profiles import DDS_PROFILE_VARIABLES
+from ..launch_plan import plan_swarm
 from ..progress import Progress
 from ..ros.lifecycle import StopRequests
 from ..run_folder import prepare_swarm_folder, RunWriter

@@ -2,6 +2,7 @@
 """Real agent nodes in separate processes over real DDS (loopback, this run's own domain)."""
 
 import json
+import os
 from pathlib import Path
 import signal
 import subprocess
@@ -293,3 +294,37 @@ def test_unparseable_ros_arguments():
     res = agent(*AGENT_0, "target:={type: oops")
     assert res.returncode == 2 and "could not start ROS" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_swarm_finds_itself_past_rmws_32_participants(tmp_path):
+    """
+    Participants past the 32nd on the machine find each other (LOCALHOST discovery).
+
+    rmw_fastrtps announces a participant to the first 32 participants' ports only; here the
+    first 28 ports are taken, so the launcher and 7 agent processes, all neighbours, get slots
+    28 to 35, and four agents sit past 32. Before the run's profile listed those ports, they
+    waited for each other until the stall timeout (as 9 of a 40-process swarm did).
+    """
+    import socket
+
+    from bildmacro_ros.dds_profiles import discovery_port
+
+    domain = int(os.environ["ROS_DOMAIN_ID"])
+    taken = []
+    try:
+        for slot in range(28):  # Fast DDS moves a participant on to the next free port pair
+            for port in (discovery_port(domain, slot), discovery_port(domain, slot) + 1):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.bind(("0.0.0.0", port))
+                taken.append(sock)
+        out = tmp_path / "swarm"
+        res = bildmacro("swarm", "--agents", 7, "--iterations", 20, "--edge-probability", 1.0,
+                        "--log-every", 10, "--simulator", "none", "--stall-timeout", 40,
+                        "--out", out, "--no-plots", "--quiet", timeout=200)
+    finally:
+        for sock in taken:
+            sock.close()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "finished after 20/20 rounds" in res.stdout
+    logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
+    assert "discovery incomplete" not in logs

@@ -12,10 +12,10 @@ from bildmacro_ros.cli import main as cli_main
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.core.graph import is_strongly_connected
 from bildmacro_ros.core.scenario import build_scenario
+from bildmacro_ros.dds_profiles import DDS_PROFILE_VARIABLES, discovery_port
 from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import (DDS_PROFILE_VARIABLES, missing_executables,
-                                       params_file_content, plan_swarm)
+from bildmacro_ros.launch_plan import missing_executables, params_file_content, plan_swarm
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
@@ -310,6 +310,46 @@ def test_a_swarm_on_one_machine_gets_the_short_lease_unless_the_user_set_a_profi
         assert writer.find(f"p:times/p:{period}/p:nanosec", ns).text == "50000000"
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
     assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(cfg).environment)
+
+
+def test_a_runs_profile_lists_the_discovery_ports_beyond_rmws_first_32(monkeypatch, tmp_path):
+    """
+    rmw_fastrtps's LOCALHOST discovery announces to the first 32 participants' ports only.
+
+    A run's own copy of the profile lists the ports after those as initial peers, for twice its
+    processes: its participants find each other however many there are on the machine.
+    """
+    for name in DDS_PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROS_DOMAIN_ID", "42")
+    cfg = validate({"agents": 40, "iterations": 10})
+    plan = plan_swarm(cfg, recorders=1, run_dir=tmp_path, agents_per_process=4)
+    path = str(tmp_path / "fastdds_one_machine.xml")
+    assert {plan.environment[name] for name in DDS_PROFILE_VARIABLES} == {path}
+    ns = {"p": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    root = ElementTree.fromstring(plan.files[path])
+    (profile,) = root.findall("p:participant", ns)
+    peers = profile.findall("p:rtps/p:builtin/p:initialPeersList/p:locator/p:udpv4", ns)
+    assert {peer.find("p:address", ns).text for peer in peers} == {"127.0.0.1"}
+    # ten groups of four, the robots' processes and the launcher's
+    participants = len(plan.processes) + len(plan.robots) + 1
+    assert len(plan.processes) == 10 and participants > 10
+    # slot 32 of domain 42 hears on 7400 + 250 * 42 + 10 + 2 * 32, and so on
+    assert [int(peer.find("p:port", ns).text) for peer in peers] == \
+        [17910 + 64 + 2 * slot for slot in range(2 * participants)]
+    assert discovery_port(42, 32) == 17974
+    # the rest is the shipped profile's, untouched
+    discovery = profile.find("p:rtps/p:builtin/p:discovery_config", ns)
+    assert discovery.find("p:leaseDuration/p:sec", ns).text == "5"
+    (writer,) = root.findall("p:data_writer", ns)
+    assert writer.find("p:qos/p:disable_heartbeat_piggyback", ns).text == "true"
+    assert plan_swarm(cfg).files == {}  # without a run folder, the shipped profile
+    # ros2 launch: in the record:= folder, or without one in the launch's scratch folder
+    for scratch, record in ((tmp_path / "scratch", ""), (None, str(tmp_path / "run"))):
+        plan, _ = plan_from_arguments(scratch, agents="3", record=record)
+        written = (scratch or tmp_path / "run") / "fastdds_one_machine.xml"
+        assert plan.environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(written)
+        assert "<initialPeersList>" in plan.files[str(written)]
 
 
 def test_a_sparse_graph_reaches_the_nodes_as_dense_rows():
