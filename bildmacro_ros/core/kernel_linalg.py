@@ -3,8 +3,8 @@
 The compiled step's linear algebra (numba): z = P_{>=omega}[q]^{-1} rhs from q's packed row.
 
 numba's cache checks the source of the file a cached function is defined in, not of the files it
-calls: after editing this file, delete core/__pycache__'s kernel_numba.* (or the per-user cache)
-so that kernel_numba's functions are compiled again with it.
+calls: kernel.drop_stale_cache deletes kernel_numba's cached functions when this file changes (a
+cache in NUMBA_CACHE_DIR is yours to clear).
 """
 
 import llvmlite.binding as llvm

@@ -25,7 +25,8 @@ class ProcessBus:
     subscribed once per process, decoded once, and fanned out. Every agent still publishes on
     DDS, for remote agents, the recorder and RViz. `run` is one loop: it files the queued
     messages, asks each agent they reached for its next step, steps the ready agents of one model
-    in one batched core call (each row equal to its agent's own step to rounding), sends what
+    (numpy's path: in one batched core call, each row equal to its agent's own step to rounding;
+    compiled: one by one, each reading its messages where they lie), sends what
     they produced and queues their new rounds, until every agent waits. Agents of one model
     share one BilevelProblem; each message is checked for plausibility once per distinct bounds.
     """
