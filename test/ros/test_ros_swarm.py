@@ -315,7 +315,7 @@ def test_a_swarm_finds_itself_past_rmws_32_participants(tmp_path):
         for slot in range(28):  # Fast DDS moves a participant on to the next free port pair
             for port in (discovery_port(domain, slot), discovery_port(domain, slot) + 1):
                 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sock.bind(("0.0.0.0", port))
+                sock.bind(("127.0.0.1", port))
                 taken.append(sock)
         out = tmp_path / "swarm"
         res = bildmacro("swarm", "--agents", 7, "--iterations", 20, "--edge-probability", 1.0,
