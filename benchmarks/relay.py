@@ -7,7 +7,8 @@ The floor under the swarm's rounds/s: processes that only relay a neighbour mess
 One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
 each round a process publishes one message of the agents' size and layout (1331 float64 in a
 Float64MultiArray, 10.7 kB, serialized as the agents send it) with the agents' QoS and Fast DDS
-profile (config/fastdds_one_machine.xml, unless you set one), and waits until it holds round k
+profile (config/fastdds_one_machine.xml, unless you set one) and scheduling (batch jobs, unless
+BILDMACRO_AGENT_SCHEDULING says otherwise), and waits until it holds round k
 from every in-neighbour. Nothing is computed, so the rate is what DDS, the executor and Python
 cost on this machine. Three ways to wait:
 
@@ -50,12 +51,15 @@ def graph(agents: int) -> list[list[int]]:
 def isolate() -> None:
     """Isolate DDS as the tests do: loopback only, a private domain, logs in a temporary folder."""
     from bildmacro_ros.dds_profiles import one_machine_environment
+    from bildmacro_ros.launch_plan import AGENT_SCHEDULING
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
     # the Fast DDS profile the swarm's agents get on one machine, so that the floor is theirs
     os.environ.update(one_machine_environment())
+    # and the agents' scheduling: batch jobs unless the environment says otherwise
+    os.environ.setdefault(AGENT_SCHEDULING, "batch")
 
 
 def run(agents: int, rounds: int, executor: str) -> dict:
@@ -93,10 +97,12 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     from std_msgs.msg import Float64MultiArray
     import numpy as np
 
+    from bildmacro_ros.launch_plan import schedule_agent
     from bildmacro_ros.ros.messages import StateMessages
     from bildmacro_ros.ros.topics import (QUIET_PUB, QUIET_SUB, STATE_QOS, STATE_SUB_QOS,
                                           state_topic)
 
+    schedule_agent()  # as an agent process of a swarm on one machine, before DDS's threads start
     rclpy.init()
     node = Node(f"relay_{agent}", start_parameter_services=False)
     messages = StateMessages(49)

@@ -22,7 +22,7 @@ from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
 from .dds_profiles import DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, user_dds_profile
 from .gazebo import write_gazebo
-from .launch_plan import NodeSpec, params_yaml, plan_swarm, SwarmPlan
+from .launch_plan import AGENT_SCHEDULING, NodeSpec, params_yaml, plan_swarm, SwarmPlan
 from .protocol.parameters import parameters_from_config
 from .run_folder import INPUT_FILES, write_inputs
 
@@ -131,6 +131,8 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
                           "pip": f"bildmacro robot --plan PLAN --id {i}",
                           "ros": f"ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:={i}"})
     environment = dict(plan.environment)
+    # a robot's agent is alone on its computer: it preempts nobody's work of its own kind
+    environment.pop(AGENT_SCHEDULING, None)
     shutil.copyfile(profile, out / DDS_PROFILE)  # the robots' copy, named relative to the folder
     environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
     every = plan.agents[0].parameters["record_every"]

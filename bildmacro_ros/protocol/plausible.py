@@ -49,15 +49,15 @@ class Bounds:
     def of(cls, m: int, omega: float, gamma_y: float, initial_y: float = 0.0) -> "Bounds":
         return cls(m, float(omega), float(gamma_y), max(float(initial_y), INITIAL_Y))
 
-    @property
+    @cached_property
     def r(self) -> float:
         return SAFETY * GRADIENT
 
-    @property
+    @cached_property
     def q(self) -> float:
         return SAFETY * (1 + self.omega)
 
-    @property
+    @cached_property
     def q_floor(self) -> float:
         """Return how far below 0 an honest q's smallest eigenvalue may lie."""
         return SAFETY * np.sqrt(self.m) * (1 + self.omega)

@@ -23,12 +23,13 @@ from .messages import pose_of, pose_stamped, StateMessages
 from .parameters import read_agent_setup
 from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_SUB,
                      RECORD_QOS, record_topic, recorder_progress_topic, STATE_QOS, STATE_SUB_QOS,
-                     state_topic, STREAM_SUB_QOS, swarm_pose_topic, watching_writers,
-                     WAYPOINT_QOS, waypoint_topic, writers_of)
+                     state_topic, STREAM_SUB_QOS, swarm_pose_topic, watching_readers,
+                     watching_writers, WAYPOINT_QOS, waypoint_topic, writers_of)
 from ..core.kernel import prepare_kernel
 from ..core.scenario import build_problem
+from ..launch_plan import schedule_agent
 from ..protocol.agent import Agent
-from ..protocol.outbox import Notice, Publish, Waypoint
+from ..protocol.outbox import Notice, Publish, Unheard, Waypoint
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import MalformedMessage
 
@@ -70,9 +71,13 @@ class AgentNode(Node):
         self.record_pub = self.create_publisher(Float64MultiArray, record_topic(i), RECORD_QOS,
                                                 event_callbacks=QUIET_PUB) \
             if self.agent.recorded else None
-        self.waypoint_pub, self.projected_pub = (
-            self.create_publisher(PoseStamped, topic, WAYPOINT_QOS, event_callbacks=QUIET_PUB)
-            for topic in (waypoint_topic(i), projected_topic(i)))
+        # the waypoint, then the projected point: (publisher, the point held while nobody reads)
+        self.points = []
+        for n, topic in enumerate((waypoint_topic(i), projected_topic(i))):
+            callbacks = watching_readers(lambda n=n: self._on_point_reader(n))
+            self.points.append((self.create_publisher(PoseStamped, topic, WAYPOINT_QOS,
+                                                      event_callbacks=callbacks), Unheard()))
+        self.waypoint_pub = self.points[0][0]
         self.topics = {"state": self.state_pub, "record": self.record_pub}
         self.subs = {}  # in a group, the bus subscribes once per process to each remote neighbour
         if bus is None:
@@ -182,9 +187,8 @@ class AgentNode(Node):
                 if out.payload is not None:
                     payloads.append(out.payload)
             elif isinstance(out, Waypoint):
-                stamp, frame = self.get_clock().now().to_msg(), self.agent.settings.frame_id
-                self.waypoint_pub.publish(pose_stamped(stamp, frame, out.x))
-                self.projected_pub.publish(pose_stamped(stamp, frame, out.x_hat))
+                self._send_point(0, out.x)
+                self._send_point(1, out.x_hat)
             elif isinstance(out, Notice) and out.level == "warning":
                 self.get_logger().warning(out.text)  # rclpy ties a call site to one severity
             elif isinstance(out, Notice):
@@ -194,6 +198,18 @@ class AgentNode(Node):
             self.destroy_timer(self.tick_timer)
             self.ack_timer = self.create_timer(0.02, self._await_acks)
         return payloads
+
+    def _send_point(self, n: int, xy) -> None:
+        """Publish points[n]'s newest point, stamped now, if a subscriber is there to read it."""
+        pub, unheard = self.points[n]
+        if unheard.offer(xy, pub.get_subscription_count()) is not None:
+            pub.publish(pose_stamped(self.get_clock().now().to_msg(),
+                                     self.agent.settings.frame_id, xy))
+
+    def _on_point_reader(self, n: int) -> None:
+        held = self.points[n][1].matched()
+        if held is not None:
+            self._send_point(n, held)
 
     def _await_acks(self):
         # neighbours may still need this agent's last rounds, the recorder its last record, and
@@ -216,6 +232,7 @@ def agents_done(nodes) -> list[Future]:
 
 def main() -> int:
     """Run one agent: `ros2 run bildmacro_ros agent --ros-args -p agent_id:=3 ...`."""
+    schedule_agent()  # before ROS starts its threads, which inherit it
     return run_nodes(lambda: [AgentNode()], agents_done)
 
 

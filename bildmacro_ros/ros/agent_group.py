@@ -9,6 +9,7 @@ from .agent import AgentNode, agents_done
 from .lifecycle import parameter_services, run_nodes
 from .parameters import read_parameters
 from .process_bus import ProcessBus
+from ..launch_plan import schedule_agent
 from ..protocol.node_parameters import AGENT_GROUP_PARAMETERS
 from ..protocol.parameters import ParameterError
 
@@ -30,6 +31,7 @@ def main() -> int:
         bus.connect()
         return [helper] + agents
 
+    schedule_agent()  # before ROS starts its threads, which inherit it
     return run_nodes(make, agents_done)
 
 

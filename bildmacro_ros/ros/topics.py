@@ -132,6 +132,11 @@ def watching_writers(on_change) -> SubscriptionEventCallbacks:
     return SubscriptionEventCallbacks(use_default_callbacks=False, matched=lambda _: on_change())
 
 
+def watching_readers(on_change) -> PublisherEventCallbacks:
+    """Event callbacks that call on_change() whenever a reader matches or leaves, and no other."""
+    return PublisherEventCallbacks(use_default_callbacks=False, matched=lambda _: on_change())
+
+
 def writers_of(node, subscription) -> tuple[int, list[Writer]]:
     """
     Return the writers on a subscription's topic: the DDS matched count and the ROS graph's list.

@@ -328,3 +328,52 @@ def test_a_swarm_finds_itself_past_rmws_32_participants(tmp_path):
     assert "finished after 20/20 rounds" in res.stdout
     logs = "".join(p.read_text() for p in (out / "logs").glob("*.log"))
     assert "discovery incomplete" not in logs
+
+
+def test_a_waypoint_nobody_reads_is_held_and_reaches_a_subscriber_that_comes_later():
+    """
+    An agent builds its waypoint and projected point only for a subscriber (outbox.Unheard).
+
+    Agent 0 starts round 0 with nobody on either topic, so both points are held; they must still
+    reach RViz or a robot that subscribes later, as the transient-local topics promise.
+    """
+    from geometry_msgs.msg import PoseStamped
+
+    from bildmacro_ros.ros.topics import STATE_SUB_QOS, WAYPOINT_QOS
+
+    # its neighbours never come: round 0 starts after 0.5 s and then waits for them for ever
+    params = [p for p in AGENT_0 if not p.startswith("iterations")] + [
+        "iterations:=5", "startup_timeout:=0.5", "deadline:=0.0", "arena_centre:=[2.0, 1.0]",
+        "arena_size:=[4.0, 2.0]"]
+    proc = subprocess.Popen(agent_command(*params), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+    class Late(Node):
+        def __init__(self, context):
+            super().__init__("late_subscriber", context=context)
+            self.rounds, self.points = [], {}
+            # round 0's state, sent after its waypoint in the same round: the point is held now
+            self.create_subscription(Float64MultiArray, "agent_0/state",
+                                     lambda m: self.rounds.append(m.data[0]), STATE_SUB_QOS)
+
+        def subscribe(self):
+            for topic in ("agent_0/waypoint", "agent_0/x_hat"):
+                self.create_subscription(PoseStamped, topic, lambda m, t=topic: self.points.update(
+                    {t: (m.pose.position.x, m.pose.position.y, m.header.frame_id)}), WAYPOINT_QOS)
+
+    try:
+        with spinning(Late) as late:
+            deadline = time.monotonic() + 60
+            while not late.rounds and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert late.rounds == [0.0], proc.stderr.read() if proc.poll() is not None else ""
+            late.subscribe()
+            deadline = time.monotonic() + 20
+            while len(late.points) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    # x_0^0 = (0.1, -0.2) of C, the arena 4 m x 2 m around (2, 1): (2.2, 0.8) in the lab
+    assert late.points.get("agent_0/waypoint") == pytest.approx((2.2, 0.8, "map"))
+    assert "agent_0/x_hat" in late.points

@@ -21,7 +21,7 @@ from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.dds_profiles import DDS_PROFILE_VARIABLES
 from bildmacro_ros.launch_arguments import robot_launch_arguments
-from bildmacro_ros.launch_plan import plan_swarm
+from bildmacro_ros.launch_plan import AGENT_SCHEDULING, plan_swarm
 from bildmacro_ros.plan_folder import read_plan, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.recorder import Recorder
@@ -142,6 +142,8 @@ def test_a_plans_nodes_get_the_dds_profile_unless_the_user_set_one(tmp_path, mon
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/etc/my.xml")
     mine = read_plan(folder).environment
     assert not set(DDS_PROFILE_VARIABLES) & set(mine) and mine["OPENBLAS_NUM_THREADS"] == "1"
+    # a robot's agent, alone on its computer, is no batch job (launch_plan.schedule_agent)
+    assert AGENT_SCHEDULING not in env and AGENT_SCHEDULING not in mine
     # and so do a swarm's on one machine
     assert not set(DDS_PROFILE_VARIABLES) & set(plan_swarm(*load_config("demo")).environment)
 

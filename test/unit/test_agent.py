@@ -13,7 +13,7 @@ from bildmacro_ros.core.config import validate
 from bildmacro_ros.launch_plan import plan_swarm
 from bildmacro_ros.protocol.agent import Agent
 from bildmacro_ros.protocol.checkpoint import checkpoint_path, load_checkpoint
-from bildmacro_ros.protocol.outbox import Notice, Publish, Waypoint
+from bildmacro_ros.protocol.outbox import Notice, Publish, Unheard, Waypoint
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.wire import decode, encode
 
@@ -287,6 +287,15 @@ def test_ctrl_c_keeps_the_round_reached_and_reports_it(plan, tmp_path):
     assert k == a.rounds.k >= 3 and np.array_equal(saved.q, a.state.q)
     assert a.outcome.rounds == k and not a.outcome.finished
     assert (tmp_path / "o" / "agent_0.json").is_file()
+
+
+def test_a_point_nobody_reads_is_held_the_newest_only_and_given_to_the_first_reader():
+    unheard = Unheard()
+    assert unheard.offer("x0", listeners=0) is None and unheard.offer("x1", listeners=0) is None
+    assert unheard.matched() == "x1" and unheard.matched() is None  # once, the newest
+    assert unheard.offer("x2", listeners=1) == "x2" and unheard.matched() is None  # it went out
+    unheard.offer("x3", listeners=0)
+    assert unheard.offer("x4", listeners=2) == "x4" and unheard.matched() is None  # superseded
 
 
 def test_waypoints_go_out_at_the_robots_rate_the_newest_within_a_period(plan):

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The launch plan both front ends share: graph, weights, per-agent parameters, seeds."""
 
+import os
 from pathlib import Path
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 
 import numpy as np
@@ -15,7 +18,8 @@ from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.dds_profiles import DDS_PROFILE_VARIABLES, discovery_port
 from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import missing_executables, params_file_content, plan_swarm
+from bildmacro_ros.launch_plan import (AGENT_SCHEDULING, missing_executables, params_file_content,
+                                       plan_swarm)
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
 
@@ -359,3 +363,32 @@ def test_a_sparse_graph_reaches_the_nodes_as_dense_rows():
     assert isinstance(plan.scenario.weights, np.ndarray)
     assert np.array_equal(plan.scenario.weights, sparse_weights.toarray())
     assert np.array_equal(weights_from_parameters(plan), sparse_weights.toarray())
+
+
+SCHEDULED = """
+import os, threading
+from bildmacro_ros.launch_plan import schedule_agent
+became = schedule_agent()
+policies = []
+thread = threading.Thread(target=lambda: policies.append(os.sched_getscheduler(0)))
+thread.start()
+thread.join()
+print(became, os.sched_getscheduler(0) == os.SCHED_BATCH, policies[0] == os.SCHED_BATCH)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux's scheduling policies")
+@pytest.mark.parametrize("asked,batch", [("batch", True), ("normal", False), (None, False)])
+def test_an_agent_process_runs_as_a_batch_job_when_its_swarm_asks(monkeypatch, asked, batch):
+    env = {name: value for name, value in os.environ.items() if name != AGENT_SCHEDULING}
+    if asked is not None:
+        env[AGENT_SCHEDULING] = asked
+    out = subprocess.run([sys.executable, "-c", SCHEDULED], env=env, cwd=ROOT, text=True,
+                         capture_output=True, check=True).stdout.split()
+    # the process, and a thread it starts after (as rclpy's and DDS's are)
+    assert out == [str(batch)] * 3
+    # a swarm on one machine asks for it, unless the user chose for it
+    monkeypatch.delenv(AGENT_SCHEDULING, raising=False)
+    assert plan_swarm(validate({"agents": 3})).environment[AGENT_SCHEDULING] == "batch"
+    monkeypatch.setenv(AGENT_SCHEDULING, "normal")
+    assert plan_swarm(validate({"agents": 3})).environment[AGENT_SCHEDULING] == "normal"
