@@ -2,14 +2,12 @@
 """
 One agent's step (6)-(9) compiled with numba: `local_step` row by row, without numpy's calls.
 
-An agent's step is about a hundred numpy calls on arrays of 2 to 1 681 numbers, each costing a
-microsecond or more of overhead; compiled, it is the arithmetic alone. `core/bildmacro.py`'s
-numpy path stays the reference, and tests hold the two to the same rows. With it comes one pass
-over a neighbour message's numbers (core/kernel_screen.py, for protocol/wire.py). Chosen by the
-environment variable BILDMACRO_KERNEL: `numpy` (the default: each process pays numba's import,
-and over DDS an agent's round is mostly its neighbours' messages, so 10 agents gain 1.4-1.6x, while
-short runs lose their start-up; docs/speed.md) or `numba`. Without numba, or when it fails to
-compile, one warning and the numpy path.
+A hundred numpy calls on arrays of 2 to 1 681 numbers, each a microsecond or more of overhead,
+become the arithmetic alone; numpy's path (core/bildmacro.py) stays the reference, and tests hold
+the two to the same rows. With it comes one pass over a neighbour message's numbers
+(core/kernel_screen.py). BILDMACRO_KERNEL chooses: `numpy` (the default: each process pays
+numba's import, and short runs lose their start-up; docs/speed.md) or `numba`. Without numba, or
+when it fails to compile, one warning and the numpy path.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ KERNEL_VARIABLE = "BILDMACRO_KERNEL"
 KERNELS = ("numpy", "numba")
 _COMPILED = {}  # "step": the compiled function, once made; None: numba cannot be used here
 _STEPS = weakref.WeakKeyDictionary()  # problem -> {StepSizes: CompiledStep}
+_CHOICES: dict = {}  # BILDMACRO_KERNEL's value as set -> the kernel it asks for
 _LAST = [None]  # the last (problem, steps, CompiledStep): found by identity, not by hashing
 BATCH = 8  # rows of the batch that compiles the swarm's step
 KERNEL_DEPENDENCIES = ("kernel_linalg.py", "family.py")  # files kernel_numba.py calls into
@@ -36,9 +35,13 @@ FIELD_ORDER = ("x", "y", "r", "q", "mean", "cov", "grad_f", "kl", "phi")  # Agen
 
 def kernel_choice() -> str:
     """Return the kernel BILDMACRO_KERNEL asks for (numpy unless it says numba)."""
-    choice = os.environ.get(KERNEL_VARIABLE, "numpy").strip().lower() or "numpy"
-    if choice not in KERNELS:
-        raise ValueError(f"{KERNEL_VARIABLE}={choice!r}: choose one of {', '.join(KERNELS)}")
+    raw = os.environ.get(KERNEL_VARIABLE)
+    choice = _CHOICES.get(raw)  # asked with every message and step: the variable parsed once
+    if choice is None:
+        choice = (raw or "numpy").strip().lower() or "numpy"
+        if choice not in KERNELS:
+            raise ValueError(f"{KERNEL_VARIABLE}={choice!r}: choose one of {', '.join(KERNELS)}")
+        _CHOICES[raw] = choice
     return choice
 
 
@@ -244,8 +247,7 @@ class CompiledStep:
         """
         Return agent_step's (fields, x_hat, clipped) for one agent's row and its neighbours'.
 
-        A node's every round: the Python here is a third of the compiled step's time, so the
-        outputs are made from shapes known in advance and the rows passed as they are.
+        A node's every round: the outputs are made from shapes known in advance.
         """
         c = np.ascontiguousarray
         y, r, q = c(y, dtype=float), c(r, dtype=float), c(q, dtype=float)

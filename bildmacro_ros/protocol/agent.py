@@ -116,8 +116,7 @@ class Agent:
         """
         File a decoded neighbour message; act() then does what it allows.
 
-        verdict: its plausibility (None, or why not), from a bus that checked it for all its
-        agents; True: check it here.
+        verdict: its plausibility (None, or why not) from a bus that checked it; True: check here.
         """
         self.guard.heard(msg.sender, self.read())
         reason = self.bounds.check(msg) if verdict is True else verdict
@@ -297,4 +296,5 @@ class Agent:
         if status == "equivocation":
             self.outbox.sighting(self.id, self.guard.equivocation(msg.sender, msg.iteration,
                                                                   self.rounds.k))
-        self._filed(msg.sender, status)
+        if status != "accepted":  # nothing to say of the usual case, met per message and listener
+            self._filed(msg.sender, status)

@@ -34,6 +34,8 @@ class RunningClock:
 
     def now(self) -> float:
         t = self.read()
-        self.stopped += max(t - self.last - self.stall, 0.0)
+        gap = t - self.last
+        if gap > self.stall:
+            self.stopped += gap - self.stall
         self.last = t
         return t - self.stopped

@@ -27,12 +27,13 @@ class FaultyLink:
     def __init__(self, injector: FaultInjector, receiver: int,
                  read: Callable[[], float] = time.monotonic):
         self.injector, self.receiver, self.read = injector, receiver, read
+        self.active = injector.active  # asked with every message
         self.delayed: list = []  # (due time, sequence, message): a heap
         self.sequence = itertools.count()
 
     def admit(self, msg: NeighbourState) -> str:
         """'now' (hand it on), 'lost', or 'later' (due() hands it on once its delay has passed)."""
-        if not self.injector.active:
+        if not self.active:
             return "now"
         if self.injector.lost(msg.sender, self.receiver, msg.iteration):
             return "lost"

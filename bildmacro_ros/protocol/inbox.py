@@ -22,6 +22,7 @@ class Inbox:
 
     def __init__(self, neighbours, m: int):
         self.neighbours = tuple(int(j) for j in neighbours)
+        self.members = frozenset(self.neighbours)  # asked with every message
         self.m = m
         self.rounds: dict[int, dict[int, NeighbourState]] = {}
         self.dropped: Counter[str] = Counter()
@@ -29,7 +30,7 @@ class Inbox:
 
     def offer(self, sender: int, data, current: int, label: str | None = None) -> str:
         """File one message; returns 'accepted' or the reason it was dropped."""
-        if sender not in self.neighbours:
+        if sender not in self.members:
             return self.reject("not_a_neighbour")
         try:
             msg = decode(data, self.m, sender, label)
@@ -40,14 +41,16 @@ class Inbox:
     def offer_decoded(self, msg: NeighbourState, current: int) -> str:
         """File a message that decode() already accepted (shared by the agents of one process)."""
         sender = msg.sender
-        if sender not in self.neighbours:
+        if sender not in self.members:
             return self.reject("not_a_neighbour")
         if msg.iteration < current:
             return self.reject("stale")
         if msg.iteration > current + MAX_AHEAD:
             return self.reject("too_far_ahead")
-        slot = self.rounds.setdefault(msg.iteration, {})
-        if sender in slot:
+        slot = self.rounds.get(msg.iteration)
+        if slot is None:
+            slot = self.rounds[msg.iteration] = {}
+        elif sender in slot:
             return self.reject("duplicate" if same_message(slot[sender], msg) else "equivocation")
         slot[sender] = msg
         self.accepted += 1

@@ -84,8 +84,8 @@ class Step:
         What core.agent_step_at reads instead of stacked copies; the rows, which this Step
         holds, keep that memory alive.
         """
-        found = np.array([g.address for g in self.rows], dtype=np.int64)
-        return found if found.all() else None
+        found = [g.address for g in self.rows]
+        return None if 0 in found else np.array(found, dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class RoundController:
         got = self.inbox.take(self.k)
         if late:
             self._note_late(late)
-        dead = set(self.dead)
+        dead = set(self.dead) if self.dead_count else set()
         if late or dead:
             stale = {j: r.last_used for j, r in self.neighbours.items() if r.last_used is not None}
             self_weight, weights, rows = mix_inputs(self.order, self.self_weight, self.weights,

@@ -11,6 +11,7 @@ import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
+from ..core.kernel import compiled_screen
 from ..protocol.wire import (decode, decode_message, encode, layout_label, MalformedMessage,
                              message_length, NeighbourState)
 
@@ -27,7 +28,7 @@ class StateMessages:
     """
 
     def __init__(self, m: int):
-        self.m = m
+        self.m, self.screen = m, None
         self.length = message_length(m)
         # one labelled dimension: rclpy builds a Python object per dimension of a message it
         # converts
@@ -69,8 +70,10 @@ class StateMessages:
     def read(self, data: bytes, sender: int | None = None) -> NeighbourState:
         """Decode a serialized message (raises MalformedMessage with the reason)."""
         if self._ours(data):  # our layout: the label is in the prefix
+            # the compiled pass, once there is one: asked for only until then
+            self.screen = self.screen or compiled_screen()
             return decode(np.frombuffer(data, dtype=np.float64, offset=len(self.prefix)), self.m,
-                          sender)
+                          sender, screen=self.screen)
         try:
             msg = deserialize_message(data, Float64MultiArray)
         except Exception as exc:  # noqa: BLE001 - whatever the bytes were, not the message

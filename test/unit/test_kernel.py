@@ -12,7 +12,7 @@ import pytest
 from bildmacro_ros.core import graph
 from bildmacro_ros.core.bildmacro import (agent_step, agent_steps, AgentState, initial_state,
                                           local_step, Mixer, swarm_step)
-from bildmacro_ros.core.kernel import compiled_for, kernel_choice, KERNEL_VARIABLE
+from bildmacro_ros.core.kernel import compiled_for, kernel_choice, KERNEL_VARIABLE, prepare_kernel
 from bildmacro_ros.core.symmetric import pack, unpack
 from test_bildmacro import STEPS, swarm  # noqa: I100, I201 - a test module beside this one
 
@@ -132,7 +132,7 @@ def test_a_nodes_compiled_step_from_its_neighbours_rows_is_the_numpy_one(problem
 
 
 def test_a_process_prepares_the_compiled_step_before_its_first_round(problem, monkeypatch):
-    from bildmacro_ros.core.kernel import kernel_in_use, prepare_kernel
+    from bildmacro_ros.core.kernel import kernel_in_use
 
     monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
     assert prepare_kernel(problem, STEPS) is None and kernel_in_use() == "numpy"
@@ -283,6 +283,7 @@ def test_a_step_reads_its_neighbours_messages_in_place_as_stacked_rows(problem, 
                                             state.q[j]).tobytes()), problem.m, j) for j in near]
 
     monkeypatch.setenv(KERNEL_VARIABLE, "numba")
+    prepare_kernel(problem, STEPS)  # as a node does before its first message (alone, it is made)
     step = Step(0, weights[i, i], weights[i, near], messages(), [])
     addresses = step.addresses()
     assert addresses is not None and len(set(addresses)) == len(near)
@@ -301,4 +302,6 @@ def test_a_step_reads_its_neighbours_messages_in_place_as_stacked_rows(problem, 
     monkeypatch.setenv(KERNEL_VARIABLE, "numba")
     strided = np.repeat(encode(0, near[0], state.x[near[0]], state.x[near[0]], state.y[near[0]],
                                state.r[near[0]], state.q[near[0]]), 2)[::2]
-    assert decode(strided, problem.m, near[0]).address == 0
+    read = decode(strided, problem.m, near[0])
+    # the pass read a contiguous copy: the same numbers as the message itself gives
+    assert read.address == 0 and np.array_equal(read.norms, step.rows[0].norms)
