@@ -41,11 +41,11 @@ def schedule_agent(environ=os.environ) -> bool:
 
     Threads started after it, DDS's among them, inherit it. A swarm's agent processes on one
     machine wake each other with every message, and a woken normal process preempts the one
-    running, whose caches another agent's Python then evicts. A batch job is not preempted by
-    another's wake-up (sched(7): "mildly disfavored in scheduling decisions") and runs out its
-    slice: 10 agent processes on 2 cores ran 304 rounds/s instead of 263, at 0.61 ms of CPU per
-    agent-round instead of 0.70 (docs/speed.md). The simulator, the recorder and the user's own
-    programs stay normal, so they still preempt the agents.
+    running, whose caches another agent's Python then evicts. A woken batch job waits for the
+    running one's slice instead (sched(7): "mildly disfavored in scheduling decisions"): 10 agent
+    processes on 2 cores ran 304 rounds/s instead of 263, at 0.60 ms of CPU per agent-round
+    instead of 0.70. The simulator, the recorder and the user's own programs stay normal and
+    still go first: beside two busy loops the same swarm ran some 10% slower (docs/speed.md).
     """
     if environ.get(AGENT_SCHEDULING, "normal") != "batch" or not hasattr(os, "SCHED_BATCH"):
         return False

@@ -131,7 +131,7 @@ def write_plan(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
                           "pip": f"bildmacro robot --plan PLAN --id {i}",
                           "ros": f"ros2 launch bildmacro_ros robot.launch.py plan:=PLAN id:={i}"})
     environment = dict(plan.environment)
-    # a robot's agent is alone on its computer: it preempts nobody's work of its own kind
+    # a robot's agent shares its computer with no other agent, only with its robot's own programs
     environment.pop(AGENT_SCHEDULING, None)
     shutil.copyfile(profile, out / DDS_PROFILE)  # the robots' copy, named relative to the folder
     environment.update({name: DDS_PROFILE for name in DDS_PROFILE_VARIABLES})
