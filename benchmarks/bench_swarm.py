@@ -5,7 +5,8 @@ Synchronous rounds per second of real agent processes over DDS (loopback), again
     python benchmarks/bench_swarm.py [--iterations 600] [--relay-rounds 600]
 
 In one run, alternated: the relay (benchmarks/relay.py: the same graph and message, nothing
-computed) with each of its three ways to wait, and `bildmacro swarm` for N = 10 and 30 agent
+computed) with each of its three ways to wait, and the events relay reading every number as the
+agents do (--read), and `bildmacro swarm` for N = 10 and 30 agent
 processes, for the 10 agents packed into two processes and into one, and for 60 agents packed
 into one and into two (agent groups: one executor per process, neighbours in the same process
 served in-process), each swarm with the numpy step
@@ -86,10 +87,11 @@ def main() -> None:
     floor = {}
     print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} "
           f"{'rounds/s (slowest)':>19} {'median':>8} {'CPU ms/round':>13}")
-    for executor in relay.EXECUTORS:
-        floor[executor] = relay.run(10, args.relay_rounds, executor)
-        print(f"{executor:>9} {floor[executor]['rate']:>19.1f} {floor[executor]['median']:>8.1f} "
-              f"{floor[executor]['cpu']:>13.2f}", flush=True)
+    for executor, read in [(e, False) for e in relay.EXECUTORS] + [("events", True)]:
+        label = f"{executor}+read" if read else executor
+        floor[label] = relay.run(10, args.relay_rounds, executor, read)
+        print(f"{label:>9} {floor[label]['rate']:>19.1f} {floor[label]['median']:>8.1f} "
+              f"{floor[label]['cpu']:>13.2f}", flush=True)
     print(f"\nswarm (bildmacro swarm --simulator none), each with both steps, one after the other"
           f"\n{'agents':>7} {'processes':>10} {'step':>6} {'rounds/s (slowest)':>19} "
           f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'CPU vs it':>10} "

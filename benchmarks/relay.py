@@ -3,6 +3,7 @@
 The floor under the swarm's rounds/s: processes that only relay a neighbour message per round.
 
     python benchmarks/relay.py [--agents 10] [--rounds 600] [--executor single events waitset]
+                               [--read]
 
 One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
 each round a process publishes one message of the agents' size and layout (1331 float64 in a
@@ -16,6 +17,11 @@ cost on this machine. Three ways to wait:
     events   rclpy.experimental.EventsExecutor, spin_once (as the agents run)
     waitset  one rcl wait set over the subscriptions, refilled and waited on by hand, messages
     taken raw
+
+With --read a process also does what an agent does with the numbers: it reads every message it
+takes as the agents do (StateMessages.read: the layout, the compiled pass over its 1 331 numbers,
+the split into x, y, r, q) and builds each round's message afresh (StateMessages.build), still
+computing nothing. The difference from the plain relay is the cost of touching the data.
 
 The rate is each process's rounds after round 1 over their time, and the slowest sets the swarm's,
 as in the agents' outcomes. bench_swarm.py runs this beside the agents and prints the ratios.
@@ -62,7 +68,7 @@ def isolate() -> None:
     os.environ.setdefault(AGENT_SCHEDULING, "batch")
 
 
-def run(agents: int, rounds: int, executor: str) -> dict:
+def run(agents: int, rounds: int, executor: str, read: bool = False) -> dict:
     """
     Start one relay process per agent; return the slowest and median rates (rounds/s).
 
@@ -73,7 +79,8 @@ def run(agents: int, rounds: int, executor: str) -> dict:
     procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds),
                                "--executor", executor, "--neighbours",
                                ",".join(map(str, neighbours[i])), "--listeners",
-                               str(listeners[i])], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                               str(listeners[i])] + (["--read"] if read else []),
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
              for i in range(agents)]
     rates, cpus = [], []
     for proc in procs:
@@ -88,7 +95,7 @@ def run(agents: int, rounds: int, executor: str) -> dict:
 
 
 def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
-              listeners: int) -> None:
+              listeners: int, read: bool = False) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.experimental import EventsExecutor
@@ -110,7 +117,9 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     newest = {j: -1 for j in neighbours}
 
     def heard(j: int, data: bytes) -> None:
-        newest[j] = max(newest[j], int(np.frombuffer(data, np.float64, 1, offset)[0]))
+        k = messages.read(data, j).iteration if read else \
+            int(np.frombuffer(data, np.float64, 1, offset)[0])
+        newest[j] = max(newest[j], k)
 
     waitset = executor == "waitset"
     # the wait-set loop takes messages itself; a node's subscriptions need a callback all the same
@@ -121,6 +130,14 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
                                 event_callbacks=QUIET_PUB)
     payload = np.zeros(messages.length)
     payload[1:4] = agent, 49, 1
+    if read:
+        from types import SimpleNamespace
+
+        from bildmacro_ros.core.kernel_screen import screen_norms
+
+        messages.screen = screen_norms  # the agents' compiled pass, without building a problem
+        rows = SimpleNamespace(x=np.zeros((1, 2)), y=np.zeros((1, 49)), r=np.zeros((1, 49)),
+                               q=np.zeros((1, 49 * 50 // 2)))
 
     if waitset:
         context = node.context
@@ -148,8 +165,11 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
         spin() if not waitset else time.sleep(0.01)
     first = cpu = None
     for k in range(rounds):
-        payload[0] = k
-        pub.publish(messages.prefix + payload.tobytes())
+        if read:
+            pub.publish(messages.build(k, agent, rows, np.zeros(2))[0])
+        else:
+            payload[0] = k
+            pub.publish(messages.prefix + payload.tobytes())
         if k == 1:
             first, cpu = time.monotonic(), time.process_time()
         while min(newest.values(), default=k) < k:
@@ -176,17 +196,20 @@ def main() -> None:
     parser.add_argument("--node", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--neighbours", default="", help=argparse.SUPPRESS)
     parser.add_argument("--listeners", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--read", action="store_true",
+                        help="read every message and build every round's afresh, as agents do")
     args = parser.parse_args()
     if args.node is not None:
         near = [int(j) for j in args.neighbours.split(",") if j]
-        node_main(args.node, args.rounds, args.executor[0], near, args.listeners)
+        node_main(args.node, args.rounds, args.executor[0], near, args.listeners, args.read)
         return
     isolate()
     print(f"{'executor':>9} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8} "
           f"{'CPU ms/round':>13}")
     for executor in args.executor:
-        r = run(args.agents, args.rounds, executor)
-        print(f"{executor:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f} "
+        r = run(args.agents, args.rounds, executor, args.read)
+        label = f"{executor}+read" if args.read else executor
+        print(f"{label:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f} "
               f"{r['cpu']:>13.2f}", flush=True)
 
 
