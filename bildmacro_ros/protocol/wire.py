@@ -97,14 +97,17 @@ class MalformedMessage(ValueError):
         super().__init__(f"{reason}: {detail}")
 
 
+ASK = "ask"  # decode's screen: find out here whether this process runs the compiled pass
+
+
 def decode(data, m: int, sender: int | None = None, label: str | None = None,
-           screen=None) -> NeighbourState:
+           screen=ASK) -> NeighbourState:
     """
     Check and split one message; raises MalformedMessage with the reason.
 
     label: the layout label the message carried (checked against layout_label(m) when given).
-    screen: the compiled pass, as core.kernel.compiled_screen() gives it, from a caller that keeps
-    it (None: ask here).
+    screen: the compiled pass as core.kernel.compiled_screen() gives it (None: numpy's path), from
+    a caller that already asked.
     """
     try:
         if isinstance(data, np.ndarray):
@@ -120,7 +123,7 @@ def decode(data, m: int, sender: int | None = None, label: str | None = None,
         raise MalformedMessage("wrong_layout",
                                f"layout label {str(label)[:80]!r}, expected {layout_label(m)!r}")
     # one compiled pass reads every number decoding and the bounds need (BILDMACRO_KERNEL=numba)
-    screen, norms, address = screen or compiled_screen(), None, 0
+    screen, norms, address = compiled_screen() if screen is ASK else screen, None, 0
     if screen is not None:
         norms = np.empty(6)
         if arr.flags.c_contiguous:

@@ -70,7 +70,7 @@ class StateMessages:
     def read(self, data: bytes, sender: int | None = None) -> NeighbourState:
         """Decode a serialized message (raises MalformedMessage with the reason)."""
         if self._ours(data):  # our layout: the label is in the prefix
-            # the compiled pass, once there is one: asked for only until then
+            # the compiled pass, kept once there is one: asked for only until then
             self.screen = self.screen or compiled_screen()
             return decode(np.frombuffer(data, dtype=np.float64, offset=len(self.prefix)), self.m,
                           sender, screen=self.screen)
