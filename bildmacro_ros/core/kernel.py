@@ -99,10 +99,11 @@ def compiled_step():
             drop_stale_cache(here)
         try:
             from .kernel_numba import (agent_row_step, agent_row_step_at, mixed_rows_step,
-                                       rows_step)
+                                       packed_constants, rows_step)
             from .kernel_screen import screen_norms
             _COMPILED.update(step=rows_step, agent=agent_row_step, agent_at=agent_row_step_at,
-                             mixed=mixed_rows_step, screen=screen_norms)
+                             mixed=mixed_rows_step, screen=screen_norms,
+                             pack=packed_constants)
         except Exception as exc:  # noqa: BLE001 - ImportError, or numba's own errors
             _unavailable(f"{type(exc).__name__}: {exc}")
     return _COMPILED["step"]
@@ -215,23 +216,11 @@ class CompiledStep:
     """A problem's constants laid out for the compiled step, and the step over a batch of rows."""
 
     def __init__(self, problem, steps):
-        family = problem.family
         self.function = compiled_step()
         self.agent_function = _COMPILED.get("agent")
         self.agent_at_function = _COMPILED.get("agent_at")
         self.mixed_function = _COMPILED.get("mixed")
-        k = family.basis.size_1d
-        c = np.ascontiguousarray  # numba's products want C-ordered operands: transposes too
-        self.constants = (
-            c(family.U), c(family.U.T), c(family.U2w), c(family.U2w.T), c(family.Uw),
-            c(family.Uw.T), c(family._lin), c(family._lin.T),
-            np.ascontiguousarray(family._gather, dtype=np.int64),
-            np.ascontiguousarray(family._rows, dtype=np.int64),
-            np.ascontiguousarray(family._cols, dtype=np.int64),
-            family._support.start, family._support.stop,
-            np.ascontiguousarray(problem.log_target), k)
-        self.parameters = (float(problem.omega), float(steps.gamma_x), float(steps.gamma_y),
-                           float(steps.delta))
+        self.constants = _COMPILED["pack"](problem, steps)  # (floats, ints)
         self.m, size = problem.m, problem.m * (problem.m + 1) // 2
         widths = {"x": 2, "q": size, "cov": size}
         self.row_shapes = [(1,) if name == "kl" else (1, widths.get(name, self.m))
@@ -267,7 +256,7 @@ class CompiledStep:
         # the agent's own rows as they come: numba compiles a variant for any other layout
         clipped = function(own.x, own.y, own.r, own.q, own.mean, own.cov, own.grad_f, own.phi,
                            float(self_weight), np.ascontiguousarray(weights, dtype=float),
-                           *neighbours, *self.constants, *self.parameters, *out)
+                           *neighbours, *self.constants, *out)
         self.calls += 1
         return out[:-1], out[-1], np.array([clipped])
 
@@ -280,7 +269,7 @@ class CompiledStep:
         self.mixed_function(np.asarray(indptr, dtype=np.int64),
                             np.asarray(indices, dtype=np.int64),
                             np.ascontiguousarray(data, dtype=float), *rows, *self.constants,
-                            *self.parameters, out["x"], out["y"], out["r"], out["q"],
+                            out["x"], out["y"], out["r"], out["q"],
                             out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
                             x_hat, clipped)
         self.calls += 1
@@ -293,7 +282,7 @@ class CompiledStep:
                 (state.x, state.y, state.r, state.q, state.mean, state.cov, state.grad_f,
                  state.phi, y_mix, r_mix, q_mix)]
         # a swarm's step (bildmacro simulate) on every core; an agent group's agents go one by one
-        self.function(*rows, *self.constants, *self.parameters, out["x"], out["y"], out["r"],
+        self.function(*rows, *self.constants, out["x"], out["y"], out["r"],
                       out["q"], out["mean"], out["cov"], out["grad_f"], out["phi"], out["kl"],
                       x_hat, clipped)
         self.calls += 1

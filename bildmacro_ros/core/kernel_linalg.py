@@ -101,7 +101,7 @@ def _cholesky_solve(low, b):
 
 
 @dots
-def smallest_eigenvalue_bound(low):
+def smallest_eigenvalue_bound(low, floor=0.0):
     """
     Return a number at or below the smallest eigenvalue of L L^T, from its Cholesky factor L.
 
@@ -110,20 +110,35 @@ def smallest_eigenvalue_bound(low):
     two norms are at most the largest entries of M(L)^-1 e and M(L)^-T e: two triangular solves
     (Higham, Accuracy and Stability, 8.3). It can be far below lambda_min: a bound, not an
     estimate. Every term is positive, so its rounding is relative, of order n eps.
+
+    0.0 where the bound is at or below `floor`, found as early as it can be: each entry of
+    M(L)^-T e is at least 1 / l_pp, so the largest entry of M(L)^-1 e so far bounds the result
+    from above, and the solves stop where that passes floor (a settled swarm's bound is 1e-11,
+    the caller's floor about 2 omega).
     """
     n = low.shape[0]
+    smallest = np.inf
+    for i in range(n):
+        smallest = min(smallest, low[i, i])
     rows, cols = np.empty(n), np.ones(n)
+    widest = 0.0
     for i in range(n):  # M(L) w = e
         total = 1.0
         for p in range(i):
             total += abs(low[i, p]) * rows[p]
         rows[i] = total / low[i, i]
+        widest = max(widest, rows[i])
+        if widest * floor >= smallest:  # bound <= smallest / widest <= floor
+            return 0.0
     for p in range(n - 1, -1, -1):  # M(L)^T v = e, by rows of L
         cols[p] /= low[p, p]
         known = cols[p]
+        if known * widest * floor >= 1.0:  # bound <= 1 / (widest known) <= floor
+            return 0.0
         for i in range(p):
             cols[i] += abs(low[p, i]) * known
-    return 1.0 / (rows.max() * cols.max())
+    bound = 1.0 / (widest * cols.max())
+    return bound if bound > floor else 0.0
 
 
 @jit
@@ -141,7 +156,8 @@ def _certified_above(low, q, m, omega):
     for j in range(n):
         trace += q[m + j * n - j * (j - 1) // 2]
     margin = 1000.0 * (n + 1) * _EPS * trace
-    return smallest_eigenvalue_bound(low) > 2.0 * omega + margin
+    floor = 2.0 * omega + margin
+    return smallest_eigenvalue_bound(low, floor) > floor
 
 
 @jit

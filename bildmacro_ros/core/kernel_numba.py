@@ -160,6 +160,43 @@ def _doubles_at(typingctx, address):
     return types.CPointer(types.float64)(address), codegen
 
 
+def packed_constants(problem, steps) -> tuple:
+    """
+    Return (floats, ints): a problem's constants and step sizes in two buffers, for _constants.
+
+    Two arguments instead of nineteen: numba types each argument of every call (50 ns an array).
+    """
+    family = problem.family
+    matrices = (family.U, family.U.T, family.U2w, family.U2w.T, family.Uw, family.Uw.T,
+                family._lin, family._lin.T, problem.log_target)
+    floats = [np.array([problem.omega, steps.gamma_x, steps.gamma_y, steps.delta], dtype=float)]
+    header = []
+    for matrix in matrices:  # where each begins, and its shape
+        header += [sum(map(len, floats)), *np.shape(matrix)]
+        floats.append(np.ravel(matrix).astype(float))  # C order, transposes too
+    ints = [header, [family.basis.size_1d, family._support.start, family._support.stop,
+                     len(family._gather)], family._gather, family._rows, family._cols]
+    return np.concatenate(floats), np.concatenate(ints).astype(np.int64)
+
+
+@jit
+def _matrix(floats, ints, j):
+    at, rows, cols = ints[3 * j], ints[3 * j + 1], ints[3 * j + 2]
+    return floats[at:at + rows * cols].reshape((rows, cols))
+
+
+@jit
+def _constants(floats, ints):
+    """Return row_step's constants (u ... k) and parameters (omega ... delta) packed_constants'."""
+    k, lo, hi, size = ints[27], ints[28], ints[29], ints[30]
+    indices = ints[31:]
+    return ((_matrix(floats, ints, 0), _matrix(floats, ints, 1), _matrix(floats, ints, 2),
+             _matrix(floats, ints, 3), _matrix(floats, ints, 4), _matrix(floats, ints, 5),
+             _matrix(floats, ints, 6), _matrix(floats, ints, 7), indices[:size],
+             indices[size:2 * size], indices[2 * size:3 * size], lo, hi, _matrix(floats, ints, 8),
+             k), (floats[0], floats[1], floats[2], floats[3]))
+
+
 @jit
 def _agent_row(own, mixes, constants, parameters, outs):
     """row_step for one agent: own, its fields, and outs, AgentState's then x_hat, are one-row."""
@@ -182,9 +219,7 @@ def _add_row(weight, mixes, y, r, q):
 
 @jit
 def agent_row_step(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi,
-                   self_weight, weights, ys, rs, qs,
-                   u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                   log_target, k, omega, gamma_x, gamma_y, delta,
+                   self_weight, weights, ys, rs, qs, floats, ints,
                    x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                    x_hat):
     """
@@ -197,17 +232,14 @@ def agent_row_step(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, ow
     for j in range(len(weights)):
         _add_row(weights[j], mixes, ys[j], rs[j], qs[j])
     return _agent_row((own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi),
-                      mixes, (u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                              log_target, k), (omega, gamma_x, gamma_y, delta),
+                      mixes, *_constants(floats, ints),
                       (x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                        x_hat))
 
 
 @jit
 def agent_row_step_at(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi,
-                      self_weight, weights, addresses,
-                      u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                      log_target, k, omega, gamma_x, gamma_y, delta,
+                      self_weight, weights, addresses, floats, ints,
                       x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                       x_hat):
     """
@@ -222,32 +254,27 @@ def agent_row_step_at(own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f,
         row = numba.carray(_doubles_at(addresses[j]), 2 * m + size)
         _add_row(weights[j], mixes, row[:m], row[m:2 * m], row[2 * m:])
     return _agent_row((own_x, own_y, own_r, own_q, own_mean, own_cov, own_grad_f, own_phi),
-                      mixes, (u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                              log_target, k), (omega, gamma_x, gamma_y, delta),
+                      mixes, *_constants(floats, ints),
                       (x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, kl_out, phi_out,
                        x_hat))
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix,
-              u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi, log_target,
-              k, omega, gamma_x, gamma_y, delta,
+def rows_step(x, y, r, q, mean, cov, grad_f, phi, y_mix, r_mix, q_mix, floats, ints,
               x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out, x_hat,
               clipped):
     """row_step for every row of a batch (a swarm's step), the rows shared among the cores."""
+    constants, parameters = _constants(floats, ints)
     for i in numba.prange(x.shape[0]):
         clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
-                              y_mix[i], r_mix[i], q_mix[i], u, u_t, u2w, u2w_t, uw, uw_t, lin,
-                              lin_t, gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
-                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
+                              y_mix[i], r_mix[i], q_mix[i], *constants, *parameters,
+                              x_out[i], y_out[i], r_out[i], q_out[i],
                               mean_out[i], cov_out[i], grad_out[i], phi_out[i],
                               kl_out[i:i + 1], x_hat[i])
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def mixed_rows_step(indptr, indices, data, x, y, r, q, mean, cov, grad_f, phi,
-                    u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t, gather, rows, cols, lo, hi,
-                    log_target, k, omega, gamma_x, gamma_y, delta,
+def mixed_rows_step(indptr, indices, data, x, y, r, q, mean, cov, grad_f, phi, floats, ints,
                     x_out, y_out, r_out, q_out, mean_out, cov_out, grad_out, phi_out, kl_out,
                     x_hat, clipped):
     """
@@ -256,6 +283,7 @@ def mixed_rows_step(indptr, indices, data, x, y, r, q, mean, cov, grad_f, phi,
     The weights in CSR (indptr, indices, data), as scipy's product takes them and in its order;
     no swarm-sized mix is made, and the rows' mixing is shared among the cores with their steps.
     """
+    constants, parameters = _constants(floats, ints)
     for i in numba.prange(x.shape[0]):
         y_mix, r_mix, q_mix = np.zeros(y.shape[1]), np.zeros(r.shape[1]), np.zeros(q.shape[1])
         for p in range(indptr[i], indptr[i + 1]):
@@ -266,8 +294,7 @@ def mixed_rows_step(indptr, indices, data, x, y, r, q, mean, cov, grad_f, phi,
             for c in range(q.shape[1]):
                 q_mix[c] += a * q[j, c]
         clipped[i] = row_step(x[i], y[i], r[i], q[i], mean[i], cov[i], grad_f[i], phi[i],
-                              y_mix, r_mix, q_mix, u, u_t, u2w, u2w_t, uw, uw_t, lin, lin_t,
-                              gather, rows, cols, lo, hi, log_target, k, omega, gamma_x,
-                              gamma_y, delta, x_out[i], y_out[i], r_out[i], q_out[i],
+                              y_mix, r_mix, q_mix, *constants, *parameters,
+                              x_out[i], y_out[i], r_out[i], q_out[i],
                               mean_out[i], cov_out[i], grad_out[i], phi_out[i],
                               kl_out[i:i + 1], x_hat[i])

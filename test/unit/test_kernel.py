@@ -205,6 +205,10 @@ def test_the_compiled_solve_proves_the_clip_idle_by_a_bound_or_else_by_cholesky(
         assert kernel_linalg._cholesky(row, m, 0.0, low)
         bound = kernel_linalg.smallest_eigenvalue_bound(low)
         assert 0 < bound <= np.linalg.eigvalsh(block).min() * (1 + 1e-12)
+        # asked only whether it clears a floor, it stops early with 0.0 where it cannot
+        for floor in (0.5 * bound, 2.0 * bound, 1e3 * bound):
+            early = kernel_linalg.smallest_eigenvalue_bound(low, floor)
+            assert early == (bound if bound > floor else 0.0)
         assert kernel_linalg._certified_above(low, row, m, omega) == certified
         z = np.empty(m)
         assert kernel_linalg.solve_projected(row, omega, rhs, m, z) == clipped
