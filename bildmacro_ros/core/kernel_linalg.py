@@ -63,8 +63,9 @@ def _cholesky(q, m, shift, low):
 
     q is the packed row (upper triangle row by row), read in place: the block's column j below
     the diagonal is its packed row j. Column by column, as LAPACK's unblocked dpotf2 (with its
-    test: a pivot not > 0), without LAPACK's call, copies and zeroed triangle: 48 x 48 in 3.8
-    µs here, against 8.0 through numpy's.
+    test: a pivot not > 0), without LAPACK's call, copies and zeroed triangle. Four rows of a
+    column at a time: their sums share one loop and each load of row j. 48 x 48 in 3.2 µs
+    here, against 3.9 a row at a time and 8.0 through numpy's.
     """
     n = m - 1
     for j in range(n):
@@ -76,7 +77,20 @@ def _cholesky(q, m, shift, low):
             return False
         pivot = np.sqrt(total)
         low[j, j] = pivot
-        for i in range(j + 1, n):
+        i = j + 1
+        while i + 4 <= n:
+            at = start + i - j
+            t0, t1, t2, t3 = q[at], q[at + 1], q[at + 2], q[at + 3]
+            for p in range(j):
+                known = low[j, p]
+                t0 -= low[i, p] * known
+                t1 -= low[i + 1, p] * known
+                t2 -= low[i + 2, p] * known
+                t3 -= low[i + 3, p] * known
+            low[i, j], low[i + 1, j] = t0 / pivot, t1 / pivot
+            low[i + 2, j], low[i + 3, j] = t2 / pivot, t3 / pivot
+            i += 4
+        for i in range(i, n):
             total = q[start + i - j]
             for p in range(j):
                 total -= low[i, p] * low[j, p]

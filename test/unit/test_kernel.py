@@ -217,6 +217,27 @@ def test_the_compiled_solve_proves_the_clip_idle_by_a_bound_or_else_by_cholesky(
         assert np.allclose(z, reference[0], rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("m", [2, 5, 10, 49])
+def test_the_compiled_cholesky_is_lapacks_and_fails_where_lapacks_does(m):
+    """Blocks of 1, 4, 9 and 48 rows: four rows at a time, and the rows left over."""
+    from bildmacro_ros.core import kernel_linalg
+
+    rng = np.random.default_rng(m)
+    factor = rng.standard_normal((m - 1, m - 1))
+    block = factor @ factor.T + 0.1 * np.eye(m - 1)
+    q = np.zeros((m, m))
+    q[0, 0], q[1:, 1:] = 1.0, block
+    row, low = pack(q[None])[0], np.empty((m - 1, m - 1))
+    smallest = np.linalg.eigvalsh(block).min()
+    for shift in (0.0, 0.5 * smallest):
+        assert kernel_linalg._cholesky(row, m, shift, low)
+        lapack = np.linalg.cholesky(block - shift * np.eye(m - 1))
+        assert np.allclose(np.tril(low), lapack, rtol=1e-12, atol=1e-12 * np.abs(lapack).max())
+    assert not kernel_linalg._cholesky(row, m, 1.01 * smallest, low)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(block - 1.01 * smallest * np.eye(m - 1))
+
+
 def test_the_compiled_exp_is_numpys_to_an_ulp_and_libms_where_it_cannot_be():
     from bildmacro_ros.core.family import EXP_FLOOR
     from bildmacro_ros.core.kernel_numba import _exp_floored
