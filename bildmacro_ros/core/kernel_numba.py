@@ -188,7 +188,7 @@ def _matrix(floats, ints, j):
 @jit
 def _constants(floats, ints):
     """Return row_step's constants (u ... k) and parameters (omega ... delta) packed_constants'."""
-    k, lo, hi, size = ints[27], ints[28], ints[29], ints[30]
+    k, lo, hi, size = ints[27], ints[28], ints[29], ints[30]  # after 9 (start, rows, cols)
     indices = ints[31:]
     return ((_matrix(floats, ints, 0), _matrix(floats, ints, 1), _matrix(floats, ints, 2),
              _matrix(floats, ints, 3), _matrix(floats, ints, 4), _matrix(floats, ints, 5),
