@@ -8,10 +8,10 @@ The floor under the swarm's rounds/s: processes that only relay a neighbour mess
 One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
 each round a process publishes one message of the agents' size and layout (1331 float64 in a
 Float64MultiArray, 10.7 kB, serialized as the agents send it) with the agents' QoS and Fast DDS
-profile (config/fastdds_one_machine.xml, unless you set one) and scheduling (batch jobs, unless
-BILDMACRO_AGENT_SCHEDULING says otherwise), and waits until it holds round k
-from every in-neighbour. Nothing is computed, so the rate is what DDS, the executor and Python
-cost on this machine. Three ways to wait:
+profile (config/fastdds_one_machine.xml, unless you set one) and scheduling (batch jobs, each
+kept on a CPU as the swarm's launchers keep the agents, unless BILDMACRO_AGENT_SCHEDULING says
+otherwise), and waits until it holds round k from every in-neighbour. Nothing is computed, so
+the rate is what DDS, the executor and Python cost on this machine. Three ways to wait:
 
     single   rclpy's SingleThreadedExecutor, spin_once (it rebuilds its wait set on every wake-up)
     events   rclpy.experimental.EventsExecutor, spin_once (as the agents run)
@@ -57,15 +57,16 @@ def graph(agents: int) -> list[list[int]]:
 def isolate() -> None:
     """Isolate DDS as the tests do: loopback only, a private domain, logs in a temporary folder."""
     from bildmacro_ros.dds_profiles import one_machine_environment
-    from bildmacro_ros.launch_plan import AGENT_SCHEDULING
+    from bildmacro_ros.scheduling import AGENT_SCHEDULING
 
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(0, 101)))
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
     # the Fast DDS profile the swarm's agents get on one machine, so that the floor is theirs
     os.environ.update(one_machine_environment())
-    # and the agents' scheduling: batch jobs unless the environment says otherwise
-    os.environ.setdefault(AGENT_SCHEDULING, "batch")
+    # and the agents' scheduling: batch jobs kept on a CPU each (launch_plan.agent_cpus) unless
+    # the environment says otherwise
+    os.environ.setdefault(AGENT_SCHEDULING, "pinned")
 
 
 def run(agents: int, rounds: int, executor: str, read: bool = False) -> dict:
@@ -74,13 +75,18 @@ def run(agents: int, rounds: int, executor: str, read: bool = False) -> dict:
 
     And "cpu": a process's CPU per round in ms (all its threads), the mean over the processes.
     """
+    from bildmacro_ros.scheduling import AGENT_CPU, agent_cpus
+
     neighbours = graph(agents)
     listeners = [sum(i in near for near in neighbours) for i in range(agents)]
+    # each process on the CPU a swarm's launcher would keep its agent process on
+    placed = [{**os.environ, **({AGENT_CPU: str(cpu)} if cpu is not None else {})}
+              for cpu in agent_cpus(agents, os.sched_getaffinity(0))]
     procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds),
                                "--executor", executor, "--neighbours",
                                ",".join(map(str, neighbours[i])), "--listeners",
                                str(listeners[i])] + (["--read"] if read else []),
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=placed[i])
              for i in range(agents)]
     rates, cpus = [], []
     for proc in procs:
@@ -104,7 +110,7 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     from std_msgs.msg import Float64MultiArray
     import numpy as np
 
-    from bildmacro_ros.launch_plan import schedule_agent
+    from bildmacro_ros.scheduling import schedule_agent
     from bildmacro_ros.ros.messages import StateMessages
     from bildmacro_ros.ros.topics import (QUIET_PUB, QUIET_SUB, STATE_QOS, STATE_SUB_QOS,
                                           state_topic)

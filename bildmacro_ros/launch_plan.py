@@ -23,6 +23,7 @@ from .dds_profiles import one_machine_dds
 from .protocol.node_parameters import NODE_PARAMETERS
 from .protocol.parameters import AGENT_PARAMETERS, DENSITY_MODEL, parameters_from_config
 from .scene import graph_edges
+from .scheduling import AGENT_CPU, agent_cpus, AGENT_SCHEDULING, scheduling_choice
 
 
 # Every node process gets these: one BLAS thread (an agent's matrices are small and N processes
@@ -31,31 +32,6 @@ NODE_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NU
                     "PYTHONUNBUFFERED": "1"}
 # Set to 0 in a node's environment, it starts without parameter services (ros/lifecycle.py)
 PARAMETER_SERVICES = "BILDMACRO_PARAMETER_SERVICES"
-# Set to batch in a swarm's environment on one machine, its agent processes run as batch jobs
-AGENT_SCHEDULING = "BILDMACRO_AGENT_SCHEDULING"
-
-
-def schedule_agent(environ=os.environ) -> bool:
-    """
-    Make this process a batch job (Linux's SCHED_BATCH) if environ asks; True if it became one.
-
-    Threads started after it, DDS's among them, inherit it. A swarm's agent processes on one
-    machine wake each other with every message, and a woken normal process preempts the one
-    running, whose caches another agent's Python then evicts. A woken batch job waits for the
-    running one's slice instead (sched(7): "mildly disfavored in scheduling decisions"): 10 agent
-    processes on 2 cores ran 304 rounds/s instead of 263, at 0.60 ms of CPU per agent-round
-    instead of 0.70. The simulator, the recorder and the user's own programs stay normal and
-    still go first: beside two busy loops the same swarm ran some 10% slower (docs/speed.md).
-    """
-    if environ.get(AGENT_SCHEDULING, "normal") != "batch" or not hasattr(os, "SCHED_BATCH"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except OSError:  # a policy the user set that this one may not replace
-        return False
-    return True
-
-
 # the package of a NodeSpec that is a program on the PATH (Gazebo's `gz`), not a ROS executable
 PROGRAM = ""
 
@@ -69,6 +45,7 @@ class NodeSpec:
     package: str = "bildmacro_ros"
     arguments: list[str] = field(default_factory=list)  # the program's own arguments
     ros_arguments: list[str] = field(default_factory=list)  # after --ros-args
+    environment: dict = field(default_factory=dict)  # this process's own, over the plan's
 
 
 @dataclass
@@ -253,13 +230,17 @@ def plan_swarm(cfg: dict, base_dir: Path | None = None, init=None, weights=None,
                        and w[j, i] > 0} - {group_of[i]}
             spec.parameters["listeners"] = len(readers)
     robots = plan_robots(scenario, base_dir, ns, visualiser)
-    batch = os.environ.get(AGENT_SCHEDULING, "batch")  # the user's own choice passes on
+    scheduling = scheduling_choice()  # the user's own choice passes on
+    if scheduling == "pinned" and hasattr(os, "sched_getaffinity"):
+        for spec, cpu in zip(processes, agent_cpus(len(processes), os.sched_getaffinity(0))):
+            if cpu is not None:
+                spec.environment[AGENT_CPU] = str(cpu)
     # every process of the run is a participant, and the launcher's (the recorder) one more
     dds_environment, dds_files = one_machine_dds(len(processes) + len(robots) + 1,
                                                  dds_dir or run_dir)
     return SwarmPlan(scenario=scenario, agents=agents, processes=processes, namespace=ns,
                      robots=robots, environment={**NODE_ENVIRONMENT, **dds_environment,
-                                                 AGENT_SCHEDULING: batch},
+                                                 AGENT_SCHEDULING: scheduling},
                      files=dds_files)
 
 

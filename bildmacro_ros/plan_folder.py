@@ -22,9 +22,10 @@ from .core.config import load_config
 from .core.scenario import build_scenario, load_run_inputs, Scenario
 from .dds_profiles import DDS_PROFILE, dds_profile, DDS_PROFILE_VARIABLES, user_dds_profile
 from .gazebo import write_gazebo
-from .launch_plan import AGENT_SCHEDULING, NodeSpec, params_yaml, plan_swarm, SwarmPlan
+from .launch_plan import NodeSpec, params_yaml, plan_swarm, SwarmPlan
 from .protocol.parameters import parameters_from_config
 from .run_folder import INPUT_FILES, write_inputs
+from .scheduling import AGENT_SCHEDULING
 
 INDEX = "plan.yaml"
 FORMAT = 1

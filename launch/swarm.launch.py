@@ -115,8 +115,8 @@ def launch_setup(context, *args, **kwargs):
             name=None if spec.executable == "agent_group" else spec.name, namespace=spec.namespace,
             parameters=[str(params)] if spec.package == "bildmacro_ros" else [],
             arguments=spec.arguments, ros_arguments=spec.ros_arguments,
-            additional_env=plan.environment, output="screen", sigterm_timeout=RECORDER_GRACE
-            if spec is plan.recorder else "5")
+            additional_env={**plan.environment, **spec.environment}, output="screen",
+            sigterm_timeout=RECORDER_GRACE if spec is plan.recorder else "5")
         actions.append(nodes[spec.name])
     recorder = nodes[plan.recorder.name] if plan.recorder is not None else None
     return actions + _end_of_run([nodes[spec.name] for spec in plan.processes], recorder,

@@ -90,8 +90,8 @@ class Supervisor:
         self._handles.append(handle)
         return subprocess.Popen(process_command(spec, self.namespace, self.params_path,
                                                 parent=os.getpid()) + extra,
-                                env=self.env, stdout=handle, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=self.cwd)
+                                env={**self.env, **spec.environment}, stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.cwd)
 
     def start(self, role: str, spec: NodeSpec, extra: list[str] = ()) -> ManagedProcess:
         log = self.logs / f"{spec.name}.log"

@@ -11,6 +11,19 @@ from pathlib import Path
 from ..core.kernel import kernel_in_use
 
 
+def process_cpus() -> list[int]:
+    """Return the CPUs this process may run on (empty where the platform does not say)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def process_scheduling() -> str:
+    """Return this process's scheduling policy: batch, normal, other, or unknown."""
+    if not hasattr(os, "sched_getscheduler"):
+        return "unknown"
+    names = {os.SCHED_BATCH: "batch", os.SCHED_OTHER: "normal"}
+    return names.get(os.sched_getscheduler(0), "other")
+
+
 @dataclass
 class AgentOutcome:
     agent: int
@@ -32,6 +45,9 @@ class AgentOutcome:
     # process (an agent group) share it
     cpu_seconds: float = float("nan")
     kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
+    # where its process ran (launch_plan.schedule_agent): the CPUs it was allowed, and its policy
+    cpus: list[int] = field(default_factory=process_cpus)
+    scheduling: str = field(default_factory=process_scheduling)
 
     def finished_line(self) -> str:
         """Say how the agent's run went, for its last log line."""

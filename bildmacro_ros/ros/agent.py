@@ -27,11 +27,11 @@ from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_
                      watching_writers, WAYPOINT_QOS, waypoint_topic, writers_of)
 from ..core.kernel import prepare_kernel
 from ..core.scenario import build_problem
-from ..launch_plan import schedule_agent
 from ..protocol.agent import Agent
 from ..protocol.outbox import Notice, Publish, Unheard, Waypoint
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import MalformedMessage
+from ..scheduling import schedule_agent
 
 
 def problem_of(config: dict):

@@ -9,9 +9,9 @@ from .agent import AgentNode, agents_done
 from .lifecycle import parameter_services, run_nodes
 from .parameters import read_parameters
 from .process_bus import ProcessBus
-from ..launch_plan import schedule_agent
 from ..protocol.node_parameters import AGENT_GROUP_PARAMETERS
 from ..protocol.parameters import ParameterError
+from ..scheduling import schedule_agent
 
 
 def main() -> int:

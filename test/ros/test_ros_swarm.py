@@ -16,6 +16,7 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from bildmacro_ros.core.symmetric import pack, packed_size
 from bildmacro_ros.protocol.wire import decode_message, encode, layout_label, message_length
 from bildmacro_ros.ros.topics import STATE_QOS
+from bildmacro_ros.scheduling import agent_cpus
 from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows,
                      node_processes, outcomes, spinning)
 
@@ -47,6 +48,11 @@ def test_swarm_equals_simulate(tmp_path):
         assert report.finished and report.rounds == 100 and report.late_rounds == 0
         # re-sent rounds arrive twice; nothing else may be rejected in a clean run
         assert set(report.dropped) <= {"duplicate", "stale"}, report.dropped
+    # each agent process a batch job, kept on the CPU its launcher chose (launch_plan.agent_cpus)
+    allowed = sorted(os.sched_getaffinity(0))
+    for i, cpu in enumerate(agent_cpus(5, allowed)):
+        assert reports[i].scheduling == "batch"
+        assert reports[i].cpus == (allowed if cpu is None else [cpu])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] == list(range(5)) and summary["iterations"] == 100
 

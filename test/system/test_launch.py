@@ -23,7 +23,9 @@ import time
 import numpy as np
 import pytest
 
+from bildmacro_ros.protocol.outcome import process_cpus, process_scheduling
 from bildmacro_ros.ros.bag import read_messages
+from bildmacro_ros.scheduling import agent_cpus
 from helpers import assert_same_run, bildmacro, node_pids, outcomes, ROOT
 
 
@@ -112,7 +114,13 @@ def test_a_launch_ends_by_itself_and_computes_what_simulate_computes(tmp_path):
     code = finish(start_launch(*SMALL, "iterations:=150", f"record:={out}", log=log), timeout=180)
     assert code == 0, log.read_text()[-3000:]
     assert assert_complete_record(out, 5) == 150
-    assert all(r.finished and r.rounds == 150 for r in outcomes(out).values())
+    reports = outcomes(out)
+    assert all(r.finished and r.rounds == 150 for r in reports.values())
+    # each agent process kept on its CPU, as bildmacro swarm keeps them: the plan's environment
+    allowed = sorted(os.sched_getaffinity(0))
+    assert [reports[i].cpus for i in range(5)] == [allowed if cpu is None else [cpu]
+                                                   for cpu in agent_cpus(5, allowed)]
+    assert {r.scheduling for r in reports.values()} == {"batch"}
     summary = json.loads((out / "summary.json").read_text())  # as bildmacro swarm writes it
     assert summary["iterations"] == 150 and summary["agents"] == 5, summary
     ref = tmp_path / "simulate"
@@ -254,7 +262,11 @@ def test_robot_launches_run_a_plan_one_robot_each_and_compute_what_simulate_comp
                 os.killpg(proc.pid, signal.SIGKILL)
     assert codes == [0, 0,
                      0], [(tmp_path / f"robot_{i}.log").read_text()[-2000:] for i in range(3)]
-    assert all(outcomes(plan / f"robot_{i}")[i].finished for i in range(3))
+    reports = [outcomes(plan / f"robot_{i}")[i] for i in range(3)]
+    assert all(report.finished for report in reports)
+    # alone on its computer, a robot's agent is scheduled as its launch was, on every CPU
+    assert all(report.scheduling == process_scheduling() and report.cpus == process_cpus()
+               for report in reports)
     # each launch waited for its robot at its last waypoint, as bildmacro robot does
     assert all("is at its last waypoint" in (tmp_path / f"robot_{i}.log").read_text()
                for i in range(3))

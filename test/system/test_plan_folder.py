@@ -21,11 +21,12 @@ from bildmacro_ros.core.config import load_config
 from bildmacro_ros.core.scenario import build_problem
 from bildmacro_ros.dds_profiles import DDS_PROFILE_VARIABLES
 from bildmacro_ros.launch_arguments import robot_launch_arguments
-from bildmacro_ros.launch_plan import AGENT_SCHEDULING, plan_swarm
+from bildmacro_ros.launch_plan import plan_swarm
 from bildmacro_ros.plan_folder import read_plan, write_plan
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, REQUIRED
 from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.wire import NeighbourState
+from bildmacro_ros.scheduling import AGENT_SCHEDULING
 from helpers import assert_same_run, bildmacro, STEPS
 
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The launch plan both front ends share: graph, weights, per-agent parameters, seeds."""
 
+import json
 import os
 from pathlib import Path
 import subprocess
@@ -18,10 +19,10 @@ from bildmacro_ros.core.scenario import build_scenario
 from bildmacro_ros.dds_profiles import DDS_PROFILE_VARIABLES, discovery_port
 from bildmacro_ros.entry import EXECUTABLES
 from bildmacro_ros.launch_arguments import launch_arguments, plan_from_arguments
-from bildmacro_ros.launch_plan import (AGENT_SCHEDULING, missing_executables, params_file_content,
-                                       plan_swarm)
+from bildmacro_ros.launch_plan import missing_executables, params_file_content, plan_swarm
 from bildmacro_ros.options import options_of
 from bildmacro_ros.scene import graph_edges
+from bildmacro_ros.scheduling import AGENT_CPU, agent_cpus, AGENT_SCHEDULING
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -366,29 +367,84 @@ def test_a_sparse_graph_reaches_the_nodes_as_dense_rows():
 
 
 SCHEDULED = """
-import os, threading
-from bildmacro_ros.launch_plan import schedule_agent
+import json, os, sys, threading
+from bildmacro_ros.scheduling import schedule_agent
 became = schedule_agent()
-policies = []
-thread = threading.Thread(target=lambda: policies.append(os.sched_getscheduler(0)))
+seen = []
+thread = threading.Thread(target=lambda: seen.append((os.sched_getscheduler(0),
+                                                      sorted(os.sched_getaffinity(0)))))
 thread.start()
 thread.join()
-print(became, os.sched_getscheduler(0) == os.SCHED_BATCH, policies[0] == os.SCHED_BATCH)
+batch = os.sched_getscheduler(0) == os.SCHED_BATCH
+print(json.dumps([became, batch, seen[0][0] == os.SCHED_BATCH, sorted(os.sched_getaffinity(0)),
+                  seen[0][1]]))
 """
 
 
+def scheduled(asked: str | None, cpu: str | None = None) -> tuple[list, str]:
+    """Run SCHEDULED with these choices; return what it printed and its stderr."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in (AGENT_SCHEDULING, AGENT_CPU)}
+    env.update({name: value for name, value in ((AGENT_SCHEDULING, asked), (AGENT_CPU, cpu))
+                if value is not None})
+    res = subprocess.run([sys.executable, "-c", SCHEDULED], env=env, cwd=ROOT, text=True,
+                         capture_output=True, check=True)
+    return json.loads(res.stdout), res.stderr
+
+
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux's scheduling policies")
-@pytest.mark.parametrize("asked,batch", [("batch", True), ("normal", False), (None, False)])
+@pytest.mark.parametrize("asked,batch", [("pinned", True), ("batch", True), ("normal", False),
+                                         (None, False)])
 def test_an_agent_process_runs_as_a_batch_job_when_its_swarm_asks(monkeypatch, asked, batch):
-    env = {name: value for name, value in os.environ.items() if name != AGENT_SCHEDULING}
-    if asked is not None:
-        env[AGENT_SCHEDULING] = asked
-    out = subprocess.run([sys.executable, "-c", SCHEDULED], env=env, cwd=ROOT, text=True,
-                         capture_output=True, check=True).stdout.split()
+    allowed = sorted(os.sched_getaffinity(0))
+    became, policy, thread_policy, cpus, thread_cpus = scheduled(asked)[0]
     # the process, and a thread it starts after (as rclpy's and DDS's are)
-    assert out == [str(batch)] * 3
+    assert [became, policy, thread_policy] == [batch] * 3
+    assert cpus == thread_cpus == allowed  # no CPU named: left free
     # a swarm on one machine asks for it, unless the user chose for it
     monkeypatch.delenv(AGENT_SCHEDULING, raising=False)
-    assert plan_swarm(validate({"agents": 3})).environment[AGENT_SCHEDULING] == "batch"
+    assert plan_swarm(validate({"agents": 3})).environment[AGENT_SCHEDULING] == "pinned"
     monkeypatch.setenv(AGENT_SCHEDULING, "normal")
     assert plan_swarm(validate({"agents": 3})).environment[AGENT_SCHEDULING] == "normal"
+    monkeypatch.setenv(AGENT_SCHEDULING, "fast")
+    with pytest.raises(ValueError, match="BILDMACRO_AGENT_SCHEDULING='fast': choose one of "
+                                         "pinned, batch, normal"):
+        plan_swarm(validate({"agents": 3}))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux's CPU affinity")
+def test_a_pinned_agent_process_and_its_later_threads_stay_on_their_cpu():
+    allowed = sorted(os.sched_getaffinity(0))
+    last = str(allowed[-1])
+    became, policy, _, cpus, thread_cpus = scheduled("pinned", last)[0]
+    assert became and policy and cpus == thread_cpus == [allowed[-1]]
+    # only when pinned: a batch job named a CPU stays free
+    assert scheduled("batch", last)[0][3] == allowed
+    # a CPU it may not use: one warning, still a batch job, free
+    (became, policy, _, cpus, _), err = scheduled("pinned", str(max(allowed) + 4096))
+    assert became and policy and cpus == allowed
+    assert "BILDMACRO_AGENT_CPU" in err and "not kept on that CPU" in err
+
+
+def test_pinned_agent_processes_take_the_cpus_in_turn_once_they_fill_them():
+    assert agent_cpus(5, {0, 1}) == [0, 1, 0, 1, 0]
+    assert agent_cpus(2, {0, 1}) == [0, 1]
+    assert agent_cpus(4, {7, 2, 5}) == [2, 5, 7, 2]  # in the CPUs' order
+    # fewer processes than CPUs: each would have its own, and its DDS threads no idle one
+    assert agent_cpus(3, range(4)) == [None] * 3
+    assert agent_cpus(2, set()) == [None, None]
+
+
+def test_a_swarm_plan_names_each_agent_process_its_cpu(monkeypatch):
+    monkeypatch.delenv(AGENT_SCHEDULING, raising=False)
+    allowed = sorted(os.sched_getaffinity(0))
+    count = 2 * len(allowed) + 1
+    for per_process, processes in ((1, count), (2, -(-count // 2))):
+        plan = plan_swarm(validate({"agents": count}), agents_per_process=per_process)
+        expected = agent_cpus(processes, allowed)
+        assert [spec.environment.get(AGENT_CPU) for spec in plan.processes] == \
+            [None if cpu is None else str(cpu) for cpu in expected]
+        assert AGENT_CPU not in plan.environment  # the process's own, not every node's
+    monkeypatch.setenv(AGENT_SCHEDULING, "batch")
+    plan = plan_swarm(validate({"agents": count}))
+    assert all(AGENT_CPU not in spec.environment for spec in plan.processes)
