@@ -64,7 +64,7 @@ def isolate() -> None:
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bildmacro-roslog-"))
     # the Fast DDS profile the swarm's agents get on one machine, so that the floor is theirs
     os.environ.update(one_machine_environment())
-    # and the agents' scheduling: batch jobs kept on a CPU each (launch_plan.agent_cpus) unless
+    # and the agents' scheduling: batch jobs kept on a CPU each (scheduling.agent_cpus) unless
     # the environment says otherwise
     os.environ.setdefault(AGENT_SCHEDULING, "pinned")
 

@@ -28,7 +28,7 @@ def schedule_agent(environ=os.environ) -> bool:
     Pinned, the process is also kept on the CPU its launcher chose (AGENT_CPU, agent_cpus): an
     agent moved to the other core finds its caches there cold, and its DDS threads, which hand
     it each message, on another core than its own. 10 agent processes on 2 cores went from
-    343-354 to 462-469 rounds/s, at 0.41 ms of CPU per agent-round instead of 0.54.
+    335-352 to 458-470 rounds/s, at 0.41-0.42 ms of CPU per agent-round instead of 0.54-0.57.
     """
     scheduling = environ.get(AGENT_SCHEDULING, "normal")
     if scheduling not in ("batch", "pinned") or not hasattr(os, "SCHED_BATCH"):

@@ -45,7 +45,7 @@ class AgentOutcome:
     # process (an agent group) share it
     cpu_seconds: float = float("nan")
     kernel: str = field(default_factory=kernel_in_use)  # the step that ran: numpy or numba
-    # where its process ran (launch_plan.schedule_agent): the CPUs it was allowed, and its policy
+    # where its process ran (scheduling.schedule_agent): the CPUs it was allowed, and its policy
     cpus: list[int] = field(default_factory=process_cpus)
     scheduling: str = field(default_factory=process_scheduling)
 
