@@ -28,6 +28,7 @@ from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_
 from ..core.kernel import prepare_kernel
 from ..core.scenario import build_problem
 from ..protocol.agent import Agent
+from ..protocol.backlog import awaited, Backlog
 from ..protocol.outbox import Notice, Publish, Unheard, Waypoint
 from ..protocol.parameters import ParameterError
 from ..protocol.wire import MalformedMessage
@@ -59,6 +60,8 @@ class AgentNode(Node):
         s = setup.settings
         problem, steps = bus.problem(setup.config) if bus else problem_of(setup.config)
         self.messages = StateMessages(problem.m)
+        # a message's round is the first double after the serialized prefix (protocol/wire.py)
+        self.backlog = Backlog(len(self.messages.prefix), self.messages.size)
         self.agent = Agent(s, problem, steps, setup.x0, setup.y0, self.messages.build)
         compiled = prepare_kernel(problem, steps)  # now, not in round 0 (BILDMACRO_KERNEL=numba)
         if compiled is not None and compiled > 2.0:
@@ -125,14 +128,18 @@ class AgentNode(Node):
 
     def _receiver(self, sender: int):
         def on_message(data: bytes):
-            if self.agent.guard.unnoticed(sender, self.subs[sender].get_publisher_count()):
-                self.look_at_writers(sender)
-            try:
-                self.agent.take(self.messages.read(data, sender))
-            except MalformedMessage as exc:
-                self.agent.malformed(sender, exc.reason)
-            self.act()
+            if self.backlog.keep(sender, data, self.agent.rounds.k):
+                self.act()
         return on_message
+
+    def _read(self, sender: int, data: bytes) -> None:
+        """Check, decode and file one message from sender's topic."""
+        if self.agent.guard.unnoticed(sender, self.subs[sender].get_publisher_count()):
+            self.look_at_writers(sender)
+        try:
+            self.agent.take(self.messages.read(data, sender))
+        except MalformedMessage as exc:
+            self.agent.malformed(sender, exc.reason)
 
     def _on_pose(self, msg: PoseStamped):
         self.agent.robot.pose(pose_of(msg)[:2])
@@ -156,7 +163,7 @@ class AgentNode(Node):
     def _on_tick(self):
         for j in self.agent.guard.unsettled:  # the graph lagged the matching: look again
             self.look_at_writers(j)
-        if self.agent.tick():
+        if self.agent.tick() or self.backlog.waiting:  # a backlog is read by a tick at the latest
             self.act()
         self.agent.resend()
         self.flush()
@@ -174,9 +181,12 @@ class AgentNode(Node):
         """Let the agent step what it can; in a group the bus steps it with the others."""
         if self.bus is not None:
             self.bus.run([self])
-        else:
-            self.agent.act()
-            self.flush()
+            return
+        for sender, data in self.backlog.take():  # before any decision: nothing steps past them
+            self._read(sender, data)
+        self.agent.act()
+        self.flush()
+        self.backlog.expect(awaited(self.agent.rounds))
 
     def flush(self) -> list:
         """Send what the agent produced; return the payloads of its new rounds (for the bus)."""

@@ -191,8 +191,11 @@ def run_nodes(make_nodes, until=None) -> int:
         return 0
     finally:
         stops.ignore()
-        for node in nodes:
-            if hasattr(node, "close"):  # its last word (a follower's stop to every robot)
-                node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        # a node's teardown can hang in Fast DDS like the recorder's, spinning a core for good
+        # (a follower whose launcher was killed did, in DomainParticipant::set_listener)
+        with bounded_teardown():
+            for node in nodes:
+                if hasattr(node, "close"):  # its last word (a follower's stop to every robot)
+                    node.close()
+                node.destroy_node()
+            rclpy.try_shutdown()
