@@ -75,6 +75,28 @@ class ManagedProcess:
         return not self.killed and self.process.poll() not in (None, 0)
 
 
+# seconds the recorder may still take records in after the last agent process exited: an agent
+# exits once its last messages are acknowledged, so only samples taken but not yet read are left
+ENDED_GRACE = 5.0
+
+
+class EndWatch:
+    """Tell when a run can no longer complete: every agent ended, records still missing."""
+
+    def __init__(self, grace: float = ENDED_GRACE, read=time.monotonic):
+        self.grace, self.read = grace, read
+        self.since: float | None = None
+
+    def hopeless(self, ended: bool, complete: bool) -> bool:
+        """Given whether every agent process has ended and the recording is complete."""
+        if not ended or complete:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = self.read()
+        return self.read() - self.since >= self.grace
+
+
 class Supervisor:
     """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
 
@@ -119,6 +141,11 @@ class Supervisor:
 
     def crashed(self) -> ManagedProcess | None:
         return next((entry for entry in self.table if entry.crashed), None)
+
+    def agents_ended(self) -> bool:
+        """Tell whether every agent process has exited, or been killed."""
+        return all(entry.process.poll() is not None for entry in self.table
+                   if entry.role == "agents")
 
     def wait_agents(self, timeout: float) -> None:
         """Finished agents exit once their last messages are acknowledged."""

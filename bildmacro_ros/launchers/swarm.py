@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 import time
 
-from .processes import require_startable, Supervisor, tail
+from .processes import EndWatch, require_startable, Supervisor, tail
 from .session import METHOD, RecorderSession
 from .summary import SwarmSummary
 from ..core.kernel import prepare_kernel
@@ -76,11 +76,11 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     # BILDMACRO_KERNEL=numba: compiled here once, so that the nodes load it instead of each
     # compiling it at the same time
     prepare_kernel(plan.scenario.problem, plan.scenario.steps, note=meter.note)
-    victim, killed_at = None, None
+    victim, killed_at, end = None, None, EndWatch()
     reached = session.watch(kill.agent) if kill is not None else None
 
     def check() -> str | None:
-        """Kill and restart on cue (--kill), and notice a crashed node process."""
+        """Kill and restart on cue (--kill); notice a crashed node process or a hopeless run."""
         nonlocal victim, killed_at
         if victim is not None:
             if killed_at is None and reached() >= kill.at_round:
@@ -98,10 +98,15 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
                 meter.note(f"restarted agent {kill.agent}'s process")
                 victim = None
         crashed = supervisor.crashed()
-        if crashed is None:
-            return None
-        return (f"{crashed.spec.name} exited with code {crashed.process.returncode}; its log "
-                f"({crashed.log}) ends:\n{tail(crashed.log)}")
+        if crashed is not None:
+            return (f"{crashed.spec.name} exited with code {crashed.process.returncode}; its log "
+                    f"({crashed.log}) ends:\n{tail(crashed.log)}")
+        restarting = victim is not None and victim.killed and kill.restart_after is not None
+        if end.hopeless(supervisor.agents_ended() and not restarting, recorder.complete):
+            return (f"every agent process has ended, and no record came after round "
+                    f"{max(recorder.progress, 0)} from agents {recorder.behind[:20]}: their "
+                    f"records never reached the recorder; see {logs}")
+        return None
 
     interrupted, failure = False, None
     # Ctrl-C and SIGTERM are counted, not raised, until the data is written: a second or third one
