@@ -32,6 +32,17 @@ from ..run_folder import RunWriter
 METHOD = "distributed over DDS"
 
 
+def patience(timeout: float, startup: float, recorded: bool) -> float:
+    """
+    Return the seconds without a recorded round after which a run counts as stalled.
+
+    Before the first recorded round, `startup` more: the time the agents' own rules may take to
+    step round 0 without a neighbour DDS never matched (launchers/swarm.py). A launcher that gave
+    up sooner failed runs that one missed match would have cost a neighbour declared dead.
+    """
+    return timeout + (0.0 if recorded else startup)
+
+
 class RecorderSession:
     """A recorder node fed in slices between a launcher's housekeeping."""
 
@@ -91,22 +102,25 @@ class RecorderSession:
             self.last_progress, self.last_change = done, time.monotonic()
         return done
 
-    def stalled(self, timeout: float, logs) -> str | None:
-        """Say why the run counts as stalled: no recorded round for `timeout` s (else None)."""
-        if time.monotonic() - self.last_change <= timeout:
+    def stalled(self, timeout: float, logs, startup: float = 0.0) -> str | None:
+        """Say why the run counts as stalled: no recorded round for long enough (else None)."""
+        waited = patience(timeout, startup, recorded=self.last_progress >= 0)
+        if time.monotonic() - self.last_change <= waited:
             return None
         # a killed agent is not waited for, and is not named (a CI run named it instead of the
         # survivor whose last records never came)
-        return (f"no progress for {timeout:.0f} s at round {max(self.last_progress, 0)}; agents "
+        return (f"no progress for {waited:.0f} s at round {max(self.last_progress, 0)}; agents "
                 f"still at that round: {self.recorder.behind[:20]}; see {logs}")
 
     def record(self, stops: StopRequests, meter: Progress, stall_timeout: float, logs,
-               check: Callable[[], str | None] = lambda: None) -> tuple[bool, str | None]:
+               check: Callable[[], str | None] = lambda: None,
+               startup: float = 0.0) -> tuple[bool, str | None]:
         """
         Take records until the end; return (interrupted, failure).
 
         check: the launcher's own look at its processes between two slices (kill, restart,
-        crash), which names a failure or returns None.
+        crash), which names a failure or returns None. startup: seconds the first recorded round
+        may take beyond stall_timeout (`patience`).
         """
         while True:
             meter.update(max(self.spin(stops), 0))
@@ -114,7 +128,7 @@ class RecorderSession:
                 return True, None
             failure = check()
             if failure is None and not self.recorder.complete:
-                failure = self.stalled(stall_timeout, logs)
+                failure = self.stalled(stall_timeout, logs, startup)
             if failure is not None or self.recorder.complete:
                 return False, failure
 

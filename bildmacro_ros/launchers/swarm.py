@@ -21,6 +21,7 @@ from ..core.metrics import default_log_every
 from ..dds_profiles import DDS_PROFILE_VARIABLES
 from ..launch_plan import plan_swarm
 from ..progress import Progress
+from ..protocol.parameters import AGENT_PARAMETERS
 from ..ros.lifecycle import StopRequests
 from ..run_folder import prepare_swarm_folder, RunWriter
 
@@ -38,6 +39,20 @@ class Kill:
     agent: int
     at_round: int
     restart_after: float | None = None
+
+
+def startup_allowance(plan) -> float:
+    """
+    Return how long an agent's rules may hold its round 0 back: twice its startup_timeout.
+
+    It waits that long for discovery, then as long again for a neighbour never heard past round
+    0 before it steps without it (protocol/rounds.py). In 30-process swarms DDS sometimes never
+    matched one reader to its writer (docs/speed.md); the run then goes on without that link.
+    """
+    default = next(spec.default_value for spec in AGENT_PARAMETERS
+                   if spec.name == "startup_timeout")
+    return 2 * max(float(agent.parameters.get("startup_timeout", default))
+                   for agent in plan.agents)
 
 
 def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
@@ -118,7 +133,8 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         for spec in plan.processes:
             supervisor.start("agents", spec)
         victim = supervisor.of_agent(kill.agent) if kill is not None else None
-        interrupted, failure = session.record(stops, meter, stall_timeout, logs, check)
+        interrupted, failure = session.record(stops, meter, stall_timeout, logs, check,
+                                              startup=startup_allowance(plan))
     except KeyboardInterrupt:  # only before the handlers were installed
         interrupted = True
     finally:

@@ -1,10 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""When `bildmacro swarm` gives up on a run whose agents all ended (launchers/processes.py)."""
+"""When `bildmacro swarm` gives up on a run (launchers/processes.py, session.py, swarm.py)."""
 
 import subprocess
 import sys
 
+from bildmacro_ros.core.config import validate
+from bildmacro_ros.launch_plan import plan_swarm
 from bildmacro_ros.launchers.processes import EndWatch, ManagedProcess, Supervisor
+from bildmacro_ros.launchers.session import patience
+from bildmacro_ros.launchers.swarm import startup_allowance
+from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS
 
 
 class Clock:
@@ -60,3 +65,15 @@ def test_agents_ended_watches_the_agent_processes_only(tmp_path):
         for proc in (robots, agent):
             proc.kill()
             proc.wait()
+
+
+def test_round_0_gets_the_agents_startup_rules_beyond_the_stall_timeout():
+    # an agent waits startup_timeout for discovery, then as long for a neighbour never heard
+    assert patience(60.0, 60.0, recorded=False) == 120.0
+    assert patience(60.0, 60.0, recorded=True) == 60.0  # later rounds: the stall timeout alone
+    cfg = validate({"agents": 4, "graph": {"type": "complete"}})
+    plan = plan_swarm(cfg, recorders=1, run_dir="/tmp/unused")
+    default = next(s.default_value for s in AGENT_PARAMETERS if s.name == "startup_timeout")
+    assert startup_allowance(plan) == 2 * default
+    plan.agents[2].parameters["startup_timeout"] = 45.0
+    assert startup_allowance(plan) == 90.0
