@@ -5,8 +5,10 @@ Synchronous rounds per second of real agent processes over DDS (loopback), again
     python benchmarks/bench_swarm.py [--iterations 600] [--relay-rounds 600]
 
 In one run, alternated: the relay (benchmarks/relay.py: the same graph and message, nothing
-computed) with each of its three ways to wait, and the events relay reading every number as the
-agents do (--read), and `bildmacro swarm` for N = 10 and 30 agent
+computed) with each of its three ways to wait, the events relay reading every number as the
+agents do (--work read), the floor agent (--work step: the messages read and the compiled step
+taken, nothing else, on a wait set and on the EventsExecutor), and `bildmacro swarm` for N = 10
+and 30 agent
 processes, for the 10 agents packed into two processes and into one, and for 60 agents packed
 into one and into two (agent groups: one executor per process, neighbours in the same process
 served in-process), each swarm with the numpy step
@@ -85,17 +87,23 @@ def main() -> None:
           "bytes serialized "
           f"(CDR, with the layout label)")
     floor = {}
-    print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>9} "
+    print(f"\nrelay, 10 processes (benchmarks/relay.py)\n{'executor':>12} "
           f"{'rounds/s (slowest)':>19} {'median':>8} {'CPU ms/round':>13}")
-    for executor, read in [(e, False) for e in relay.EXECUTORS] + [("events", True)]:
-        label = f"{executor}+read" if read else executor
-        floor[label] = relay.run(10, args.relay_rounds, executor, read)
-        print(f"{label:>9} {floor[label]['rate']:>19.1f} {floor[label]['median']:>8.1f} "
+    relays = [(e, "relay") for e in relay.EXECUTORS] + [
+        ("events", "read"), ("waitset", "step"), ("events", "step")]
+    for executor, work in relays:
+        label = relay.label(executor, work)
+        floor[label] = relay.run(10, args.relay_rounds, executor, work)
+        print(f"{label:>12} {floor[label]['rate']:>19.1f} {floor[label]['median']:>8.1f} "
               f"{floor[label]['cpu']:>13.2f}", flush=True)
+    # the faster of the two floor agents: what an agent in Python on rclpy reaches at best here
+    best = max(floor["waitset+step"], floor["events+step"], key=lambda r: r["rate"])
+    print(f"floor agent: {100 * best['rate'] / floor['waitset']['rate']:.0f}% of the wait-set "
+          f"relay's rate, {best['cpu'] / floor['waitset']['cpu']:.1f}x its CPU per round")
     print(f"\nswarm (bildmacro swarm --simulator none), each with both steps, one after the other"
           f"\n{'agents':>7} {'processes':>10} {'step':>6} {'rounds/s (slowest)':>19} "
           f"{'median':>8} {'CPU ms/agent-round':>19} {'vs waitset relay':>17} {'CPU vs it':>10} "
-          f"{'vs numpy':>9}")
+          f"{'vs floor agent':>15} {'vs numpy':>9}")
     for agents, per_process in [(10, 1), (10, 5), (10, 10), (30, 1), (60, 60), (60, 30)]:
         rates = {}
         for kernel in KERNELS:
@@ -105,10 +113,12 @@ def main() -> None:
             beside = (agents, per_process) == (10, 1)  # the relay runs the 10-process graph
             ratio = f"{100 * r['rate'] / floor['waitset']['rate']:>16.0f}%" if beside else ""
             cpu_ratio = f"{per_round / floor['waitset']['cpu']:>9.1f}x" if beside else ""
+            to_best = f"{100 * r['rate'] / best['rate']:>14.0f}%" if beside else ""
             rates[kernel] = r["rate"]
             gain = f"{rates[kernel] / rates['numpy']:>8.2f}x"
             print(f"{agents:>7} {processes:>10} {kernel:>6} {r['rate']:>19.1f} "
-                  f"{r['median']:>8.1f} {per_round:>19.2f} {ratio:>17} {cpu_ratio:>10} {gain:>9}",
+                  f"{r['median']:>8.1f} {per_round:>19.2f} {ratio:>17} {cpu_ratio:>10} "
+                  f"{to_best:>15} {gain:>9}",
                   flush=True)
     again = relay.run(10, args.relay_rounds, "waitset")
     print(f"\nwaitset relay again after the swarms: {again['rate']:.1f} rounds/s (the machine's "

@@ -3,7 +3,7 @@
 The floor under the swarm's rounds/s: processes that only relay a neighbour message per round.
 
     python benchmarks/relay.py [--agents 10] [--rounds 600] [--executor single events waitset]
-                               [--read]
+                               [--work relay read step]
 
 One process per agent on the swarm's own graph (the default config's Erdős–Rényi draw for N). In
 each round a process publishes one message of the agents' size and layout (1331 float64 in a
@@ -18,10 +18,18 @@ the rate is what DDS, the executor and Python cost on this machine. Three ways t
     waitset  one rcl wait set over the subscriptions, refilled and waited on by hand, messages
     taken raw
 
-With --read a process also does what an agent does with the numbers: it reads every message it
-takes as the agents do (StateMessages.read: the layout, the compiled pass over its 1 331 numbers,
-the split into x, y, r, q) and builds each round's message afresh (StateMessages.build), still
-computing nothing. The difference from the plain relay is the cost of touching the data.
+What else a process does with a message (--work):
+
+    relay    nothing: it reads the round number and forgets the rest
+    read     what an agent does with the numbers: it reads every message it takes as the agents
+             do (StateMessages.read: the layout, the compiled pass over its 1 331 numbers, the
+             split into x, y, r, q) and builds each round's message afresh (StateMessages.build),
+             still computing nothing: the cost of touching the data
+    step     what any agent must do, and nothing more: it keeps round k's messages unread until
+             it holds them all (as the agents' backlog does), reads them, steps with the compiled
+             step (BILDMACRO_KERNEL=numba) on the default config's problem and weights, and sends
+             round k+1 built from the result. No rules, faults, records, checkpoints or
+             waypoints: the floor under an agent written in Python on rclpy
 
 The rate is each process's rounds after round 1 over their time, and the slowest sets the swarm's,
 as in the agents' outcomes. bench_swarm.py runs this beside the agents and prints the ratios.
@@ -43,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 EXECUTORS = ("single", "events", "waitset")
+WORK = ("relay", "read", "step")
 
 
 def graph(agents: int) -> list[list[int]]:
@@ -69,23 +78,25 @@ def isolate() -> None:
     os.environ.setdefault(AGENT_SCHEDULING, "pinned")
 
 
-def run(agents: int, rounds: int, executor: str, read: bool = False) -> dict:
+def run(agents: int, rounds: int, executor: str, work: str = "relay") -> dict:
     """
     Start one relay process per agent; return the slowest and median rates (rounds/s).
 
     And "cpu": a process's CPU per round in ms (all its threads), the mean over the processes.
     """
+    from bildmacro_ros.core.kernel import KERNEL_VARIABLE
     from bildmacro_ros.scheduling import AGENT_CPU, agent_cpus
 
     neighbours = graph(agents)
     listeners = [sum(i in near for near in neighbours) for i in range(agents)]
     # each process on the CPU a swarm's launcher would keep its agent process on
-    placed = [{**os.environ, **({AGENT_CPU: str(cpu)} if cpu is not None else {})}
+    kernel = {KERNEL_VARIABLE: "numba"} if work == "step" else {}
+    placed = [{**os.environ, **kernel, **({AGENT_CPU: str(cpu)} if cpu is not None else {})}
               for cpu in agent_cpus(agents, os.sched_getaffinity(0))]
     procs = [subprocess.Popen([sys.executable, __file__, "--node", str(i), "--rounds", str(rounds),
                                "--executor", executor, "--neighbours",
                                ",".join(map(str, neighbours[i])), "--listeners",
-                               str(listeners[i])] + (["--read"] if read else []),
+                               str(listeners[i]), "--work", work, "--agents", str(agents)],
                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=placed[i])
              for i in range(agents)]
     rates, cpus = [], []
@@ -101,7 +112,7 @@ def run(agents: int, rounds: int, executor: str, read: bool = False) -> dict:
 
 
 def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
-              listeners: int, read: bool = False) -> None:
+              listeners: int, work: str, agents: int) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.experimental import EventsExecutor
@@ -121,10 +132,14 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     messages = StateMessages(49)
     offset = len(messages.prefix)
     newest = {j: -1 for j in neighbours}
+    unread = {j: {} for j in neighbours}  # step: neighbour j's messages by round, kept unread
+    read = work == "read"
 
     def heard(j: int, data: bytes) -> None:
         k = messages.read(data, j).iteration if read else \
             int(np.frombuffer(data, np.float64, 1, offset)[0])
+        if work == "step":
+            unread[j][k] = data
         newest[j] = max(newest[j], k)
 
     waitset = executor == "waitset"
@@ -136,6 +151,20 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
                                 event_callbacks=QUIET_PUB)
     payload = np.zeros(messages.length)
     payload[1:4] = agent, 49, 1
+    if work == "step":
+        from bildmacro_ros.core.bildmacro import agent_step_at, initial_state
+        from bildmacro_ros.core.config import validate
+        from bildmacro_ros.core.kernel import prepare_kernel
+        from bildmacro_ros.core.kernel_screen import screen_norms
+        from bildmacro_ros.core.scenario import build_scenario
+
+        scenario = build_scenario(validate({"agents": agents}))
+        problem, steps = scenario.problem, scenario.steps
+        prepare_kernel(problem, steps)  # loaded now, not in round 0
+        messages.screen = screen_norms
+        state = initial_state(problem, scenario.x0[agent:agent + 1], scenario.y0[agent:agent + 1])
+        a_ij = np.array([scenario.weights[agent, j] for j in neighbours])
+        x_hat = np.zeros(2)
     if read:
         from types import SimpleNamespace
 
@@ -171,7 +200,9 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
         spin() if not waitset else time.sleep(0.01)
     first = cpu = None
     for k in range(rounds):
-        if read:
+        if work == "step":
+            pub.publish(messages.build(k, agent, state, x_hat)[0])
+        elif read:
             pub.publish(messages.build(k, agent, rows, np.zeros(2))[0])
         else:
             payload[0] = k
@@ -180,6 +211,12 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
             first, cpu = time.monotonic(), time.process_time()
         while min(newest.values(), default=k) < k:
             spin()
+        if work == "step":
+            got = [messages.read(unread[j].pop(k), j) for j in neighbours]
+            result = agent_step_at(problem, steps, state, scenario.weights[agent, agent], a_ij,
+                                   np.array([g.address for g in got], dtype=np.int64),
+                                   lambda: [np.stack([getattr(g, f) for g in got]) for f in "yrq"])
+            state, x_hat = result.state, result.x_hat[0]
     seconds, cpu = time.monotonic() - first, time.process_time() - cpu
     # stay until every neighbour has had the last round
     deadline = time.monotonic() + 5.0
@@ -193,6 +230,10 @@ def node_main(agent: int, rounds: int, executor: str, neighbours: list[int],
     rclpy.try_shutdown()
 
 
+def label(executor: str, work: str) -> str:
+    return executor if work == "relay" else f"{executor}+{work}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -202,21 +243,22 @@ def main() -> None:
     parser.add_argument("--node", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--neighbours", default="", help=argparse.SUPPRESS)
     parser.add_argument("--listeners", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--read", action="store_true",
-                        help="read every message and build every round's afresh, as agents do")
+    parser.add_argument("--work", nargs="+", choices=WORK, default=["relay"],
+                        help="what a process does with the messages besides relaying (above)")
     args = parser.parse_args()
     if args.node is not None:
         near = [int(j) for j in args.neighbours.split(",") if j]
-        node_main(args.node, args.rounds, args.executor[0], near, args.listeners, args.read)
+        node_main(args.node, args.rounds, args.executor[0], near, args.listeners, args.work[0],
+                  args.agents)
         return
     isolate()
-    print(f"{'executor':>9} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8} "
+    print(f"{'executor':>12} {'agents':>7} {'rounds/s (slowest)':>19} {'median':>8} "
           f"{'CPU ms/round':>13}")
-    for executor in args.executor:
-        r = run(args.agents, args.rounds, executor, args.read)
-        label = f"{executor}+read" if args.read else executor
-        print(f"{label:>9} {args.agents:>7} {r['rate']:>19.1f} {r['median']:>8.1f} "
-              f"{r['cpu']:>13.2f}", flush=True)
+    for work in args.work:
+        for executor in args.executor:
+            r = run(args.agents, args.rounds, executor, work)
+            print(f"{label(executor, work):>12} {args.agents:>7} {r['rate']:>19.1f} "
+                  f"{r['median']:>8.1f} {r['cpu']:>13.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import threading
 from .commands import (cmd_plan, cmd_plot, cmd_record, cmd_robot, cmd_simulate, cmd_swarm,
                        EXIT_INTERRUPTED)
 from .core.kernel import kernel_choice
+from .launchers.processes import HANG_TIMEOUT
 from .live import DEFAULT_HOST, DEFAULT_PORT
 from .options import add_options, argparse_type
 
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="give up when no recorded round (one every --log-every rounds) "
                             "completes for this "
                             "many seconds (default 60)")
+    swarm.add_argument("--hang-timeout", type=_seconds, default=HANG_TIMEOUT,
+                       help="restart an agent process that uses no CPU for this many seconds "
+                            f"(default {HANG_TIMEOUT:g}): Fast DDS can hang one, docs/faults.md")
     add_output_arguments(swarm)
     swarm.add_argument("--bag-every-round", action="store_true",
                        help="agents record every round, so run.mcap holds every round's (x, y, r, "

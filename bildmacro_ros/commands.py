@@ -68,6 +68,7 @@ def cmd_swarm(args) -> int:
                         agents_per_process=args.agents_per_process, namespace=args.namespace,
                         log_every=args.log_every, plots=not args.no_plots, progress=not args.quiet,
                         overwrite=args.overwrite, stall_timeout=args.stall_timeout,
+                        hang_timeout=args.hang_timeout,
                         animation=args.animation, visualiser=args.visualiser, kill=kill,
                         bag_every_round=args.bag_every_round, live=live_address(args))
     return _report(summary)

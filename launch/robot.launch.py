@@ -16,6 +16,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, SetROSLogDir
 
@@ -32,10 +33,12 @@ ARGUMENTS = {
 def launch_setup(context, *args, **kwargs):
     from bildmacro_ros.launch_arguments import robot_launch_arguments
     from bildmacro_ros.plan_folder import read_plan
+    from bildmacro_ros.shared_memory import tidy
 
     values = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     plan_dir, robot, resume, settle = robot_launch_arguments(**values)
     plan = read_plan(plan_dir)
+    tidy(get_logger("bildmacro_ros").info)  # dead processes' Fast DDS files (shared_memory.py)
     state = plan.robot_state(robot)
     environment = plan.environment
     actions = [SetROSLogDir(str(state / "logs"))]

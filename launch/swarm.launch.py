@@ -22,12 +22,14 @@ from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess, Op
                             RegisterEventHandler)
 from launch.event_handlers import OnProcessExit, OnShutdown
 from launch.events import Shutdown
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, SetROSLogDir
 
 from bildmacro_ros.core.kernel import prepare_kernel
 from bildmacro_ros.launch_arguments import launch_arguments
 from bildmacro_ros.launch_plan import missing_executables, PROGRAM
+from bildmacro_ros.shared_memory import tidy
 
 # every argument, its default and description, from the one table of options
 # (bildmacro_ros/options.py)
@@ -96,6 +98,7 @@ def launch_setup(context, *args, **kwargs):
     # BILDMACRO_KERNEL=numba: compiled here once, so that the nodes load it instead of each
     # compiling it at the same time (core/kernel.py)
     prepare_kernel(plan.scenario.problem, plan.scenario.steps)
+    tidy(get_logger("bildmacro_ros").info)  # dead processes' Fast DDS files (shared_memory.py)
     folder = scratch or Path(values["record"]).expanduser().resolve()
     params = prepare_swarm_folder(plan, folder, inputs=True)
     actions = [SetROSLogDir(str(folder / "logs"))] if values["record"] else [

@@ -11,7 +11,9 @@ import numpy as np
 from . import graph as graphs
 from .arena import Arena
 from .bildmacro import StepSizes
+from .config import validate
 from .family import ExponentialFamily
+from .kernel import kernel_choice, prepare_kernel
 from .problem import BilevelProblem
 from .target import build_target
 
@@ -187,3 +189,18 @@ def build_scenario(cfg: dict, base_dir: Path | None = None,
                                  f"({2 * radius:g} m, robots.radius {radius:g})")
     w = resolve_weights(cfg, graph_rng, weights, arena.to_lab(x0))
     return Scenario(cfg, problem, steps, w, x0, y0)
+
+
+def warm_kernel() -> None:
+    """
+    With BILDMACRO_KERNEL=numba, load the compiled step now, for the default config's problem.
+
+    A node process calls it before ROS starts: every problem's step has the same types, so its
+    own problem's then loads in no time. 30 processes loading it at once took 5-11 s each on 2
+    cores, and Fast DDS takes a port whose listener thread is kept off the CPU for a second for
+    dead, losing what is sent to it (docs/faults.md); before the participant exists, it has no
+    port to lose.
+    """
+    if kernel_choice() != "numba":
+        return
+    prepare_kernel(*build_problem(validate({})))

@@ -20,6 +20,7 @@ from .processes import Supervisor
 from ..plan_folder import Plan, read_plan
 from ..protocol.outcome import outcome_path, read_outcomes
 from ..ros.lifecycle import StopRequests
+from ..shared_memory import tidy
 
 
 @dataclass
@@ -93,6 +94,7 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
                   f"start its driver there: its wheel odometry counts from that pose", file=stream,
                   flush=True)
     try:
+        tidy(lambda line: print(line, file=stream, flush=True))
         for spec in nodes:
             is_agent = spec.executable == "agent"
             entry = supervisor.start("agents" if is_agent else "robots", spec,

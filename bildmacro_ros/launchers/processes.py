@@ -97,6 +97,68 @@ class EndWatch:
         return self.read() - self.since >= self.grace
 
 
+# seconds an agent process may go without using CPU before it counts as hung (`bildmacro swarm
+# --hang-timeout`): a live agent's timers alone use 0.09-0.24 s of CPU in that time
+HANG_TIMEOUT = 10.0
+# CPU seconds in HANG_TIMEOUT that count as alive: a hung process's threads sleep on locks
+WORKING = 0.02
+
+
+class HangWatch:
+    """
+    Tell which agent processes hang, to be restarted: alive, and no CPU used for `limit` s.
+
+    Fast DDS 2.14's event thread can deadlock on itself, and every thread of the process then
+    sleeps for good, at its start or at its next send (docs/faults.md). A live agent never
+    sleeps that long: its round timer ticks 20 times a second, and while it waits for discovery
+    another 100. A slow start computes. A process whose agents have all finished is left to its
+    own teardown bound; a process is restarted at most `tries` times.
+    """
+
+    def __init__(self, limit: float, tries: int = 2, read=time.monotonic):
+        self.limit, self.tries, self.read = limit, tries, read
+        self.idle: dict[int, tuple[float, float]] = {}  # process -> (idle since, CPU s then)
+        self.restarts: dict[int, int] = {}
+
+    def hung(self, entries, cpu, finished) -> list[ManagedProcess]:
+        """
+        Return the hung processes among the launcher's.
+
+        cpu(entry): the CPU seconds its process has used (every thread), None if unknown;
+        finished(agent): whether the agent has reported its end.
+        """
+        now, found = self.read(), []
+        for entry in entries:
+            key = id(entry)
+            if entry.role != "agents" or entry.killed or entry.process.poll() is not None \
+                    or all(finished(agent) for agent in entry.agents):
+                continue
+            used = cpu(entry)
+            if used is None:
+                continue
+            since, before = self.idle.get(key, (now, used))
+            if used - before > WORKING:
+                since, before = now, used
+            self.idle[key] = (since, before)
+            if now - since >= self.limit and self.restarts.get(key, 0) < self.tries:
+                found.append(entry)
+        return found
+
+    def restarted(self, entry: ManagedProcess) -> None:
+        """Count a restart; the new process gets the whole limit again."""
+        self.restarts[id(entry)] = self.restarts.get(id(entry), 0) + 1
+        self.idle.pop(id(entry), None)
+
+
+def process_cpu(entry: ManagedProcess) -> float | None:
+    """Return the CPU seconds a process has used, every thread's (Linux), or None."""
+    try:
+        fields = Path(f"/proc/{entry.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 class Supervisor:
     """The table of the processes a swarm runs: start, watch, kill, restart and stop them."""
 

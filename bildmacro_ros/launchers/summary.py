@@ -39,6 +39,8 @@ class SwarmSummary:
     tolerance: float = 0.0
     # agents killed on purpose (--kill) and not restarted
     killed: list[int] = field(default_factory=list)
+    # agents whose process the launcher restarted because it hung (no CPU used for a while)
+    restarted: list[int] = field(default_factory=list)
     # agents the recorder lost (gone to the end): the round of their last record, which stands in
     stale: dict[int, int] = field(default_factory=dict)
     outcomes: dict[int, AgentOutcome] = field(default_factory=dict)  # what each agent reported
@@ -100,6 +102,8 @@ class SwarmSummary:
                    + f"; {self.late_rounds} agent-rounds stepped without a late or dead "
                      "neighbour's message"
                    if self.killed or self.late_rounds else "")
+                + (f"\nwarning: the processes of agents {self.restarted} were restarted: "
+                   "they hung in DDS (docs/faults.md)" if self.restarted else "")
                 + (f"\nwarning: {self.missing_rows} metrics rows of the rounds reached could not "
                    "be written"
                    if self.missing_rows else "")

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 import time
 
-from .processes import EndWatch, require_startable, Supervisor, tail
+from .processes import (EndWatch, HANG_TIMEOUT, HangWatch, process_cpu, require_startable,
+                        Supervisor, tail)
 from .session import METHOD, RecorderSession
 from .summary import SwarmSummary
 from ..core.kernel import prepare_kernel
@@ -21,9 +22,11 @@ from ..core.metrics import default_log_every
 from ..dds_profiles import DDS_PROFILE_VARIABLES
 from ..launch_plan import plan_swarm
 from ..progress import Progress
+from ..protocol.outcome import outcome_path
 from ..protocol.parameters import AGENT_PARAMETERS
 from ..ros.lifecycle import StopRequests
 from ..run_folder import prepare_swarm_folder, RunWriter
+from ..shared_memory import tidy
 
 
 @dataclass
@@ -58,9 +61,10 @@ def startup_allowance(plan) -> float:
 def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
               agents_per_process: int = 1, namespace: str = "", log_every: int | None = None,
               plots: bool = True, progress: bool = True, overwrite: bool = False,
-              stall_timeout: float = 60.0, stream=None, animation: bool = False,
-              visualiser: bool = False, settle_timeout: float = 30.0, kill: Kill | None = None,
-              bag_every_round: bool = False, live: tuple[str, int] | None = None) -> SwarmSummary:
+              stall_timeout: float = 60.0, hang_timeout: float = HANG_TIMEOUT, stream=None,
+              animation: bool = False, visualiser: bool = False, settle_timeout: float = 30.0,
+              kill: Kill | None = None, bag_every_round: bool = False,
+              live: tuple[str, int] | None = None) -> SwarmSummary:
     iterations = cfg["iterations"]
     log_every = log_every or default_log_every(iterations)
     # every round's record, for the bag: paced like every record, so none is lost
@@ -91,12 +95,26 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     # BILDMACRO_KERNEL=numba: compiled here once, so that the nodes load it instead of each
     # compiling it at the same time
     prepare_kernel(plan.scenario.problem, plan.scenario.steps, note=meter.note)
-    victim, killed_at, end = None, None, EndWatch()
+    victim, killed_at, end, hangs = None, None, EndWatch(), HangWatch(hang_timeout)
+    restarted: set[int] = set()
     reached = session.watch(kill.agent) if kill is not None else None
+    outcomes = writer.out / "outcomes"
 
     def check() -> str | None:
-        """Kill and restart on cue (--kill); notice a crashed node process or a hopeless run."""
+        """Kill and restart on cue (--kill) or when hung; notice a crash or a lost run."""
         nonlocal victim, killed_at
+        for entry in hangs.hung(supervisor.table, process_cpu,
+                                lambda agent: outcome_path(outcomes, agent).exists()):
+            supervisor.kill(entry)
+            for agent in entry.agents:  # the rounds it misses stand in, as for --kill
+                recorder.leave(agent)
+            supervisor.restart(entry)
+            hangs.restarted(entry)
+            for agent in entry.agents:
+                recorder.rejoin(agent)
+            restarted.update(entry.agents)
+            meter.note(f"restarted the process of agents {entry.agents}: it had used no CPU for "
+                       f"{hang_timeout:g} s (hung in DDS, docs/faults.md)")
         if victim is not None:
             if killed_at is None and reached() >= kill.at_round:
                 supervisor.kill(victim)
@@ -128,6 +146,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
     # must not cut the clean-up short and lose the run (only the figures may be skipped)
     stops = StopRequests().install()
     try:
+        tidy(meter.note)
         for spec in plan.robots:  # robots first: a robot exists before its agent's first waypoint
             supervisor.start("robots", spec)
         for spec in plan.processes:
@@ -148,6 +167,7 @@ def run_swarm(cfg: dict, base: Path | None, out: Path, init=None, weights=None,
         return session.close(plots, animation, stops, agents=cfg["agents"],
                              processes=len(plan.processes), interrupted=interrupted,
                              failure=failure, killed=sorted(a for entry in supervisor.table
-                                                            if entry.killed for a in entry.agents))
+                                                            if entry.killed for a in entry.agents),
+                             restarted=sorted(restarted))
     finally:
         stops.restore()

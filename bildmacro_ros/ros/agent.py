@@ -26,7 +26,7 @@ from .topics import (held_topic, LATCHED_QOS, projected_topic, QUIET_PUB, QUIET_
                      state_topic, STREAM_SUB_QOS, swarm_pose_topic, watching_readers,
                      watching_writers, WAYPOINT_QOS, waypoint_topic, writers_of)
 from ..core.kernel import prepare_kernel
-from ..core.scenario import build_problem
+from ..core.scenario import build_problem, warm_kernel
 from ..protocol.agent import Agent
 from ..protocol.backlog import awaited, Backlog
 from ..protocol.outbox import Notice, Publish, Unheard, Waypoint
@@ -63,10 +63,7 @@ class AgentNode(Node):
         # a message's round is the first double after the serialized prefix (protocol/wire.py)
         self.backlog = Backlog(len(self.messages.prefix), self.messages.size)
         self.agent = Agent(s, problem, steps, setup.x0, setup.y0, self.messages.build)
-        compiled = prepare_kernel(problem, steps)  # now, not in round 0 (BILDMACRO_KERNEL=numba)
-        if compiled is not None and compiled > 2.0:
-            self.get_logger().info(f"compiled the step in {compiled:.1f} s (numba's cache keeps "
-                                   "it)")
+        prepare_kernel(problem, steps)  # now, not in round 0; main loaded it before ROS started
         self.bus, self.done = bus, Future()
         i = s.agent_id
         self.state_pub = self.create_publisher(Float64MultiArray, state_topic(i), STATE_QOS,
@@ -243,6 +240,7 @@ def agents_done(nodes) -> list[Future]:
 def main() -> int:
     """Run one agent: `ros2 run bildmacro_ros agent --ros-args -p agent_id:=3 ...`."""
     schedule_agent()  # before ROS starts its threads, which inherit it
+    warm_kernel()  # before the participant: its start-up is all CPU (core/scenario.py)
     return run_nodes(lambda: [AgentNode()], agents_done)
 
 

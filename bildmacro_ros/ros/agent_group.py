@@ -9,6 +9,7 @@ from .agent import AgentNode, agents_done
 from .lifecycle import parameter_services, run_nodes
 from .parameters import read_parameters
 from .process_bus import ProcessBus
+from ..core.scenario import warm_kernel
 from ..protocol.node_parameters import AGENT_GROUP_PARAMETERS
 from ..protocol.parameters import ParameterError
 from ..scheduling import schedule_agent
@@ -32,6 +33,7 @@ def main() -> int:
         return [helper] + agents
 
     schedule_agent()  # before ROS starts its threads, which inherit it
+    warm_kernel()  # before the participant: its start-up is all CPU (core/scenario.py)
     return run_nodes(make, agents_done)
 
 

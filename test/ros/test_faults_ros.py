@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -20,7 +21,7 @@ from bildmacro_ros.protocol.rounds import MAX_LEAD
 from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.topics import STATE_QOS, state_topic
 from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows,
-                     node_pids, outcomes, spinning)
+                     node_pids, outcomes, ROOT, spinning)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -121,6 +122,36 @@ def test_a_restarted_agent_resumes_from_its_checkpoint_and_catches_up(tmp_path):
     # it rejoined before the end, and then stepped with its neighbours
     assert restarted.catch_ups[0]["to_round"] < iterations
     assert restarted.finished and restarted.rounds == iterations
+
+
+def test_an_agent_process_that_hangs_as_it_starts_is_restarted_and_the_run_completes(tmp_path):
+    out = tmp_path / "hung"
+    # a process is hung once it has used no CPU for --hang-timeout s
+    proc = subprocess.Popen([sys.executable, "-m", "bildmacro_ros.cli", "swarm", "--config",
+                             "demo", "--agents", "4", "--iterations", "200", "--seed", "3",
+                             "--simulator", "none", "--log-every", "10", "--out", str(out),
+                             "--no-plots", "--quiet", "--hang-timeout", "4"],
+                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        frozen, deadline = None, time.monotonic() + 60
+        while frozen is None and time.monotonic() < deadline:
+            frozen = next((pid for pid, command in node_pids().items()
+                           if str(out) in command and "__node:=agent_1" in command), None)
+            time.sleep(0.01)
+        assert frozen is not None, "agent 1's process never started"
+        # what Fast DDS's deadlock leaves (docs/faults.md): a process alive and never on DDS
+        os.kill(frozen, signal.SIGSTOP)
+        _, stderr = proc.communicate(timeout=150)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "restarted the process of agents [1]" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["restarted"] == [1] and summary["finished"] == [0, 1, 2, 3], summary
+    assert (out / "logs" / "agent_1.restarted.log").is_file()
+    assert not os.path.exists(f"/proc/{frozen}")  # killed, and reaped by the launcher
+    # back before its neighbours' round 0 went on without it: nobody declared it dead
+    assert not any(r.declared_dead for r in outcomes(out).values()), outcomes(out)
 
 
 def test_an_agent_stopped_with_ctrl_c_keeps_the_round_it_reached_for_a_resume(tmp_path):

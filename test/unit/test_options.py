@@ -12,8 +12,8 @@ from bildmacro_ros.options import OPTIONS, options_of, run_inputs
 
 # what the launchers take for themselves, beside the table: outputs, fault drills, a robot's id
 OWN = {"help", "out", "overwrite", "method", "log_every", "no_plots", "quiet", "stall_timeout",
-       "animation", "bag_every_round", "visualiser", "kill", "restart_after", "no_record",
-       "live", "live_address", "live_port"}
+       "hang_timeout", "animation", "bag_every_round", "visualiser", "kill", "restart_after",
+       "no_record", "live", "live_address", "live_port"}
 
 
 def options(command: str) -> set[str]:

@@ -3,10 +3,13 @@
 
 import subprocess
 import sys
+import time
+from types import SimpleNamespace
 
 from bildmacro_ros.core.config import validate
 from bildmacro_ros.launch_plan import plan_swarm
-from bildmacro_ros.launchers.processes import EndWatch, ManagedProcess, Supervisor
+from bildmacro_ros.launchers.processes import (EndWatch, HangWatch, ManagedProcess, process_cpu,
+                                               Supervisor)
 from bildmacro_ros.launchers.session import patience
 from bildmacro_ros.launchers.swarm import startup_allowance
 from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS
@@ -42,6 +45,89 @@ def test_an_agent_running_again_starts_the_grace_anew():
     assert not end.hopeless(ended=True, complete=False)
     clock.t += 5.0
     assert end.hopeless(ended=True, complete=False)
+
+
+def process(agents, role="agents", running=True):
+    """Return a launcher's table entry as HangWatch reads it: role, agents, killed, poll()."""
+    return SimpleNamespace(role=role, agents=agents, killed=False,
+                           process=SimpleNamespace(poll=lambda: None if running else 0))
+
+
+class Work:
+    """The CPU seconds each process has used, moved on by hand."""
+
+    def __init__(self):
+        self.used = {}
+
+    def __call__(self, entry):
+        return self.used.setdefault(id(entry), 1.0)
+
+    def add(self, entry, seconds):
+        self.used[id(entry)] = self(entry) + seconds
+
+
+NOT_YET = set().__contains__  # no agent has finished
+
+
+def test_a_process_that_uses_no_cpu_is_hung_after_the_limit_and_restarted_at_most_twice():
+    clock, work = Clock(), Work()
+    watch = HangWatch(limit=10.0, tries=2, read=clock)
+    stuck, alive = process([3]), process([4])
+    assert watch.hung([stuck, alive], work, NOT_YET) == []
+    for _ in range(3):
+        clock.t += 3.3
+        work.add(stuck, 0.005)  # a deadlocked thread's timed lock wakes now and then
+        work.add(alive, 0.03)  # a live agent's timers: 0.09 s and more in 10 s
+        assert watch.hung([stuck, alive], work, NOT_YET) == []
+    clock.t += 0.2
+    assert watch.hung([stuck, alive], work, NOT_YET) == [stuck]
+    for _ in range(2):
+        watch.restarted(stuck)
+        assert watch.hung([stuck], work, NOT_YET) == []  # the new process's limit is whole
+        clock.t += 10.1
+    assert watch.hung([stuck], work, NOT_YET) == []  # twice is all: the agents' rules go on
+
+
+def test_a_slow_start_that_computes_is_not_hung():
+    clock, work = Clock(), Work()
+    watch = HangWatch(limit=10.0, read=clock)
+    slow = process([0])
+    for _ in range(6):  # 30 processes on 2 cores: 15 s and more to load the step
+        watch.hung([slow], work, NOT_YET)
+        clock.t += 5.0
+        work.add(slow, 0.5)
+        assert watch.hung([slow], work, NOT_YET) == []
+    clock.t += 10.0  # then it stops computing: hung
+    assert watch.hung([slow], work, NOT_YET) == [slow]
+
+
+def test_finished_ended_killed_unreadable_and_robot_processes_are_never_hung():
+    clock, work = Clock(), Work()
+    watch = HangWatch(limit=10.0, read=clock)
+    finished, robot = process([0, 1]), process([], role="robots")
+    ended, killed, unread = process([2], running=False), process([3]), process([4])
+    killed.killed = True  # --kill, awaiting its restart
+    entries = [finished, robot, ended, killed, unread]
+    cpu = lambda entry: None if entry is unread else work(entry)  # noqa: E731 - no /proc here
+    watch.hung(entries, cpu, {0, 1}.__contains__)
+    clock.t += 100.0  # the finished group's teardown may hang: its own bound ends it
+    assert watch.hung(entries, cpu, {0, 1}.__contains__) == []
+    watch.hung([finished], cpu, {0}.__contains__)  # agent 1 still runs: watched from now
+    clock.t += 10.0
+    assert watch.hung([finished], cpu, {0}.__contains__) == [finished]
+
+
+def test_a_process_cpu_is_read_from_proc_and_grows_as_it_computes():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        entry = SimpleNamespace(process=busy)
+        first = process_cpu(entry)
+        time.sleep(0.5)
+        assert process_cpu(entry) > first
+    finally:
+        busy.kill()
+        busy.wait()
+    assert process_cpu(SimpleNamespace(process=SimpleNamespace(pid=busy.pid))) is None
 
 
 def test_agents_ended_watches_the_agent_processes_only(tmp_path):
