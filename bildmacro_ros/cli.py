@@ -95,6 +95,12 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the live view's port (default {DEFAULT_PORT}; 0: any free one)")
 
 
+def add_hang_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hang-timeout", type=_seconds, default=HANG_TIMEOUT,
+                        help="restart an agent process that uses no CPU for this many seconds "
+                             f"(default {HANG_TIMEOUT:g}): Fast DDS can hang one, docs/faults.md")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bildmacro", description="BILD-MACRO swarm density control.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,9 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="give up when no recorded round (one every --log-every rounds) "
                             "completes for this "
                             "many seconds (default 60)")
-    swarm.add_argument("--hang-timeout", type=_seconds, default=HANG_TIMEOUT,
-                       help="restart an agent process that uses no CPU for this many seconds "
-                            f"(default {HANG_TIMEOUT:g}): Fast DDS can hang one, docs/faults.md")
+    add_hang_timeout(swarm)
     add_output_arguments(swarm)
     swarm.add_argument("--bag-every-round", action="store_true",
                        help="agents record every round, so run.mcap holds every round's (x, y, r, "
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     robot.add_argument("--settle", type=_seconds, default=30.0,
                        help="seconds the robot may take to reach its last waypoint after the last "
                             "round (default 30)")
+    add_hang_timeout(robot)
     robot.set_defaults(func=cmd_robot)
 
     record = sub.add_parser("record",

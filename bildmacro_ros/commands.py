@@ -99,7 +99,8 @@ def cmd_plan(args) -> int:
 def cmd_robot(args) -> int:
     from .launchers.computer import run_computer
 
-    summary = run_computer(args.plan, args.id, resume=args.resume, settle=args.settle)
+    summary = run_computer(args.plan, args.id, resume=args.resume, settle=args.settle,
+                           hang_timeout=args.hang_timeout)
     return _report(summary)
 
 

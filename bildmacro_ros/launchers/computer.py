@@ -16,7 +16,7 @@ from pathlib import Path
 import sys
 import time
 
-from .processes import Supervisor
+from .processes import HANG_TIMEOUT, HangWatch, process_cpu, Supervisor
 from ..plan_folder import Plan, read_plan
 from ..protocol.outcome import outcome_path, read_outcomes
 from ..ros.lifecycle import StopRequests
@@ -71,7 +71,7 @@ def _wait_arrival(plan: Plan, robot: int, timeout: float, stops: StopRequests) -
 
 
 def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float = 30.0,
-                 stream=None) -> ComputerSummary:
+                 stream=None, hang_timeout: float = HANG_TIMEOUT) -> ComputerSummary:
     """Start robot `robot`'s nodes from the plan in plan_dir; run them until its agent finishes."""
     stream = stream if stream is not None else sys.stderr
     plan = read_plan(plan_dir)
@@ -103,7 +103,14 @@ def run_computer(plan_dir: Path, robot: int, resume: bool = False, settle: float
         print(f"robot {robot}: started {', '.join(spec.name for spec in nodes)}; logs in "
               f"{state / 'logs'}",
               file=stream, flush=True)
+        hangs = HangWatch(hang_timeout)
         while not stops.requested:
+            for entry in hangs.hung(supervisor.table, process_cpu, lambda _: outcome.exists()):
+                supervisor.kill(entry)
+                supervisor.restart(entry)  # from its checkpoint, as --resume
+                hangs.restarted(entry)
+                print(f"robot {robot}: restarted its agent's process: it had used no CPU for "
+                      f"{hang_timeout:g} s (hung in DDS, docs/faults.md)", file=stream, flush=True)
             crashed = supervisor.crashed()
             if crashed is not None:
                 failure = f"{crashed.spec.name} exited with code {crashed.process.returncode}; " \

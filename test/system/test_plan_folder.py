@@ -27,7 +27,7 @@ from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, 
 from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.wire import NeighbourState
 from bildmacro_ros.scheduling import AGENT_SCHEDULING
-from helpers import assert_same_run, bildmacro, STEPS
+from helpers import assert_same_run, bildmacro, node_pids, STEPS
 
 
 def plan(tmp_path, name="plan", **robots):
@@ -229,6 +229,34 @@ def test_robots_started_one_by_one_from_a_plan_drive_their_robots_and_equal_simu
     assert_same_run(ref, run)
     with np.load(run / "robots.npz") as robots_data:  # the recorder measured the robots, settled
         assert robots_data["error"].max() <= 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("no_leftover_processes")
+def test_a_robot_whose_agent_process_hangs_restarts_it_and_the_swarm_finishes(tmp_path):
+    plan_dir, run = planned(tmp_path, 2, 200, 10, "none")
+    recorder = start("record", "--plan", plan_dir, "--out", run, "--quiet", "--no-plots")
+    robots = [start("robot", "--plan", plan_dir, "--id", i, "--hang-timeout", 4)
+              for i in range(2)]
+    try:
+        frozen, deadline = None, time.monotonic() + 60
+        while frozen is None and time.monotonic() < deadline:
+            frozen = next((pid for pid, command in node_pids().items()
+                           if str(plan_dir) in command and "__node:=agent_1" in command), None)
+            time.sleep(0.01)
+        assert frozen is not None, "robot 1's agent process never started"
+        os.kill(frozen, signal.SIGSTOP)  # alive and asleep for good, as a Fast DDS deadlock
+        said = [proc.communicate(timeout=120)[0] for proc in robots]
+        recorded = recorder.communicate(timeout=60)[0]
+    finally:
+        for proc in robots + [recorder]:
+            proc.kill()
+    assert [proc.returncode for proc in robots] == [0, 0], said
+    assert "robot 1: restarted its agent's process" in said[1], said
+    assert "restarted" not in said[0], said
+    assert all("agent finished at round 200/200" in text for text in said), said
+    assert recorder.returncode == 0 and "finished" in recorded, recorded
+    assert not os.path.exists(f"/proc/{frozen}")
 
 
 @pytest.mark.slow
