@@ -21,7 +21,7 @@ from bildmacro_ros.protocol.rounds import MAX_LEAD
 from bildmacro_ros.ros.bag import read_messages
 from bildmacro_ros.ros.topics import STATE_QOS, state_topic
 from helpers import (AGENT_0, agent_command, assert_same_run, bildmacro, interrupt_after_rows,
-                     node_pids, outcomes, ROOT, spinning)
+                     node_pids, outcomes, ROOT, spinning, stop_as_it_starts)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.usefixtures("no_leftover_processes")]
 
@@ -133,14 +133,7 @@ def test_an_agent_process_that_hangs_as_it_starts_is_restarted_and_the_run_compl
                              "--no-plots", "--quiet", "--hang-timeout", "4"],
                             cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        frozen, deadline = None, time.monotonic() + 60
-        while frozen is None and time.monotonic() < deadline:
-            frozen = next((pid for pid, command in node_pids().items()
-                           if str(out) in command and "__node:=agent_1" in command), None)
-            time.sleep(0.01)
-        assert frozen is not None, "agent 1's process never started"
-        # what Fast DDS's deadlock leaves (docs/faults.md): a process alive and never on DDS
-        os.kill(frozen, signal.SIGSTOP)
+        frozen = stop_as_it_starts(out, "agent_1")
         _, stderr = proc.communicate(timeout=150)
     finally:
         proc.kill()

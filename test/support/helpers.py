@@ -145,6 +145,24 @@ def node_pids() -> dict[int, str]:
     return found
 
 
+def stop_as_it_starts(folder, node: str, wait: float = 60.0) -> int:
+    """
+    SIGSTOP the node process named `node` of the run or plan in `folder` as soon as it exists.
+
+    What a Fast DDS deadlock leaves (docs/faults.md): a process alive and asleep for good.
+    Returns its pid.
+    """
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        pid = next((pid for pid, command in node_pids().items()
+                    if str(folder) in command and f"__node:={node}" in command), None)
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP)
+            return pid
+        time.sleep(0.01)
+    raise AssertionError(f"{node}'s process never started")
+
+
 def node_processes():
     """Command lines of running processes of this package's nodes."""
     return list(node_pids().values())

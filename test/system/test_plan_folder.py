@@ -27,7 +27,7 @@ from bildmacro_ros.protocol.parameters import AGENT_PARAMETERS, check_settings, 
 from bildmacro_ros.protocol.recorder import Recorder
 from bildmacro_ros.protocol.wire import NeighbourState
 from bildmacro_ros.scheduling import AGENT_SCHEDULING
-from helpers import assert_same_run, bildmacro, node_pids, STEPS
+from helpers import assert_same_run, bildmacro, STEPS, stop_as_it_starts
 
 
 def plan(tmp_path, name="plan", **robots):
@@ -239,13 +239,7 @@ def test_a_robot_whose_agent_process_hangs_restarts_it_and_the_swarm_finishes(tm
     robots = [start("robot", "--plan", plan_dir, "--id", i, "--hang-timeout", 4)
               for i in range(2)]
     try:
-        frozen, deadline = None, time.monotonic() + 60
-        while frozen is None and time.monotonic() < deadline:
-            frozen = next((pid for pid, command in node_pids().items()
-                           if str(plan_dir) in command and "__node:=agent_1" in command), None)
-            time.sleep(0.01)
-        assert frozen is not None, "robot 1's agent process never started"
-        os.kill(frozen, signal.SIGSTOP)  # alive and asleep for good, as a Fast DDS deadlock
+        frozen = stop_as_it_starts(plan_dir, "agent_1")
         said = [proc.communicate(timeout=120)[0] for proc in robots]
         recorded = recorder.communicate(timeout=60)[0]
     finally:
